@@ -1,0 +1,295 @@
+#pragma once
+// The tape: reverse-mode autodiff as one vector of nodes in creation order.
+//
+// Creation order is a topological order (an op can only use values that already exist), so
+// `backward(loss)` seeds dL/dloss = 1 and walks the nodes once, from the loss down to node 0,
+// calling each node's backward function. No recursion, no visited sets, no shared pointers.
+//
+// Memory: nodes live in a std::deque (references stay valid while the tape grows) and are
+// never destroyed by reset(): a node slot keeps its arrays, and the next step's op in the same
+// slot writes into them. A training loop that records the same graph every step therefore
+// allocates nothing after its first step. release() gives the memory back.
+#include <array>
+#include <cstdint>
+#include <deque>
+#include <initializer_list>
+#include <string>
+#include <vector>
+
+#include <xtensor/xarray.hpp>
+
+#include "tapegrad/core/error.hpp"
+#include "tapegrad/core/parameter.hpp"
+#include "tapegrad/core/shape.hpp"
+
+namespace tapegrad {
+
+template <class T>
+class Tape;
+template <class T>
+class BackwardCtx;
+
+// A scalar argument of an op on Var<T>: T is deduced from the Var only, so `x * 2.0` works
+// for Var<float> too.
+template <class T>
+struct NonDeduced {
+  using type = T;
+};
+template <class T>
+using scalar_t = typename NonDeduced<T>::type;
+
+// ---- gradient mode (the one documented piece of thread-local state) -----------------------
+bool grad_enabled() noexcept;
+void set_grad_enabled(bool enabled) noexcept;
+
+// RAII scope in which ops compute values but record no backward (torch::NoGradGuard).
+class NoGradGuard {
+ public:
+  NoGradGuard() : previous_(grad_enabled()) { set_grad_enabled(false); }
+  ~NoGradGuard() { set_grad_enabled(previous_); }
+  NoGradGuard(const NoGradGuard&) = delete;
+  NoGradGuard& operator=(const NoGradGuard&) = delete;
+
+ private:
+  bool previous_;
+};
+
+// ---- Var: a cheap handle to a node ---------------------------------------------------------
+// {tape, index, generation}. Copying a Var copies three words; it never owns memory. The
+// generation detects use of a Var after tape.reset().
+template <class T>
+class Var {
+ public:
+  using value_type = T;
+  Var() = default;
+
+  Tape<T>& tape() const;
+  std::size_t index() const { return index_; }
+  bool defined() const { return tape_ != nullptr; }
+
+  const xt::xarray<T>& value() const;
+  const Shape& shape() const { return value().shape(); }
+  std::size_t ndim() const { return value().dimension(); }
+  std::size_t size() const { return value().size(); }
+  bool requires_grad() const;
+  const xt::xarray<T>& grad() const;
+  // The value of a one-element Var.
+  T item() const;
+
+ private:
+  friend class Tape<T>;
+  Var(Tape<T>* t, std::uint32_t index, std::uint32_t generation)
+      : tape_(t), index_(index), generation_(generation) {}
+  Tape<T>* tape_ = nullptr;
+  std::uint32_t index_ = 0;
+  std::uint32_t generation_ = 0;
+};
+
+// ---- Node ----------------------------------------------------------------------------------
+// A node's backward is a plain function pointer: ops write it as a captureless lambda, so
+// recording allocates no closure. Whatever backward needs beyond the inputs' and the output's
+// values goes into `saved` (arrays), `scalars` and `ints`.
+template <class T>
+struct Node {
+  using BackwardFn = void (*)(BackwardCtx<T>&);
+
+  const char* op = "";
+  xt::xarray<T> value;
+  xt::xarray<T> grad;
+  std::vector<std::uint32_t> parents;
+  BackwardFn backward = nullptr;
+  Parameter<T>* param = nullptr;      // a leaf bound to a Parameter reads param->value
+  std::uint64_t param_version = 0;    // the version it bound
+  std::array<xt::xarray<T>, 3> saved;
+  std::array<double, 4> scalars{};
+  std::vector<std::ptrdiff_t> ints;
+  bool requires_grad = false;
+  bool has_grad = false;
+  bool freed = false;                 // backward ran through it without retain_graph
+  bool reached = false;               // scratch for backward's reachability pass
+
+  bool is_leaf() const { return parents.empty(); }
+  const xt::xarray<T>& val() const { return param ? param->value : value; }
+};
+
+// ---- recording an op -----------------------------------------------------------------------
+// Returned by Tape::record. The op writes its output (and, when requires_grad(), what its
+// backward needs) into the node's slot, then calls finish(). Until finish() the node is not
+// part of the tape: an exception in between leaves the tape unchanged.
+template <class T>
+class Recorder {
+ public:
+  bool requires_grad() const { return node_.requires_grad; }
+  // The output buffer, resized to `shape` (no allocation when the slot already had that size).
+  xt::xarray<T>& out(const Shape& shape) {
+    if (node_.value.shape() != shape) node_.value.resize(shape);
+    return node_.value;
+  }
+  xt::xarray<T>& out() { return node_.value; }
+  xt::xarray<T>& save(std::size_t i) { return node_.saved.at(i); }
+  void set_scalar(std::size_t i, double v) { node_.scalars.at(i) = v; }
+  std::vector<std::ptrdiff_t>& ints() { return node_.ints; }
+  Var<T> finish(typename Node<T>::BackwardFn backward);
+
+ private:
+  friend class Tape<T>;
+  Recorder(Tape<T>& t, Node<T>& n) : tape_(t), node_(n) {}
+  Tape<T>& tape_;
+  Node<T>& node_;
+};
+
+struct BackwardOptions {
+  // Keep the graph usable for another backward (PyTorch's retain_graph).
+  bool retain_graph = false;
+};
+
+// One row of Tape::describe(): what a teaching printout or a test looks at.
+struct NodeInfo {
+  std::size_t index;
+  std::string op;
+  Shape shape;
+  std::vector<std::uint32_t> parents;
+  bool requires_grad;
+  bool is_param;
+};
+
+template <class T>
+class Tape {
+ public:
+  Tape() = default;
+  Tape(const Tape&) = delete;  // Vars point at their tape: it must not move or copy
+  Tape& operator=(const Tape&) = delete;
+
+  // ---- leaves ----
+  Var<T> input(const xt::xarray<T>& value, bool requires_grad = false);
+  Var<T> input(xt::xarray<T>&& value, bool requires_grad = false);
+  Var<T> constant(const xt::xarray<T>& value) { return input(value, false); }
+  Var<T> scalar(T value);
+  // Binds a Parameter without copying it; backward adds into p.grad.
+  Var<T> param(Parameter<T>& p);
+  // A new leaf with x's value that does not require grad.
+  Var<T> detach(const Var<T>& x);
+
+  // ---- backward ----
+  // Scalar (one-element) loss: dL/dloss = 1.
+  void backward(const Var<T>& loss, BackwardOptions options = {});
+  // Any output, with the upstream gradient dL/dout of the output's shape.
+  void backward(const Var<T>& out, const xt::xarray<T>& upstream, BackwardOptions options = {});
+
+  // ---- access ----
+  const xt::xarray<T>& value(const Var<T>& v) const { return node_of(v).val(); }
+  const Shape& shape(const Var<T>& v) const { return node_of(v).val().shape(); }
+  bool requires_grad(const Var<T>& v) const { return node_of(v).requires_grad; }
+  bool has_grad(const Var<T>& v) const;
+  // dL/dv from the last backward. For a Parameter leaf this is the parameter's accumulated grad.
+  const xt::xarray<T>& grad(const Var<T>& v) const;
+  // Throws unless v is a live Var of this tape; `what` names the caller in the message.
+  void check(const Var<T>& v, const char* what) const;
+
+  // ---- lifetime ----
+  std::size_t size() const { return size_; }
+  // Forget all nodes; keep their buffers for the next step. Invalidates every Var.
+  void reset();
+  // Forget all nodes and free their memory.
+  void release();
+  // Bytes held by node arrays (values, grads, saved), live or kept for reuse.
+  std::size_t bytes_allocated() const;
+
+  // ---- anomaly mode ----
+  // When on, the first op whose forward output or backward input-gradient has a NaN or Inf
+  // throws NumericalError naming the op, its tape index and its input shapes.
+  void set_detect_anomaly(bool on) { detect_anomaly_ = on; }
+  bool detect_anomaly() const { return detect_anomaly_; }
+
+  // ---- introspection ----
+  NodeInfo info(std::size_t index) const;
+  // A table: index, op, shape, parents, requires_grad.
+  std::string describe() const;
+  // Graphviz DOT of the live nodes (render with `dot -Tpng`).
+  std::string to_dot() const;
+
+  // ---- for op implementations ----
+  // Starts recording op `op` with these inputs (all from this tape). Validates the inputs and
+  // prepares a node slot; the op then fills it through the Recorder and calls finish().
+  Recorder<T> record(const char* op, std::initializer_list<Var<T>> inputs);
+  Recorder<T> record(const char* op, const std::vector<Var<T>>& inputs);
+  const Node<T>& node(std::size_t index) const { return nodes_.at(index); }
+
+ private:
+  friend class Recorder<T>;
+  friend class BackwardCtx<T>;
+  const Node<T>& node_of(const Var<T>& v) const;
+  Node<T>& slot();  // the node slot at size_, reset for reuse
+  Var<T> commit(Node<T>& n, typename Node<T>::BackwardFn backward);
+  Var<T> leaf(bool requires_grad);
+  template <class It>
+  Recorder<T> record_range(const char* op, It first, It last);
+  void run_backward(const Var<T>& out, const xt::xarray<T>* upstream, BackwardOptions options);
+  void check_finite_output(const Node<T>& n, std::size_t index) const;
+  void check_finite_input_grads(const Node<T>& n, std::size_t index) const;
+  std::string input_shapes(const Node<T>& n) const;
+
+  std::deque<Node<T>> nodes_;
+  std::size_t size_ = 0;
+  std::uint32_t generation_ = 1;
+  bool detect_anomaly_ = false;
+};
+
+// ---- what a backward function sees ---------------------------------------------------------
+template <class T>
+class BackwardCtx {
+ public:
+  BackwardCtx(Tape<T>& t, Node<T>& n) : tape_(t), node_(n) {}
+
+  // dL/d(output), shaped like the output.
+  const xt::xarray<T>& grad() const { return node_.grad; }
+  const xt::xarray<T>& output() const { return node_.value; }
+  std::size_t num_inputs() const { return node_.parents.size(); }
+  const xt::xarray<T>& input(std::size_t k) const { return parent(k).val(); }
+  bool needs_grad(std::size_t k) const { return parent(k).requires_grad; }
+  // Input k's gradient buffer, shaped like input k: zero-filled when this backward pass
+  // touches it first, otherwise holding what other consumers already added. Add into it.
+  xt::xarray<T>& input_grad(std::size_t k);
+  // Adds g into input k's gradient. g may have a broadcast shape (the output's): it is
+  // summed back down to input k's shape (NumPy broadcasting in reverse).
+  void accumulate(std::size_t k, const xt::xarray<T>& g);
+
+  const xt::xarray<T>& saved(std::size_t i) const { return node_.saved.at(i); }
+  double scalar(std::size_t i) const { return node_.scalars.at(i); }
+  const std::vector<std::ptrdiff_t>& ints() const { return node_.ints; }
+  const Node<T>& node() const { return node_; }
+
+ private:
+  Node<T>& parent(std::size_t k) const { return tape_.nodes_[node_.parents[k]]; }
+  Tape<T>& tape_;
+  Node<T>& node_;
+};
+
+// Adds `g` (of a shape that broadcasts to... from `acc`'s shape) into `acc`, summing over the
+// broadcast dimensions: the adjoint of broadcasting `acc`'s shape up to g's shape.
+template <class T>
+void sum_to_add(const xt::xarray<T>& g, xt::xarray<T>& acc);
+
+// ---- Var's inline members ----
+template <class T>
+Tape<T>& Var<T>::tape() const {
+  if (!tape_) throw StateError("Var: this Var is empty (default-constructed); it belongs to no tape");
+  return *tape_;
+}
+template <class T>
+const xt::xarray<T>& Var<T>::value() const { return tape().value(*this); }
+template <class T>
+bool Var<T>::requires_grad() const { return tape().requires_grad(*this); }
+template <class T>
+const xt::xarray<T>& Var<T>::grad() const { return tape().grad(*this); }
+
+extern template class Tape<float>;
+extern template class Tape<double>;
+extern template class Var<float>;
+extern template class Var<double>;
+extern template class Recorder<float>;
+extern template class Recorder<double>;
+extern template class BackwardCtx<float>;
+extern template class BackwardCtx<double>;
+
+}  // namespace tapegrad

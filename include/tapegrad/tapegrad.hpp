@@ -1,0 +1,7 @@
+#pragma once
+// The public API in one include.
+#include "tapegrad/core/error.hpp"
+#include "tapegrad/core/parameter.hpp"
+#include "tapegrad/core/shape.hpp"
+#include "tapegrad/core/tape.hpp"
+#include "tapegrad/ops/elementwise.hpp"

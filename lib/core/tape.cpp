@@ -1,0 +1,468 @@
+#include "tapegrad/core/tape.hpp"
+
+#include <cmath>
+#include <sstream>
+
+#include "tapegrad/core/strided.hpp"
+
+namespace tapegrad {
+
+namespace {
+thread_local bool g_grad_enabled = true;
+
+template <class T>
+bool all_finite(const xt::xarray<T>& a) {
+  const T* p = a.data();
+  for (std::size_t i = 0, n = a.size(); i < n; ++i) {
+    if (!std::isfinite(p[i])) return false;
+  }
+  return true;
+}
+}  // namespace
+
+bool grad_enabled() noexcept { return g_grad_enabled; }
+void set_grad_enabled(bool enabled) noexcept { g_grad_enabled = enabled; }
+
+template <class T>
+T Var<T>::item() const {
+  const auto& v = value();
+  if (v.size() != 1) {
+    throw ShapeError("item: only a one-element Var converts to a number; got shape " +
+                     shape_str(v.shape()));
+  }
+  return v.data()[0];
+}
+
+// ---- validation ----------------------------------------------------------------------------
+
+template <class T>
+void Tape<T>::check(const Var<T>& v, const char* what) const {
+  if (!v.tape_) {
+    throw StateError(std::string(what) + ": got an empty (default-constructed) Var");
+  }
+  if (v.tape_ != this) {
+    throw StateError(std::string(what) + ": the Var (index " + std::to_string(v.index_) +
+                     ") belongs to a different tape");
+  }
+  if (v.generation_ != generation_ || v.index_ >= size_) {
+    throw StateError(std::string(what) + ": the Var (index " + std::to_string(v.index_) +
+                     ") was recorded before tape.reset(); record it again on the current tape");
+  }
+}
+
+template <class T>
+const Node<T>& Tape<T>::node_of(const Var<T>& v) const {
+  check(v, "tape");
+  return nodes_[v.index_];
+}
+
+// ---- recording -----------------------------------------------------------------------------
+
+template <class T>
+Node<T>& Tape<T>::slot() {
+  if (size_ == nodes_.size()) nodes_.emplace_back();
+  Node<T>& n = nodes_[size_];
+  n.op = "";
+  n.parents.clear();
+  n.backward = nullptr;
+  n.param = nullptr;
+  n.param_version = 0;
+  n.ints.clear();
+  n.scalars = {};
+  n.requires_grad = false;
+  n.has_grad = false;
+  n.freed = false;
+  n.reached = false;
+  return n;
+}
+
+template <class T>
+Var<T> Tape<T>::commit(Node<T>& n, typename Node<T>::BackwardFn backward) {
+  if (detect_anomaly_) check_finite_output(n, size_);
+  n.backward = n.requires_grad ? backward : nullptr;
+  const auto index = static_cast<std::uint32_t>(size_);
+  ++size_;
+  return Var<T>(this, index, generation_);
+}
+
+template <class T>
+Var<T> Recorder<T>::finish(typename Node<T>::BackwardFn backward) {
+  return tape_.commit(node_, backward);
+}
+
+template <class T>
+template <class It>
+Recorder<T> Tape<T>::record_range(const char* op, It first, It last) {
+  std::size_t k = 0;
+  for (It it = first; it != last; ++it, ++k) {
+    if (!it->tape_) {
+      throw StateError(std::string(op) + ": input " + std::to_string(k) +
+                       " is an empty (default-constructed) Var");
+    }
+    if (it->tape_ != this) {
+      throw StateError(std::string(op) + ": input " + std::to_string(k) +
+                       " is on a different tape than input 0; all inputs of an op must be "
+                       "recorded on the same tape");
+    }
+    check(*it, op);
+  }
+  Node<T>& n = slot();
+  n.op = op;
+  bool any = false;
+  for (It it = first; it != last; ++it) {
+    n.parents.push_back(it->index_);
+    any = any || nodes_[it->index_].requires_grad;
+  }
+  n.requires_grad = any && grad_enabled();
+  return Recorder<T>(*this, n);
+}
+
+template <class T>
+Recorder<T> Tape<T>::record(const char* op, std::initializer_list<Var<T>> inputs) {
+  if (inputs.size() == 0) throw ValueError(std::string(op) + ": an op needs at least one input");
+  return record_range(op, inputs.begin(), inputs.end());
+}
+
+template <class T>
+Recorder<T> Tape<T>::record(const char* op, const std::vector<Var<T>>& inputs) {
+  if (inputs.empty()) throw ValueError(std::string(op) + ": an op needs at least one input");
+  return record_range(op, inputs.begin(), inputs.end());
+}
+
+template <class T>
+Var<T> Tape<T>::leaf(bool requires_grad) {
+  Node<T>& n = nodes_[size_];
+  n.requires_grad = requires_grad;
+  return commit(n, nullptr);
+}
+
+template <class T>
+Var<T> Tape<T>::input(const xt::xarray<T>& value, bool requires_grad) {
+  Node<T>& n = slot();
+  n.op = "input";
+  if (n.value.shape() != value.shape()) n.value.resize(value.shape());
+  std::copy(value.data(), value.data() + value.size(), n.value.data());
+  return leaf(requires_grad);
+}
+
+template <class T>
+Var<T> Tape<T>::input(xt::xarray<T>&& value, bool requires_grad) {
+  Node<T>& n = slot();
+  n.op = "input";
+  n.value = std::move(value);
+  return leaf(requires_grad);
+}
+
+template <class T>
+Var<T> Tape<T>::scalar(T value) {
+  Node<T>& n = slot();
+  n.op = "scalar";
+  if (n.value.dimension() != 0) n.value.resize(Shape{});
+  n.value() = value;
+  return leaf(false);
+}
+
+template <class T>
+Var<T> Tape<T>::param(Parameter<T>& p) {
+  if (p.grad.shape() != p.value.shape()) {
+    throw StateError("param: parameter value has shape " + shape_str(p.value.shape()) +
+                     " but its grad has shape " + shape_str(p.grad.shape()) +
+                     "; call zero_grad() after replacing a parameter's value");
+  }
+  Node<T>& n = slot();
+  n.op = "param";
+  n.param = &p;
+  n.param_version = p.version;
+  return leaf(p.requires_grad);
+}
+
+template <class T>
+Var<T> Tape<T>::detach(const Var<T>& x) {
+  const xt::xarray<T>& v = value(x);
+  Node<T>& n = slot();
+  n.op = "detach";
+  if (n.value.shape() != v.shape()) n.value.resize(v.shape());
+  std::copy(v.data(), v.data() + v.size(), n.value.data());
+  return leaf(false);
+}
+
+// ---- backward ------------------------------------------------------------------------------
+
+template <class T>
+void Tape<T>::backward(const Var<T>& loss, BackwardOptions options) {
+  const Node<T>& n = node_of(loss);
+  if (n.val().size() != 1) {
+    throw ShapeError("backward: a gradient can be created implicitly only for a one-element "
+                     "output; '" + std::string(n.op) + "' (index " + std::to_string(loss.index_) +
+                     ") has shape " + shape_str(n.val().shape()) +
+                     ". Pass the upstream gradient: tape.backward(out, upstream)");
+  }
+  run_backward(loss, nullptr, options);
+}
+
+template <class T>
+void Tape<T>::backward(const Var<T>& out, const xt::xarray<T>& upstream, BackwardOptions options) {
+  const Node<T>& n = node_of(out);
+  if (upstream.shape() != n.val().shape()) {
+    throw ShapeError("backward: upstream gradient has shape " + shape_str(upstream.shape()) +
+                     " but the output '" + std::string(n.op) + "' (index " +
+                     std::to_string(out.index_) + ") has shape " + shape_str(n.val().shape()));
+  }
+  run_backward(out, &upstream, options);
+}
+
+template <class T>
+void Tape<T>::run_backward(const Var<T>& out, const xt::xarray<T>* upstream,
+                           BackwardOptions options) {
+  const std::size_t top = out.index_;
+  Node<T>& root = nodes_[top];
+  if (!root.requires_grad) {
+    throw StateError("backward: '" + std::string(root.op) + "' (index " + std::to_string(top) +
+                     ") does not require grad: none of the inputs it was computed from "
+                     "requires grad, or it was computed under NoGradGuard");
+  }
+  // Pass 1: which nodes does the gradient reach? Check everything that could fail before any
+  // gradient is written, so an error leaves every grad untouched.
+  for (std::size_t i = 0; i <= top; ++i) nodes_[i].reached = false;
+  root.reached = true;
+  for (std::size_t i = top + 1; i-- > 0;) {
+    Node<T>& n = nodes_[i];
+    if (!n.reached) continue;
+    if (n.freed) {
+      throw StateError(
+          "backward: trying to backward through the graph a second time: '" + std::string(n.op) +
+          "' (index " + std::to_string(i) + ") was already freed by a previous backward. "
+          "Pass BackwardOptions{.retain_graph = true} to the first backward if you need to "
+          "backward through the graph a second time");
+    }
+    if (n.param && n.param->version != n.param_version) {
+      throw StateError("backward: a parameter used at tape index " + std::to_string(i) +
+                       " (shape " + shape_str(n.param->value.shape()) +
+                       ") was modified in place after it was recorded (version " +
+                       std::to_string(n.param_version) + " -> " +
+                       std::to_string(n.param->version) + "); record the forward pass again");
+    }
+    if (n.param && n.param->grad.shape() != n.param->value.shape()) {
+      throw StateError("backward: parameter at tape index " + std::to_string(i) + " has value " +
+                       shape_str(n.param->value.shape()) + " but grad " +
+                       shape_str(n.param->grad.shape()));
+    }
+    if (!n.backward) continue;
+    for (auto p : n.parents) {
+      if (nodes_[p].requires_grad) nodes_[p].reached = true;
+    }
+  }
+  // Pass 2: intermediate and parameter-leaf grads start from zero; plain leaves accumulate
+  // across backward calls, as a PyTorch leaf's .grad does.
+  for (std::size_t i = 0; i <= top; ++i) {
+    Node<T>& n = nodes_[i];
+    if (n.reached && (!n.is_leaf() || n.param)) n.has_grad = false;
+  }
+  if (root.has_grad) {  // a plain leaf that already holds a gradient
+    if (upstream) root.grad += *upstream; else root.grad += T(1);
+  } else {
+    if (root.grad.shape() != root.val().shape()) root.grad.resize(root.val().shape());
+    if (upstream) std::copy(upstream->data(), upstream->data() + upstream->size(), root.grad.data());
+    else root.grad.fill(T(1));
+    root.has_grad = true;
+  }
+  // Pass 3: one reverse sweep.
+  for (std::size_t i = top + 1; i-- > 0;) {
+    Node<T>& n = nodes_[i];
+    if (!n.reached || !n.has_grad) continue;
+    if (n.backward) {
+      BackwardCtx<T> ctx(*this, n);
+      n.backward(ctx);
+      if (detect_anomaly_) check_finite_input_grads(n, i);
+      if (!options.retain_graph) n.freed = true;
+    } else if (n.param) {
+      T* g = n.param->grad.data();
+      const T* d = n.grad.data();
+      for (std::size_t j = 0, m = n.grad.size(); j < m; ++j) g[j] += d[j];
+    }
+  }
+}
+
+template <class T>
+bool Tape<T>::has_grad(const Var<T>& v) const {
+  const Node<T>& n = node_of(v);
+  return n.param ? true : n.has_grad;
+}
+
+template <class T>
+const xt::xarray<T>& Tape<T>::grad(const Var<T>& v) const {
+  const Node<T>& n = node_of(v);
+  if (n.param) return n.param->grad;
+  if (!n.has_grad) {
+    throw StateError("grad: '" + std::string(n.op) + "' (index " + std::to_string(v.index_) +
+                     ") has no gradient: " +
+                     (n.requires_grad ? "no backward pass has reached it yet"
+                                      : "it does not require grad"));
+  }
+  return n.grad;
+}
+
+// ---- BackwardCtx ---------------------------------------------------------------------------
+
+template <class T>
+xt::xarray<T>& BackwardCtx<T>::input_grad(std::size_t k) {
+  Node<T>& p = parent(k);
+  if (!p.has_grad) {
+    const Shape& s = p.val().shape();
+    if (p.grad.shape() != s) p.grad.resize(s);
+    p.grad.fill(T(0));
+    p.has_grad = true;
+  }
+  return p.grad;
+}
+
+template <class T>
+void BackwardCtx<T>::accumulate(std::size_t k, const xt::xarray<T>& g) {
+  xt::xarray<T>& acc = input_grad(k);
+  sum_to_add(g, acc);
+}
+
+template <class T>
+void sum_to_add(const xt::xarray<T>& g, xt::xarray<T>& acc) {
+  T* a = acc.data();
+  const T* gp = g.data();
+  if (g.shape() == acc.shape()) {
+    for (std::size_t i = 0, n = g.size(); i < n; ++i) a[i] += gp[i];
+    return;
+  }
+  if (acc.size() == 1) {
+    T s = 0;
+    for (std::size_t i = 0, n = g.size(); i < n; ++i) s += gp[i];
+    a[0] += s;
+    return;
+  }
+  const std::size_t nd = g.dimension();
+  if (acc.dimension() > nd) {
+    throw ShapeError("sum_to: cannot reduce a gradient of shape " + shape_str(g.shape()) +
+                     " to the larger shape " + shape_str(acc.shape()));
+  }
+  const auto sa = detail::broadcast_strides(acc.shape(), nd);
+  const auto sg = detail::broadcast_strides(g.shape(), nd);
+  detail::for_each_broadcast2(g.shape(), sg, sa,
+                              [&](std::size_t, std::ptrdiff_t og, std::ptrdiff_t oa) { a[oa] += gp[og]; });
+}
+
+// ---- lifetime ------------------------------------------------------------------------------
+
+template <class T>
+void Tape<T>::reset() {
+  size_ = 0;
+  ++generation_;
+}
+
+template <class T>
+void Tape<T>::release() {
+  nodes_.clear();
+  nodes_.shrink_to_fit();
+  reset();
+}
+
+template <class T>
+std::size_t Tape<T>::bytes_allocated() const {
+  std::size_t b = 0;
+  for (const auto& n : nodes_) {
+    b += (n.value.size() + n.grad.size()) * sizeof(T);
+    for (const auto& s : n.saved) b += s.size() * sizeof(T);
+  }
+  return b;
+}
+
+// ---- anomaly mode --------------------------------------------------------------------------
+
+template <class T>
+std::string Tape<T>::input_shapes(const Node<T>& n) const {
+  std::string s;
+  for (std::size_t k = 0; k < n.parents.size(); ++k) {
+    s += (k ? ", " : "") + shape_str(nodes_[n.parents[k]].val().shape());
+  }
+  return s.empty() ? "none" : s;
+}
+
+template <class T>
+void Tape<T>::check_finite_output(const Node<T>& n, std::size_t index) const {
+  if (all_finite(n.val())) return;
+  throw NumericalError("anomaly: forward of '" + std::string(n.op) + "' (tape index " +
+                       std::to_string(index) + ", input shapes " + input_shapes(n) +
+                       ") produced NaN or Inf in its output of shape " +
+                       shape_str(n.val().shape()));
+}
+
+template <class T>
+void Tape<T>::check_finite_input_grads(const Node<T>& n, std::size_t index) const {
+  for (std::size_t k = 0; k < n.parents.size(); ++k) {
+    const Node<T>& p = nodes_[n.parents[k]];
+    if (p.has_grad && !all_finite(p.grad)) {
+      throw NumericalError("anomaly: backward of '" + std::string(n.op) + "' (tape index " +
+                           std::to_string(index) + ", input shapes " + input_shapes(n) +
+                           ") produced NaN or Inf in the gradient of input " + std::to_string(k));
+    }
+  }
+}
+
+// ---- introspection -------------------------------------------------------------------------
+
+template <class T>
+NodeInfo Tape<T>::info(std::size_t index) const {
+  if (index >= size_) {
+    throw ValueError("info: index " + std::to_string(index) + " is past the tape's " +
+                     std::to_string(size_) + " nodes");
+  }
+  const Node<T>& n = nodes_[index];
+  return NodeInfo{index, n.op, n.val().shape(), n.parents, n.requires_grad, n.param != nullptr};
+}
+
+template <class T>
+std::string Tape<T>::describe() const {
+  std::ostringstream os;
+  os << "index  op                 shape            parents        requires_grad\n";
+  for (std::size_t i = 0; i < size_; ++i) {
+    const NodeInfo r = info(i);
+    std::string parents;
+    for (std::size_t k = 0; k < r.parents.size(); ++k) {
+      parents += (k ? "," : "") + std::to_string(r.parents[k]);
+    }
+    std::string shape = shape_str(r.shape);
+    char line[256];
+    std::snprintf(line, sizeof line, "%5zu  %-18s %-16s %-14s %s\n", i,
+                  (r.op + (r.is_param ? " (parameter)" : "")).c_str(), shape.c_str(),
+                  parents.empty() ? "-" : parents.c_str(), r.requires_grad ? "yes" : "no");
+    os << line;
+  }
+  return os.str();
+}
+
+template <class T>
+std::string Tape<T>::to_dot() const {
+  std::ostringstream os;
+  os << "digraph tape {\n  rankdir=LR;\n  node [shape=box, fontname=\"monospace\"];\n";
+  for (std::size_t i = 0; i < size_; ++i) {
+    const Node<T>& n = nodes_[i];
+    os << "  n" << i << " [label=\"" << i << ": " << n.op << "\\n" << shape_str(n.val().shape())
+       << "\"";
+    if (n.param) os << ", style=filled, fillcolor=\"#fde9a9\"";
+    else if (n.is_leaf()) os << ", style=filled, fillcolor=\"#dbe9f6\"";
+    if (!n.requires_grad) os << ", color=gray";
+    os << "];\n";
+    for (auto p : n.parents) os << "  n" << p << " -> n" << i << ";\n";
+  }
+  os << "}\n";
+  return os.str();
+}
+
+template class Var<float>;
+template class Var<double>;
+template class Recorder<float>;
+template class Recorder<double>;
+template class BackwardCtx<float>;
+template class BackwardCtx<double>;
+template class Tape<float>;
+template class Tape<double>;
+template void sum_to_add<float>(const xt::xarray<float>&, xt::xarray<float>&);
+template void sum_to_add<double>(const xt::xarray<double>&, xt::xarray<double>&);
+
+}  // namespace tapegrad
