@@ -1,8 +1,7 @@
-#include <catch2/catch.hpp>
-
-#include "tapegrad/tapegrad.hpp"
+#include "support.hpp"
 
 namespace tg = tapegrad;
+using Vars = std::vector<tg::Var<double>>;
 
 TEST_CASE("backward of a small expression gives the hand-computed derivatives") {
   tg::Tape<double> t;
@@ -12,4 +11,191 @@ TEST_CASE("backward of a small expression gives the hand-computed derivatives") 
   t.backward(z);
   CHECK(t.grad(x)(0) == Approx(3.0 + std::exp(2.0) / 3.0));
   CHECK(t.grad(y)(0) == Approx(2.0 - std::exp(2.0) / 9.0));
+}
+
+TEST_CASE("a value used twice receives the sum of both gradient paths") {
+  tg::Tape<double> t;
+  auto x = t.input(xt::xarray<double>{3.0}, true);
+  auto y = x * x * x;  // dy/dx = 3 x^2 = 27
+  t.backward(y);
+  CHECK(t.grad(x)(0) == Approx(27.0));
+}
+
+TEST_CASE("a second backward through a freed tape throws a StateError and changes no gradient") {
+  tg::Tape<double> t;
+  tg::Parameter<double> w(xt::xarray<double>{2.0});
+  auto x = t.input(xt::xarray<double>{3.0});
+  auto loss = t.param(w) * x;
+  t.backward(loss);
+  CHECK(w.grad(0) == 3.0);
+  CHECK_THROWS_WITH(t.backward(loss), Catch::Contains("second time") && Catch::Contains("retain_graph"));
+  CHECK_THROWS_AS(t.backward(loss), tg::StateError);
+  CHECK(w.grad(0) == 3.0);
+}
+
+TEST_CASE("retain_graph allows a second backward, and parameter grads accumulate like PyTorch") {
+  tg::Tape<double> t;
+  tg::Parameter<double> w(xt::xarray<double>{2.0});
+  auto x = t.input(xt::xarray<double>{3.0}, true);
+  auto loss = t.param(w) * x * x;
+  t.backward(loss, tg::BackwardOptions{true});
+  t.backward(loss);
+  CHECK(w.grad(0) == 18.0);         // 2 * x^2
+  CHECK(t.grad(x)(0) == 24.0);      // leaf grads accumulate too: 2 * (2 w x)
+  w.zero_grad();
+  CHECK(w.grad(0) == 0.0);
+}
+
+TEST_CASE("backward on a non-scalar output needs an upstream gradient of its shape") {
+  tg::Tape<double> t;
+  auto x = t.input(xt::xarray<double>{{1.0, 2.0}, {3.0, 4.0}}, true);
+  auto y = x * x;
+  CHECK_THROWS_WITH(t.backward(y), Catch::Contains("(2, 2)") && Catch::Contains("upstream"));
+  CHECK_THROWS_AS(t.backward(y, xt::xarray<double>{1.0, 1.0}), tg::ShapeError);
+  t.backward(y, xt::xarray<double>{{1.0, 0.0}, {0.0, 2.0}});
+  CHECK(t.grad(x) == xt::xarray<double>{{2.0, 0.0}, {0.0, 16.0}});
+}
+
+TEST_CASE("backward on an output that does not require grad is a StateError") {
+  tg::Tape<double> t;
+  auto x = t.input(xt::xarray<double>{1.0});
+  CHECK_THROWS_AS(t.backward(x * x), tg::StateError);
+}
+
+TEST_CASE("ops under NoGradGuard record no backward and do not require grad") {
+  tg::Tape<double> t;
+  auto x = t.input(xt::xarray<double>{1.0}, true);
+  {
+    tg::NoGradGuard guard;
+    CHECK_FALSE(tg::grad_enabled());
+    auto y = x * x;
+    CHECK_FALSE(y.requires_grad());
+    CHECK(t.node(y.index()).backward == nullptr);
+  }
+  CHECK(tg::grad_enabled());
+  CHECK((x * x).requires_grad());
+}
+
+TEST_CASE("detach cuts the graph: no gradient flows through a detached value") {
+  tg::Tape<double> t;
+  auto x = t.input(xt::xarray<double>{2.0}, true);
+  auto y = t.detach(x) * x;  // d/dx treats the detached copy as a constant: 2
+  t.backward(y);
+  CHECK(t.grad(x)(0) == 2.0);
+}
+
+TEST_CASE("a Var from another tape or from before reset is a StateError, and the tape is unchanged") {
+  tg::Tape<float> t1, t2;
+  auto a = t1.input(xt::xarray<float>{1.0f});
+  auto b = t2.input(xt::xarray<float>{1.0f});
+  CHECK_THROWS_WITH(a + b, Catch::Contains("different tape"));
+  CHECK(t1.size() == 1);
+  t1.reset();
+  CHECK_THROWS_WITH(a.value(), Catch::Contains("reset"));
+  tg::Var<float> empty;
+  CHECK_THROWS_AS(empty.value(), tg::StateError);
+}
+
+TEST_CASE("changing a parameter in place between forward and backward is detected") {
+  tg::Tape<double> t;
+  tg::Parameter<double> w(xt::xarray<double>{2.0});
+  auto loss = t.param(w) * t.param(w);
+  w.value(0) = 5.0;
+  w.bump();
+  CHECK_THROWS_WITH(t.backward(loss), Catch::Contains("modified in place"));
+  CHECK(w.grad(0) == 0.0);
+}
+
+TEST_CASE("reset keeps node buffers: a repeated step allocates no new tape memory") {
+  tg::Tape<float> t;
+  tg::Parameter<float> w(xt::xarray<float>::from_shape({8, 8}));
+  w.value.fill(0.5f);
+  auto step = [&] {
+    t.reset();
+    auto x = t.input(xt::xarray<float>(xt::ones<float>({8, 8})));
+    auto y = tg::exp(x * t.param(w)) + x;
+    t.backward(y, xt::xarray<float>(xt::ones<float>({8, 8})));
+  };
+  step();
+  const auto bytes = t.bytes_allocated();
+  for (int i = 0; i < 10; ++i) step();
+  CHECK(t.bytes_allocated() == bytes);
+  CHECK(t.size() == 5);
+}
+
+TEST_CASE("anomaly mode names the op that produced NaN in forward") {
+  tg::Tape<double> t;
+  t.set_detect_anomaly(true);
+  auto x = t.input(xt::xarray<double>{-1.0, 4.0}, true);
+  const auto before = t.size();
+  CHECK_THROWS_WITH(tg::log(x), Catch::Contains("'log'") && Catch::Contains("tape index 1") &&
+                                    Catch::Contains("(2)"));
+  CHECK_THROWS_AS(tg::log(x), tg::NumericalError);
+  CHECK(t.size() == before);
+}
+
+TEST_CASE("anomaly mode names the op whose backward produced NaN") {
+  tg::Tape<double> t;
+  t.set_detect_anomaly(true);
+  auto x = t.input(xt::xarray<double>{0.0}, true);
+  auto y = tg::sqrt(x) * 0.0;  // forward finite (0); backward of sqrt at 0 is 0 * inf = NaN
+  CHECK_THROWS_WITH(t.backward(y), Catch::Contains("backward of 'sqrt'"));
+}
+
+TEST_CASE("without anomaly mode a NaN passes silently, as in PyTorch") {
+  tg::Tape<double> t;
+  auto x = t.input(xt::xarray<double>{-1.0}, true);
+  auto y = tg::log(x);
+  CHECK(std::isnan(y.item()));
+}
+
+TEST_CASE("describe prints the tape as a table and to_dot exports Graphviz") {
+  tg::Tape<double> t;
+  tg::Parameter<double> w(xt::xarray<double>{{1.0, 2.0}});
+  auto x = t.input(xt::xarray<double>{{3.0, 4.0}});
+  auto y = tg::exp(x * t.param(w));
+  (void)y;
+  const std::string table = t.describe();
+  CHECK_THAT(table, Catch::Contains("index") && Catch::Contains("param (parameter)") &&
+                        Catch::Contains("exp") && Catch::Contains("(1, 2)") && Catch::Contains("0,1"));
+  const std::string dot = t.to_dot();
+  CHECK_THAT(dot, Catch::StartsWith("digraph tape") && Catch::Contains("n0 -> n2") &&
+                      Catch::Contains("n2 -> n3"));
+  const auto info = t.info(2);
+  CHECK(info.op == "mul");
+  CHECK(info.parents == std::vector<std::uint32_t>{0, 1});
+  CHECK(info.requires_grad);
+}
+
+TEST_CASE("gradcheck catches a wrong backward and reports the worst element") {
+  // A deliberately wrong op: forward y = x^2, backward claims dy/dx = x.
+  auto wrong_square = [](tg::Tape<double>& t, const Vars& v) {
+    auto r = t.record("wrong_square", {v[0]});
+    r.out() = t.value(v[0]) * t.value(v[0]);
+    return r.finish([](tg::BackwardCtx<double>& c) { c.accumulate(0, c.grad() * c.input(0)); });
+  };
+  const std::vector<xt::xarray<double>> in = {xt::xarray<double>{1.0, 2.0, 3.0}};
+  const auto r = tg::gradcheck(wrong_square, in);
+  CHECK_FALSE(r.ok);
+  CHECK(r.position == 2);  // the largest error is at x = 3
+  CHECK(r.analytic == Approx(3.0));
+  CHECK(r.numeric == Approx(6.0));
+  CHECK_THAT(r.message, Catch::Contains("FAILED"));
+  tg::GradcheckOptions fast;
+  fast.fast_mode = true;
+  CHECK_FALSE(tg::gradcheck(wrong_square, in, fast).ok);
+  CHECK_FALSE(tg::taylor_test(wrong_square, in).ok);
+}
+
+TEST_CASE("gradcheck, fast mode and the Taylor test pass on a correct composite function") {
+  auto f = [](tg::Tape<double>&, const Vars& v) { return tg::exp(v[0] * v[1]) / (v[0] * v[0] + 1.0); };
+  const std::vector<xt::xarray<double>> in = {tgtest::randn({3, 4}, 7), tgtest::randn({4}, 8)};
+  CHECK_GRADCHECK(f, in);
+  tg::GradcheckOptions fast;
+  fast.fast_mode = true;
+  CHECK(tg::gradcheck(f, in, fast).ok);
+  const auto taylor = tg::taylor_test(f, in);
+  INFO(taylor.message);
+  CHECK(taylor.ok);
+  for (double order : taylor.orders) CHECK(order > 1.8);
 }

@@ -4,4 +4,5 @@
 #include "tapegrad/core/parameter.hpp"
 #include "tapegrad/core/shape.hpp"
 #include "tapegrad/core/tape.hpp"
+#include "tapegrad/autograd/gradcheck.hpp"
 #include "tapegrad/ops/elementwise.hpp"

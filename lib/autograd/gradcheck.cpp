@@ -1,0 +1,196 @@
+#include "tapegrad/autograd/gradcheck.hpp"
+
+#include <cmath>
+#include <random>
+#include <sstream>
+
+namespace tapegrad {
+
+namespace {
+
+std::vector<Var<double>> leaves(Tape<double>& t, const std::vector<xt::xarray<double>>& xs,
+                                const std::vector<bool>& wrt) {
+  std::vector<Var<double>> vs;
+  vs.reserve(xs.size());
+  for (std::size_t i = 0; i < xs.size(); ++i) vs.push_back(t.input(xs[i], wrt[i]));
+  return vs;
+}
+
+xt::xarray<double> evaluate(const GradcheckFn& f, const std::vector<xt::xarray<double>>& xs,
+                            const std::vector<bool>& wrt) {
+  Tape<double> t;
+  NoGradGuard no_grad;
+  auto vs = leaves(t, xs, wrt);
+  return t.value(f(t, vs));
+}
+
+// Gradients of <upstream, f(xs)> with respect to each differentiated input.
+std::vector<xt::xarray<double>> vjp(const GradcheckFn& f, const std::vector<xt::xarray<double>>& xs,
+                                    const std::vector<bool>& wrt, const xt::xarray<double>& upstream) {
+  Tape<double> t;
+  auto vs = leaves(t, xs, wrt);
+  Var<double> out = f(t, vs);
+  std::vector<xt::xarray<double>> grads(xs.size());
+  if (!t.requires_grad(out)) {  // f does not depend on any differentiated input: J = 0
+    for (std::size_t i = 0; i < xs.size(); ++i) grads[i] = xt::zeros<double>(xs[i].shape());
+    return grads;
+  }
+  t.backward(out, upstream);
+  for (std::size_t i = 0; i < xs.size(); ++i) {
+    grads[i] = (wrt[i] && t.has_grad(vs[i])) ? t.grad(vs[i]) : xt::xarray<double>(xt::zeros<double>(xs[i].shape()));
+  }
+  return grads;
+}
+
+double dot(const xt::xarray<double>& a, const xt::xarray<double>& b) {
+  double s = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) s += a.data()[i] * b.data()[i];
+  return s;
+}
+
+xt::xarray<double> random_like(const Shape& s, std::mt19937_64& rng) {
+  std::normal_distribution<double> n(0.0, 1.0);
+  xt::xarray<double> a = xt::xarray<double>::from_shape(s);
+  for (auto& v : a) v = n(rng);
+  return a;
+}
+
+void consider(GradcheckResult& r, const GradcheckOptions& o, std::size_t input, std::size_t pos,
+              std::size_t out, double analytic, double numeric) {
+  ++r.checked;
+  const double excess = std::abs(analytic - numeric) - (o.atol + o.rtol * std::abs(numeric));
+  const bool bad = !(excess <= 0);  // NaN counts as a failure
+  if (r.checked == 1 || excess > r.worst_excess || (bad && r.ok)) {
+    r.worst_excess = excess;
+    r.input = input;
+    r.position = pos;
+    r.output = out;
+    r.analytic = analytic;
+    r.numeric = numeric;
+  }
+  if (bad) r.ok = false;
+}
+
+void describe(GradcheckResult& r, const GradcheckOptions& o) {
+  std::ostringstream os;
+  os.precision(10);
+  os << (r.ok ? "gradcheck passed" : "gradcheck FAILED") << " (" << r.checked
+     << (o.fast_mode ? " projections" : " Jacobian entries") << "); worst: input " << r.input;
+  if (!o.fast_mode) os << ", position " << r.position << ", output " << r.output;
+  os << ": analytic " << r.analytic << " vs numeric " << r.numeric << " (|diff| "
+     << std::abs(r.analytic - r.numeric) << ", allowed " << o.atol + o.rtol * std::abs(r.numeric)
+     << ")";
+  r.message = os.str();
+}
+
+}  // namespace
+
+GradcheckResult gradcheck(const GradcheckFn& f, const std::vector<xt::xarray<double>>& inputs,
+                          const GradcheckOptions& o) {
+  if (inputs.empty()) throw ValueError("gradcheck: no inputs given");
+  std::vector<bool> wrt = o.wrt.empty() ? std::vector<bool>(inputs.size(), true) : o.wrt;
+  if (wrt.size() != inputs.size()) {
+    throw ValueError("gradcheck: options.wrt has " + std::to_string(wrt.size()) +
+                     " entries for " + std::to_string(inputs.size()) + " inputs");
+  }
+  const xt::xarray<double> y0 = evaluate(f, inputs, wrt);
+  std::vector<xt::xarray<double>> xs = inputs;
+  GradcheckResult r;
+
+  if (o.fast_mode) {
+    std::mt19937_64 rng(o.seed);
+    const xt::xarray<double> v = random_like(y0.shape(), rng);
+    const auto grads = vjp(f, xs, wrt, v);
+    for (std::size_t i = 0; i < xs.size(); ++i) {
+      if (!wrt[i]) continue;
+      const xt::xarray<double> u = random_like(xs[i].shape(), rng);
+      const double analytic = dot(grads[i], u);
+      const xt::xarray<double> x0 = xs[i];
+      xs[i] = x0 + o.eps * u;
+      const double plus = dot(v, evaluate(f, xs, wrt));
+      xs[i] = x0 - o.eps * u;
+      const double minus = dot(v, evaluate(f, xs, wrt));
+      xs[i] = x0;
+      consider(r, o, i, 0, 0, analytic, (plus - minus) / (2 * o.eps));
+    }
+    describe(r, o);
+    return r;
+  }
+
+  // Analytic Jacobian, one row per output element: J[j, :] = grad of y_j.
+  const std::size_t m = y0.size();
+  std::vector<std::vector<xt::xarray<double>>> rows(m);
+  xt::xarray<double> e = xt::zeros<double>(y0.shape());
+  for (std::size_t j = 0; j < m; ++j) {
+    e.data()[j] = 1;
+    rows[j] = vjp(f, xs, wrt, e);
+    e.data()[j] = 0;
+  }
+  // Numeric Jacobian, one column per input element, compared as it is computed.
+  for (std::size_t i = 0; i < xs.size(); ++i) {
+    if (!wrt[i]) continue;
+    for (std::size_t p = 0; p < xs[i].size(); ++p) {
+      double& x = xs[i].data()[p];
+      const double x0 = x;
+      x = x0 + o.eps;
+      const xt::xarray<double> plus = evaluate(f, xs, wrt);
+      x = x0 - o.eps;
+      const xt::xarray<double> minus = evaluate(f, xs, wrt);
+      x = x0;
+      for (std::size_t j = 0; j < m; ++j) {
+        const double numeric = (plus.data()[j] - minus.data()[j]) / (2 * o.eps);
+        consider(r, o, i, p, j, rows[j][i].data()[p], numeric);
+      }
+    }
+  }
+  describe(r, o);
+  return r;
+}
+
+TaylorResult taylor_test(const GradcheckFn& f, const std::vector<xt::xarray<double>>& inputs,
+                         const TaylorOptions& o) {
+  if (inputs.empty()) throw ValueError("taylor_test: no inputs given");
+  if (o.steps.size() < 2) throw ValueError("taylor_test: needs at least 2 step sizes");
+  const std::vector<bool> wrt(inputs.size(), true);
+  std::mt19937_64 rng(o.seed);
+  const xt::xarray<double> y0 = evaluate(f, inputs, wrt);
+  const xt::xarray<double> w = random_like(y0.shape(), rng);
+  std::vector<xt::xarray<double>> d;
+  for (const auto& x : inputs) d.push_back(random_like(x.shape(), rng));
+  const auto grads = vjp(f, inputs, wrt, w);
+  double slope = 0;  // <grad phi, d>
+  for (std::size_t i = 0; i < inputs.size(); ++i) slope += dot(grads[i], d[i]);
+  const double phi0 = dot(w, y0);
+
+  TaylorResult r;
+  r.steps = o.steps;
+  for (double h : o.steps) {
+    std::vector<xt::xarray<double>> xs;
+    for (std::size_t i = 0; i < inputs.size(); ++i) xs.push_back(inputs[i] + h * d[i]);
+    r.errors.push_back(std::abs(dot(w, evaluate(f, xs, wrt)) - phi0 - h * slope));
+  }
+  // Round-off floor: remainders this small carry no information about the order.
+  const double floor = 1e-11 * (1 + std::abs(phi0) + std::abs(slope));
+  std::ostringstream os;
+  os.precision(4);
+  os << "taylor test: remainders";
+  for (double err : r.errors) os << ' ' << err;
+  os << "; orders";
+  for (std::size_t k = 0; k + 1 < r.errors.size(); ++k) {
+    const double a = r.errors[k], b = r.errors[k + 1];
+    if (a < floor || b < floor) {
+      r.orders.push_back(2.0);  // exact (linear or quadratic-free) up to round-off
+      os << " (round-off)";
+      continue;
+    }
+    const double order = std::log(a / b) / std::log(r.steps[k] / r.steps[k + 1]);
+    r.orders.push_back(order);
+    os << ' ' << order;
+    if (!(order >= o.min_order)) r.ok = false;
+  }
+  os << (r.ok ? " -> O(h^2), gradient consistent" : " -> NOT O(h^2): gradient wrong");
+  r.message = os.str();
+  return r;
+}
+
+}  // namespace tapegrad
