@@ -5,4 +5,7 @@
 #include "tapegrad/core/shape.hpp"
 #include "tapegrad/core/tape.hpp"
 #include "tapegrad/autograd/gradcheck.hpp"
+#include "tapegrad/core/random.hpp"
+#include "tapegrad/nn/module.hpp"
+#include "tapegrad/nn/module_check.hpp"
 #include "tapegrad/ops/elementwise.hpp"

@@ -163,7 +163,26 @@ Var<T> Tape<T>::scalar(T value) {
 }
 
 template <class T>
+void Tape<T>::bind_param(const Parameter<T>& p, const Var<T>& v) {
+  check(v, "bind_param");
+  if (shape(v) != p.value.shape()) {
+    throw ShapeError("bind_param: the Var has shape " + shape_str(shape(v)) +
+                     " but the parameter has shape " + shape_str(p.value.shape()));
+  }
+  for (auto& b : bound_params_) {
+    if (b.first == &p) {
+      b.second = v;
+      return;
+    }
+  }
+  bound_params_.emplace_back(&p, v);
+}
+
+template <class T>
 Var<T> Tape<T>::param(Parameter<T>& p) {
+  for (const auto& b : bound_params_) {
+    if (b.first == &p) return b.second;
+  }
   if (p.grad.shape() != p.value.shape()) {
     throw StateError("param: parameter value has shape " + shape_str(p.value.shape()) +
                      " but its grad has shape " + shape_str(p.grad.shape()) +
@@ -352,6 +371,7 @@ void sum_to_add(const xt::xarray<T>& g, xt::xarray<T>& acc) {
 template <class T>
 void Tape<T>::reset() {
   size_ = 0;
+  bound_params_.clear();
   ++generation_;
 }
 

@@ -169,6 +169,9 @@ class Tape {
   Var<T> param(Parameter<T>& p);
   // A new leaf with x's value that does not require grad.
   Var<T> detach(const Var<T>& x);
+  // Functional call: until reset(), param(p) returns `v` instead of binding p. gradcheck of a
+  // module uses this to treat the module's parameters as ordinary differentiable inputs.
+  void bind_param(const Parameter<T>& p, const Var<T>& v);
 
   // ---- backward ----
   // Scalar (one-element) loss: dL/dloss = 1.
@@ -230,6 +233,7 @@ class Tape {
   std::string input_shapes(const Node<T>& n) const;
 
   std::deque<Node<T>> nodes_;
+  std::vector<std::pair<const Parameter<T>*, Var<T>>> bound_params_;
   std::size_t size_ = 0;
   std::uint32_t generation_ = 1;
   bool detect_anomaly_ = false;

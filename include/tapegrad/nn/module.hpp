@@ -1,0 +1,120 @@
+#pragma once
+// Modules: named parameters, buffers and child modules, as in PyTorch.
+//
+// A module owns its state; ops own none. forward(tape, x) records onto the caller's tape and
+// binds the module's parameters without copying them (tape.param). Names follow PyTorch, so a
+// state_dict from PyTorch maps key for key: "weight", "bias", "running_mean", "0.weight",
+// "rnn.weight_hh_l1" ...
+//
+// Modules are not copyable: tapes and optimizers hold pointers to their parameters. Hold them
+// by value where they are built, or in std::shared_ptr inside containers (Sequential).
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <xtensor/xarray.hpp>
+
+#include "tapegrad/core/parameter.hpp"
+#include "tapegrad/core/tape.hpp"
+
+namespace tapegrad {
+
+template <class T>
+using StateDict = std::map<std::string, xt::xarray<T>>;
+
+template <class T>
+class Module {
+ public:
+  Module() = default;
+  virtual ~Module() = default;
+  Module(const Module&) = delete;
+  Module& operator=(const Module&) = delete;
+
+  virtual Var<T> forward(Tape<T>& t, const Var<T>& x) = 0;
+  Var<T> operator()(Tape<T>& t, const Var<T>& x) { return forward(t, x); }
+  // One line describing this module's configuration, e.g. "Linear(in_features=3, ...)".
+  virtual std::string extra_repr() const { return ""; }
+  virtual std::string type_name() const = 0;
+  // The module tree, one module per line, as PyTorch prints it.
+  std::string to_string() const;
+
+  // ---- state, with dotted names ("0.weight") ----
+  std::vector<Parameter<T>*> parameters();
+  std::vector<std::pair<std::string, Parameter<T>*>> named_parameters();
+  std::vector<std::pair<std::string, xt::xarray<T>*>> named_buffers();
+  std::vector<std::pair<std::string, Module<T>*>> named_children();
+  std::size_t num_parameters();
+  // Parameters and buffers by name, copied.
+  StateDict<T> state_dict() const;
+  // Replaces every parameter and buffer. Strict: the keys must match exactly and every shape
+  // must agree. Everything is checked before anything changes; on error the module is untouched
+  // and the message lists every missing key, unexpected key and shape mismatch.
+  void load_state_dict(const StateDict<T>& state);
+
+  // ---- mode ----
+  void train(bool on = true);
+  void eval() { train(false); }
+  bool is_training() const { return training_; }
+  void zero_grad();
+
+ protected:
+  Parameter<T>& register_parameter(const std::string& name, xt::xarray<T> value,
+                                   bool requires_grad = true);
+  xt::xarray<T>& register_buffer(const std::string& name, xt::xarray<T> value);
+  template <class M>
+  M& register_module(const std::string& name, std::shared_ptr<M> module) {
+    M& ref = *module;
+    add_child(name, std::move(module));
+    return ref;
+  }
+  // Called by train(); modules with mode-dependent children need nothing extra.
+  virtual void on_train(bool) {}
+
+ private:
+  void add_child(const std::string& name, std::shared_ptr<Module<T>> module);
+  void check_new_name(const std::string& name) const;
+  template <class F>
+  void visit_parameters(const std::string& prefix, F&& f);
+  template <class F>
+  void visit_buffers(const std::string& prefix, F&& f);
+  void print_tree(std::string& out, const std::string& name, int indent) const;
+
+  std::vector<std::pair<std::string, std::unique_ptr<Parameter<T>>>> params_;
+  std::vector<std::pair<std::string, std::unique_ptr<xt::xarray<T>>>> buffers_;
+  std::vector<std::pair<std::string, std::shared_ptr<Module<T>>>> children_;
+  bool training_ = true;
+};
+
+// Applies its children in order; children are named "0", "1", ...
+template <class T>
+class Sequential : public Module<T> {
+ public:
+  Sequential() = default;
+  explicit Sequential(std::vector<std::shared_ptr<Module<T>>> layers) {
+    for (auto& l : layers) push_back(std::move(l));
+  }
+  Sequential& push_back(std::shared_ptr<Module<T>> layer);
+  template <class M, class... Args>
+  M& emplace_back(Args&&... args) {
+    auto m = std::make_shared<M>(std::forward<Args>(args)...);
+    M& ref = *m;
+    push_back(std::move(m));
+    return ref;
+  }
+  std::size_t size() const { return layers_.size(); }
+  Module<T>& operator[](std::size_t i) { return *layers_.at(i); }
+  Var<T> forward(Tape<T>& t, const Var<T>& x) override;
+  std::string type_name() const override { return "Sequential"; }
+
+ private:
+  std::vector<std::shared_ptr<Module<T>>> layers_;
+};
+
+extern template class Module<float>;
+extern template class Module<double>;
+extern template class Sequential<float>;
+extern template class Sequential<double>;
+
+}  // namespace tapegrad

@@ -1,0 +1,213 @@
+#include "tapegrad/nn/module.hpp"
+
+#include <algorithm>
+#include <set>
+
+namespace tapegrad {
+
+// ---- registration ----
+
+template <class T>
+void Module<T>::check_new_name(const std::string& name) const {
+  if (name.empty() || name.find('.') != std::string::npos) {
+    throw ValueError("register: name '" + name + "' must be non-empty and contain no '.'");
+  }
+  auto taken = [&](const auto& v) {
+    return std::any_of(v.begin(), v.end(), [&](const auto& e) { return e.first == name; });
+  };
+  if (taken(params_) || taken(buffers_) || taken(children_)) {
+    throw ValueError("register: '" + name + "' is already registered in " + type_name());
+  }
+}
+
+template <class T>
+Parameter<T>& Module<T>::register_parameter(const std::string& name, xt::xarray<T> value,
+                                            bool requires_grad) {
+  check_new_name(name);
+  params_.emplace_back(name, std::make_unique<Parameter<T>>(std::move(value), requires_grad));
+  return *params_.back().second;
+}
+
+template <class T>
+xt::xarray<T>& Module<T>::register_buffer(const std::string& name, xt::xarray<T> value) {
+  check_new_name(name);
+  buffers_.emplace_back(name, std::make_unique<xt::xarray<T>>(std::move(value)));
+  return *buffers_.back().second;
+}
+
+template <class T>
+void Module<T>::add_child(const std::string& name, std::shared_ptr<Module<T>> module) {
+  if (!module) throw ValueError("register_module: '" + name + "' is a null module");
+  check_new_name(name);
+  children_.emplace_back(name, std::move(module));
+}
+
+// ---- traversal ----
+
+template <class T>
+template <class F>
+void Module<T>::visit_parameters(const std::string& prefix, F&& f) {
+  for (auto& [name, p] : params_) f(prefix + name, *p);
+  for (auto& [name, c] : children_) c->visit_parameters(prefix + name + ".", f);
+}
+
+template <class T>
+template <class F>
+void Module<T>::visit_buffers(const std::string& prefix, F&& f) {
+  for (auto& [name, b] : buffers_) f(prefix + name, *b);
+  for (auto& [name, c] : children_) c->visit_buffers(prefix + name + ".", f);
+}
+
+template <class T>
+std::vector<Parameter<T>*> Module<T>::parameters() {
+  std::vector<Parameter<T>*> out;
+  visit_parameters("", [&](const std::string&, Parameter<T>& p) { out.push_back(&p); });
+  return out;
+}
+
+template <class T>
+std::vector<std::pair<std::string, Parameter<T>*>> Module<T>::named_parameters() {
+  std::vector<std::pair<std::string, Parameter<T>*>> out;
+  visit_parameters("", [&](const std::string& n, Parameter<T>& p) { out.emplace_back(n, &p); });
+  return out;
+}
+
+template <class T>
+std::vector<std::pair<std::string, xt::xarray<T>*>> Module<T>::named_buffers() {
+  std::vector<std::pair<std::string, xt::xarray<T>*>> out;
+  visit_buffers("", [&](const std::string& n, xt::xarray<T>& b) { out.emplace_back(n, &b); });
+  return out;
+}
+
+template <class T>
+std::vector<std::pair<std::string, Module<T>*>> Module<T>::named_children() {
+  std::vector<std::pair<std::string, Module<T>*>> out;
+  for (auto& [name, c] : children_) out.emplace_back(name, c.get());
+  return out;
+}
+
+template <class T>
+std::size_t Module<T>::num_parameters() {
+  std::size_t n = 0;
+  for (auto* p : parameters()) n += p->size();
+  return n;
+}
+
+// ---- state_dict ----
+
+template <class T>
+StateDict<T> Module<T>::state_dict() const {
+  auto& self = const_cast<Module<T>&>(*this);  // traversal only reads
+  StateDict<T> out;
+  self.visit_parameters("", [&](const std::string& n, Parameter<T>& p) { out[n] = p.value; });
+  self.visit_buffers("", [&](const std::string& n, xt::xarray<T>& b) { out[n] = b; });
+  return out;
+}
+
+template <class T>
+void Module<T>::load_state_dict(const StateDict<T>& state) {
+  std::map<std::string, Parameter<T>*> params;
+  std::map<std::string, xt::xarray<T>*> buffers;
+  visit_parameters("", [&](const std::string& n, Parameter<T>& p) { params[n] = &p; });
+  visit_buffers("", [&](const std::string& n, xt::xarray<T>& b) { buffers[n] = &b; });
+
+  std::vector<std::string> missing, unexpected, mismatched;
+  auto current_shape = [&](const std::string& k) -> const Shape* {
+    if (auto it = params.find(k); it != params.end()) return &it->second->value.shape();
+    if (auto it = buffers.find(k); it != buffers.end()) return &it->second->shape();
+    return nullptr;
+  };
+  for (const auto& [k, p] : params) {
+    if (!state.count(k)) missing.push_back(k);
+  }
+  for (const auto& [k, b] : buffers) {
+    if (!state.count(k)) missing.push_back(k);
+  }
+  for (const auto& [k, v] : state) {
+    const Shape* s = current_shape(k);
+    if (!s) {
+      unexpected.push_back(k);
+    } else if (*s != v.shape()) {
+      mismatched.push_back("size mismatch for " + k + ": copying a tensor with shape " +
+                           shape_str(v.shape()) + " from the state dict, the shape in the current "
+                           "model is " + shape_str(*s));
+    }
+  }
+  if (!missing.empty() || !unexpected.empty() || !mismatched.empty()) {
+    std::string msg = "load_state_dict: error(s) in loading state_dict for " + type_name() + ":";
+    auto list = [&](const char* what, const std::vector<std::string>& keys) {
+      if (keys.empty()) return;
+      msg += std::string("\n  ") + what + ":";
+      for (const auto& k : keys) msg += " \"" + k + "\"";
+    };
+    list("missing key(s)", missing);
+    list("unexpected key(s)", unexpected);
+    for (const auto& m : mismatched) msg += "\n  " + m;
+    if (missing.empty() && unexpected.empty()) throw ShapeError(msg);
+    throw ValueError(msg);
+  }
+  for (auto& [k, p] : params) {
+    p->value = state.at(k);
+    p->bump();
+  }
+  for (auto& [k, b] : buffers) *b = state.at(k);
+}
+
+// ---- mode ----
+
+template <class T>
+void Module<T>::train(bool on) {
+  training_ = on;
+  on_train(on);
+  for (auto& [name, c] : children_) c->train(on);
+}
+
+template <class T>
+void Module<T>::zero_grad() {
+  for (auto* p : parameters()) p->zero_grad();
+}
+
+// ---- printing ----
+
+template <class T>
+void Module<T>::print_tree(std::string& out, const std::string& name, int indent) const {
+  const std::string pad(static_cast<std::size_t>(indent) * 2, ' ');
+  out += pad + (name.empty() ? "" : "(" + name + "): ") + type_name() + "(" + extra_repr();
+  if (children_.empty()) {
+    out += ")\n";
+    return;
+  }
+  out += "\n";
+  for (const auto& [n, c] : children_) c->print_tree(out, n, indent + 1);
+  out += pad + ")\n";
+}
+
+template <class T>
+std::string Module<T>::to_string() const {
+  std::string out;
+  print_tree(out, "", 0);
+  return out;
+}
+
+// ---- Sequential ----
+
+template <class T>
+Sequential<T>& Sequential<T>::push_back(std::shared_ptr<Module<T>> layer) {
+  this->register_module(std::to_string(layers_.size()), layer);
+  layers_.push_back(std::move(layer));
+  return *this;
+}
+
+template <class T>
+Var<T> Sequential<T>::forward(Tape<T>& t, const Var<T>& x) {
+  Var<T> h = x;
+  for (auto& l : layers_) h = l->forward(t, h);
+  return h;
+}
+
+template class Module<float>;
+template class Module<double>;
+template class Sequential<float>;
+template class Sequential<double>;
+
+}  // namespace tapegrad
