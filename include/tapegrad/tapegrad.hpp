@@ -9,3 +9,8 @@
 #include "tapegrad/nn/module.hpp"
 #include "tapegrad/nn/module_check.hpp"
 #include "tapegrad/ops/elementwise.hpp"
+#include "tapegrad/optim/adam.hpp"
+#include "tapegrad/optim/clip.hpp"
+#include "tapegrad/optim/rmsprop.hpp"
+#include "tapegrad/optim/scheduler.hpp"
+#include "tapegrad/optim/sgd.hpp"

@@ -1,0 +1,57 @@
+#pragma once
+// Optimizers update Parameters in place from their grads, with PyTorch's exact update rules.
+//
+// Per-parameter state (momentum buffers, Adam moments, step counts) lives in named arrays,
+// created on a parameter's first step, as in PyTorch. state_dict() names them
+// "state.<param index>.<name>" so a checkpoint can save and restore an optimizer exactly;
+// "lr" holds the current learning rate (schedulers change it).
+#include <map>
+#include <string>
+#include <vector>
+
+#include <xtensor/xarray.hpp>
+
+#include "tapegrad/core/parameter.hpp"
+#include "tapegrad/nn/module.hpp"
+
+namespace tapegrad {
+
+template <class T>
+class Optimizer {
+ public:
+  Optimizer(std::vector<Parameter<T>*> params, double lr, const char* name);
+  virtual ~Optimizer() = default;
+  Optimizer(const Optimizer&) = delete;
+  Optimizer& operator=(const Optimizer&) = delete;
+
+  // One update of every parameter from its current grad.
+  void step();
+  void zero_grad();
+  double lr() const { return lr_; }
+  void set_lr(double lr);
+  const std::vector<Parameter<T>*>& params() const { return params_; }
+
+  StateDict<T> state_dict() const;
+  // Restores state saved by state_dict() of an optimizer of the same kind over parameters of
+  // the same shapes. Validates every key and shape before changing anything.
+  void load_state_dict(const StateDict<T>& state);
+
+ protected:
+  // The update of parameter i (its value and grad are params_[i]->value / ->grad).
+  virtual void update(std::size_t i, Parameter<T>& p) = 0;
+  // Named state of parameter i; `created` tells whether it existed before this call.
+  bool has_state(std::size_t i, const std::string& name) const;
+  xt::xarray<T>& state(std::size_t i, const std::string& name);
+  static void check_nonnegative(const char* opt, const char* what, double v);
+
+ private:
+  std::vector<Parameter<T>*> params_;
+  std::vector<std::map<std::string, xt::xarray<T>>> state_;
+  double lr_;
+  const char* name_;
+};
+
+extern template class Optimizer<float>;
+extern template class Optimizer<double>;
+
+}  // namespace tapegrad

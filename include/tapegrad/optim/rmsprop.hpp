@@ -1,0 +1,32 @@
+#pragma once
+#include "tapegrad/optim/optimizer.hpp"
+
+namespace tapegrad {
+
+struct RMSpropOptions {
+  double alpha = 0.99;
+  double eps = 1e-8;
+  double weight_decay = 0;
+  double momentum = 0;
+  bool centered = false;
+};
+
+// torch.optim.RMSprop:
+//   g = grad + weight_decay * p
+//   s = alpha s + (1 - alpha) g^2
+//   centered: a = alpha a + (1 - alpha) g;  d = sqrt(s - a^2) + eps;  else d = sqrt(s) + eps
+//   momentum > 0: buf = momentum buf + g / d;  p -= lr buf;   else p -= lr g / d
+template <class T>
+class RMSprop : public Optimizer<T> {
+ public:
+  RMSprop(std::vector<Parameter<T>*> params, double lr = 1e-2, RMSpropOptions options = {});
+
+ private:
+  void update(std::size_t i, Parameter<T>& p) override;
+  RMSpropOptions o_;
+};
+
+extern template class RMSprop<float>;
+extern template class RMSprop<double>;
+
+}  // namespace tapegrad

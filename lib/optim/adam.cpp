@@ -1,0 +1,69 @@
+#include "tapegrad/optim/adam.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace tapegrad {
+
+namespace {
+void check_adam(const char* name, const AdamOptions& o) {
+  if (!(o.eps >= 0)) throw ValueError(std::string(name) + ": invalid epsilon value: " + std::to_string(o.eps));
+  if (!(o.beta1 >= 0 && o.beta1 < 1)) {
+    throw ValueError(std::string(name) + ": invalid beta parameter at index 0: " + std::to_string(o.beta1));
+  }
+  if (!(o.beta2 >= 0 && o.beta2 < 1)) {
+    throw ValueError(std::string(name) + ": invalid beta parameter at index 1: " + std::to_string(o.beta2));
+  }
+  if (!(o.weight_decay >= 0)) {
+    throw ValueError(std::string(name) + ": invalid weight_decay value: " + std::to_string(o.weight_decay));
+  }
+}
+}  // namespace
+
+template <class T>
+Adam<T>::Adam(std::vector<Parameter<T>*> params, double lr, AdamOptions options)
+    : Adam(std::move(params), lr, options, false, "Adam") {}
+
+template <class T>
+Adam<T>::Adam(std::vector<Parameter<T>*> params, double lr, AdamOptions options, bool decoupled,
+              const char* name)
+    : Optimizer<T>(std::move(params), lr, name), o_(options), decoupled_(decoupled) {
+  check_adam(name, o_);
+}
+
+template <class T>
+AdamW<T>::AdamW(std::vector<Parameter<T>*> params, double lr, AdamOptions options)
+    : Adam<T>(std::move(params), lr, options, true, "AdamW") {}
+
+template <class T>
+void Adam<T>::update(std::size_t i, Parameter<T>& p) {
+  T& step = this->state(i, "step")();
+  step += T(1);
+  T* m = this->state(i, "exp_avg").data();
+  T* v = this->state(i, "exp_avg_sq").data();
+  T* vmax = o_.amsgrad ? this->state(i, "max_exp_avg_sq").data() : nullptr;
+  T* w = p.value.data();
+  const T* grad = p.grad.data();
+  const T lr = static_cast<T>(this->lr()), wd = static_cast<T>(o_.weight_decay);
+  const T b1 = static_cast<T>(o_.beta1), b2 = static_cast<T>(o_.beta2), eps = static_cast<T>(o_.eps);
+  const T bc1 = T(1) - std::pow(b1, step);
+  const T bc2_sqrt = std::sqrt(T(1) - std::pow(b2, step));
+  const T step_size = lr / bc1;
+  for (std::size_t j = 0, n = p.value.size(); j < n; ++j) {
+    T g = grad[j];
+    if (decoupled_) w[j] *= T(1) - lr * wd;
+    else g += wd * w[j];
+    m[j] = b1 * m[j] + (T(1) - b1) * g;
+    v[j] = b2 * v[j] + (T(1) - b2) * g * g;
+    T second = v[j];
+    if (vmax) second = vmax[j] = std::max(vmax[j], v[j]);
+    w[j] -= step_size * m[j] / (std::sqrt(second) / bc2_sqrt + eps);
+  }
+}
+
+template class Adam<float>;
+template class Adam<double>;
+template class AdamW<float>;
+template class AdamW<double>;
+
+}  // namespace tapegrad

@@ -1,0 +1,122 @@
+#include "tapegrad/optim/optimizer.hpp"
+
+#include <cmath>
+#include <set>
+
+namespace tapegrad {
+
+template <class T>
+Optimizer<T>::Optimizer(std::vector<Parameter<T>*> params, double lr, const char* name)
+    : params_(std::move(params)), state_(params_.size()), lr_(lr), name_(name) {
+  if (params_.empty()) throw ValueError(std::string(name) + ": got an empty parameter list");
+  std::set<const Parameter<T>*> seen;
+  for (std::size_t i = 0; i < params_.size(); ++i) {
+    if (!params_[i]) throw ValueError(std::string(name) + ": parameter " + std::to_string(i) + " is null");
+    if (!seen.insert(params_[i]).second) {
+      throw ValueError(std::string(name) + ": parameter " + std::to_string(i) +
+                       " appears more than once in the parameter list");
+    }
+  }
+  set_lr(lr);
+}
+
+template <class T>
+void Optimizer<T>::check_nonnegative(const char* opt, const char* what, double v) {
+  if (!(v >= 0)) throw ValueError(std::string(opt) + ": invalid " + what + ": " + std::to_string(v));
+}
+
+template <class T>
+void Optimizer<T>::set_lr(double lr) {
+  check_nonnegative(name_, "learning rate", lr);
+  lr_ = lr;
+}
+
+template <class T>
+void Optimizer<T>::step() {
+  for (std::size_t i = 0; i < params_.size(); ++i) {
+    Parameter<T>& p = *params_[i];
+    if (!p.requires_grad) continue;
+    if (p.grad.shape() != p.value.shape()) {
+      throw StateError(std::string(name_) + ": parameter " + std::to_string(i) + " has value " +
+                       shape_str(p.value.shape()) + " but grad " + shape_str(p.grad.shape()));
+    }
+  }
+  for (std::size_t i = 0; i < params_.size(); ++i) {
+    Parameter<T>& p = *params_[i];
+    if (!p.requires_grad) continue;
+    update(i, p);
+    p.bump();
+  }
+}
+
+template <class T>
+void Optimizer<T>::zero_grad() {
+  for (auto* p : params_) p->zero_grad();
+}
+
+template <class T>
+bool Optimizer<T>::has_state(std::size_t i, const std::string& name) const {
+  return state_[i].count(name) > 0;
+}
+
+template <class T>
+xt::xarray<T>& Optimizer<T>::state(std::size_t i, const std::string& name) {
+  auto& m = state_[i];
+  auto it = m.find(name);
+  if (it == m.end()) {
+    const Shape s = name == "step" ? Shape{} : params_[i]->value.shape();
+    it = m.emplace(name, xt::xarray<T>(xt::zeros<T>(s))).first;
+  }
+  return it->second;
+}
+
+template <class T>
+StateDict<T> Optimizer<T>::state_dict() const {
+  StateDict<T> out;
+  out["lr"] = xt::xarray<T>(static_cast<T>(lr_));
+  for (std::size_t i = 0; i < state_.size(); ++i) {
+    for (const auto& [name, v] : state_[i]) out["state." + std::to_string(i) + "." + name] = v;
+  }
+  return out;
+}
+
+template <class T>
+void Optimizer<T>::load_state_dict(const StateDict<T>& state) {
+  const std::string who = std::string(name_) + ".load_state_dict";
+  if (!state.count("lr")) throw ValueError(who + ": missing key \"lr\"");
+  std::vector<std::map<std::string, xt::xarray<T>>> next(params_.size());
+  for (const auto& [key, v] : state) {
+    if (key == "lr") continue;
+    // "state.<i>.<name>"
+    const auto dot = key.find('.', 6);
+    std::size_t i = 0;
+    bool ok = key.rfind("state.", 0) == 0 && dot != std::string::npos && dot > 6;
+    if (ok) {
+      try {
+        i = std::stoul(key.substr(6, dot - 6));
+      } catch (const std::exception&) {
+        ok = false;
+      }
+    }
+    if (!ok || i >= params_.size()) {
+      throw ValueError(who + ": unexpected key \"" + key + "\" (this optimizer has " +
+                       std::to_string(params_.size()) + " parameters)");
+    }
+    const std::string name = key.substr(dot + 1);
+    const Shape want = name == "step" ? Shape{} : params_[i]->value.shape();
+    if (v.shape() != want) {
+      throw ShapeError(who + ": \"" + key + "\" has shape " + shape_str(v.shape()) +
+                       ", expected " + shape_str(want));
+    }
+    next[i][name] = v;
+  }
+  const double lr = static_cast<double>(state.at("lr")());
+  check_nonnegative(name_, "learning rate", lr);
+  lr_ = lr;
+  state_ = std::move(next);
+}
+
+template class Optimizer<float>;
+template class Optimizer<double>;
+
+}  // namespace tapegrad

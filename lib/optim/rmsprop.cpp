@@ -1,0 +1,49 @@
+#include "tapegrad/optim/rmsprop.hpp"
+
+#include <cmath>
+
+namespace tapegrad {
+
+template <class T>
+RMSprop<T>::RMSprop(std::vector<Parameter<T>*> params, double lr, RMSpropOptions options)
+    : Optimizer<T>(std::move(params), lr, "RMSprop"), o_(options) {
+  this->check_nonnegative("RMSprop", "epsilon value", o_.eps);
+  this->check_nonnegative("RMSprop", "momentum value", o_.momentum);
+  this->check_nonnegative("RMSprop", "weight_decay value", o_.weight_decay);
+  this->check_nonnegative("RMSprop", "alpha value", o_.alpha);
+}
+
+template <class T>
+void RMSprop<T>::update(std::size_t i, Parameter<T>& p) {
+  this->state(i, "step")() += T(1);
+  T* sq = this->state(i, "square_avg").data();
+  T* avg = o_.centered ? this->state(i, "grad_avg").data() : nullptr;
+  T* buf = o_.momentum > 0 ? this->state(i, "momentum_buffer").data() : nullptr;
+  T* w = p.value.data();
+  const T* grad = p.grad.data();
+  const T lr = static_cast<T>(this->lr()), wd = static_cast<T>(o_.weight_decay);
+  const T alpha = static_cast<T>(o_.alpha), eps = static_cast<T>(o_.eps);
+  const T mom = static_cast<T>(o_.momentum);
+  for (std::size_t j = 0, n = p.value.size(); j < n; ++j) {
+    const T g = grad[j] + wd * w[j];
+    sq[j] = alpha * sq[j] + (T(1) - alpha) * g * g;
+    T denom;
+    if (avg) {
+      avg[j] = alpha * avg[j] + (T(1) - alpha) * g;
+      denom = std::sqrt(sq[j] - avg[j] * avg[j]) + eps;
+    } else {
+      denom = std::sqrt(sq[j]) + eps;
+    }
+    if (buf) {
+      buf[j] = mom * buf[j] + g / denom;
+      w[j] -= lr * buf[j];
+    } else {
+      w[j] -= lr * g / denom;
+    }
+  }
+}
+
+template class RMSprop<float>;
+template class RMSprop<double>;
+
+}  // namespace tapegrad
