@@ -8,6 +8,7 @@
 #include "tapegrad/core/random.hpp"
 #include "tapegrad/nn/module.hpp"
 #include "tapegrad/nn/module_check.hpp"
+#include "tapegrad/ops/dropout.hpp"
 #include "tapegrad/ops/elementwise.hpp"
 #include "tapegrad/optim/adam.hpp"
 #include "tapegrad/optim/clip.hpp"

@@ -1,0 +1,209 @@
+#include "sweep.hpp"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <mutex>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+namespace lab {
+
+namespace {
+std::atomic<int> g_runs_executed{0};
+
+std::vector<std::string> split_line(const std::string& line) {
+  std::vector<std::string> cells;
+  std::string cell;
+  std::istringstream in(line);
+  while (std::getline(in, cell, ',')) cells.push_back(cell);
+  if (!line.empty() && line.back() == ',') cells.emplace_back();
+  return cells;
+}
+
+std::string join_row(const std::vector<std::string>& cols, const Row& r) {
+  std::string line;
+  for (std::size_t i = 0; i < cols.size(); ++i) {
+    if (i) line += ',';
+    auto it = r.find(cols[i]);
+    if (it != r.end()) line += it->second;
+  }
+  return line + "\n";
+}
+
+Row header_row(const std::vector<std::string>& cols) {
+  Row h;
+  for (const auto& c : cols) h[c] = c;
+  return h;
+}
+
+// Writes header + rows to a temp file and renames it over `path`: a kill at any moment leaves
+// either the old file or the new one.
+void write_rows_atomic(const std::string& path, const std::vector<std::string>& cols,
+                       const std::vector<const Row*>& rows) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    if (!out) throw std::runtime_error("cannot write " + tmp);
+    out << join_row(cols, header_row(cols));
+    for (const Row* r : rows) out << join_row(cols, *r);
+    out.flush();
+    if (!out) throw std::runtime_error("error writing " + tmp);
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) throw std::runtime_error("cannot rename " + tmp + " to " + path);
+}
+
+class ProgressLine {
+ public:
+  ProgressLine(std::string name, std::size_t total, std::size_t skipped, bool enabled)
+      : name_(std::move(name)), total_(total), done_(skipped), skipped_(skipped),
+        enabled_(enabled && isatty(2)), start_(std::chrono::steady_clock::now()) {}
+  void tick() {
+    ++done_;
+    if (!enabled_) return;
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    const double rate = static_cast<double>(done_ - skipped_) / std::max(secs, 1e-9);
+    const double eta = rate > 0 ? static_cast<double>(total_ - done_) / rate : 0;
+    std::fprintf(stderr, "\r  %-26s %5zu/%zu runs  %6.1f runs/s  ETA %5.0fs ", name_.c_str(), done_,
+                 total_, rate, eta);
+    if (done_ == total_) std::fprintf(stderr, "\n");
+    std::fflush(stderr);
+  }
+
+ private:
+  std::string name_;
+  std::size_t total_, done_, skipped_;
+  bool enabled_;
+  std::chrono::steady_clock::time_point start_;
+};
+}  // namespace
+
+std::string fmt(double v) {
+  if (std::isnan(v)) return "nan";
+  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  return buf;
+}
+
+double num(const Row& r, const std::string& col) {
+  auto it = r.find(col);
+  if (it == r.end()) throw std::runtime_error("results row has no column '" + col + "'");
+  return std::strtod(it->second.c_str(), nullptr);
+}
+
+int runs_executed() { return g_runs_executed.load(); }
+
+std::vector<Row> read_csv(const std::string& path, std::vector<std::string>* header_out) {
+  std::ifstream in(path);
+  std::vector<Row> rows;
+  if (!in) return rows;
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::istringstream lines(text);
+  std::string line;
+  std::vector<std::string> header;
+  std::size_t consumed = 0;
+  while (std::getline(lines, line)) {
+    consumed += line.size() + 1;
+    if (consumed > text.size()) break;  // last line had no newline: cut short by a kill
+    auto cells = split_line(line);
+    if (header.empty()) {
+      header = cells;
+      continue;
+    }
+    if (cells.size() != header.size()) continue;
+    Row r;
+    for (std::size_t i = 0; i < header.size(); ++i) r[header[i]] = cells[i];
+    rows.push_back(std::move(r));
+  }
+  if (header_out) *header_out = header;
+  return rows;
+}
+
+std::vector<Row> run_sweep(const SweepSpec& spec, const SweepOptions& options) {
+  std::vector<std::string> cols = {"key"};
+  cols.insert(cols.end(), spec.param_cols.begin(), spec.param_cols.end());
+  cols.insert(cols.end(), spec.metric_cols.begin(), spec.metric_cols.end());
+  cols.push_back("wall_time_s");
+
+  // What is already done?
+  std::vector<std::string> old_header;
+  std::map<std::string, Row> done;
+  for (auto& r : read_csv(options.csv_path, &old_header)) done[r["key"]] = r;
+  if (!old_header.empty() && old_header != cols) done.clear();  // another configuration: redo
+
+  // Rewrite the file with only complete rows, then append as runs finish.
+  std::set<std::string> wanted;
+  for (const auto& run : spec.runs) wanted.insert(run.key);
+  {
+    std::vector<const Row*> keep;
+    for (const auto& [k, r] : done) {
+      if (wanted.count(k)) keep.push_back(&r);
+    }
+    write_rows_atomic(options.csv_path, cols, keep);
+  }
+  std::vector<std::size_t> todo;
+  for (std::size_t i = 0; i < spec.runs.size(); ++i) {
+    if (!done.count(spec.runs[i].key)) todo.push_back(i);
+  }
+
+  ProgressLine progress(spec.name, spec.runs.size(), spec.runs.size() - todo.size(), options.progress);
+  std::mutex mu;
+  std::FILE* file = std::fopen(options.csv_path.c_str(), "a");
+  if (!file) throw std::runtime_error("cannot append to " + options.csv_path);
+  std::atomic<std::size_t> next{0};
+  std::exception_ptr error;
+  auto worker = [&] {
+    for (;;) {
+      const std::size_t j = next.fetch_add(1);
+      if (j >= todo.size()) return;
+      const Run& run = spec.runs[todo[j]];
+      Row row;
+      try {
+        const auto t0 = std::chrono::steady_clock::now();
+        const auto metrics = run.fn();
+        const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        row["key"] = run.key;
+        for (const auto& [k, v] : run.params) row[k] = v;
+        for (const auto& [k, v] : metrics) row[k] = fmt(v);
+        row["wall_time_s"] = fmt(std::round(secs * 1e4) / 1e4);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(mu);
+        if (!error) error = std::current_exception();
+        next = todo.size();
+        return;
+      }
+      std::lock_guard<std::mutex> lock(mu);
+      const std::string line = join_row(cols, row);
+      std::fputs(line.c_str(), file);
+      std::fflush(file);
+      done[run.key] = std::move(row);
+      ++g_runs_executed;
+      progress.tick();
+    }
+  };
+  std::vector<std::thread> pool;
+  const int n = std::max(1, std::min<int>(options.threads, static_cast<int>(todo.size())));
+  for (int i = 0; i < n; ++i) pool.emplace_back(worker);
+  for (auto& t : pool) t.join();
+  std::fclose(file);
+  if (error) std::rethrow_exception(error);
+
+  // Canonical order: the order of spec.runs.
+  std::vector<Row> rows;
+  std::vector<const Row*> ordered;
+  for (const auto& run : spec.runs) {
+    rows.push_back(done.at(run.key));
+    ordered.push_back(&done.at(run.key));
+  }
+  write_rows_atomic(options.csv_path, cols, ordered);
+  return rows;
+}
+
+}  // namespace lab
