@@ -6,3 +6,5 @@
 #include "tapegrad/core/tape.hpp"
 #include "tapegrad/autograd/gradcheck.hpp"
 #include "tapegrad/ops/elementwise.hpp"
+#include "tapegrad/ops/activation.hpp"
+#include "tapegrad/ops/loss.hpp"
