@@ -67,9 +67,10 @@ double max_abs_diff(const A& a, const B& b) {
 }  // namespace tgtest
 
 // Runs gradcheck in full mode and reports the worst entry on failure.
-#define CHECK_GRADCHECK(f, inputs)                              \
+// Variadic so a lambda with a multi-capture list ([a, b]) can be passed inline.
+#define CHECK_GRADCHECK(...)                                    \
   do {                                                          \
-    auto gc_result_ = tapegrad::gradcheck((f), (inputs));       \
+    auto gc_result_ = tapegrad::gradcheck(__VA_ARGS__);         \
     INFO(gc_result_.message);                                   \
     CHECK(gc_result_.ok);                                       \
   } while (0)

@@ -3,35 +3,14 @@
 #include <cmath>
 #include <limits>
 
+#include "unary_kernel.hpp"
+
 namespace tapegrad {
 
+using detail::unary;
+using detail::unary_backward;
+
 namespace {
-
-// Records a unary op: out[i] = fwd(x[i]); s0, s1 are kept for backward as the node's scalars.
-template <class T, class Fwd>
-Var<T> unary(const char* name, const Var<T>& x, Fwd fwd, typename Node<T>::BackwardFn backward,
-             double s0 = 0, double s1 = 0) {
-  Tape<T>& t = x.tape();
-  auto r = t.record(name, {x});
-  r.set_scalar(0, s0);
-  r.set_scalar(1, s1);
-  const xt::xarray<T>& xv = t.value(x);
-  T* po = r.out(xv.shape()).data();
-  const T* px = xv.data();
-  for (std::size_t i = 0, n = xv.size(); i < n; ++i) po[i] = fwd(px[i]);
-  return r.finish(backward);
-}
-
-// Backward of a unary op: gx[i] += g[i] * dydx(x[i], y[i]).
-template <class T, class D>
-void unary_backward(BackwardCtx<T>& c, D dydx) {
-  if (!c.needs_grad(0)) return;
-  const T* x = c.input(0).data();
-  const T* y = c.output().data();
-  const T* g = c.grad().data();
-  T* gx = c.input_grad(0).data();
-  for (std::size_t i = 0, n = c.grad().size(); i < n; ++i) gx[i] += g[i] * dydx(x[i], y[i]);
-}
 
 // A tensor seen around `axis` as (outer, n, inner): lane (o, i) is the n elements at
 // o*n*inner + i + k*inner, k = 0..n-1. Softmax works on one lane at a time.
