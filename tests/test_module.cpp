@@ -1,6 +1,7 @@
 #include "support.hpp"
 #include "tapegrad/nn/module.hpp"
 #include "tapegrad/nn/module_check.hpp"
+#include "tapegrad/nn/activation.hpp"
 
 namespace tg = tapegrad;
 
@@ -126,4 +127,24 @@ TEST_CASE("registering a name twice is a ValueError") {
     std::string type_name() const override { return "Twice"; }
   };
   CHECK_THROWS_AS(Twice(), tg::ValueError);
+}
+
+TEST_CASE("activation modules apply their op, and Dropout is identity in eval mode") {
+  tg::Tape<double> t;
+  auto x = t.input(xt::xarray<double>({-2.0, -0.5, 0.5, 2.0}));
+  CHECK((tg::ReLU<double>().forward(t, x).value() == tg::relu(x).value()));
+  CHECK((tg::Tanh<double>().forward(t, x).value() == tg::tanh(x).value()));
+  CHECK((tg::Sigmoid<double>().forward(t, x).value() == tg::sigmoid(x).value()));
+  CHECK((tg::GELU<double>(tg::GeluApprox::Tanh).forward(t, x).value() ==
+         tg::gelu(x, tg::GeluApprox::Tanh).value()));
+  CHECK(tg::LeakyReLU<double>(0.2).forward(t, x).value()(0) == Approx(-0.4));
+  CHECK(tg::ELU<double>(1.0).forward(t, x).value()(0) == Approx(std::expm1(-2.0)));
+  CHECK(tg::Softplus<double>().forward(t, x).value()(3) == Approx(std::log1p(std::exp(2.0))));
+  tg::Dropout<double> drop(0.5, 1);
+  drop.eval();
+  CHECK((drop.forward(t, x).value() == x.value()));
+  drop.train();
+  const auto y = drop.forward(t, x).value();
+  for (std::size_t i = 0; i < 4; ++i) CHECK((y(i) == 0.0 || y(i) == Approx(2 * x.value()(i))));
+  CHECK_THROWS_AS(tg::Dropout<double>(-0.1), tg::ValueError);
 }

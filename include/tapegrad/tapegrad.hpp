@@ -6,6 +6,7 @@
 #include "tapegrad/core/random.hpp"
 #include "tapegrad/core/shape.hpp"
 #include "tapegrad/core/tape.hpp"
+#include "tapegrad/nn/activation.hpp"
 #include "tapegrad/nn/module.hpp"
 #include "tapegrad/nn/module_check.hpp"
 #include "tapegrad/ops/activation.hpp"
