@@ -6,3 +6,5 @@
 #include "tapegrad/core/tape.hpp"
 #include "tapegrad/autograd/gradcheck.hpp"
 #include "tapegrad/ops/elementwise.hpp"
+#include "tapegrad/ops/reduce.hpp"
+#include "tapegrad/ops/shape.hpp"
