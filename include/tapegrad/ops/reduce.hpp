@@ -35,6 +35,8 @@ template <class T> Var<T> min(const Var<T>& x, const Axes& axes, bool keepdims =
 // accumulated in double: exact enough for float data with a large common offset. As in
 // PyTorch, an unbiased variance of one element divides 0 by 0 and gives NaN (its gradient is
 // NaN too), and the variance of zero elements is NaN.
+// Deviation: PyTorch 1.13's backward of torch.var(x, dim=[]) is wrong (inf); here an empty
+// axes list means all axes in the backward too, like torch.var(x, dim=None).
 template <class T> Var<T> var(const Var<T>& x);  // all axes, unbiased
 template <class T>
 Var<T> var(const Var<T>& x, const Axes& axes, bool unbiased = true, bool keepdims = false);
