@@ -122,6 +122,10 @@ template <class T>
 Var<T> permute_checked(const char* op, const Var<T>& x, const std::vector<std::size_t>& perm) {
   Tape<T>& t = x.tape();
   const Shape& in = t.shape(x);
+  if (in.size() > detail::kMaxDims) {
+    throw ShapeError(std::string(op) + ": at most " + std::to_string(detail::kMaxDims) +
+                     " dims are supported; got shape " + shape_str(in));
+  }
   Shape out_shape(perm.size());
   for (std::size_t j = 0; j < perm.size(); ++j) out_shape[j] = in[perm[j]];
   auto r = t.record(op, {x});
@@ -310,10 +314,6 @@ Var<T> transpose(const Var<T>& x, std::ptrdiff_t d0, std::ptrdiff_t d1) {
   const std::size_t nd = x.tape().shape(x).size();
   const std::size_t a = normalize_axis_0d("transpose", d0, nd);
   const std::size_t b = normalize_axis_0d("transpose", d1, nd);
-  if (nd > detail::kMaxDims) {
-    throw ShapeError("transpose: at most " + std::to_string(detail::kMaxDims) + " dims are supported; got " +
-                     std::to_string(nd));
-  }
   std::vector<std::size_t> perm(nd);
   for (std::size_t d = 0; d < nd; ++d) perm[d] = d;
   if (nd > 0) std::swap(perm[a], perm[b]);
@@ -328,10 +328,6 @@ Var<T> permute(const Var<T>& x, const std::vector<std::ptrdiff_t>& dims) {
   if (dims.size() != nd) {
     throw ValueError("permute: dims " + axes_str(dims) + " has " + std::to_string(dims.size()) +
                      " entries but the input " + shape_str(in) + " has " + std::to_string(nd) + " dims");
-  }
-  if (nd > detail::kMaxDims) {
-    throw ShapeError("permute: at most " + std::to_string(detail::kMaxDims) + " dims are supported; got shape " +
-                     shape_str(in));
   }
   std::vector<std::size_t> perm(nd);
   std::vector<bool> seen(nd, false);
