@@ -13,6 +13,8 @@
 #include "tapegrad/ops/dropout.hpp"
 #include "tapegrad/ops/elementwise.hpp"
 #include "tapegrad/ops/loss.hpp"
+#include "tapegrad/ops/reduce.hpp"
+#include "tapegrad/ops/shape.hpp"
 #include "tapegrad/optim/adam.hpp"
 #include "tapegrad/optim/clip.hpp"
 #include "tapegrad/optim/optimizer.hpp"
