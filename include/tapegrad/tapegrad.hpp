@@ -6,3 +6,4 @@
 #include "tapegrad/core/tape.hpp"
 #include "tapegrad/autograd/gradcheck.hpp"
 #include "tapegrad/ops/elementwise.hpp"
+#include "tapegrad/ops/norm.hpp"
