@@ -134,6 +134,20 @@ void layer_norm_backward(T* dx, double* dw, double* db, const T* dy, const T* x,
 }
 
 // ---- BatchNorm kernels ---------------------------------------------------------------------
+// Calls f(k, c) for every element k = (i C + c) L + l of an (N, C, L) buffer, in memory order.
+// L = 1 (2-D input) gets its own two loops so that the channel loop is the inner one.
+template <class F>
+void for_each_ncl(std::size_t n, std::size_t ch, std::size_t len, F&& f) {
+  if (len == 1) {
+    for (std::size_t i = 0; i < n; ++i)
+      for (std::size_t c = 0; c < ch; ++c) f(i * ch + c, c);
+    return;
+  }
+  for (std::size_t i = 0; i < n; ++i)
+    for (std::size_t c = 0; c < ch; ++c)
+      for (std::size_t l = 0; l < len; ++l) f((i * ch + c) * len + l, c);
+}
+
 // Training forward: the LayerNorm computation with the roles of the axes swapped. Channel c's
 // statistics run over its M = N L values x[n, c, l]; w and b are per channel:
 //   mean_c = (1/M) sum_{n,l} x[n,c,l],  var_c = (1/M) sum_{n,l} (x[n,c,l] - mean_c)^2
@@ -145,64 +159,56 @@ void batch_norm_forward(T* y, std::vector<double>& mean, std::vector<double>& va
                         const T* w, const T* b, std::size_t n, std::size_t ch, std::size_t len,
                         double eps) {
   const double inv_m = 1.0 / static_cast<double>(n * len);
-  std::vector<double> sd(ch, 0.0);
+  std::vector<double> sd(ch, 0.0), scale(ch, 1.0);
   mean.assign(ch, 0.0);
   var.assign(ch, 0.0);
-  for (std::size_t i = 0; i < n; ++i)
-    for (std::size_t c = 0; c < ch; ++c)
-      for (std::size_t l = 0; l < len; ++l) mean[c] += x[(i * ch + c) * len + l];
+  for_each_ncl(n, ch, len, [&](std::size_t k, std::size_t c) { mean[c] += x[k]; });
   for (std::size_t c = 0; c < ch; ++c) mean[c] *= inv_m;
-  for (std::size_t i = 0; i < n; ++i)
-    for (std::size_t c = 0; c < ch; ++c)
-      for (std::size_t l = 0; l < len; ++l) {
-        const double d = static_cast<double>(x[(i * ch + c) * len + l]) - mean[c];
-        sd[c] += d;
-        var[c] += d * d;
-      }
+  for_each_ncl(n, ch, len, [&](std::size_t k, std::size_t c) {
+    const double d = static_cast<double>(x[k]) - mean[c];
+    sd[c] += d;
+    var[c] += d * d;
+  });
   for (std::size_t c = 0; c < ch; ++c) {
     var[c] = var[c] * inv_m - (sd[c] * inv_m) * (sd[c] * inv_m);
     mean[c] += sd[c] * inv_m;
-    sd[c] = 1.0 / std::sqrt(var[c] + eps);  // sd now holds rstd
+    scale[c] = (w ? static_cast<double>(w[c]) : 1.0) / std::sqrt(var[c] + eps);  // rstd_c w_c
   }
-  for (std::size_t i = 0; i < n; ++i)
-    for (std::size_t c = 0; c < ch; ++c)
-      for (std::size_t l = 0; l < len; ++l) {
-        const std::size_t k = (i * ch + c) * len + l;
-        const double xhat = (static_cast<double>(x[k]) - mean[c]) * sd[c];
-        y[k] = static_cast<T>(w ? xhat * w[c] + b[c] : xhat);
-      }
+  for_each_ncl(n, ch, len, [&](std::size_t k, std::size_t c) {
+    const double v = (static_cast<double>(x[k]) - mean[c]) * scale[c];
+    y[k] = static_cast<T>(b ? v + b[c] : v);
+  });
 }
 
 // Training backward: as for LayerNorm with means over the M values of a channel, and
 // dxhat = dy w_c. Pass 1 gathers the per-channel sums
 //   S1_c = sum_{n,l} dy,   S2_c = sum_{n,l} dy xhat     (= dL/db_c and dL/dw_c)
 // so that mean(dxhat) = w_c S1_c / M and mean(dxhat xhat) = w_c S2_c / M; pass 2 writes
-//   dL/dx = rstd_c (dxhat - mean(dxhat) - xhat mean(dxhat xhat)).
+//   dL/dx = rstd_c (dxhat - mean(dxhat) - xhat mean(dxhat xhat))
+//         = rstd_c w_c dy - rstd_c mean(dxhat) - rstd_c^2 mean(dxhat xhat) (x - mean_c)
+// with the three per-channel coefficients computed once.
 template <class T>
 void batch_norm_backward(T* dx, double* s1, double* s2, const T* dy, const T* x, const T* w,
                          const T* mean_hi, const T* mean_lo, const T* rstd, std::size_t n,
                          std::size_t ch, std::size_t len) {
-  auto xhat_at = [&](std::size_t k, std::size_t c) {
-    return (static_cast<double>(x[k]) - (static_cast<double>(mean_hi[c]) + mean_lo[c])) * rstd[c];
-  };
-  for (std::size_t i = 0; i < n; ++i)
-    for (std::size_t c = 0; c < ch; ++c)
-      for (std::size_t l = 0; l < len; ++l) {
-        const std::size_t k = (i * ch + c) * len + l;
-        s1[c] += dy[k];
-        s2[c] += dy[k] * xhat_at(k, c);
-      }
+  std::vector<double> mean(ch);
+  for (std::size_t c = 0; c < ch; ++c) mean[c] = static_cast<double>(mean_hi[c]) + mean_lo[c];
+  for_each_ncl(n, ch, len, [&](std::size_t k, std::size_t c) {
+    s1[c] += dy[k];
+    s2[c] += dy[k] * ((static_cast<double>(x[k]) - mean[c]) * rstd[c]);
+  });
   if (!dx) return;
   const double inv_m = 1.0 / static_cast<double>(n * len);
-  for (std::size_t i = 0; i < n; ++i)
-    for (std::size_t c = 0; c < ch; ++c) {
-      const double wc = w ? static_cast<double>(w[c]) : 1.0;
-      const double m1 = wc * s1[c] * inv_m, m2 = wc * s2[c] * inv_m;
-      for (std::size_t l = 0; l < len; ++l) {
-        const std::size_t k = (i * ch + c) * len + l;
-        dx[k] += static_cast<T>(rstd[c] * (wc * dy[k] - m1 - xhat_at(k, c) * m2));
-      }
-    }
+  std::vector<double> a(ch), b(ch), q(ch);
+  for (std::size_t c = 0; c < ch; ++c) {
+    const double r = rstd[c], wc = w ? static_cast<double>(w[c]) : 1.0;
+    a[c] = r * wc;
+    b[c] = r * wc * s1[c] * inv_m;
+    q[c] = r * r * wc * s2[c] * inv_m;
+  }
+  for_each_ncl(n, ch, len, [&](std::size_t k, std::size_t c) {
+    dx[k] += static_cast<T>(a[c] * dy[k] - b[c] - q[c] * (static_cast<double>(x[k]) - mean[c]));
+  });
 }
 
 template <class T>
@@ -370,16 +376,16 @@ Var<T> batch_norm_eval(const Var<T>& x, const Var<T>& weight, const Var<T>& bias
   const T* w = affine ? t.value(weight).data() : nullptr;
   const T* b = affine ? t.value(bias).data() : nullptr;
   const T* rm = running_mean.data();
+  std::vector<double> scale(ch);  // rstd_c w_c
+  for (std::size_t c = 0; c < ch; ++c) {
+    scale[c] = (w ? static_cast<double>(w[c]) : 1.0) /
+               std::sqrt(static_cast<double>(running_var.data()[c]) + eps);
+  }
   T* y = r.out(xs).data();
-  for (std::size_t i = 0; i < n; ++i)
-    for (std::size_t c = 0; c < ch; ++c) {
-      const double rs = 1.0 / std::sqrt(static_cast<double>(running_var.data()[c]) + eps);
-      for (std::size_t l = 0; l < len; ++l) {
-        const std::size_t k = (i * ch + c) * len + l;
-        const double xhat = (static_cast<double>(xp[k]) - rm[c]) * rs;
-        y[k] = static_cast<T>(w ? xhat * w[c] + b[c] : xhat);
-      }
-    }
+  for_each_ncl(n, ch, len, [&](std::size_t k, std::size_t c) {
+    const double v = (static_cast<double>(xp[k]) - rm[c]) * scale[c];
+    y[k] = static_cast<T>(b ? v + b[c] : v);
+  });
   if (r.requires_grad()) {
     T* m = sized(r.save(0), ch);
     T* rs = sized(r.save(1), ch);
@@ -401,17 +407,13 @@ Var<T> batch_norm_eval(const Var<T>& x, const Var<T>& weight, const Var<T>& bias
     const T* rm = c.saved(0).data();
     const T* rs = c.saved(1).data();
     T* dx = c.needs_grad(0) ? c.input_grad(0).data() : nullptr;
-    std::vector<double> s1(ch, 0.0), s2(ch, 0.0);
-    for (std::size_t i = 0; i < n; ++i)
-      for (std::size_t ci = 0; ci < ch; ++ci) {
-        const double scale = (w ? static_cast<double>(w[ci]) : 1.0) * rs[ci];
-        for (std::size_t l = 0; l < len; ++l) {
-          const std::size_t k = (i * ch + ci) * len + l;
-          s1[ci] += dy[k];
-          s2[ci] += dy[k] * ((static_cast<double>(x[k]) - rm[ci]) * rs[ci]);
-          if (dx) dx[k] += static_cast<T>(dy[k] * scale);
-        }
-      }
+    std::vector<double> s1(ch, 0.0), s2(ch, 0.0), scale(ch);
+    for (std::size_t j = 0; j < ch; ++j) scale[j] = (w ? static_cast<double>(w[j]) : 1.0) * rs[j];
+    for_each_ncl(n, ch, len, [&](std::size_t k, std::size_t j) {
+      s1[j] += dy[k];
+      s2[j] += dy[k] * ((static_cast<double>(x[k]) - rm[j]) * rs[j]);
+      if (dx) dx[k] += static_cast<T>(dy[k] * scale[j]);
+    });
     if (affine && c.needs_grad(1)) add_into(c.input_grad(1), s2);
     if (affine && c.needs_grad(2)) add_into(c.input_grad(2), s1);
   });
