@@ -13,12 +13,14 @@ namespace tapegrad {
 // (the mean(d) terms remove the rounding error left in the first mean). Never E[x^2] - E[x]^2:
 // with x = 1e4 + 1e-2 z, E[x^2] ~ 1e8 and the variance 1e-4 is below float's spacing there.
 //
-// Why double and not a float pivot: 64 floats near 1e4 sum to ~6.4e5, where float's spacing is
-// 0.06, against a standard deviation of 0.01. In double every float converts exactly, the sum
-// keeps 29 more bits, and x - mean is formed in double as well. The mean itself must also stay
-// in double: rounded to float (spacing ~1e-3 at 1e4) it would shift xhat by ~0.05. So backward
-// gets the mean as two T values, mean_hi = T(mean) and mean_lo = T(mean - mean_hi), whose
-// double sum restores it to ~1e-11; rstd is saved as T (its relative error does not grow).
+// Why double: 64 floats near 1e4 sum to ~6.4e5, where float's spacing is 0.06, against a
+// standard deviation of 0.01. In double every float converts exactly and the sum keeps 29 more
+// bits. (Subtracting a pivot, the group's first element, would fix the float sums too, but
+// xhat = (x - mean) rstd still needs the mean beyond float precision, so double is simpler.)
+// The mean must stay in double until backward as well: rounded to float (spacing ~1e-3 at 1e4)
+// it would shift xhat by ~0.05. So it is saved as two T values, mean_hi = T(mean) and
+// mean_lo = T(mean - mean_hi), whose double sum restores it to ~1e-11; rstd is saved as T
+// (a relative error of 6e-8 in a factor is harmless).
 //
 // Buffers are row-major. LayerNorm sees x as (G, D): G groups of D normalized values.
 // BatchNorm sees x as (N, C, L) with L = 1 for 2-D input: channel c's values are x[n, c, l].
