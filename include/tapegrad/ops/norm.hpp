@@ -20,6 +20,9 @@ template <class T>
 Var<T> layer_norm(const Var<T>& x, const Var<T>& weight, const Var<T>& bias,
                   std::size_t normalized_ndim, double eps = 1e-5);
 
+// BatchNorm's two modes are two functions rather than one with a mode flag, because they take
+// different inputs: training computes the statistics (and hands them out), eval is given them.
+//
 // BatchNorm in training mode for x of shape (N, C) or (N, C, L): channel axis 1, statistics
 // per channel over the N * L values of the batch (and length) axes.
 //   y = (x - batch_mean_c) / sqrt(batch_var_c + eps) * weight_c + bias_c
@@ -32,7 +35,9 @@ Var<T> layer_norm(const Var<T>& x, const Var<T>& weight, const Var<T>& bias,
 //
 // weight and bias have shape (C), or are both undefined Vars (affine = false).
 // Throws ShapeError for x not 2-D/3-D or weight/bias not (C); StateError when N * L < 2
-// ("Expected more than 1 value per channel when training, got input size (1, 8)").
+// ("Expected more than 1 value per channel when training, got input size (1, 8)"; PyTorch
+// raises this for exactly 1; we also refuse 0). eps must be finite and >= 0 (ValueError; PyTorch
+// does not check). batch_mean/batch_var are left untouched when the call throws.
 template <class T>
 Var<T> batch_norm(const Var<T>& x, const Var<T>& weight, const Var<T>& bias, double eps = 1e-5,
                   xt::xarray<T>* batch_mean = nullptr, xt::xarray<T>* batch_var = nullptr);
