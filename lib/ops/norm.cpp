@@ -1,0 +1,434 @@
+#include "tapegrad/ops/norm.hpp"
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+namespace tapegrad {
+
+// ---- precision -----------------------------------------------------------------------------
+// Statistics are accumulated in double, also for float data, with a corrected two-pass
+// variance: pass 1 sums x for the mean; pass 2 sums d = x - mean and d^2, then
+//   var = mean(d^2) - mean(d)^2,   mean += mean(d)
+// (the mean(d) terms remove the rounding error left in the first mean). Never E[x^2] - E[x]^2:
+// with x = 1e4 + 1e-2 z, E[x^2] ~ 1e8 and the variance 1e-4 is below float's spacing there.
+//
+// Why double: 64 floats near 1e4 sum to ~6.4e5, where float's spacing is 0.06, against a
+// standard deviation of 0.01. In double every float converts exactly and the sum keeps 29 more
+// bits. (Subtracting a pivot, the group's first element, would fix the float sums too, but
+// xhat = (x - mean) rstd still needs the mean beyond float precision, so double is simpler.)
+// The mean must stay in double until backward as well: rounded to float (spacing ~1e-3 at 1e4)
+// it would shift xhat by ~0.05. So it is saved as two T values, mean_hi = T(mean) and
+// mean_lo = T(mean - mean_hi), whose double sum restores it to ~1e-11; rstd is saved as T
+// (a relative error of 6e-8 in a factor is harmless).
+//
+// Buffers are row-major. LayerNorm sees x as (G, D): G groups of D normalized values.
+// BatchNorm sees x as (N, C, L) with L = 1 for 2-D input: channel c's values are x[n, c, l].
+
+namespace {
+
+double checked_eps(const char* op, double eps) {
+  if (!(eps >= 0) || !std::isfinite(eps)) {
+    throw ValueError(std::string(op) + ": eps must be finite and >= 0, got " + std::to_string(eps));
+  }
+  return eps;
+}
+
+// weight and bias: both undefined (no affine) or both live Vars of x's tape with shape `s`.
+template <class T>
+bool check_affine(const char* op, Tape<T>& t, const Var<T>& w, const Var<T>& b, const Shape& s,
+                  const std::string& what) {
+  if (w.defined() != b.defined()) {
+    throw ValueError(std::string(op) + ": weight and bias must be given both or neither (got " +
+                     (w.defined() ? "weight only" : "bias only") + ")");
+  }
+  if (!w.defined()) return false;
+  t.check(w, op);
+  t.check(b, op);
+  for (const auto* v : {&w, &b}) {
+    if (t.shape(*v) != s) {
+      throw ShapeError(std::string(op) + ": " + (v == &w ? "weight" : "bias") + " has shape " +
+                       shape_str(t.shape(*v)) + " but " + what + " " + shape_str(s));
+    }
+  }
+  return true;
+}
+
+template <class T>
+T* sized(xt::xarray<T>& a, std::size_t n) {
+  if (a.dimension() != 1 || a.size() != n) a.resize(Shape{n});
+  return a.data();
+}
+
+// ---- LayerNorm kernels ---------------------------------------------------------------------
+// Forward, per group of D values:
+//   mean = (1/D) sum_i x_i,  var = (1/D) sum_i (x_i - mean)^2,  rstd = 1 / sqrt(var + eps)
+//   xhat_i = (x_i - mean) rstd,  y_i = xhat_i w_i + b_i          (w = 1, b = 0 without affine)
+// mean_hi/mean_lo/rstd may be null (nothing to save without grad).
+template <class T>
+void layer_norm_forward(T* y, T* mean_hi, T* mean_lo, T* rstd, const T* x, const T* w, const T* b,
+                        std::size_t groups, std::size_t dim, double eps) {
+  const double inv_d = 1.0 / static_cast<double>(dim);
+  for (std::size_t g = 0; g < groups; ++g) {
+    const T* xg = x + g * dim;
+    T* yg = y + g * dim;
+    double s = 0;
+    for (std::size_t i = 0; i < dim; ++i) s += xg[i];
+    double mean = s * inv_d, sd = 0, sq = 0;
+    for (std::size_t i = 0; i < dim; ++i) {
+      const double d = static_cast<double>(xg[i]) - mean;
+      sd += d;
+      sq += d * d;
+    }
+    const double var = sq * inv_d - (sd * inv_d) * (sd * inv_d);
+    mean += sd * inv_d;
+    const double r = 1.0 / std::sqrt(var + eps);
+    for (std::size_t i = 0; i < dim; ++i) {
+      const double xhat = (static_cast<double>(xg[i]) - mean) * r;
+      yg[i] = static_cast<T>(w ? xhat * w[i] + b[i] : xhat);
+    }
+    if (rstd) {
+      mean_hi[g] = static_cast<T>(mean);
+      mean_lo[g] = static_cast<T>(mean - static_cast<double>(mean_hi[g]));
+      rstd[g] = static_cast<T>(r);
+    }
+  }
+}
+
+// Backward. With dy = dL/dy and dxhat_i = dy_i w_i:
+//   dL/db_i = sum over groups of dy_i,   dL/dw_i = sum over groups of dy_i xhat_i
+// and for x, differentiate xhat_j = (x_j - mean) rstd inside one group:
+//   d mean / d x_i = 1/D,   d var / d x_i = (2/D)(x_i - mean)   (as sum_j (x_j - mean) = 0)
+//   d rstd / d x_i = -1/2 (var + eps)^(-3/2) (2/D)(x_i - mean) = -rstd^2 xhat_i / D
+//   d xhat_j / d x_i = rstd (delta_ij - 1/D) + (x_j - mean) d rstd / d x_i
+//                    = rstd (delta_ij - 1/D - xhat_j xhat_i / D)
+//   dL/dx_i = sum_j dxhat_j d xhat_j / d x_i
+//           = rstd (dxhat_i - mean_j(dxhat_j) - xhat_i mean_j(dxhat_j xhat_j))
+// exact for any eps. dx (if non-null) is added into; dw, db (if non-null) are double sums.
+template <class T>
+void layer_norm_backward(T* dx, double* dw, double* db, const T* dy, const T* x, const T* w,
+                         const T* mean_hi, const T* mean_lo, const T* rstd, std::size_t groups,
+                         std::size_t dim) {
+  const double inv_d = 1.0 / static_cast<double>(dim);
+  for (std::size_t g = 0; g < groups; ++g) {
+    const T* xg = x + g * dim;
+    const T* dyg = dy + g * dim;
+    const double mean = static_cast<double>(mean_hi[g]) + static_cast<double>(mean_lo[g]);
+    const double r = rstd[g];
+    double s_dxhat = 0, s_dxhat_xhat = 0;
+    for (std::size_t i = 0; i < dim; ++i) {
+      const double xhat = (static_cast<double>(xg[i]) - mean) * r;
+      const double dxhat = w ? dyg[i] * static_cast<double>(w[i]) : dyg[i];
+      s_dxhat += dxhat;
+      s_dxhat_xhat += dxhat * xhat;
+      if (dw) dw[i] += dyg[i] * xhat;
+      if (db) db[i] += dyg[i];
+    }
+    if (!dx) continue;
+    const double m1 = s_dxhat * inv_d, m2 = s_dxhat_xhat * inv_d;
+    T* dxg = dx + g * dim;
+    for (std::size_t i = 0; i < dim; ++i) {
+      const double xhat = (static_cast<double>(xg[i]) - mean) * r;
+      const double dxhat = w ? dyg[i] * static_cast<double>(w[i]) : dyg[i];
+      dxg[i] += static_cast<T>(r * (dxhat - m1 - xhat * m2));
+    }
+  }
+}
+
+// ---- BatchNorm kernels ---------------------------------------------------------------------
+// Calls f(k, c) for every element k = (i C + c) L + l of an (N, C, L) buffer, in memory order.
+// L = 1 (2-D input) gets its own two loops so that the channel loop is the inner one.
+template <class F>
+void for_each_ncl(std::size_t n, std::size_t ch, std::size_t len, F&& f) {
+  if (len == 1) {
+    for (std::size_t i = 0; i < n; ++i)
+      for (std::size_t c = 0; c < ch; ++c) f(i * ch + c, c);
+    return;
+  }
+  for (std::size_t i = 0; i < n; ++i)
+    for (std::size_t c = 0; c < ch; ++c)
+      for (std::size_t l = 0; l < len; ++l) f((i * ch + c) * len + l, c);
+}
+
+// Training forward: the LayerNorm computation with the roles of the axes swapped. Channel c's
+// statistics run over its M = N L values x[n, c, l]; w and b are per channel:
+//   mean_c = (1/M) sum_{n,l} x[n,c,l],  var_c = (1/M) sum_{n,l} (x[n,c,l] - mean_c)^2
+//   y[n,c,l] = (x[n,c,l] - mean_c) rstd_c w_c + b_c,   rstd_c = 1 / sqrt(var_c + eps)
+// Loops run in memory order and accumulate into per-channel sums. mean and var (double, size
+// C) receive the statistics.
+template <class T>
+void batch_norm_forward(T* y, std::vector<double>& mean, std::vector<double>& var, const T* x,
+                        const T* w, const T* b, std::size_t n, std::size_t ch, std::size_t len,
+                        double eps) {
+  const double inv_m = 1.0 / static_cast<double>(n * len);
+  std::vector<double> sd(ch, 0.0), scale(ch, 1.0);
+  mean.assign(ch, 0.0);
+  var.assign(ch, 0.0);
+  for_each_ncl(n, ch, len, [&](std::size_t k, std::size_t c) { mean[c] += x[k]; });
+  for (std::size_t c = 0; c < ch; ++c) mean[c] *= inv_m;
+  for_each_ncl(n, ch, len, [&](std::size_t k, std::size_t c) {
+    const double d = static_cast<double>(x[k]) - mean[c];
+    sd[c] += d;
+    var[c] += d * d;
+  });
+  for (std::size_t c = 0; c < ch; ++c) {
+    var[c] = var[c] * inv_m - (sd[c] * inv_m) * (sd[c] * inv_m);
+    mean[c] += sd[c] * inv_m;
+    scale[c] = (w ? static_cast<double>(w[c]) : 1.0) / std::sqrt(var[c] + eps);  // rstd_c w_c
+  }
+  for_each_ncl(n, ch, len, [&](std::size_t k, std::size_t c) {
+    const double v = (static_cast<double>(x[k]) - mean[c]) * scale[c];
+    y[k] = static_cast<T>(b ? v + b[c] : v);
+  });
+}
+
+// Training backward: as for LayerNorm with means over the M values of a channel, and
+// dxhat = dy w_c. Pass 1 gathers the per-channel sums
+//   S1_c = sum_{n,l} dy,   S2_c = sum_{n,l} dy xhat     (= dL/db_c and dL/dw_c)
+// so that mean(dxhat) = w_c S1_c / M and mean(dxhat xhat) = w_c S2_c / M; pass 2 writes
+//   dL/dx = rstd_c (dxhat - mean(dxhat) - xhat mean(dxhat xhat))
+//         = rstd_c w_c dy - rstd_c mean(dxhat) - rstd_c^2 mean(dxhat xhat) (x - mean_c)
+// with the three per-channel coefficients computed once.
+template <class T>
+void batch_norm_backward(T* dx, double* s1, double* s2, const T* dy, const T* x, const T* w,
+                         const T* mean_hi, const T* mean_lo, const T* rstd, std::size_t n,
+                         std::size_t ch, std::size_t len) {
+  std::vector<double> mean(ch);
+  for (std::size_t c = 0; c < ch; ++c) mean[c] = static_cast<double>(mean_hi[c]) + mean_lo[c];
+  for_each_ncl(n, ch, len, [&](std::size_t k, std::size_t c) {
+    s1[c] += dy[k];
+    s2[c] += dy[k] * ((static_cast<double>(x[k]) - mean[c]) * rstd[c]);
+  });
+  if (!dx) return;
+  const double inv_m = 1.0 / static_cast<double>(n * len);
+  std::vector<double> a(ch), b(ch), q(ch);
+  for (std::size_t c = 0; c < ch; ++c) {
+    const double r = rstd[c], wc = w ? static_cast<double>(w[c]) : 1.0;
+    a[c] = r * wc;
+    b[c] = r * wc * s1[c] * inv_m;
+    q[c] = r * r * wc * s2[c] * inv_m;
+  }
+  for_each_ncl(n, ch, len, [&](std::size_t k, std::size_t c) {
+    dx[k] += static_cast<T>(a[c] * dy[k] - b[c] - q[c] * (static_cast<double>(x[k]) - mean[c]));
+  });
+}
+
+template <class T>
+void add_into(xt::xarray<T>& acc, const std::vector<double>& v) {
+  T* a = acc.data();
+  for (std::size_t i = 0; i < v.size(); ++i) a[i] += static_cast<T>(v[i]);
+}
+
+// x as (N, C, L); throws for ranks other than 2 and 3.
+void batch_dims(const char* op, const Shape& s, std::size_t& n, std::size_t& ch, std::size_t& len) {
+  if (s.size() != 2 && s.size() != 3) {
+    throw ShapeError(std::string(op) + ": expected a 2-D (N, C) or 3-D (N, C, L) input, got " +
+                     std::to_string(s.size()) + "-D input of shape " + shape_str(s));
+  }
+  n = s[0];
+  ch = s[1];
+  len = s.size() == 3 ? s[2] : 1;
+}
+
+}  // namespace
+
+// ---- ops -----------------------------------------------------------------------------------
+
+// layer_norm: see layer_norm_forward / layer_norm_backward for the math.
+// Saved: mean_hi, rstd, mean_lo per group (shape (G)); ints = {D}.
+template <class T>
+Var<T> layer_norm(const Var<T>& x, const Var<T>& weight, const Var<T>& bias,
+                  std::size_t normalized_ndim, double eps) {
+  const char* op = "layer_norm";
+  Tape<T>& t = x.tape();
+  t.check(x, op);
+  const Shape& xs = t.shape(x);
+  if (normalized_ndim == 0 || normalized_ndim > xs.size()) {
+    throw ValueError(std::string(op) + ": normalized_ndim must be in 1.." +
+                     std::to_string(xs.size()) + " for an input of shape " + shape_str(xs) +
+                     ", got " + std::to_string(normalized_ndim));
+  }
+  checked_eps(op, eps);
+  const Shape norm_shape(xs.end() - static_cast<std::ptrdiff_t>(normalized_ndim), xs.end());
+  const bool affine = check_affine(op, t, weight, bias, norm_shape,
+                                   "the normalized shape of input " + shape_str(xs) + " (its trailing " +
+                                       std::to_string(normalized_ndim) + " dims) is");
+  const std::size_t dim = numel(norm_shape);
+  const std::size_t groups = dim ? t.value(x).size() / dim : 0;
+
+  auto r = affine ? t.record(op, {x, weight, bias}) : t.record(op, {x});
+  T *mean_hi = nullptr, *mean_lo = nullptr, *rstd = nullptr;
+  if (r.requires_grad()) {
+    mean_hi = sized(r.save(0), groups);
+    rstd = sized(r.save(1), groups);
+    mean_lo = sized(r.save(2), groups);
+    r.ints().assign({static_cast<std::ptrdiff_t>(dim)});
+  }
+  layer_norm_forward<T>(r.out(xs).data(), mean_hi, mean_lo, rstd, t.value(x).data(),
+                        affine ? t.value(weight).data() : nullptr,
+                        affine ? t.value(bias).data() : nullptr, groups, dim, eps);
+  return r.finish([](BackwardCtx<T>& c) {
+    const std::size_t dim = static_cast<std::size_t>(c.ints()[0]);
+    const std::size_t groups = c.saved(1).size();
+    const bool affine = c.num_inputs() == 3;
+    std::vector<double> dw, db;
+    if (affine && c.needs_grad(1)) dw.assign(dim, 0.0);
+    if (affine && c.needs_grad(2)) db.assign(dim, 0.0);
+    layer_norm_backward<T>(c.needs_grad(0) ? c.input_grad(0).data() : nullptr,
+                           dw.empty() ? nullptr : dw.data(), db.empty() ? nullptr : db.data(),
+                           c.grad().data(), c.input(0).data(),
+                           affine ? c.input(1).data() : nullptr, c.saved(0).data(),
+                           c.saved(2).data(), c.saved(1).data(), groups, dim);
+    if (!dw.empty()) add_into(c.input_grad(1), dw);
+    if (!db.empty()) add_into(c.input_grad(2), db);
+  });
+}
+
+// batch_norm (training): see batch_norm_forward / batch_norm_backward for the math.
+// Saved: mean_hi, rstd, mean_lo per channel (shape (C)); ints = {N, C, L}.
+template <class T>
+Var<T> batch_norm(const Var<T>& x, const Var<T>& weight, const Var<T>& bias, double eps,
+                  xt::xarray<T>* batch_mean, xt::xarray<T>* batch_var) {
+  const char* op = "batch_norm";
+  Tape<T>& t = x.tape();
+  t.check(x, op);
+  const Shape& xs = t.shape(x);
+  std::size_t n = 0, ch = 0, len = 0;
+  batch_dims(op, xs, n, ch, len);
+  checked_eps(op, eps);
+  const bool affine = check_affine(op, t, weight, bias, Shape{ch},
+                                   "the input " + shape_str(xs) + " has " + std::to_string(ch) +
+                                       " channels, so it must be");
+  if (n * len < 2) {  // PyTorch's wording (F.batch_norm's _verify_batch_size)
+    throw StateError(std::string(op) +
+                     ": Expected more than 1 value per channel when training, got input size " +
+                     shape_str(xs) + ". Use eval mode, or a batch with more than one value per "
+                     "channel");
+  }
+
+  auto r = affine ? t.record(op, {x, weight, bias}) : t.record(op, {x});
+  std::vector<double> mean, var;
+  batch_norm_forward<T>(r.out(xs).data(), mean, var, t.value(x).data(),
+                        affine ? t.value(weight).data() : nullptr,
+                        affine ? t.value(bias).data() : nullptr, n, ch, len, eps);
+  if (batch_mean) {
+    T* p = sized(*batch_mean, ch);
+    for (std::size_t c = 0; c < ch; ++c) p[c] = static_cast<T>(mean[c]);
+  }
+  if (batch_var) {
+    T* p = sized(*batch_var, ch);
+    for (std::size_t c = 0; c < ch; ++c) p[c] = static_cast<T>(var[c]);
+  }
+  if (r.requires_grad()) {
+    T* hi = sized(r.save(0), ch);
+    T* rs = sized(r.save(1), ch);
+    T* lo = sized(r.save(2), ch);
+    for (std::size_t c = 0; c < ch; ++c) {
+      hi[c] = static_cast<T>(mean[c]);
+      lo[c] = static_cast<T>(mean[c] - static_cast<double>(hi[c]));
+      rs[c] = static_cast<T>(1.0 / std::sqrt(var[c] + eps));
+    }
+    r.ints().assign({static_cast<std::ptrdiff_t>(n), static_cast<std::ptrdiff_t>(ch),
+                     static_cast<std::ptrdiff_t>(len)});
+  }
+  return r.finish([](BackwardCtx<T>& c) {
+    const auto& d = c.ints();
+    const auto n = static_cast<std::size_t>(d[0]), ch = static_cast<std::size_t>(d[1]),
+               len = static_cast<std::size_t>(d[2]);
+    const bool affine = c.num_inputs() == 3;
+    std::vector<double> s1(ch, 0.0), s2(ch, 0.0);
+    batch_norm_backward<T>(c.needs_grad(0) ? c.input_grad(0).data() : nullptr, s1.data(),
+                           s2.data(), c.grad().data(), c.input(0).data(),
+                           affine ? c.input(1).data() : nullptr, c.saved(0).data(),
+                           c.saved(2).data(), c.saved(1).data(), n, ch, len);
+    if (affine && c.needs_grad(1)) add_into(c.input_grad(1), s2);
+    if (affine && c.needs_grad(2)) add_into(c.input_grad(2), s1);
+  });
+}
+
+// batch_norm_eval: the statistics are constants, so y is affine in x per channel:
+//   xhat = (x - rm_c) rstd_c,  rstd_c = 1 / sqrt(rv_c + eps),  y = xhat w_c + b_c
+//   dL/dx = dy w_c rstd_c,  dL/dw_c = sum_{n,l} dy xhat,  dL/db_c = sum_{n,l} dy
+// Saved: running_mean (copied: the caller may update its buffer before backward) and rstd.
+template <class T>
+Var<T> batch_norm_eval(const Var<T>& x, const Var<T>& weight, const Var<T>& bias,
+                       const xt::xarray<T>& running_mean, const xt::xarray<T>& running_var,
+                       double eps) {
+  const char* op = "batch_norm_eval";
+  Tape<T>& t = x.tape();
+  t.check(x, op);
+  const Shape& xs = t.shape(x);
+  std::size_t n = 0, ch = 0, len = 0;
+  batch_dims(op, xs, n, ch, len);
+  checked_eps(op, eps);
+  const bool affine = check_affine(op, t, weight, bias, Shape{ch},
+                                   "the input " + shape_str(xs) + " has " + std::to_string(ch) +
+                                       " channels, so it must be");
+  for (const auto* s : {&running_mean, &running_var}) {
+    if (s->shape() != Shape{ch}) {
+      throw ShapeError(std::string(op) + ": " + (s == &running_mean ? "running_mean" : "running_var") +
+                       " has shape " + shape_str(s->shape()) + " but the input " + shape_str(xs) +
+                       " has " + std::to_string(ch) + " channels, so it must be (" +
+                       std::to_string(ch) + ")");
+    }
+  }
+
+  auto r = affine ? t.record(op, {x, weight, bias}) : t.record(op, {x});
+  const T* xp = t.value(x).data();
+  const T* w = affine ? t.value(weight).data() : nullptr;
+  const T* b = affine ? t.value(bias).data() : nullptr;
+  const T* rm = running_mean.data();
+  std::vector<double> scale(ch);  // rstd_c w_c
+  for (std::size_t c = 0; c < ch; ++c) {
+    scale[c] = (w ? static_cast<double>(w[c]) : 1.0) /
+               std::sqrt(static_cast<double>(running_var.data()[c]) + eps);
+  }
+  T* y = r.out(xs).data();
+  for_each_ncl(n, ch, len, [&](std::size_t k, std::size_t c) {
+    const double v = (static_cast<double>(xp[k]) - rm[c]) * scale[c];
+    y[k] = static_cast<T>(b ? v + b[c] : v);
+  });
+  if (r.requires_grad()) {
+    T* m = sized(r.save(0), ch);
+    T* rs = sized(r.save(1), ch);
+    for (std::size_t c = 0; c < ch; ++c) {
+      m[c] = rm[c];
+      rs[c] = static_cast<T>(1.0 / std::sqrt(static_cast<double>(running_var.data()[c]) + eps));
+    }
+    r.ints().assign({static_cast<std::ptrdiff_t>(n), static_cast<std::ptrdiff_t>(ch),
+                     static_cast<std::ptrdiff_t>(len)});
+  }
+  return r.finish([](BackwardCtx<T>& c) {
+    const auto& d = c.ints();
+    const auto n = static_cast<std::size_t>(d[0]), ch = static_cast<std::size_t>(d[1]),
+               len = static_cast<std::size_t>(d[2]);
+    const bool affine = c.num_inputs() == 3;
+    const T* x = c.input(0).data();
+    const T* w = affine ? c.input(1).data() : nullptr;
+    const T* dy = c.grad().data();
+    const T* rm = c.saved(0).data();
+    const T* rs = c.saved(1).data();
+    T* dx = c.needs_grad(0) ? c.input_grad(0).data() : nullptr;
+    std::vector<double> s1(ch, 0.0), s2(ch, 0.0), scale(ch);
+    for (std::size_t j = 0; j < ch; ++j) scale[j] = (w ? static_cast<double>(w[j]) : 1.0) * rs[j];
+    for_each_ncl(n, ch, len, [&](std::size_t k, std::size_t j) {
+      s1[j] += dy[k];
+      s2[j] += dy[k] * ((static_cast<double>(x[k]) - rm[j]) * rs[j]);
+      if (dx) dx[k] += static_cast<T>(dy[k] * scale[j]);
+    });
+    if (affine && c.needs_grad(1)) add_into(c.input_grad(1), s2);
+    if (affine && c.needs_grad(2)) add_into(c.input_grad(2), s1);
+  });
+}
+
+#define TAPEGRAD_INSTANTIATE(T)                                                                   \
+  template Var<T> layer_norm(const Var<T>&, const Var<T>&, const Var<T>&, std::size_t, double);   \
+  template Var<T> batch_norm(const Var<T>&, const Var<T>&, const Var<T>&, double, xt::xarray<T>*, \
+                             xt::xarray<T>*);                                                     \
+  template Var<T> batch_norm_eval(const Var<T>&, const Var<T>&, const Var<T>&,                    \
+                                  const xt::xarray<T>&, const xt::xarray<T>&, double);
+TAPEGRAD_INSTANTIATE(float)
+TAPEGRAD_INSTANTIATE(double)
+#undef TAPEGRAD_INSTANTIATE
+
+}  // namespace tapegrad
