@@ -213,9 +213,11 @@ TEST_CASE("in batch-invariant mode a row's output is bitwise the same in batches
     auto xv = t.input(x), wv = t.input(w), wtv = t.input(wt), bv = t.input(b);
     xt::xarray<float> x3 = x;
     x3.reshape({1, batch, in});
-    return std::array<xt::xarray<float>, 3>{tg::linear(xv, wv, bv).value(), tg::matmul(xv, wtv).value(),
+    return std::array<xt::xarray<float>, 3>{tg::linear(xv, wv, bv).value(),
+                                            tg::matmul(xv, wtv).value(),
                                             tg::matmul(t.input(x3), wtv).value()};
   };
+  const char* kNames[] = {"linear", "matmul 2-D", "matmul 3-D"};
   for (bool invariant : {true, false}) {
     const auto single = outputs(1, invariant);
     std::size_t blas_diffs = 0;
@@ -224,7 +226,7 @@ TEST_CASE("in batch-invariant mode a row's output is bitwise the same in batches
       const auto many = outputs(batch, invariant);
       for (std::size_t k = 0; k < 3; ++k) {
         const std::size_t d = differing_bits(many[k], batch - 1, single[k]);
-        INFO("batch " << batch << ", " << (k == 0 ? "linear" : k == 1 ? "matmul 2-D" : "matmul 3-D"));
+        INFO("batch " << batch << ", " << kNames[k]);
         if (invariant) CHECK(d == 0);
         else blas_diffs += d;
         if (!invariant) per_batch += " " + std::to_string(d);
@@ -246,11 +248,15 @@ TEST_CASE("matmul shape errors name both shapes and leave the tape unchanged") {
        b345 = in({3, 4, 5}), v5 = in({5});
   const auto before = t.size();
   CHECK_THROWS_AS(tg::matmul(a34, b52), tg::ShapeError);
-  CHECK_THROWS_WITH(tg::matmul(a34, b52), Catch::Contains("matmul: inner dimensions differ: (3, 4) @ (5, 2)"));
-  CHECK_THROWS_WITH(tg::matmul(a34, v5), Catch::Contains("inner dimensions") && Catch::Contains("(3, 4) @ (5)"));
+  CHECK_THROWS_WITH(tg::matmul(a34, b52),
+                    Catch::Contains("matmul: inner dimensions differ: (3, 4) @ (5, 2)"));
+  CHECK_THROWS_WITH(tg::matmul(a34, v5),
+                    Catch::Contains("inner dimensions") && Catch::Contains("(3, 4) @ (5)"));
   CHECK_THROWS_AS(tg::matmul(s, a34), tg::ShapeError);
-  CHECK_THROWS_WITH(tg::matmul(s, a34), Catch::Contains("at least 1 dimension") && Catch::Contains("() @ (3, 4)"));
-  CHECK_THROWS_WITH(tg::matmul(r4, a34), Catch::Contains("rank > 3") && Catch::Contains("(2, 2, 2, 2) @ (3, 4)"));
+  CHECK_THROWS_WITH(tg::matmul(s, a34),
+                    Catch::Contains("at least 1 dimension") && Catch::Contains("() @ (3, 4)"));
+  CHECK_THROWS_WITH(tg::matmul(r4, a34),
+                    Catch::Contains("rank > 3") && Catch::Contains("(2, 2, 2, 2) @ (3, 4)"));
   CHECK_THROWS_WITH(tg::matmul(b234, b345), Catch::Contains("batch dimensions differ") &&
                                                 Catch::Contains("(2, 3, 4) @ (3, 4, 5)"));
   CHECK(t.size() == before);
@@ -268,7 +274,8 @@ TEST_CASE("linear shape errors name x, W and b and leave the tape unchanged") {
        b_bad = in({4}), b2 = in({1, 5}), s = in({});
   const auto before = t.size();
   CHECK_THROWS_AS(tg::linear(x, w_bad, b), tg::ShapeError);
-  CHECK_THROWS_WITH(tg::linear(x, w_bad, b), Catch::Contains("linear") && Catch::Contains("x (4, 3)") &&
+  CHECK_THROWS_WITH(tg::linear(x, w_bad, b), Catch::Contains("linear") &&
+                                                 Catch::Contains("x (4, 3)") &&
                                                  Catch::Contains("W (5, 4)"));
   CHECK_THROWS_WITH(tg::linear(x, w1), Catch::Contains("2-D") && Catch::Contains("(3)"));
   CHECK_THROWS_WITH(tg::linear(x, w, b_bad), Catch::Contains("bias must have shape (5)") &&

@@ -3,9 +3,11 @@
 //
 // A BLAS library picks its kernel, its blocking and its threading from the matrix sizes, so
 // the same row of x can come out of x W^T with different rounding when it is computed in a
-// batch of 1 and in a batch of 64 (OpenBLAS uses other code paths for small M). That breaks
-// tests such as "the output for example i does not depend on the rest of the batch", and
-// makes serving a request alone differ in the last bits from serving it batched.
+// batch of 1 and in a batch of 64. Measured with OpenBLAS 0.3.21 (tests/test_matmul.cpp):
+// one row of x W^T (K = 300, N = 257, float) differs in 198 of its 257 outputs between a
+// batch of 1 and a batch of 7, 64 or 256; x @ W^T (no transpose) in 1 output from 64 on.
+// That breaks tests such as "the output for example i does not depend on the rest of the
+// batch", and makes serving a request alone differ in the last bits from serving it batched.
 //
 // When the switch is on, matmul and linear compute their forward output with the reference
 // kernels below: every output element is accumulated in one fixed order that depends only on
@@ -15,9 +17,14 @@
 // be compared across batch sizes (gradients of weights sum over the batch anyway).
 //
 // The switch is thread-local, like grad mode: each worker thread of the lab sets its own.
-// One caveat: bitwise invariance assumes the compiler does not contract a * b + c into an
-// FMA differently in different copies of the loop; tapegrad is built as ISO C++17, where
-// GCC and Clang leave contraction off.
+//
+// Why the kernels are invariant: for each output element they run the same instructions in
+// the same order whatever M is. Rows are never grouped (no M-dependent register tiles or
+// tails); SIMD runs across columns (NN) or across a fixed set of partial sums (NT), and a
+// column lands in the vector body or the scalar tail by its index, not by the batch. The
+// compiler may contract a * b + c into an FMA (GCC does by default in C++ when the target
+// has FMA, e.g. with TAPEGRAD_NATIVE); that changes the rounding, but the same way for every
+// row. tests/test_matmul.cpp checks 0 differing bits in each build configuration.
 #include <cstddef>
 
 namespace tapegrad {
