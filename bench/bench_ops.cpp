@@ -102,10 +102,14 @@ void BM_raw_sgemm_256x1024x1024(benchmark::State& state) {
   set_flops(state, 2.0 * M * N * K);
 }
 
-// ---- (3) linear 256 x 1024 -> 1024, forward + backward (3 GEMMs) --------------------------
+// ---- (3) linear (rows x in) -> out, forward + backward (3 GEMMs) ---------------------------
+// Args: rows, in, out. 256 x 1024 -> 1024 is the GEMM-bound case to hold against raw sgemm;
+// 32 x 64 -> 64 is a small-model layer, where the tape's overhead shows.
 
-void BM_linear_256x1024_to_1024_forward_backward(benchmark::State& state) {
-  const std::size_t rows = 256, in = 1024, out = 1024;
+void BM_linear_forward_backward(benchmark::State& state) {
+  const auto rows = static_cast<std::size_t>(state.range(0));
+  const auto in = static_cast<std::size_t>(state.range(1));
+  const auto out = static_cast<std::size_t>(state.range(2));
   tg::Parameter<float> w(random_array({out, in}, 5) * 0.03f), b(random_array({out}, 6));
   const xt::xarray<float> x0 = random_array({rows, in}, 7);
   const xt::xarray<float> upstream = random_array({rows, out}, 8);
@@ -117,7 +121,7 @@ void BM_linear_256x1024_to_1024_forward_backward(benchmark::State& state) {
     t.backward(y, upstream);
     benchmark::DoNotOptimize(w.grad.data());
   }
-  set_flops(state, 3 * 2.0 * rows * in * out);
+  set_flops(state, 3 * 2.0 * double(rows) * double(in) * double(out));
 }
 
 // The same forward alone in batch-invariant mode (reference kernel) and with BLAS.
@@ -152,8 +156,9 @@ int main(int argc, char** argv) {
     return b;
   };
   gemm_bench("BM_raw_sgemm_256x1024x1024", BM_raw_sgemm_256x1024x1024);
-  gemm_bench("BM_linear_256x1024_to_1024_forward_backward",
-             BM_linear_256x1024_to_1024_forward_backward);
+  gemm_bench("BM_linear_forward_backward", BM_linear_forward_backward)
+      ->Args({256, 1024, 1024})
+      ->Args({32, 64, 64});
   gemm_bench("BM_linear_256x1024_to_1024_forward", BM_linear_256x1024_to_1024_forward)
       ->Arg(0)
       ->Arg(1);
