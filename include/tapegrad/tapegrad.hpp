@@ -1,6 +1,8 @@
 #pragma once
 // The public API in one include.
 #include "tapegrad/autograd/gradcheck.hpp"
+#include "tapegrad/core/batch_invariant.hpp"
+#include "tapegrad/core/blas.hpp"
 #include "tapegrad/core/error.hpp"
 #include "tapegrad/core/parameter.hpp"
 #include "tapegrad/core/random.hpp"
@@ -13,6 +15,7 @@
 #include "tapegrad/ops/dropout.hpp"
 #include "tapegrad/ops/elementwise.hpp"
 #include "tapegrad/ops/loss.hpp"
+#include "tapegrad/ops/matmul.hpp"
 #include "tapegrad/ops/norm.hpp"
 #include "tapegrad/ops/reduce.hpp"
 #include "tapegrad/ops/shape.hpp"

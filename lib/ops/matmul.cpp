@@ -1,0 +1,209 @@
+#include "tapegrad/ops/matmul.hpp"
+
+#include <algorithm>
+#include <string>
+
+#include "tapegrad/core/batch_invariant.hpp"
+#include "tapegrad/core/blas.hpp"
+
+namespace tapegrad {
+
+namespace {
+
+// A matmul seen as a batch of (M, K) @ (K, N) products. A 1-D a is one row (M = 1), a 1-D b
+// one column (N = 1): the data layout is the same, so only the sizes change. An operand
+// without a batch dim has batch size 1 and is shared by every product.
+struct MatmulDims {
+  std::size_t ba = 1, bb = 1, bo = 1;  // batch sizes of a, b and the output
+  std::size_t m = 1, k = 1, n = 1;
+};
+
+// Validates the shapes (before anything is recorded) and returns the output shape.
+Shape matmul_shape(const Shape& sa, const Shape& sb, MatmulDims& d) {
+  const auto both = [&] { return shape_str(sa) + " @ " + shape_str(sb); };
+  if (sa.empty() || sb.empty()) {
+    throw ShapeError("matmul: both arguments need at least 1 dimension; got " + both());
+  }
+  if (sa.size() > 3 || sb.size() > 3) {
+    throw ShapeError("matmul: inputs of rank > 3 are not supported; got " + both() +
+                     ". Reshape the leading dims into one batch dim");
+  }
+  const std::size_t na = sa.size(), nb = sb.size();
+  d.m = na == 1 ? 1 : sa[na - 2];
+  d.k = sa[na - 1];
+  const std::size_t kb = nb == 1 ? sb[0] : sb[nb - 2];
+  d.n = nb == 1 ? 1 : sb[nb - 1];
+  if (d.k != kb) {
+    throw ShapeError("matmul: inner dimensions differ: " + both() + " (" + std::to_string(d.k) +
+                     " vs " + std::to_string(kb) + ")");
+  }
+  d.ba = na == 3 ? sa[0] : 1;
+  d.bb = nb == 3 ? sb[0] : 1;
+  if (d.ba != d.bb && d.ba != 1 && d.bb != 1) {
+    throw ShapeError("matmul: batch dimensions differ: " + both() + " (" + std::to_string(d.ba) +
+                     " vs " + std::to_string(d.bb) + "; only a batch of 1 broadcasts)");
+  }
+  d.bo = d.ba == 1 ? d.bb : d.ba;
+  Shape out;
+  if (na == 3 || nb == 3) out.push_back(d.bo);
+  if (na >= 2) out.push_back(d.m);
+  if (nb >= 2) out.push_back(d.n);
+  return out;
+}
+
+// C (M, N) = A (M, K) @ B (K, N), overwriting C.
+template <class T>
+void product(std::size_t M, std::size_t N, std::size_t K, const T* A, const T* B, T* C) {
+  if (batch_invariant()) {
+    std::fill(C, C + M * N, T(0));
+    detail::invariant_gemm_nn(M, N, K, A, K, B, N, C, N);
+  } else {
+    gemm<T>(false, false, M, N, K, T(1), A, K, B, N, T(0), C, N);
+  }
+}
+
+}  // namespace
+
+// matmul: C = A B, per batch:  c[i][j] = sum_k a[i][k] b[k][j]
+//   dL/dA = dL/dC B^T      dL/dB = A^T dL/dC
+// An operand shared by all batches (batch size 1) receives the sum over the batches. When
+// b is shared, the whole batch is one GEMM over B*M rows, forward and backward:
+//   dL/dB = A_flat^T dC_flat, with A_flat (B*M, K) and dC_flat (B*M, N).
+template <class T>
+Var<T> matmul(const Var<T>& a, const Var<T>& b) {
+  Tape<T>& t = a.tape();
+  t.check(a, "matmul");
+  t.check(b, "matmul");
+  MatmulDims d;
+  const Shape out_shape = matmul_shape(t.shape(a), t.shape(b), d);
+  auto r = t.record("matmul", {a, b});
+  auto& ints = r.ints();
+  ints.assign({std::ptrdiff_t(d.ba), std::ptrdiff_t(d.bb), std::ptrdiff_t(d.bo),
+               std::ptrdiff_t(d.m), std::ptrdiff_t(d.k), std::ptrdiff_t(d.n)});
+  const T* A = t.value(a).data();
+  const T* B = t.value(b).data();
+  T* C = r.out(out_shape).data();
+  if (d.bb == 1) {
+    product(d.ba * d.m, d.n, d.k, A, B, C);
+  } else {
+    for (std::size_t i = 0; i < d.bo; ++i) {
+      product(d.m, d.n, d.k, A + (d.ba == 1 ? 0 : i) * d.m * d.k, B + i * d.k * d.n,
+              C + i * d.m * d.n);
+    }
+  }
+  return r.finish([](BackwardCtx<T>& c) {
+    const auto& v = c.ints();
+    const std::size_t ba = v[0], bb = v[1], bo = v[2], m = v[3], k = v[4], n = v[5];
+    const T* A = c.input(0).data();
+    const T* B = c.input(1).data();
+    const T* G = c.grad().data();
+    if (c.needs_grad(0)) {  // dA += G B^T
+      T* gA = c.input_grad(0).data();
+      if (bb == 1) {
+        gemm<T>(false, true, ba * m, k, n, T(1), G, n, B, n, T(1), gA, k);
+      } else {
+        for (std::size_t i = 0; i < bo; ++i) {
+          gemm<T>(false, true, m, k, n, T(1), G + i * m * n, n, B + i * k * n, n, T(1),
+                  gA + (ba == 1 ? 0 : i) * m * k, k);
+        }
+      }
+    }
+    if (c.needs_grad(1)) {  // dB += A^T G
+      T* gB = c.input_grad(1).data();
+      if (bb == 1) {
+        gemm<T>(true, false, k, n, ba * m, T(1), A, k, G, n, T(1), gB, n);
+      } else {
+        for (std::size_t i = 0; i < bo; ++i) {
+          gemm<T>(true, false, k, n, m, T(1), A + (ba == 1 ? 0 : i) * m * k, k, G + i * m * n, n,
+                  T(1), gB + i * k * n, n);
+        }
+      }
+    }
+  });
+}
+
+// linear: Y = X W^T + b over the rows of X (all leading dims flattened):
+//   y[i][o] = b[o] + sum_j x[i][j] w[o][j]
+//   dL/dX = dL/dY W      dL/dW = dL/dY^T X      dL/db[o] = sum_i dL/dy[i][o]
+// One node: the GEMM reads W in place with a transpose flag and adds onto Y pre-filled with
+// the bias rows (beta = 1), so the bias costs no separate pass.
+template <class T>
+Var<T> linear(const Var<T>& x, const Var<T>& W, const Var<T>& b) {
+  Tape<T>& t = x.tape();
+  t.check(x, "linear");
+  t.check(W, "linear");
+  const bool has_bias = b.defined();
+  if (has_bias) t.check(b, "linear");
+  const Shape& sx = t.shape(x);
+  const Shape& sw = t.shape(W);
+  if (sw.size() != 2) {
+    throw ShapeError("linear: the weight must be 2-D (out_features, in_features); got W " +
+                     shape_str(sw));
+  }
+  if (sx.empty() || sx.back() != sw[1]) {
+    throw ShapeError("linear: the last dim of x must equal W's in_features: x " + shape_str(sx) +
+                     ", W " + shape_str(sw) + " (expected x of shape (..., " +
+                     std::to_string(sw[1]) + "))");
+  }
+  const std::size_t in = sw[1], out = sw[0];
+  if (has_bias && (t.shape(b).size() != 1 || t.shape(b)[0] != out)) {
+    throw ShapeError("linear: the bias must have shape (" + std::to_string(out) + ") for W " +
+                     shape_str(sw) + "; got " + shape_str(t.shape(b)));
+  }
+  std::size_t rows = 1;
+  for (std::size_t d = 0; d + 1 < sx.size(); ++d) rows *= sx[d];
+  Shape out_shape = sx;
+  out_shape.back() = out;
+
+  auto r = has_bias ? t.record("linear", {x, W, b}) : t.record("linear", {x, W});
+  r.ints().assign({std::ptrdiff_t(rows), std::ptrdiff_t(in), std::ptrdiff_t(out)});
+  const T* X = t.value(x).data();
+  const T* Wd = t.value(W).data();
+  T* Y = r.out(out_shape).data();
+  if (has_bias) {
+    const T* bd = t.value(b).data();
+    for (std::size_t i = 0; i < rows; ++i) std::copy(bd, bd + out, Y + i * out);
+  } else if (batch_invariant()) {
+    std::fill(Y, Y + rows * out, T(0));
+  }
+  if (batch_invariant()) {
+    detail::invariant_gemm_nt(rows, out, in, X, in, Wd, in, Y, out);
+  } else {
+    gemm<T>(false, true, rows, out, in, T(1), X, in, Wd, in, has_bias ? T(1) : T(0), Y, out);
+  }
+  return r.finish([](BackwardCtx<T>& c) {
+    const auto& v = c.ints();
+    const std::size_t rows = v[0], in = v[1], out = v[2];
+    const T* G = c.grad().data();
+    if (c.needs_grad(0)) {  // dX += G W
+      gemm<T>(false, false, rows, in, out, T(1), G, out, c.input(1).data(), in, T(1),
+              c.input_grad(0).data(), in);
+    }
+    if (c.needs_grad(1)) {  // dW += G^T X
+      gemm<T>(true, false, out, in, rows, T(1), G, out, c.input(0).data(), in, T(1),
+              c.input_grad(1).data(), in);
+    }
+    if (c.num_inputs() == 3 && c.needs_grad(2)) {  // db += column sums of G, in double
+      T* gb = c.input_grad(2).data();
+      constexpr std::size_t kBlock = 64;
+      for (std::size_t j0 = 0; j0 < out; j0 += kBlock) {
+        const std::size_t nb = std::min(kBlock, out - j0);
+        double acc[kBlock] = {};
+        for (std::size_t i = 0; i < rows; ++i) {
+          const T* g = G + i * out + j0;
+          for (std::size_t j = 0; j < nb; ++j) acc[j] += static_cast<double>(g[j]);
+        }
+        for (std::size_t j = 0; j < nb; ++j) gb[j0 + j] += static_cast<T>(acc[j]);
+      }
+    }
+  });
+}
+
+#define TAPEGRAD_INSTANTIATE(T)                                      \
+  template Var<T> matmul(const Var<T>&, const Var<T>&);              \
+  template Var<T> linear(const Var<T>&, const Var<T>&, const Var<T>&);
+TAPEGRAD_INSTANTIATE(float)
+TAPEGRAD_INSTANTIATE(double)
+#undef TAPEGRAD_INSTANTIATE
+
+}  // namespace tapegrad
