@@ -200,9 +200,11 @@ TEST_CASE("inconsistent data offsets are IoErrors naming the tensors and offsets
     for (int i = 0; i < 64; ++i) many += ",1";
     CHECK_THROWS_WITH(load(R"({"a":{"dtype":"F32","shape":)" + many + R"(],"data_offsets":[0,4]}})", 4),
                       Contains("65 dims"));
-    // A zero dim makes the tensor empty whatever the other dims.
-    CHECK(load(R"({"a":{"dtype":"F32","shape":[0,4294967296,4294967296],"data_offsets":[0,0]}})", 0)
+    // A zero dim makes the tensor empty, but the other dims must still be indexable.
+    CHECK(load(R"({"a":{"dtype":"F32","shape":[0,1048576,1048576],"data_offsets":[0,0]}})", 0)
               .tensors.at("a").size() == 0);
+    CHECK_THROWS_WITH(load(R"({"a":{"dtype":"F32","shape":[0,4294967296,4294967296],"data_offsets":[0,0]}})", 0),
+                      Contains("too many elements"));
   }
   SECTION("unaccounted bytes") {
     CHECK_THROWS_WITH(load(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", 8),

@@ -121,15 +121,26 @@ Entry parse_entry(const std::string& where, const std::string& name, const json&
     throw IoError(t + ": shape has " + std::to_string(shape.size()) + " dims, more than " +
                   std::to_string(kMaxRank));
   }
-  std::uint64_t numel = 1;
-  bool overflow = false, has_zero = false;
+  // The product of the non-zero dims must fit in a signed 64-bit index (xtensor's strides are
+  // signed), even when a zero dim makes the tensor empty.
+  constexpr auto kMaxIndex = static_cast<std::uint64_t>(std::numeric_limits<std::ptrdiff_t>::max());
+  std::uint64_t nonzero_product = 1;
+  bool has_zero = false, too_big = false;
   for (std::size_t i = 0; i < shape.size(); ++i) {
     const std::uint64_t d = get_uint(shape[i], t + ": shape[" + std::to_string(i) + "]");
     e.shape.push_back(static_cast<std::size_t>(d));
-    if (d == 0) has_zero = true;
-    if (d != 0 && numel > std::numeric_limits<std::uint64_t>::max() / d) overflow = true;
-    numel *= d;  // may wrap; only used when !overflow or has_zero
+    if (d == 0) {
+      has_zero = true;
+    } else if (nonzero_product > kMaxIndex / d) {
+      too_big = true;
+    } else {
+      nonzero_product *= d;
+    }
   }
+  if (too_big || nonzero_product > kMaxIndex / e.itemsize) {
+    throw IoError(t + ": shape " + shape_str(e.shape) + " has too many elements");
+  }
+  const std::uint64_t numel = has_zero ? 0 : nonzero_product;
   const json& off = info["data_offsets"];
   if (!off.is_array() || off.size() != 2) {
     throw IoError(t + ": data_offsets must be [begin, end]; got " + off.dump());
@@ -139,11 +150,6 @@ Entry parse_entry(const std::string& where, const std::string& name, const json&
   if (e.begin > e.end) {
     throw IoError(t + ": data_offsets [" + std::to_string(e.begin) + ", " + std::to_string(e.end) +
                   "] has begin > end");
-  }
-  // numel * itemsize, unless some dim is 0 (then 0 bytes whatever the other dims).
-  if (has_zero) numel = 0;
-  if ((overflow && !has_zero) || numel > std::numeric_limits<std::uint64_t>::max() / e.itemsize) {
-    throw IoError(t + ": shape " + shape_str(e.shape) + " has too many elements");
   }
   const std::uint64_t nbytes = numel * e.itemsize;
   if (e.end - e.begin != nbytes) {
