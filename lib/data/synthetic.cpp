@@ -168,13 +168,13 @@ Dataset<T> parity(std::size_t n, std::size_t seq_len, std::uint64_t seed) {
   return Dataset<T>(std::move(x), std::move(y));
 }
 
-#define TAPEGRAD_INSTANTIATE(T)                                                            \
-  template Dataset<T> two_spirals<T>(std::size_t, double, std::uint64_t);                  \
-  template Dataset<T> moons<T>(std::size_t, double, std::uint64_t);                        \
-  template Dataset<T> gaussian_blobs<T>(std::size_t, std::size_t, std::size_t, double,     \
-                                        std::uint64_t);                                    \
-  template Dataset<T> adding_problem<T>(std::size_t, std::size_t, std::uint64_t);          \
-  template Dataset<T> sine_next_step<T>(std::size_t, std::size_t, std::uint64_t);          \
+#define TAPEGRAD_INSTANTIATE(T)                                                        \
+  template Dataset<T> two_spirals<T>(std::size_t, double, std::uint64_t);              \
+  template Dataset<T> moons<T>(std::size_t, double, std::uint64_t);                    \
+  template Dataset<T> gaussian_blobs<T>(std::size_t, std::size_t, std::size_t, double, \
+                                        std::uint64_t);                                \
+  template Dataset<T> adding_problem<T>(std::size_t, std::size_t, std::uint64_t);      \
+  template Dataset<T> sine_next_step<T>(std::size_t, std::size_t, std::uint64_t);      \
   template Dataset<T> parity<T>(std::size_t, std::size_t, std::uint64_t);
 TAPEGRAD_INSTANTIATE(float)
 TAPEGRAD_INSTANTIATE(double)

@@ -25,9 +25,16 @@ namespace {
 
 using json = nlohmann::json;
 
-template <class T> constexpr const char* dtype_name();
-template <> constexpr const char* dtype_name<float>() { return "F32"; }
-template <> constexpr const char* dtype_name<double>() { return "F64"; }
+template <class T>
+constexpr const char* dtype_name();
+template <>
+constexpr const char* dtype_name<float>() {
+  return "F32";
+}
+template <>
+constexpr const char* dtype_name<double>() {
+  return "F64";
+}
 
 // Little-endian (de)serialisation by shifts: the same bytes on any host.
 void put_u64(std::string& out, std::uint64_t v) {
@@ -107,12 +114,12 @@ Entry parse_entry(const std::string& where, const std::string& name, const json&
   } else if (dtype == "F64") {
     e.itemsize = 8;
   } else {
-    static const char* known[] = {"BOOL", "U8",  "I8",  "F8_E5M2", "F8_E4M3", "I16", "U16",
-                                  "F16",  "BF16", "I32", "U32",    "I64",     "U64"};
+    static const char* known[] = {"BOOL", "U8",   "I8",  "F8_E5M2", "F8_E4M3", "I16", "U16",
+                                  "F16",  "BF16", "I32", "U32",     "I64",     "U64"};
     const bool is_known =
         dt.is_string() && std::find(std::begin(known), std::end(known), dtype) != std::end(known);
-    throw IoError(t + ": " + (is_known ? "dtype " + dtype + " is not supported"
-                                       : "unknown dtype " + dtype) +
+    throw IoError(t + ": " +
+                  (is_known ? "dtype " + dtype + " is not supported" : "unknown dtype " + dtype) +
                   " (tapegrad reads F32 and F64)");
   }
   const json& shape = info["shape"];
@@ -197,8 +204,9 @@ SafetensorsData<T> parse(const std::string& bytes, const std::string& where) {
   } catch (const json::exception& e) {
     throw IoError(where + "the header is not valid JSON: " + e.what());
   }
-  if (!header.is_object()) throw IoError(where + "the header must be a JSON object; got " +
-                                         std::string(header.type_name()));
+  if (!header.is_object())
+    throw IoError(where + "the header must be a JSON object; got " +
+                  std::string(header.type_name()));
   const std::uint64_t data_len = size - 8 - n;
   SafetensorsData<T> result;
   std::vector<Entry> entries;
@@ -303,8 +311,8 @@ void write_file_atomic(const std::string& path, const std::string& bytes,
     done += static_cast<std::size_t>(w);
   }
   if (to_write < bytes.size()) {
-    throw IoError("write_file_atomic: simulated failure after " + std::to_string(to_write) + " of " +
-                  std::to_string(bytes.size()) + " bytes of \"" + path + "\" (test hook)");
+    throw IoError("write_file_atomic: simulated failure after " + std::to_string(to_write) +
+                  " of " + std::to_string(bytes.size()) + " bytes of \"" + path + "\" (test hook)");
   }
   if (::fsync(tmp.fd) != 0) throw IoError(sys_error("cannot fsync", tmp.path));
   const int fd = tmp.fd;
@@ -365,12 +373,12 @@ SafetensorsData<T> load_safetensors_from_bytes(const std::string& bytes) {
   return parse<T>(bytes, "load_safetensors: ");
 }
 
-#define TAPEGRAD_INSTANTIATE(T)                                                              \
-  template std::string safetensors_to_bytes<T>(const TensorMap<T>&,                          \
-                                               const std::map<std::string, std::string>&);   \
-  template void save_safetensors<T>(const std::string&, const TensorMap<T>&,                 \
-                                    const std::map<std::string, std::string>&);              \
-  template SafetensorsData<T> load_safetensors<T>(const std::string&);                       \
+#define TAPEGRAD_INSTANTIATE(T)                                                            \
+  template std::string safetensors_to_bytes<T>(const TensorMap<T>&,                        \
+                                               const std::map<std::string, std::string>&); \
+  template void save_safetensors<T>(const std::string&, const TensorMap<T>&,               \
+                                    const std::map<std::string, std::string>&);            \
+  template SafetensorsData<T> load_safetensors<T>(const std::string&);                     \
   template SafetensorsData<T> load_safetensors_from_bytes<T>(const std::string&);
 TAPEGRAD_INSTANTIATE(float)
 TAPEGRAD_INSTANTIATE(double)
