@@ -164,3 +164,12 @@ TEST_CASE("the full MNIST package holds 10,000 valid images with the known per-d
   for (auto l : d.labels()) ++counts[static_cast<std::size_t>(l)];
   CHECK(counts == std::vector<std::size_t>{1001, 1127, 991, 1032, 980, 863, 1014, 1070, 944, 978});
 }
+
+TEST_CASE("deeply nested JSON in a digit file is skipped or rejected without recursion") {
+  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  const auto a = tg::parse_mnist_digits<float>("{\"x\": " + deep + ", \"data\": " +
+                                               digit_text(1).substr(9));
+  CHECK(a.shape() == tg::Shape({1, 784}));
+  CHECK_THROWS_WITH(tg::parse_mnist_digits<float>("{\"data\": " + deep + "}"),
+                    Catch::Contains("data[0] is an array"));
+}

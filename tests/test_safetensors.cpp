@@ -318,3 +318,11 @@ TEST_CASE("unwritable or missing paths are IoErrors naming the path") {
   CHECK_THROWS_WITH(tg::load_safetensors<float>(path), Contains(path) && Contains("3 bytes"));
   fs::remove_all(dir);
 }
+
+TEST_CASE("a deeply nested header is an IoError, not a stack overflow") {
+  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  CHECK_THROWS_WITH(tg::load_safetensors_from_bytes<float>(make_file("{\"a\":" + deep + "}", "")),
+                    Contains("'a': header entry must be an object; got an array of 1 elements"));
+  CHECK_THROWS_WITH(tg::load_safetensors_from_bytes<float>(make_file(deep, "")),
+                    Contains("must be a JSON object"));
+}

@@ -91,24 +91,35 @@ struct Entry {
 
 std::string quoted(const std::string& s) { return "'" + s + "'"; }
 
+// A short description of a JSON value for an error message: scalars as JSON text (cut at 60
+// characters), containers by kind and size (a hostile header may nest them very deeply, and
+// dump() recurses).
+std::string describe(const json& v) {
+  if (v.is_array()) return "an array of " + std::to_string(v.size()) + " elements";
+  if (v.is_object()) return "an object of " + std::to_string(v.size()) + " members";
+  std::string s = v.dump();
+  if (s.size() > 60) s = s.substr(0, 57) + "...";
+  return s;
+}
+
 // A non-negative JSON integer, else IoError "<what> must be a non-negative integer; got ...".
 std::uint64_t get_uint(const json& v, const std::string& what) {
   if (!v.is_number_unsigned()) {
-    throw IoError(what + " must be a non-negative integer; got " + v.dump());
+    throw IoError(what + " must be a non-negative integer; got " + describe(v));
   }
   return v.get<std::uint64_t>();
 }
 
 Entry parse_entry(const std::string& where, const std::string& name, const json& info) {
   const std::string t = where + "tensor " + quoted(name);
-  if (!info.is_object()) throw IoError(t + ": header entry must be an object; got " + info.dump());
+  if (!info.is_object()) throw IoError(t + ": header entry must be an object; got " + describe(info));
   for (const char* k : {"dtype", "shape", "data_offsets"}) {
     if (!info.contains(k)) throw IoError(t + ": header entry has no \"" + k + "\"");
   }
   Entry e;
   e.name = name;
   const json& dt = info["dtype"];
-  const std::string dtype = dt.is_string() ? dt.get<std::string>() : dt.dump();
+  const std::string dtype = dt.is_string() ? dt.get<std::string>() : describe(dt);
   if (dtype == "F32") {
     e.itemsize = 4;
   } else if (dtype == "F64") {
@@ -123,7 +134,7 @@ Entry parse_entry(const std::string& where, const std::string& name, const json&
                   " (tapegrad reads F32 and F64)");
   }
   const json& shape = info["shape"];
-  if (!shape.is_array()) throw IoError(t + ": shape must be an array; got " + shape.dump());
+  if (!shape.is_array()) throw IoError(t + ": shape must be an array; got " + describe(shape));
   if (shape.size() > kMaxRank) {
     throw IoError(t + ": shape has " + std::to_string(shape.size()) + " dims, more than " +
                   std::to_string(kMaxRank));
@@ -150,7 +161,7 @@ Entry parse_entry(const std::string& where, const std::string& name, const json&
   const std::uint64_t numel = has_zero ? 0 : nonzero_product;
   const json& off = info["data_offsets"];
   if (!off.is_array() || off.size() != 2) {
-    throw IoError(t + ": data_offsets must be [begin, end]; got " + off.dump());
+    throw IoError(t + ": data_offsets must be [begin, end]; got " + describe(off));
   }
   e.begin = get_uint(off[0], t + ": data_offsets[0]");
   e.end = get_uint(off[1], t + ": data_offsets[1]");
@@ -169,11 +180,11 @@ Entry parse_entry(const std::string& where, const std::string& name, const json&
 }
 
 std::map<std::string, std::string> parse_metadata(const std::string& where, const json& m) {
-  if (!m.is_object()) throw IoError(where + "__metadata__ must be an object; got " + m.dump());
+  if (!m.is_object()) throw IoError(where + "__metadata__ must be an object; got " + describe(m));
   std::map<std::string, std::string> out;
   for (const auto& [k, v] : m.items()) {
     if (!v.is_string()) {
-      throw IoError(where + "__metadata__[" + quoted(k) + "] must be a string; got " + v.dump());
+      throw IoError(where + "__metadata__[" + quoted(k) + "] must be a string; got " + describe(v));
     }
     out[k] = v.get<std::string>();
   }
