@@ -83,7 +83,13 @@ int main(int argc, char** argv) {
     std::string item;
     while (std::getline(in, item, ',')) c.only.insert(std::stoi(item));
   }
-  // MNIST_DIR_DEFAULT
+  if (c.mnist_dir.empty()) {
+    try {
+      c.mnist_dir = tapegrad::default_mnist_dir();
+    } catch (const tapegrad::Error&) {
+      // no data folder: the MNIST section reports that it could not run
+    }
+  }
 
   std::filesystem::create_directories(c.out);
   tapegrad::set_blas_threads(1);  // one BLAS thread per run: results do not depend on --threads
