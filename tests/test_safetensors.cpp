@@ -1,5 +1,7 @@
 // safetensors: round trips, the on-disk layout checked independently, every kind of malformed
 // file, and atomic replacement of an existing file.
+#include <unistd.h>
+
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -12,9 +14,11 @@ using Catch::Contains;
 
 namespace {
 
-// A fresh empty directory for one test.
+// A fresh empty directory for one test. The process id keeps test cases that ctest runs in
+// parallel (each in its own process) out of each other's way.
 fs::path scratch_dir(const std::string& name) {
-  const fs::path dir = fs::temp_directory_path() / ("tapegrad_test_safetensors_" + name);
+  const fs::path dir = fs::temp_directory_path() /
+                       ("tapegrad_test_safetensors_" + name + "_" + std::to_string(::getpid()));
   fs::remove_all(dir);
   fs::create_directories(dir);
   return dir;
