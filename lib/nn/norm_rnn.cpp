@@ -71,7 +71,7 @@ template <class T>
 Var<T> SequenceBatchNorm<T>::normalize_step(Tape<T>& t, const Var<T>& x, std::size_t step,
                                             StepStatistics<T>* stats) {
   const std::size_t H = weight.size();
-  if (zero_beta_.size() != H) zero_beta_ = xt::zeros<T>({H});
+  if (zero_beta_.shape() != Shape{H}) zero_beta_ = xt::zeros<T>({H});
   const Var<T> beta = t.constant(zero_beta_);
   const Var<T> gamma = t.param(weight);
   if (this->is_training()) {
