@@ -54,8 +54,8 @@ int main(int argc, char** argv) {
   options.fast_mode = fast;
   tg::Generator gen(seed);
 
-  // (1) f(x, W, b) = tanh(x W + b) * sigmoid(x) summed over... no: kept as a (3, 4) output,
-  // so every output element gets its own row of the Jacobian.
+  // (1) A composite function of three inputs. Its output stays a (3, 4) array (no sum()), so
+  // every output element gets its own row of the Jacobian.
   const tg::GradcheckFn composite = [](tg::Tape<double>&, const Vars& v) {
     auto h = tg::tanh(tg::matmul(v[0], v[1]) + v[2]);  // (3, 4)
     return h * tg::exp(-(h * h)) + tg::log(tg::sigmoid(h) + 1.0);

@@ -77,9 +77,11 @@ void save_checkpoint(const std::string& path, const Module<T>& model, const Opti
   with_context(who, [&] { save_safetensors(path, tensors, metadata); });
 }
 
+namespace {
+
+// read_checkpoint, with `who` naming the caller in messages.
 template <class T>
-Checkpoint<T> read_checkpoint(const std::string& path) {
-  const std::string who = "load_checkpoint(" + quoted(path) + "): ";
+Checkpoint<T> read_checkpoint_as(const std::string& path, const std::string& who) {
   SafetensorsData<T> data = load_safetensors<T>(path);  // its IoErrors name the path already
 
   Checkpoint<T> ck;
@@ -117,10 +119,17 @@ Checkpoint<T> read_checkpoint(const std::string& path) {
   return ck;
 }
 
+}  // namespace
+
+template <class T>
+Checkpoint<T> read_checkpoint(const std::string& path) {
+  return read_checkpoint_as<T>(path, "read_checkpoint(" + quoted(path) + "): ");
+}
+
 template <class T>
 std::int64_t load_checkpoint(const std::string& path, Module<T>& model, OptimizerOf<T>* optimizer) {
   const std::string who = "load_checkpoint(" + quoted(path) + "): ";
-  Checkpoint<T> ck = read_checkpoint<T>(path);
+  Checkpoint<T> ck = read_checkpoint_as<T>(path, who);
   if (optimizer && ck.optimizer.empty()) {
     throw ValueError(who + "an optimizer was given but the checkpoint holds no optimizer state " +
                      "(no \"optim.*\" tensors: it was saved without one); pass no optimizer to "
