@@ -65,6 +65,7 @@ TEST_CASE("01_scalar_autograd prints the tape and gradients that match the hand-
   std::string first;
   std::getline(in, first);
   CHECK(first == "digraph tape {");
+  fs::remove_all(dot.parent_path());
 
   const auto bad = run(TAPEGRAD_EXAMPLE_01, "--x abc");
   CHECK(bad.status != 0);
@@ -98,6 +99,7 @@ TEST_CASE("03_train_mlp learns two spirals, writes its metrics CSV, and rejects 
   std::size_t rows = 0;
   for (std::string line; std::getline(in, line);) ++rows;
   CHECK(rows == 40);
+  fs::remove_all(csv.parent_path());
 
   const auto bad = run(TAPEGRAD_EXAMPLE_03, "--norm group");
   CHECK(bad.status != 0);
