@@ -11,6 +11,8 @@
 #include "tapegrad/core/batch_invariant.hpp"
 #include "tapegrad/core/blas.hpp"
 
+#include "fast_math.hpp"
+
 namespace tapegrad {
 
 namespace {
@@ -27,48 +29,6 @@ void check_shape(const char* what, const Shape& got, const Shape& want, const st
   }
 }
 
-// tanh for float as a 13/6-degree rational function of x (Eigen's generic_fast_tanh_float
-// coefficients), within 6 ulp of tanh (5.4 measured in tests/test_rnn.cpp; glibc's tanhf is
-// within 1). glibc's tanhf is a scalar call: it took 57% of an RNN training step.
-//   tanh(x) = sign(x) r(min(|x|, 9)),  r(c) = c P(c^2) / Q(c^2), clamped to <= 1
-// Beyond |x| = 9 tanh rounds to +-1 in float; below |x| = 4e-4 it is x to float precision (and
-// returning x keeps the relative accuracy there); a NaN stays NaN (anomaly mode must see it).
-// Written without branches, with the selections on the float's bits (for a non-negative float
-// the integer order of its bits is its order), so that GCC vectorizes the loop: a float
-// comparison in a select counts as possibly trapping and blocks vectorization by default.
-inline float tanh_rational(float x) {
-  constexpr float a1 = 4.89352455891786e-03f, a3 = 6.37261928875436e-04f,
-                  a5 = 1.48572235717979e-05f, a7 = 5.12229709037114e-08f,
-                  a9 = -8.60467152213735e-11f, a11 = 2.00018790482477e-13f,
-                  a13 = -2.76076847742355e-16f;
-  constexpr float b0 = 4.89352518554385e-03f, b2 = 2.26843463243900e-03f,
-                  b4 = 1.18534705686654e-04f, b6 = 1.19825839466702e-06f;
-  // The bits of 9.0f, 1.0f, 4e-4f and +inf.
-  constexpr std::int32_t kNine = 0x41100000, kOne = 0x3f800000, kTiny = 0x39d1b717, kInf = 0x7f800000;
-  const auto select = [](bool take_a, std::int32_t a, std::int32_t b) {
-    const std::int32_t m = -static_cast<std::int32_t>(take_a);
-    return (a & m) | (b & ~m);
-  };
-  std::int32_t bits;
-  std::memcpy(&bits, &x, sizeof bits);
-  const std::int32_t mag = bits & 0x7fffffff;
-  const std::int32_t sign = bits & static_cast<std::int32_t>(0x80000000u);
-  const std::int32_t cb = select(mag < kNine, mag, kNine);
-  float c;
-  std::memcpy(&c, &cb, sizeof c);
-  const float c2 = c * c;
-  const float p = c * (((((((a13 * c2 + a11) * c2 + a9) * c2 + a7) * c2 + a5) * c2 + a3) * c2) + a1);
-  const float q = ((b6 * c2 + b4) * c2 + b2) * c2 + b0;
-  const float r = p / q;
-  std::int32_t rb;
-  std::memcpy(&rb, &r, sizeof rb);
-  rb = select(rb < kOne, rb, kOne);
-  rb = select(mag < kTiny || mag > kInf, mag, rb) | sign;
-  float out;
-  std::memcpy(&out, &rb, sizeof out);
-  return out;
-}
-
 // act(a) in place, and the derivative written from the output alone:
 //   tanh: h = tanh(a),  dh/da = 1 - h^2
 //   relu: h = max(a, 0), dh/da = 1 if h > 0 else 0   (relu'(0) = 0, as PyTorch)
@@ -77,7 +37,7 @@ template <class T>
 void activate(RNNActivation act, T* a, std::size_t n) {
   if (act == RNNActivation::Tanh) {
     if constexpr (std::is_same_v<T, float>) {
-      for (std::size_t i = 0; i < n; ++i) a[i] = tanh_rational(a[i]);
+      for (std::size_t i = 0; i < n; ++i) a[i] = detail::tanh_rational(a[i]);
     } else {
       for (std::size_t i = 0; i < n; ++i) a[i] = std::tanh(a[i]);
     }
