@@ -252,6 +252,18 @@ void experiment_mlp_stability(const Config& c, Report& rep, Summary& summary) {
                 limit(Norm::None, b0).c_str(), limit(Norm::Layer, b0).c_str(), limit(Norm::Batch, b0).c_str(), b0,
                 limit(Norm::None, b1).c_str(), limit(Norm::Layer, b1).c_str(), limit(Norm::Batch, b1).c_str(), b1);
   std::string text = buf;
+  {
+    // How far each norm's limit falls from the largest batch to the smallest.
+    std::string falls;
+    for (Norm n : kNorms) {
+      const double hi = sums[{n, b1}].max_lr_no_div, lo = sums[{n, b0}].max_lr_no_div;
+      if (std::isnan(hi) || std::isnan(lo)) continue;
+      falls += std::string(falls.empty() ? "" : ", ") + short_num(hi / lo, 2) + "× for " + norm_title(n);
+    }
+    if (!falls.empty()) {
+      text += "From batch size " + std::to_string(b1) + " to " + std::to_string(b0) + " that limit falls " + falls + ". ";
+    }
+  }
   // Accuracy: compare the norms at the smallest batch size where any of them learned.
   std::size_t first_learned = 0;
   for (std::size_t B : g.sizes) {
@@ -263,20 +275,20 @@ void experiment_mlp_stability(const Config& c, Report& rep, Summary& summary) {
     }
   }
   if (first_learned == 0) {
-    text += "No norm reached " + short_num(100 * kLearned) + "% mean test accuracy at any batch size in " +
+    text += "None of the three reached " + short_num(100 * kLearned) + "% mean test accuracy at any batch size in " +
             std::to_string(g.steps) + " steps, so the accuracies compare models that did not learn the spirals "
-            "and say nothing about the norms.";
+            "and say nothing about normalization.";
   } else {
     const double ln = acc_of(sums[{Norm::Layer, first_learned}]), bn = acc_of(sums[{Norm::Batch, first_learned}]);
     const double no = acc_of(sums[{Norm::None, first_learned}]);
     if (first_learned != b0) {
-      text += "Below batch size " + std::to_string(first_learned) + " no norm reached " + short_num(100 * kLearned) +
+      text += "Below batch size " + std::to_string(first_learned) + " none of the three reached " + short_num(100 * kLearned) +
               "% mean test accuracy in " + std::to_string(g.steps) + " steps (" + std::to_string(g.steps * b0) +
               " examples seen at batch size " + std::to_string(b0) + ", " + short_num(static_cast<double>(g.steps * b0) /
-              static_cast<double>(train.size()), 2) + " epochs), so there only divergence tells the norms apart. ";
+              static_cast<double>(train.size()), 2) + " epochs), so there only divergence tells them apart. ";
     }
     std::snprintf(buf, sizeof buf,
-                  "At batch size %zu, the smallest where some norm learned, the best mean test accuracy is %s (no "
+                  "At batch size %zu, the smallest where one of them learned, the best mean test accuracy is %s (no "
                   "norm), %s (LayerNorm) and %s (BatchNorm): this %s the expectation that BatchNorm suffers from "
                   "small batches while LayerNorm does not (best overall: %s at %s). ",
                   first_learned, short_num(no).c_str(), short_num(ln).c_str(), short_num(bn).c_str(),
