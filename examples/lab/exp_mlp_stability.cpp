@@ -258,7 +258,9 @@ void experiment_mlp_stability(const Config& c, Report& rep, Summary& summary) {
     for (Norm n : kNorms) {
       const double hi = sums[{n, b1}].max_lr_no_div, lo = sums[{n, b0}].max_lr_no_div;
       if (std::isnan(hi) || std::isnan(lo)) continue;
-      falls += std::string(falls.empty() ? "" : ", ") + short_num(hi / lo, 2) + "× for " + norm_title(n);
+      char factor[32];
+      std::snprintf(factor, sizeof factor, "%.3g", hi / lo);
+      falls += std::string(falls.empty() ? "" : ", ") + factor + "× for " + norm_title(n);
     }
     if (!falls.empty()) {
       text += "From batch size " + std::to_string(b1) + " to " + std::to_string(b0) + " that limit falls " + falls + ". ";
@@ -289,10 +291,15 @@ void experiment_mlp_stability(const Config& c, Report& rep, Summary& summary) {
     }
     std::snprintf(buf, sizeof buf,
                   "At batch size %zu, the smallest where one of them learned, the best mean test accuracy is %s (no "
-                  "norm), %s (LayerNorm) and %s (BatchNorm): this %s the expectation that BatchNorm suffers from "
-                  "small batches while LayerNorm does not (best overall: %s at %s). ",
+                  "norm), %s (LayerNorm) and %s (BatchNorm): %s (best overall: %s at %s). ",
                   first_learned, short_num(no).c_str(), short_num(ln).c_str(), short_num(bn).c_str(),
-                  bn < ln - 0.05 ? "agrees with" : "does not show", short_num(best_overall).c_str(), best_where.c_str());
+                  first_learned == b1 && b1 != b0
+                      ? "only the largest batch size learned at all, so this says nothing about small batches"
+                  : bn < ln - 0.05 ? "this agrees with the expectation that BatchNorm suffers from small batches "
+                                     "while LayerNorm does not"
+                                   : "this does not show the expected advantage of LayerNorm over BatchNorm at "
+                                     "small batches",
+                  short_num(best_overall).c_str(), best_where.c_str());
     text += buf;
   }
   // BatchNorm's train/eval gap, where BatchNorm learned.
