@@ -31,7 +31,10 @@ const std::vector<Entry> kExperiments = {
     {1, "batch dependence of the forward pass", lab::experiment_batch_dependence},
     {2, "cross-example gradients", lab::experiment_cross_gradients},
     {3, "batch-invariant mode", lab::experiment_batch_invariant},
+{4, "training stability of an MLP on two spirals", lab::experiment_mlp_stability},
     {5, "recurrent stability", lab::experiment_rnn_stability},
+    {6, "sensitivity to the order of the examples", lab::experiment_order_sensitivity},
+    {7, "MNIST at batch sizes 128 and 4", lab::experiment_mnist},
 };
 
 std::string cpu_model() {

@@ -1,0 +1,200 @@
+#include "training.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <limits>
+#include <memory>
+
+namespace lab {
+
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+// Rows [begin, end) of a classification dataset as a batch.
+void slice(const tg::Dataset<float>& data, std::size_t begin, std::size_t end, xt::xarray<float>& x,
+           std::vector<std::int64_t>& y) {
+  const std::size_t width = data.inputs().size() / data.size();
+  x.resize({end - begin, width});
+  std::memcpy(x.data(), data.inputs().data() + begin * width, (end - begin) * width * sizeof(float));
+  y.assign(data.labels().begin() + static_cast<std::ptrdiff_t>(begin),
+           data.labels().begin() + static_cast<std::ptrdiff_t>(end));
+}
+
+// Correct predictions in one batch of logits (argmax; a row with a non-finite logit is wrong).
+std::size_t correct(const xt::xarray<float>& logits, const std::vector<std::int64_t>& y) {
+  const std::size_t classes = logits.shape()[1];
+  std::size_t ok = 0;
+  for (std::size_t i = 0; i < y.size(); ++i) {
+    const float* row = logits.data() + i * classes;
+    bool finite = true;
+    std::size_t best = 0;
+    for (std::size_t k = 0; k < classes; ++k) {
+      finite = finite && std::isfinite(row[k]);
+      if (row[k] > row[best]) best = k;
+    }
+    ok += finite && static_cast<std::int64_t>(best) == y[i];
+  }
+  return ok;
+}
+
+// Cuts n examples into batches of b; a last batch of a single example joins the one before.
+std::vector<std::size_t> batch_starts(std::size_t n, std::size_t b) {
+  std::vector<std::size_t> starts;
+  for (std::size_t s = 0; s < n; s += b) starts.push_back(s);
+  if (starts.size() > 1 && n - starts.back() == 1) starts.pop_back();
+  starts.push_back(n);
+  return starts;
+}
+
+std::uint64_t splitmix64(std::uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+}  // namespace
+
+EvalResult evaluate(tg::Sequential<float>& net, const tg::Dataset<float>& data, bool train_mode,
+                    std::size_t batch_size) {
+  const bool was_training = net.is_training();
+  tg::StateDict<float> saved;
+  if (train_mode) saved = net.state_dict();  // training-mode forwards update running statistics
+  net.train(train_mode);
+  tg::NoGradGuard no_grad;
+  tg::Tape<float> t;
+  xt::xarray<float> x;
+  std::vector<std::int64_t> y;
+  tg::CrossEntropyOptions sum;
+  sum.reduction = tg::Reduction::Sum;
+  double loss = 0;
+  std::size_t ok = 0;
+  const auto starts = batch_starts(data.size(), train_mode ? batch_size : std::max<std::size_t>(batch_size, 512));
+  for (std::size_t i = 0; i + 1 < starts.size(); ++i) {
+    slice(data, starts[i], starts[i + 1], x, y);
+    t.reset();
+    const auto logits = net.forward(t, t.input(x));
+    loss += static_cast<double>(tg::cross_entropy(logits, y, sum).item());
+    ok += correct(logits.value(), y);
+  }
+  if (train_mode) net.load_state_dict(saved);
+  net.train(was_training);
+  const double n = static_cast<double>(data.size());
+  return {loss / n, static_cast<double>(ok) / n};
+}
+
+TrainResult train_classifier(const TrainConfig& cfg, const tg::Dataset<float>& train,
+                             const tg::Dataset<float>& test) {
+  const std::size_t in = train.inputs().size() / train.size();
+  const std::size_t classes = std::max(train.num_classes(), test.num_classes());
+  auto net = make_mlp<float>(in, cfg.hidden, classes, cfg.norm, cfg.init_seed);
+  std::unique_ptr<tg::Optimizer<float>> opt;
+  if (cfg.optim == Optim::SGD) {
+    tg::SGDOptions o;
+    o.momentum = cfg.momentum;
+    opt = std::make_unique<tg::SGD<float>>(net->parameters(), cfg.lr, o);
+  } else {
+    opt = std::make_unique<tg::Adam<float>>(net->parameters(), cfg.lr);
+  }
+
+  tg::DataLoader<float> loader(train, cfg.batch_size, /*shuffle=*/true, cfg.order_seed, /*drop_last=*/true);
+  std::vector<std::size_t> order;
+  std::size_t epoch = 0, b = loader.size();  // b == size(): start a new epoch
+  tg::Batch<float> batch;
+  tg::Tape<float> t;
+
+  TrainResult r;
+  r.steps_to_target = kNaN;
+  r.last_window_loss = kNaN;
+  const double limit = cfg.divergence_factor * std::log(static_cast<double>(classes));
+  double window_sum = 0;
+  std::size_t window_n = 0;
+  auto eval_now = [&](std::size_t step) {
+    const double acc = evaluate(*net, test, false).accuracy;
+    r.eval_steps.push_back(step);
+    r.eval_acc.push_back(acc);
+    if (std::isnan(r.steps_to_target) && acc >= cfg.target_acc) r.steps_to_target = static_cast<double>(step);
+  };
+
+  net->train();
+  for (std::size_t step = 1; step <= cfg.steps; ++step) {
+    if (b == loader.size()) {
+      order = loader.epoch_order(epoch++);
+      b = 0;
+    }
+    loader.fill_batch(order, b++, batch);
+    t.reset();
+    opt->zero_grad();
+    const auto loss = tg::cross_entropy(net->forward(t, t.input(batch.inputs)), batch.labels);
+    const double l = static_cast<double>(loss.item());
+    r.steps_done = step;
+    if (!std::isfinite(l)) {
+      r.diverged = true;
+      break;
+    }
+    t.backward(loss);
+    opt->step();
+    window_sum += l;
+    if (++window_n == cfg.window) {
+      const double mean = window_sum / static_cast<double>(window_n);
+      r.last_window_loss = mean;
+      window_sum = 0;
+      window_n = 0;
+      if (mean > limit) {
+        r.diverged = true;
+        break;
+      }
+    }
+    if (cfg.eval_every > 0 && step % cfg.eval_every == 0) eval_now(step);
+  }
+  if (r.eval_steps.empty() || r.eval_steps.back() != r.steps_done) eval_now(r.steps_done);
+  r.test = evaluate(*net, test, false);
+  r.train = evaluate(*net, train, false);
+  r.test_acc_train_mode = cfg.norm == Norm::Batch && cfg.train_mode_eval
+                              ? evaluate(*net, test, true, cfg.batch_size).accuracy
+                              : kNaN;
+  return r;
+}
+
+Stats stats(const std::vector<double>& v) {
+  Stats s{0, 0, kNaN, kNaN, 0};
+  for (double x : v) {
+    if (std::isnan(x)) continue;
+    s.mean += x;
+    s.min = s.n == 0 ? x : std::min(s.min, x);
+    s.max = s.n == 0 ? x : std::max(s.max, x);
+    ++s.n;
+  }
+  if (s.n == 0) return {kNaN, kNaN, kNaN, kNaN, 0};
+  s.mean /= static_cast<double>(s.n);
+  double ss = 0;
+  for (double x : v) {
+    if (!std::isnan(x)) ss += (x - s.mean) * (x - s.mean);
+  }
+  s.std = s.n > 1 ? std::sqrt(ss / static_cast<double>(s.n - 1)) : 0;
+  return s;
+}
+
+std::uint64_t derive_seed(std::uint64_t base, std::uint64_t a, std::uint64_t b, std::uint64_t c) {
+  return splitmix64(splitmix64(splitmix64(splitmix64(base) ^ a) ^ b) ^ c);
+}
+
+const char* norm_title(Norm n) {
+  switch (n) {
+    case Norm::None: return "no norm";
+    case Norm::Layer: return "LayerNorm";
+    case Norm::Batch: return "BatchNorm";
+  }
+  return "?";
+}
+
+std::string param_num(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.6g", v);
+  return buf;
+}
+
+}  // namespace lab

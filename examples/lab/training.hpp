@@ -1,0 +1,91 @@
+#pragma once
+// The lab's training loop for classifiers: an MLP from make_mlp trained for a fixed number of
+// optimizer steps (not epochs, so runs with different batch sizes take the same number of
+// updates), with periodic test evaluation, divergence detection and evaluation in either mode.
+//
+// Batches come from the DataLoader's seeded epoch orders with drop_last, so every step sees
+// exactly batch_size examples (a last batch of 1 would be invalid for BatchNorm in training
+// mode) and the order is a function of order_seed alone.
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "lab.hpp"
+
+namespace lab {
+
+enum class Optim { SGD, Adam };
+
+struct TrainConfig {
+  Norm norm = Norm::None;
+  std::vector<std::size_t> hidden = {64, 64};
+  std::size_t batch_size = 32;
+  std::size_t steps = 1000;
+  Optim optim = Optim::SGD;
+  double lr = 0.1;
+  double momentum = 0;          // SGD only
+  std::uint64_t init_seed = 0;  // the weights
+  std::uint64_t order_seed = 0; // the shuffling
+  // Test evaluation (eval mode) every `eval_every` steps and at the end; 0 = only at the end.
+  std::size_t eval_every = 100;
+  double target_acc = 0.9;  // steps_to_target = first evaluation step reaching this accuracy
+  // Diverged: a non-finite loss at any step, or the mean loss over a window of `window` steps
+  // above divergence_factor * ln(C), where ln(C) is the loss of a uniform prediction over C
+  // classes (about the loss of a freshly initialized network). The run stops there.
+  double divergence_factor = 10;
+  std::size_t window = 50;
+  // BatchNorm only: also measure the test accuracy with the network in training mode, in
+  // batches of batch_size (see evaluate()).
+  bool train_mode_eval = true;
+};
+
+struct EvalResult {
+  double loss = 0;      // mean cross-entropy (NaN if any logit is non-finite)
+  double accuracy = 0;  // rows with a non-finite logit count as wrong
+};
+
+struct TrainResult {
+  bool diverged = false;
+  std::size_t steps_done = 0;
+  double steps_to_target = 0;  // NaN if never reached
+  std::vector<std::size_t> eval_steps;
+  std::vector<double> eval_acc;  // test accuracy (eval mode) at eval_steps
+  EvalResult test;               // at the end, eval mode
+  EvalResult train;              // at the end, eval mode, whole training set
+  double last_window_loss = 0;   // mean training-step loss over the last full window
+  double test_acc_train_mode = 0;  // BatchNorm with train_mode_eval; NaN otherwise
+};
+
+// Accuracy and loss of `net` on `data`. Eval mode: one batch per up to 512 examples (the
+// result does not depend on the batching beyond rounding). Train mode (meaningful for
+// BatchNorm): batches of `batch_size` in dataset order, a leftover of a single example joined
+// to the batch before it (a batch of 1 is invalid for BatchNorm); the module's state (running
+// statistics) is saved before and restored after, so the measurement changes nothing.
+// No gradients are recorded either way; the module's mode is restored.
+EvalResult evaluate(tg::Sequential<float>& net, const tg::Dataset<float>& data, bool train_mode,
+                    std::size_t batch_size = 512);
+
+// Builds make_mlp<float>(in, cfg.hidden, classes, cfg.norm, cfg.init_seed) and trains it.
+TrainResult train_classifier(const TrainConfig& cfg, const tg::Dataset<float>& train,
+                             const tg::Dataset<float>& test);
+
+// Statistics of a few values: mean, sample std (0 for one value), min, max. NaNs are skipped;
+// all-NaN gives NaN everywhere.
+struct Stats {
+  double mean, std, min, max;
+  std::size_t n;
+};
+Stats stats(const std::vector<double>& v);
+
+// A seed derived from a base seed and up to three indices (splitmix64 chain): nearby inputs
+// give unrelated seeds.
+std::uint64_t derive_seed(std::uint64_t base, std::uint64_t a, std::uint64_t b = 0, std::uint64_t c = 0);
+
+// "no norm", "LayerNorm", "BatchNorm": a norm as the report names it.
+const char* norm_title(Norm n);
+
+// "0.003", "1", "3e-05": a learning rate or similar as a short, exact-enough column value.
+std::string param_num(double v);
+
+}  // namespace lab

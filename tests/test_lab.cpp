@@ -1,0 +1,325 @@
+// The lab program end to end: it is run as a user would (std::system, fork/exec) into scratch
+// folders under the build directory, and its CSVs are read back. Only --tiny runs, so the
+// whole file stays fast even in a Debug + sanitizer build.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "support.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+
+const std::string kLab = TAPEGRAD_LAB_BINARY;
+
+// Scratch folders live in one folder per process (ctest runs test cases as parallel processes).
+fs::path process_scratch() {
+  return fs::path(TAPEGRAD_BINARY_DIR) / "test_lab_scratch" / std::to_string(getpid());
+}
+
+// A fresh, empty folder; a test case removes its folders when it gets to its end.
+std::string scratch(const std::string& name) {
+  const fs::path dir = process_scratch() / name;
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir.string();
+}
+
+void remove_scratch(const std::vector<std::string>& dirs) {
+  std::error_code ec;
+  for (const auto& d : dirs) {
+    fs::remove_all(d, ec);
+    fs::remove(d + ".log", ec);
+  }
+  fs::remove(process_scratch(), ec);  // only once empty
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// Runs the lab with `args`; its output goes to <log>. Returns the exit status (-1 if it did
+// not exit normally).
+int run_lab(const std::string& args, const std::string& log) {
+  const std::string cmd = "'" + kLab + "' " + args + " --no-progress > '" + log + "' 2>&1";
+  const int rc = std::system(cmd.c_str());
+  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+struct Csv {
+  std::vector<std::string> header;
+  std::vector<std::map<std::string, std::string>> rows;
+  const std::string& at(std::size_t r, const std::string& col) const { return rows.at(r).at(col); }
+  double num(std::size_t r, const std::string& col) const { return std::strtod(at(r, col).c_str(), nullptr); }
+};
+
+std::vector<std::string> split(const std::string& line) {
+  std::vector<std::string> cells;
+  std::string cell;
+  std::istringstream in(line);
+  while (std::getline(in, cell, ',')) cells.push_back(cell);
+  if (!line.empty() && line.back() == ',') cells.emplace_back();
+  return cells;
+}
+
+// Complete lines only (a line without its newline was cut short by a kill).
+Csv read_csv(const std::string& path) {
+  const std::string text = read_file(path);
+  Csv csv;
+  std::size_t begin = 0;
+  for (std::size_t end = text.find('\n'); end != std::string::npos; begin = end + 1, end = text.find('\n', begin)) {
+    const auto cells = split(text.substr(begin, end - begin));
+    if (csv.header.empty()) {
+      csv.header = cells;
+      continue;
+    }
+    REQUIRE(cells.size() == csv.header.size());
+    std::map<std::string, std::string> row;
+    for (std::size_t i = 0; i < cells.size(); ++i) row[csv.header[i]] = cells[i];
+    csv.rows.push_back(row);
+  }
+  return csv;
+}
+
+std::size_t complete_rows(const std::string& path) {
+  const std::string text = read_file(path);
+  const auto lines = static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n'));
+  return lines > 0 ? lines - 1 : 0;
+}
+
+// Two CSVs hold the same results: same columns, same rows in the same order, same values in
+// every column whose name does not contain "time".
+void check_same_results(const std::string& a_path, const std::string& b_path) {
+  INFO(a_path << " vs " << b_path);
+  const Csv a = read_csv(a_path), b = read_csv(b_path);
+  REQUIRE(a.header == b.header);
+  REQUIRE(a.rows.size() == b.rows.size());
+  for (std::size_t r = 0; r < a.rows.size(); ++r) {
+    for (const auto& col : a.header) {
+      if (col.find("time") != std::string::npos) continue;
+      INFO("row " << r << ", column " << col);
+      CHECK(a.at(r, col) == b.at(r, col));
+    }
+  }
+}
+
+std::vector<std::string> csv_names(const std::string& dir) {
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    if (e.path().extension() == ".csv") names.push_back(e.path().filename().string());
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+}  // namespace
+
+TEST_CASE("The lab's CSVs do not depend on the number of worker threads", "[lab]") {
+  const std::string one = scratch("threads1"), two = scratch("threads2");
+  REQUIRE(run_lab("--tiny --threads 1 --out '" + one + "'", one + ".log") == 0);
+  REQUIRE(run_lab("--tiny --threads 2 --out '" + two + "'", two + ".log") == 0);
+  const auto names = csv_names(one);
+  REQUIRE(names == csv_names(two));
+  for (const char* expected : {"e1_batch_dependence.csv", "e2_cross_gradients.csv", "e3_batch_invariant.csv",
+                               "e4_mlp_stability.csv", "e6_order_sensitivity.csv"}) {
+    CHECK(std::find(names.begin(), names.end(), expected) != names.end());
+  }
+  for (const auto& n : names) check_same_results(one + "/" + n, two + "/" + n);
+  const std::string report = read_file(one + "/report.md");
+  for (const char* heading : {"## 1.", "## 4.", "## 6.", "## 7."}) CHECK(report.find(heading) != std::string::npos);
+  remove_scratch({one, two});
+}
+
+// One tiny lab run shared by the sections below (Catch2 reruns the test case for each
+// section), removed when the process ends.
+const std::string& qualitative_run() {
+  struct Run {
+    std::string dir = scratch("qualitative");
+    Run() { REQUIRE(run_lab("--tiny --threads 2 --out '" + dir + "'", dir + ".log") == 0); }
+    ~Run() { remove_scratch({dir}); }
+  };
+  static const Run run;
+  return run.dir;
+}
+
+TEST_CASE("The tiny lab shows the qualitative results each section is about", "[lab]") {
+  const std::string& dir = qualitative_run();
+
+  SECTION("e1: LayerNorm outputs do not depend on the batch; BatchNorm in training mode does") {
+    const Csv e1 = read_csv(dir + "/e1_batch_dependence.csv");
+    bool saw_layer = false, saw_bn2 = false;
+    for (std::size_t r = 0; r < e1.rows.size(); ++r) {
+      if (e1.at(r, "norm") == "layer") {
+        saw_layer = true;
+        CHECK(e1.num(r, "max_abs_dev") <= 1e-5);
+      }
+      if (e1.at(r, "norm") == "batch_train" && e1.at(r, "batch_size") == "2") {
+        saw_bn2 = true;
+        CHECK(e1.num(r, "max_abs_dev") >= 1e-3);
+      }
+    }
+    CHECK(saw_layer);
+    CHECK(saw_bn2);
+  }
+  SECTION("e2: only BatchNorm in training mode has cross-example gradients") {
+    const Csv e2 = read_csv(dir + "/e2_cross_gradients.csv");
+    REQUIRE(!e2.rows.empty());
+    for (std::size_t r = 0; r < e2.rows.size(); ++r) {
+      INFO(e2.at(r, "key"));
+      if (e2.at(r, "norm") == "batch_train") CHECK(e2.num(r, "offdiag_max") > 0);
+      else CHECK(e2.num(r, "offdiag_max") == 0);
+    }
+  }
+  SECTION("e3: batch-invariant mode gives bitwise identical outputs") {
+    const Csv e3 = read_csv(dir + "/e3_batch_invariant.csv");
+    std::size_t invariant_rows = 0;
+    for (std::size_t r = 0; r < e3.rows.size(); ++r) {
+      if (e3.at(r, "batch_invariant") != "1") continue;
+      ++invariant_rows;
+      INFO(e3.at(r, "key"));
+      CHECK(e3.num(r, "differing_bits") == 0);
+    }
+    CHECK(invariant_rows > 0);
+  }
+  SECTION("e4: lr 3 diverges and stops early for every norm and batch size; lr 0.01 never diverges") {
+    // Checked at --tiny with base seeds 0 to 6: lr 0.1 diverged in some of them, 3 and 0.01 never
+    // changed sides.
+    const Csv e4 = read_csv(dir + "/e4_mlp_stability.csv");
+    std::size_t at_3 = 0, at_001 = 0;
+    for (std::size_t r = 0; r < e4.rows.size(); ++r) {
+      INFO(e4.at(r, "key"));
+      if (e4.at(r, "lr") == "3") {
+        ++at_3;
+        CHECK(e4.num(r, "diverged") == 1);
+        CHECK(e4.num(r, "steps_done") < e4.num(r, "steps"));
+      }
+      if (e4.at(r, "lr") == "0.01") {
+        ++at_001;
+        CHECK(e4.num(r, "diverged") == 0);
+        CHECK(e4.num(r, "steps_done") == e4.num(r, "steps"));
+        CHECK(std::isfinite(e4.num(r, "test_loss")));
+      }
+      // Training-mode test accuracy exists for BatchNorm only.
+      const double tm = e4.num(r, "test_acc_train_mode");
+      if (e4.at(r, "norm") == "batch") CHECK((tm >= 0 && tm <= 1));
+      else CHECK(std::isnan(tm));
+      CHECK((e4.num(r, "test_acc") >= 0 && e4.num(r, "test_acc") <= 1));
+    }
+    CHECK(at_3 == 12);  // 3 norms x 2 batch sizes x 2 seeds
+    CHECK(at_001 == 12);
+  }
+  SECTION("e6: the shuffling order changes the result of every configuration") {
+    const Csv e6 = read_csv(dir + "/e6_order_sensitivity.csv");
+    std::map<std::string, std::vector<std::string>> losses;  // (norm, batch) -> test loss per order
+    for (std::size_t r = 0; r < e6.rows.size(); ++r) {
+      losses[e6.at(r, "norm") + "/" + e6.at(r, "batch_size")].push_back(e6.at(r, "test_loss"));
+    }
+    CHECK(losses.size() == 6);
+    for (const auto& [config, v] : losses) {
+      INFO(config);
+      CHECK(v.size() == 3);
+      CHECK(std::set<std::string>(v.begin(), v.end()).size() == v.size());
+    }
+  }
+  SECTION("e7: MNIST learns well above chance at batch size 4, or the report says the data was missing") {
+    if (!fs::exists(dir + "/e7_mnist.csv")) {
+      CHECK(read_file(dir + "/report.md").find("MNIST data was not available") != std::string::npos);
+      return;
+    }
+    const Csv e7 = read_csv(dir + "/e7_mnist.csv");
+    CHECK(e7.rows.size() == 6);
+    for (std::size_t r = 0; r < e7.rows.size(); ++r) {
+      INFO(e7.at(r, "key"));
+      if (e7.at(r, "batch_size") == "4") CHECK(e7.num(r, "acc_epoch_2") > 0.4);  // chance is 0.1
+    }
+  }
+}
+
+TEST_CASE("A lab killed mid-sweep resumes where it stopped and ends with the same CSV", "[lab]") {
+  const std::string clean = scratch("resume-clean");
+  REQUIRE(run_lab("--tiny --only 4 --threads 2 --out '" + clean + "'", clean + ".log") == 0);
+  const std::string csv_name = "/e4_mlp_stability.csv";
+  const std::size_t total = read_csv(clean + csv_name).rows.size();
+  REQUIRE(total == 36);
+
+  // Start the lab, SIGKILL it once some rows are written, and make sure it was really cut short
+  // (a fast machine might finish first: then try again).
+  std::string dir;
+  std::size_t rows_at_kill = 0;
+  bool interrupted = false;
+  for (int attempt = 0; attempt < 5 && !interrupted; ++attempt) {
+    const std::string out = scratch("resume-" + std::to_string(attempt)) + "/out";
+    const pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+      if (!std::freopen("/dev/null", "w", stdout) || !std::freopen("/dev/null", "w", stderr)) _exit(126);
+      execl(kLab.c_str(), kLab.c_str(), "--tiny", "--only", "4", "--threads", "1", "--no-progress", "--out",
+            out.c_str(), static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    int status = 0;
+    bool exited = false;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (waitpid(pid, &status, WNOHANG) == pid) {
+        exited = true;  // finished (or failed) before we saw a row
+        break;
+      }
+      if (complete_rows(out + csv_name) >= 2) break;
+      std::this_thread::sleep_for(std::chrono::microseconds(500));
+    }
+    if (!exited) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+    }
+    REQUIRE_FALSE((exited && WIFEXITED(status) && WEXITSTATUS(status) != 0));
+    rows_at_kill = complete_rows(out + csv_name);
+    interrupted = WIFSIGNALED(status) && rows_at_kill > 0 && rows_at_kill < total;
+    dir = out;
+  }
+  REQUIRE(interrupted);
+  INFO("killed with " << rows_at_kill << " of " << total << " runs written");
+
+  REQUIRE(run_lab("--tiny --only 4 --threads 2 --out '" + dir + "'", dir + ".log") == 0);
+  check_same_results(clean + csv_name, dir + csv_name);
+  const auto manifest = nlohmann::json::parse(read_file(dir + "/manifest.json"));
+  const int executed = manifest.at("runs_executed").get<int>();
+  CHECK(executed < static_cast<int>(total));
+  CHECK(executed == static_cast<int>(total - rows_at_kill));
+  CHECK(read_file(dir + "/report.md").find("## 4.") != std::string::npos);
+  remove_scratch({clean});
+  for (int attempt = 0; attempt < 5; ++attempt) remove_scratch({(process_scratch() / ("resume-" + std::to_string(attempt))).string()});
+}
+
+TEST_CASE("The lab rejects bad flags with a nonzero exit and a message naming the flag", "[lab]") {
+  const std::string dir = scratch("flags");
+  const std::string out = " --out '" + dir + "/out'";
+  struct Case {
+    std::string args, expect;
+  };
+  for (const Case& c : {Case{"--threads 0", "--threads"}, Case{"--only 9", "--only"}, Case{"--only 4,x", "'x'"},
+                        Case{"--no-such-flag", "--no-such-flag"}, Case{"--tiny --quick", "--quick"}}) {
+    INFO(c.args);
+    const std::string log = dir + "/log.txt";
+    CHECK(run_lab(c.args + out, log) != 0);
+    CHECK(read_file(log).find(c.expect) != std::string::npos);
+  }
+  CHECK_FALSE(fs::exists(dir + "/out/report.md"));
+  remove_scratch({dir});
+}
