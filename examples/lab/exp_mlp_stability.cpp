@@ -179,9 +179,7 @@ void experiment_mlp_stability(const Config& c, Report& rep, Summary& summary) {
       d.z.push_back(zd);
     }
     a.zmin = 0.4;
-    // No numbers in the cells: report.cpp draws them in dark grey, unreadable on the dark cells
-    // that matter most. The table below and the CSV have the numbers.
-    a.show_values = false;  // chance is 0.5; diverged runs can fall below it
+    a.show_values = true;  // labels switch to white on dark cells
     acc_panels.push_back(a);
     div_panels.push_back(d);
   }

@@ -126,6 +126,7 @@ void experiment_mnist(const Config& c, Report& rep, Summary& summary) {
   plot.stem = "e7_mnist";
   plot.title = "MNIST test accuracy after each epoch (band: min-max over seeds)";
   plot.xlabel = "epoch";
+  plot.integer_x = true;
   plot.ylabel = "test accuracy";
   std::map<std::pair<Norm, std::size_t>, Curve> curves;
   std::vector<std::vector<std::string>> table;

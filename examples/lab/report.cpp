@@ -93,6 +93,7 @@ bool plot_lines(const std::string& dir, const LinePlot& p) {
   body << "set title " << quote(p.title) << "\nset xlabel " << quote(p.xlabel) << "\nset ylabel " << quote(p.ylabel)
        << "\nset grid\nset key outside right top\n";
   if (p.logx) body << "set logscale x 2\n";
+  if (p.integer_x) body << "set xtics 1\nset mxtics 1\n";
   if (p.logy) body << "set logscale y\nset format y \"10^{%L}\"\n";
   std::string plots;
   for (std::size_t i = 0; i < p.series.size(); ++i) {
@@ -146,7 +147,10 @@ bool plot_heatmaps(const std::string& dir, const std::string& stem, const std::v
     body << ")\n";
     body << "plot " << quote(dat) << " using 1:2:3 with image";
     if (h.show_values) {
-      body << ", " << quote(dat) << " using 1:2:(sprintf(\"%.2g\", $3)) with labels font \",8\" textcolor rgb \"#444444\"";
+      // white text on the dark upper half of the colour range, dark grey on the light half
+      const double mid = h.log_color ? std::sqrt(h.zmin * h.zmax) : (h.zmin + h.zmax) / 2;
+      body << ", " << quote(dat) << " using 1:2:(sprintf(\"%.2g\", $3)):($3 > " << mid
+           << " ? 0xffffff : 0x333333) with labels font \",8\" textcolor rgb variable";
     }
     body << "\n";
   }

@@ -34,6 +34,7 @@ struct LinePlot {
   std::string stem;  // file name without extension
   std::string title, xlabel, ylabel;
   bool logx = false, logy = false;
+  bool integer_x = false;  // ticks at whole numbers only (epochs)
   std::vector<Series> series;
 };
 
