@@ -31,6 +31,7 @@ const std::vector<Entry> kExperiments = {
     {1, "batch dependence of the forward pass", lab::experiment_batch_dependence},
     {2, "cross-example gradients", lab::experiment_cross_gradients},
     {3, "batch-invariant mode", lab::experiment_batch_invariant},
+    {5, "recurrent stability", lab::experiment_rnn_stability},
 };
 
 std::string cpu_model() {

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <limits>
 
+#include "fast_math.hpp"
 #include "unary_kernel.hpp"
 
 namespace tapegrad {
@@ -76,7 +77,7 @@ Var<T> leaky_relu(const Var<T>& x, scalar_t<T> a) {
 // tanh: y = tanh x;  dL/dx = dL/dy * (1 - y²)
 template <class T>
 Var<T> tanh(const Var<T>& x) {
-  return unary<T>("tanh", x, [](T v) { return std::tanh(v); }, [](BackwardCtx<T>& c) {
+  return unary<T>("tanh", x, [](T v) { return detail::fast_tanh(v); }, [](BackwardCtx<T>& c) {
     unary_backward<T>(c, [](T, T y) { return T(1) - y * y; });
   });
 }
