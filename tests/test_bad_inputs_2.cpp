@@ -1,5 +1,6 @@
-// The bad-input catalogue, part 2: optimizers, schedulers, gradient clipping, gradcheck, data
-// loading, CSV, MNIST and checkpoint files. (Part 1, test_bad_inputs.cpp: ops, tape, modules.)
+// The bad-input catalogue, part 2: recurrent modules, optimizers, schedulers, gradient clipping,
+// gradcheck, data loading, CSV, MNIST and checkpoint files. (Part 1, test_bad_inputs.cpp: ops,
+// the tape and the other modules.)
 //
 // Every case asserts the exception's exact type, that its message names the offending values /
 // keys / lines, and that nothing changed: parameters, grads, optimizer state, files on disk.
@@ -44,6 +45,14 @@ std::string expect_error(F&& f, std::initializer_list<std::string> parts) {
   }
   FAIL("no exception was thrown");
   return "";
+}
+
+// A module's parameters, their grads and its buffers, by name.
+template <class T>
+std::map<std::string, xt::xarray<T>> module_state(tg::Module<T>& m) {
+  std::map<std::string, xt::xarray<T>> s = m.state_dict();
+  for (auto& [name, p] : m.named_parameters()) s["grad:" + name] = p->grad;
+  return s;
 }
 
 // Two parameters with non-zero grads, as after a backward pass.
@@ -97,6 +106,75 @@ std::string make_file(const std::string& header, const std::string& data) {
 }
 
 }  // namespace
+
+// ---- recurrent modules --------------------------------------------------------------------------
+
+TEST_CASE("RNN input of rank 1 or 4 is a ShapeError naming the expected layout and the shape; nothing changes") {
+  tg::Generator gen(1);
+  tg::RNN<double> rnn(4, 3, tg::RNNOptions(), gen);
+  const auto before = module_state(rnn);
+  tg::Tape<double> t;
+  auto x1 = t.input(tgtest::randn({4}, 1), true);
+  auto x4 = t.input(tgtest::randn({2, 3, 5, 4}, 2), true);
+  const std::size_t size = t.size();
+  expect_error<tg::ShapeError>([&] { rnn(t, x1); }, {"RNN", "2-D (seq_len, input_size)", "got input of shape (4)"});
+  expect_error<tg::ShapeError>([&] { rnn.run(t, x4); }, {"(seq_len, batch, input_size)", "(2, 3, 5, 4)"});
+  tg::RNN<double> bf(4, 3, tg::RNNOptions().batch_first(true), gen);
+  expect_error<tg::ShapeError>([&] { bf(t, x4); }, {"(batch, seq_len, input_size)"});
+  CHECK(t.size() == size);
+  CHECK((module_state(rnn) == before));
+}
+
+TEST_CASE("RNN, LNRNN and BNRNN given 5 features for input_size 4 are ShapeErrors naming both; nothing changes") {
+  tg::Generator gen(2);
+  tg::RNN<double> rnn(4, 3, tg::RNNOptions(), gen);
+  tg::LNRNN<double> ln(4, 3, tg::LNRNNOptions(), gen);
+  tg::BNRNN<double> bn(4, 3, tg::BNRNNOptions(), gen);
+  const auto before = std::make_tuple(module_state(rnn), module_state(ln), module_state(bn));
+  tg::Tape<double> t;
+  auto x = t.input(tgtest::randn({6, 2, 5}, 3), true);
+  const std::size_t size = t.size();
+  expect_error<tg::ShapeError>([&] { rnn(t, x); }, {"RNN", "input_size. Expected 4, got 5", "(6, 2, 5)"});
+  expect_error<tg::ShapeError>([&] { ln(t, x); }, {"LNRNN", "Expected 4, got 5"});
+  expect_error<tg::ShapeError>([&] { bn(t, x); }, {"BNRNN", "Expected 4, got 5"});
+  CHECK(t.size() == size);
+  CHECK((std::make_tuple(module_state(rnn), module_state(ln), module_state(bn)) == before));
+}
+
+TEST_CASE("an RNN h0 of the wrong shape is a ShapeError naming the expected and the actual h0 shape") {
+  tg::Generator gen(3);
+  tg::RNN<double> rnn(4, 3, tg::RNNOptions().num_layers(2), gen);
+  tg::LNRNN<double> ln(4, 3, tg::LNRNNOptions(), gen);
+  tg::Tape<double> t;
+  auto x = t.input(tgtest::randn({6, 2, 4}, 1), true);
+  auto h_one_layer = t.input(tgtest::randn({1, 2, 3}, 2), true);
+  auto h_wrong_batch = t.input(tgtest::randn({2, 5, 3}, 3), true);
+  auto x_unbatched = t.input(tgtest::randn({6, 4}, 4), true);
+  tg::Tape<double> other;
+  auto h_other = other.input(tgtest::randn({2, 2, 3}, 5));
+  const std::size_t size = t.size();
+  expect_error<tg::ShapeError>([&] { rnn.run(t, x, h_one_layer); }, {"RNN", "expected hidden size (2, 2, 3)", "h0 of shape (1, 2, 3)"});
+  expect_error<tg::ShapeError>([&] { rnn.run(t, x, h_wrong_batch); }, {"(2, 2, 3)", "h0 of shape (2, 5, 3)"});
+  expect_error<tg::ShapeError>([&] { rnn.run(t, x_unbatched, h_one_layer); }, {"expected hidden size (2, 3)", "unbatched"});
+  expect_error<tg::ShapeError>([&] { ln.run(t, x, h_wrong_batch); }, {"LNRNN", "expected hidden size (1, 2, 3)"});
+  expect_error<tg::StateError>([&] { rnn.run(t, x, h_other); }, {"RNN", "different tape"});
+  CHECK(t.size() == size);
+}
+
+TEST_CASE("BNRNN training on a batch of one and any RNN on an empty sequence are refused; nothing changes") {
+  tg::Generator gen(4);
+  tg::BNRNN<double> bn(4, 3, tg::BNRNNOptions().max_length(8), gen);
+  tg::RNN<double> rnn(4, 3, tg::RNNOptions(), gen);
+  const auto before = module_state(bn);
+  tg::Tape<double> t;
+  auto x = t.input(tgtest::randn({6, 1, 4}, 1), true);
+  auto empty = t.input(xt::xarray<double>::from_shape({0, 2, 4}), true);
+  const std::size_t size = t.size();
+  expect_error<tg::StateError>([&] { bn(t, x); }, {"BNRNN", "more than 1 value per channel", "batch size 1", "(6, 1, 4)"});
+  expect_error<tg::ValueError>([&] { rnn(t, empty); }, {"RNN", "sequence length larger than 0", "(0, 2, 4)"});
+  CHECK(t.size() == size);
+  CHECK((module_state(bn) == before));
+}
 
 // ---- optimizers ---------------------------------------------------------------------------------
 
