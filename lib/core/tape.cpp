@@ -288,11 +288,19 @@ void Tape<T>::run_backward(const Var<T>& out, const xt::xarray<T>* upstream,
   // Pass 3: one reverse sweep.
   for (std::size_t i = top + 1; i-- > 0;) {
     Node<T>& n = nodes_[i];
+    if (!n.reached || !n.has_grad || !n.backward) continue;
+    BackwardCtx<T> ctx(*this, n);
+    n.backward(ctx);
+    if (detect_anomaly_) check_finite_input_grads(n, i);
+  }
+  // Pass 4, only once the sweep has finished: add into the Parameters' grads and free the
+  // graph. An exception in the sweep (anomaly mode's NumericalError) therefore leaves every
+  // Parameter's grad as it was and the graph usable for another backward. (A plain leaf's
+  // .grad, which accumulates across calls, may hold part of the failed pass.)
+  for (std::size_t i = 0; i <= top; ++i) {
+    Node<T>& n = nodes_[i];
     if (!n.reached || !n.has_grad) continue;
     if (n.backward) {
-      BackwardCtx<T> ctx(*this, n);
-      n.backward(ctx);
-      if (detect_anomaly_) check_finite_input_grads(n, i);
       if (!options.retain_graph) n.freed = true;
     } else if (n.param) {
       T* g = n.param->grad.data();

@@ -6,12 +6,23 @@
 
 namespace tapegrad {
 
+namespace {
+void check_eps(const char* module, double eps) {
+  if (!(eps >= 0) || !std::isfinite(eps)) {
+    throw ValueError(std::string(module) + ": eps must be finite and >= 0, got " + std::to_string(eps));
+  }
+}
+}  // namespace
+
 // ---- LayerNorm ----
 
 template <class T>
 LayerNorm<T>::LayerNorm(Shape normalized_shape, LayerNormOptions options)
     : shape_(std::move(normalized_shape)), o_(options) {
   if (shape_.empty()) throw ValueError("LayerNorm: normalized_shape must have at least one dim");
+  // Checked here, not only in the op: forward binds weight and bias before calling the op, so
+  // an error from the op would leave those two nodes on the tape.
+  check_eps("LayerNorm", o_.eps());
   if (o_.elementwise_affine()) {
     weight = &this->register_parameter("weight", xt::ones<T>(shape_));
     bias = &this->register_parameter("bias", xt::zeros<T>(shape_));
@@ -42,6 +53,7 @@ template <class T>
 BatchNorm1d<T>::BatchNorm1d(std::size_t num_features, BatchNormOptions options)
     : c_(num_features), o_(options) {
   if (num_features == 0) throw ValueError("BatchNorm1d: num_features must be positive");
+  check_eps("BatchNorm1d", o_.eps());  // as in LayerNorm: before forward can bind anything
   if (o_.momentum() && !(*o_.momentum() >= 0 && *o_.momentum() <= 1)) {
     throw ValueError("BatchNorm1d: momentum must be in [0, 1], got " + std::to_string(*o_.momentum()));
   }

@@ -112,7 +112,10 @@ Var<T> gelu(const Var<T>& x, GeluApprox approximate) {
                       unary_backward<T>(c, [](T v, T) {
                         const T th = std::tanh(kSqrt2OverPi * (v + kKappa * v * v * v));
                         const T du = kSqrt2OverPi * (T(1) + T(3) * kKappa * v * v);
-                        return T(0.5) * (T(1) + th) + T(0.5) * v * (T(1) - th * th) * du;
+                        // Where tanh u has saturated the second term is 0; computed, it is
+                        // 0 * inf = NaN once v² overflows (|v| > 1.8e19 in float).
+                        const T sech2 = T(1) - th * th;
+                        return T(0.5) * (T(1) + th) + (sech2 == T(0) ? T(0) : T(0.5) * v * sech2 * du);
                       });
                     });
   }

@@ -193,6 +193,8 @@ Var<T> nll_loss(const Var<T>& log_probs, const std::vector<std::int64_t>& target
 template <class T>
 Var<T> mse_loss(const Var<T>& input, const Var<T>& target, Reduction reduction) {
   Tape<T>& t = input.tape();
+  t.check(input, "mse_loss");
+  t.check(target, "mse_loss");
   const Shape& s = t.shape(input);
   if (t.shape(target) != s) {
     throw ShapeError("mse_loss: input has shape " + shape_str(s) + " but target has shape " +
@@ -250,6 +252,8 @@ template <class T>
 Var<T> bce_with_logits(const Var<T>& logits, const Var<T>& targets, Reduction reduction, const Var<T>* pos_weight) {
   const char* op = "binary_cross_entropy_with_logits";
   Tape<T>& t = logits.tape();
+  t.check(logits, op);
+  t.check(targets, op);
   const Shape& s = t.shape(logits);
   if (t.shape(targets) != s) {
     throw ShapeError(std::string(op) + ": target shape " + shape_str(t.shape(targets)) +

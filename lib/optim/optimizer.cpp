@@ -84,6 +84,10 @@ template <class T>
 void Optimizer<T>::load_state_dict(const StateDict<T>& state) {
   const std::string who = std::string(name_) + ".load_state_dict";
   if (!state.count("lr")) throw ValueError(who + ": missing key \"lr\"");
+  if (state.at("lr").size() != 1) {  // read below with operator(): must hold exactly one value
+    throw ShapeError(who + ": \"lr\" must hold one number; got shape " +
+                     shape_str(state.at("lr").shape()));
+  }
   std::vector<std::map<std::string, xt::xarray<T>>> next(params_.size());
   for (const auto& [key, v] : state) {
     if (key == "lr") continue;
@@ -110,7 +114,7 @@ void Optimizer<T>::load_state_dict(const StateDict<T>& state) {
     }
     next[i][name] = v;
   }
-  const double lr = static_cast<double>(state.at("lr")());
+  const double lr = static_cast<double>(*state.at("lr").data());
   check_nonnegative(name_, "learning rate", lr);
   lr_ = lr;
   state_ = std::move(next);

@@ -1,5 +1,6 @@
 #include "tapegrad/optim/rmsprop.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 namespace tapegrad {
@@ -30,7 +31,10 @@ void RMSprop<T>::update(std::size_t i, Parameter<T>& p) {
     T denom;
     if (avg) {
       avg[j] = alpha * avg[j] + (T(1) - alpha) * g;
-      denom = std::sqrt(sq[j] - avg[j] * avg[j]) + eps;
+      // s - a² is a variance, >= 0 in exact arithmetic; rounded it can come out slightly
+      // negative (a constant float gradient does so after ~1,200 steps) and sqrt gives NaN.
+      // PyTorch has the same NaN; clamping at 0 differs from it only there.
+      denom = std::sqrt(std::max(sq[j] - avg[j] * avg[j], T(0))) + eps;
     } else {
       denom = std::sqrt(sq[j]) + eps;
     }
