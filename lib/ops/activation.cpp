@@ -3,6 +3,7 @@
 #include <cmath>
 #include <limits>
 
+#include "fast_math.hpp"
 #include "unary_kernel.hpp"
 
 namespace tapegrad {
@@ -74,9 +75,14 @@ Var<T> leaky_relu(const Var<T>& x, scalar_t<T> a) {
 }
 
 // tanh: y = tanh x;  dL/dx = dL/dy * (1 - y²)
+// (float: a vectorized tanh within 1.33 ulp, see fast_math.hpp; double: std::tanh)
 template <class T>
 Var<T> tanh(const Var<T>& x) {
-  return unary<T>("tanh", x, [](T v) { return std::tanh(v); }, [](BackwardCtx<T>& c) {
+  Tape<T>& t = x.tape();
+  auto r = t.record("tanh", {x});
+  const xt::xarray<T>& xv = t.value(x);
+  detail::tanh_kernel(xv.data(), r.out(xv.shape()).data(), xv.size());
+  return r.finish([](BackwardCtx<T>& c) {
     unary_backward<T>(c, [](T, T y) { return T(1) - y * y; });
   });
 }
