@@ -38,7 +38,8 @@ double max_abs(const xt::xarray<double>& a) {
 }  // namespace
 
 TEST_CASE("Linear matches torch.nn.Linear: output and gradients of input, weight and bias") {
-  for (const auto& c : tgtest::load_fixture("layers.json").at("linear")) {
+  const auto fixture = tgtest::load_fixture("layers.json");  // keep it alive: the loop reads into it
+  for (const auto& c : fixture.at("linear")) {
     tg::Linear<double> m(c.at("in"), c.at("out_features"), tg::LinearOptions().bias(c.at("bias")));
     m.load_state_dict(state_of(c.at("state")));
     check_step(m, c);
@@ -61,7 +62,8 @@ TEST_CASE("Linear initializes like PyTorch: U(-1/sqrt(in), 1/sqrt(in)) from the 
 }
 
 TEST_CASE("LayerNorm matches torch.nn.LayerNorm, with and without affine, over 1 and 2 normalized dims") {
-  for (const auto& c : tgtest::load_fixture("layers.json").at("layernorm")) {
+  const auto fixture = tgtest::load_fixture("layers.json");  // keep it alive: the loop reads into it
+  for (const auto& c : fixture.at("layernorm")) {
     tg::Shape ns;
     for (const auto& d : c.at("normalized_shape")) ns.push_back(d.get<std::size_t>());
     tg::LayerNorm<double> m(ns, tg::LayerNormOptions().elementwise_affine(c.at("affine")));
@@ -71,7 +73,8 @@ TEST_CASE("LayerNorm matches torch.nn.LayerNorm, with and without affine, over 1
 }
 
 TEST_CASE("BatchNorm1d matches torch.nn.BatchNorm1d: training steps, running statistics and eval") {
-  for (const auto& c : tgtest::load_fixture("layers.json").at("batchnorm")) {
+  const auto fixture = tgtest::load_fixture("layers.json");  // keep it alive: the loop reads into it
+  for (const auto& c : fixture.at("batchnorm")) {
     INFO("shape " << c.at("shape").dump() << " momentum " << c.at("momentum").dump());
     tg::BatchNormOptions o;
     o.affine(c.at("affine")).track_running_stats(c.at("track"));

@@ -137,7 +137,8 @@ TEST_CASE("LR schedulers follow PyTorch's StepLR, CosineAnnealingLR and LinearLR
 }
 
 TEST_CASE("clip_grad_norm matches PyTorch's total norm and clipped grads") {
-  for (const auto& c : tgtest::load_fixture("optim.json").at("clip")) {
+  const auto fixture = tgtest::load_fixture("optim.json");  // keep it alive: the loop reads into it
+  for (const auto& c : fixture.at("clip")) {
     std::vector<tg::Parameter<double>> ps;
     for (const auto& g : c.at("grads")) {
       ps.emplace_back(xt::zeros<double>(tgtest::to_array(g).shape()));

@@ -75,7 +75,8 @@ Var<T> leaky_relu(const Var<T>& x, scalar_t<T> a) {
 }
 
 // tanh: y = tanh x;  dL/dx = dL/dy * (1 - y²)
-// (float: a vectorized tanh within 1.33 ulp, see fast_math.hpp; double: std::tanh)
+// (float: the vectorizable rational tanh of fast_math.hpp, in a kernel compiled for SSE2 and
+// AVX2; double: std::tanh)
 template <class T>
 Var<T> tanh(const Var<T>& x) {
   Tape<T>& t = x.tape();

@@ -1,0 +1,49 @@
+#pragma once
+// The plain training loop, written once:
+//
+//   for each batch:  tape.reset();  loss = loss_fn(tape, batch);
+//                    optimizer.zero_grad();  tape.backward(loss);  optimizer.step();
+//
+// and the evaluation of a classifier's accuracy. The examples and tests use these; a training
+// loop of your own is the same few lines.
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "tapegrad/core/tape.hpp"
+#include "tapegrad/data/dataloader.hpp"
+#include "tapegrad/nn/module.hpp"
+#include "tapegrad/optim/optimizer.hpp"
+#include "tapegrad/train/progress.hpp"
+
+namespace tapegrad {
+
+// Records the loss of one batch on the tape and returns it (a one-element Var).
+template <class T>
+using LossFn = std::function<Var<T>(Tape<T>&, const Batch<T>&)>;
+
+struct EpochStats {
+  double mean_loss = 0;  // average of the batches' losses (accumulated in double)
+  std::size_t steps = 0;
+  std::size_t examples = 0;
+};
+
+// One pass over `loader` (its next epoch), one optimizer step per batch. `epoch` (1-based) is
+// only shown on the progress line, which is optional.
+template <class T>
+EpochStats train_epoch(DataLoader<T>& loader, Optimizer<T>& optimizer, Tape<T>& tape,
+                       const LossFn<T>& loss_fn, ProgressLine* progress = nullptr,
+                       std::size_t epoch = 0);
+
+// The fraction of examples of a classification dataset whose largest logit is at their
+// label. Runs in eval mode without recording gradients, in batches of `batch_size`, and puts
+// the module back into the mode it was in.
+template <class T>
+double classification_accuracy(Module<T>& model, const Dataset<T>& data, std::size_t batch_size = 1000);
+
+// Index of the largest value in each row of a (N, C) array (the first one on ties).
+template <class T>
+std::vector<std::int64_t> argmax_rows(const xt::xarray<T>& logits);
+
+}  // namespace tapegrad

@@ -1,0 +1,162 @@
+#include "tapegrad/io/checkpoint.hpp"
+
+#include <cerrno>
+#include <cstdlib>
+
+#include "tapegrad/core/error.hpp"
+#include "tapegrad/io/safetensors.hpp"
+
+namespace tapegrad {
+
+namespace {
+
+const std::string kModelPrefix = "model.";
+const std::string kOptimPrefix = "optim.";
+
+std::string quoted(const std::string& s) { return "\"" + s + "\""; }
+
+bool starts_with(const std::string& s, const std::string& prefix) {
+  return s.compare(0, prefix.size(), prefix) == 0;
+}
+
+// A decimal int64 with nothing around it ("12", not " 12", "12x" or "").
+bool parse_int64(const std::string& s, std::int64_t& out) {
+  if (s.empty() || s.size() > 20) return false;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    if (!((c >= '0' && c <= '9') || (i == 0 && c == '-' && s.size() > 1))) return false;
+  }
+  errno = 0;
+  char* end = nullptr;
+  const long long v = std::strtoll(s.c_str(), &end, 10);
+  if (errno == ERANGE || end != s.c_str() + s.size()) return false;
+  out = static_cast<std::int64_t>(v);
+  return true;
+}
+
+// Runs f; an error from it is rethrown with `context` in front of its message, keeping the
+// exception's type (a caller can still catch ShapeError vs ValueError).
+template <class F>
+void with_context(const std::string& context, F&& f) {
+  try {
+    f();
+  } catch (const ShapeError& e) {
+    throw ShapeError(context + e.what());
+  } catch (const ValueError& e) {
+    throw ValueError(context + e.what());
+  } catch (const StateError& e) {
+    throw StateError(context + e.what());
+  } catch (const IoError& e) {
+    throw IoError(context + e.what());
+  }
+}
+
+}  // namespace
+
+template <class T>
+void save_checkpoint(const std::string& path, const Module<T>& model, const OptimizerOf<T>* optimizer,
+                     std::int64_t step, const std::map<std::string, std::string>& extra) {
+  const std::string who = "save_checkpoint(" + quoted(path) + "): ";
+  if (step < 0) throw ValueError(who + "step must be >= 0; got " + std::to_string(step));
+  std::map<std::string, std::string> metadata = extra;
+  for (const char* reserved : {"format", "version", "step"}) {
+    if (metadata.count(reserved)) {
+      throw ValueError(who + "extra metadata may not redefine " + quoted(reserved) +
+                       " (the checkpoint writes it itself)");
+    }
+  }
+  metadata["format"] = kCheckpointFormat;
+  metadata["version"] = kCheckpointVersion;
+  metadata["step"] = std::to_string(step);
+
+  TensorMap<T> tensors;
+  for (auto& [key, value] : model.state_dict()) tensors.emplace(kModelPrefix + key, std::move(value));
+  if (optimizer) {
+    for (auto& [key, value] : optimizer->state_dict()) tensors.emplace(kOptimPrefix + key, std::move(value));
+  }
+  with_context(who, [&] { save_safetensors(path, tensors, metadata); });
+}
+
+namespace {
+
+// read_checkpoint, with `who` naming the caller in messages.
+template <class T>
+Checkpoint<T> read_checkpoint_as(const std::string& path, const std::string& who) {
+  SafetensorsData<T> data = load_safetensors<T>(path);  // its IoErrors name the path already
+
+  Checkpoint<T> ck;
+  ck.metadata = std::move(data.metadata);
+  const auto meta = [&](const std::string& key) -> const std::string* {
+    auto it = ck.metadata.find(key);
+    return it == ck.metadata.end() ? nullptr : &it->second;
+  };
+  const std::string* format = meta("format");
+  if (!format || *format != kCheckpointFormat) {
+    throw IoError(who + "not a tapegrad checkpoint: metadata \"format\" is " +
+                  (format ? quoted(*format) : std::string("missing")) + ", expected " +
+                  quoted(kCheckpointFormat) + " (a plain safetensors file? use load_safetensors)");
+  }
+  const std::string* version = meta("version");
+  if (!version || *version != kCheckpointVersion) {
+    throw IoError(who + "unsupported checkpoint version " +
+                  (version ? quoted(*version) : std::string("(missing)")) + "; this build reads version " +
+                  quoted(kCheckpointVersion));
+  }
+  const std::string* step = meta("step");
+  if (!step || !parse_int64(*step, ck.step) || ck.step < 0) {
+    throw IoError(who + "metadata \"step\" must be a non-negative integer; got " +
+                  (step ? quoted(*step) : std::string("nothing")));
+  }
+  for (auto& [key, value] : data.tensors) {
+    if (starts_with(key, kModelPrefix)) {
+      ck.model.emplace(key.substr(kModelPrefix.size()), std::move(value));
+    } else if (starts_with(key, kOptimPrefix)) {
+      ck.optimizer.emplace(key.substr(kOptimPrefix.size()), std::move(value));
+    } else {
+      throw IoError(who + "tensor " + quoted(key) + " belongs to neither \"model.\" nor \"optim.\"");
+    }
+  }
+  return ck;
+}
+
+}  // namespace
+
+template <class T>
+Checkpoint<T> read_checkpoint(const std::string& path) {
+  return read_checkpoint_as<T>(path, "read_checkpoint(" + quoted(path) + "): ");
+}
+
+template <class T>
+std::int64_t load_checkpoint(const std::string& path, Module<T>& model, OptimizerOf<T>* optimizer) {
+  const std::string who = "load_checkpoint(" + quoted(path) + "): ";
+  Checkpoint<T> ck = read_checkpoint_as<T>(path, who);
+  if (optimizer && ck.optimizer.empty()) {
+    throw ValueError(who + "an optimizer was given but the checkpoint holds no optimizer state " +
+                     "(no \"optim.*\" tensors: it was saved without one); pass no optimizer to "
+                     "load only the model");
+  }
+
+  // Keep a copy so the model can be put back if the optimizer part is rejected.
+  const StateDict<T> before = optimizer ? model.state_dict() : StateDict<T>{};
+  with_context(who + "model: ", [&] { model.load_state_dict(ck.model); });
+  if (optimizer) {
+    try {
+      with_context(who + "optimizer: ", [&] { optimizer->load_state_dict(ck.optimizer); });
+    } catch (...) {
+      model.load_state_dict(before);  // same keys and shapes: cannot fail
+      throw;
+    }
+  }
+  return ck.step;
+}
+
+#define TAPEGRAD_INSTANTIATE(T)                                                                \
+  template void save_checkpoint<T>(const std::string&, const Module<T>&, const OptimizerOf<T>*,  \
+                                   std::int64_t, const std::map<std::string, std::string>&);   \
+  template Checkpoint<T> read_checkpoint<T>(const std::string&);                                \
+  template std::int64_t load_checkpoint<T>(const std::string&, Module<T>&, OptimizerOf<T>*);
+TAPEGRAD_INSTANTIATE(float)
+TAPEGRAD_INSTANTIATE(double)
+#undef TAPEGRAD_INSTANTIATE
+
+}  // namespace tapegrad

@@ -1,0 +1,267 @@
+#include "tapegrad/nn/norm_rnn.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <sstream>
+
+#include <xtensor/xbuilder.hpp>
+
+#include "tapegrad/ops/activation.hpp"
+#include "tapegrad/ops/elementwise.hpp"
+#include "tapegrad/ops/matmul.hpp"
+#include "tapegrad/ops/norm.hpp"
+#include "tapegrad/ops/shape.hpp"
+
+namespace tapegrad {
+
+namespace {
+
+void check_hidden_and_eps(const char* who, std::size_t hidden_size, double eps) {
+  if (hidden_size == 0) throw ValueError(std::string(who) + ": hidden_size must be greater than zero; got 0");
+  if (!(eps >= 0) || !std::isfinite(eps)) {
+    throw ValueError(std::string(who) + ": eps must be finite and >= 0; got " + std::to_string(eps));
+  }
+}
+
+std::string num(double v) {
+  std::ostringstream os;
+  os << v;
+  return os.str();
+}
+
+}  // namespace
+
+// ---- RecurrentLayerNorm --------------------------------------------------------------------
+
+template <class T>
+RecurrentLayerNorm<T>::RecurrentLayerNorm(std::size_t features, double eps)
+    : weight(this->register_parameter("weight", xt::ones<T>({features}))),
+      bias(this->register_parameter("bias", xt::zeros<T>({features}))),
+      eps_(eps) {}
+
+template <class T>
+Var<T> RecurrentLayerNorm<T>::forward(Tape<T>& t, const Var<T>& x) {
+  return layer_norm(x, t.param(weight), t.param(bias), 1, eps_);
+}
+
+template <class T>
+std::string RecurrentLayerNorm<T>::extra_repr() const {
+  return "(" + std::to_string(weight.size()) + ",), eps=" + num(eps_) + ", elementwise_affine=True";
+}
+
+// ---- SequenceBatchNorm ---------------------------------------------------------------------
+
+template <class T>
+SequenceBatchNorm<T>::SequenceBatchNorm(std::size_t features, std::size_t max_length,
+                                        double gamma_init, double eps, double momentum)
+    : weight(this->register_parameter("weight", xt::xarray<T>(xt::ones<T>({features}) * T(gamma_init)))),
+      running_mean(this->register_buffer("running_mean", xt::zeros<T>({max_length, features}))),
+      running_var(this->register_buffer("running_var", xt::ones<T>({max_length, features}))),
+      num_batches_tracked(this->register_buffer("num_batches_tracked", xt::xarray<T>(T(0)))),
+      eps_(eps),
+      momentum_(momentum) {
+  if (max_length == 0) throw ValueError("SequenceBatchNorm: max_length must be at least 1; got 0");
+  if (!(momentum >= 0 && momentum <= 1)) {
+    throw ValueError("SequenceBatchNorm: momentum must be in [0, 1]; got " + num(momentum));
+  }
+  check_hidden_and_eps("SequenceBatchNorm", features, eps);
+}
+
+template <class T>
+Var<T> SequenceBatchNorm<T>::normalize_step(Tape<T>& t, const Var<T>& x, std::size_t step,
+                                            StepStatistics<T>* stats) {
+  const std::size_t H = weight.size();
+  if (zero_beta_.shape() != Shape{H}) zero_beta_ = xt::zeros<T>({H});
+  const Var<T> beta = t.constant(zero_beta_);
+  const Var<T> gamma = t.param(weight);
+  if (this->is_training()) {
+    xt::xarray<T> mean, var;
+    Var<T> y = batch_norm(x, gamma, beta, eps_, &mean, &var);
+    if (stats) {
+      stats->batch = t.shape(x)[0];
+      stats->mean.push_back(std::move(mean));
+      stats->var.push_back(std::move(var));
+    }
+    return y;
+  }
+  const std::size_t s = std::min(step, max_length() - 1);
+  mean_row_.resize({H});
+  var_row_.resize({H});
+  std::copy(running_mean.data() + s * H, running_mean.data() + (s + 1) * H, mean_row_.data());
+  std::copy(running_var.data() + s * H, running_var.data() + (s + 1) * H, var_row_.data());
+  return batch_norm_eval(x, gamma, beta, mean_row_, var_row_, eps_);
+}
+
+template <class T>
+void SequenceBatchNorm<T>::update_running(const StepStatistics<T>& stats) {
+  const std::size_t H = weight.size();
+  const double m = momentum_;
+  const double n = static_cast<double>(stats.batch);
+  const double unbias = n / (n - 1);  // batch >= 2: batch_norm refused anything smaller
+  for (std::size_t step = 0; step < stats.mean.size(); ++step) {
+    const std::size_t s = std::min(step, max_length() - 1);
+    T* rm = running_mean.data() + s * H;
+    T* rv = running_var.data() + s * H;
+    const T* bm = stats.mean[step].data();
+    const T* bv = stats.var[step].data();
+    for (std::size_t j = 0; j < H; ++j) {
+      rm[j] = static_cast<T>((1 - m) * double(rm[j]) + m * double(bm[j]));
+      rv[j] = static_cast<T>((1 - m) * double(rv[j]) + m * double(bv[j]) * unbias);
+    }
+  }
+  num_batches_tracked() += T(1);
+}
+
+template <class T>
+Var<T> SequenceBatchNorm<T>::forward(Tape<T>& t, const Var<T>& x) {
+  t.check(x, "SequenceBatchNorm");
+  const Shape& sx = t.shape(x);
+  if (sx.size() != 3 || sx[2] != weight.size() || sx[0] == 0) {
+    throw ShapeError("SequenceBatchNorm: expected input of shape (T, N, " +
+                     std::to_string(weight.size()) + ") with T >= 1; got " + shape_str(sx));
+  }
+  if (this->is_training() && sx[1] < 2) {
+    throw StateError("SequenceBatchNorm: expected more than 1 value per channel when training; got "
+                     "input of shape " + shape_str(sx) + ". Use eval() or a batch of at least 2");
+  }
+  StepStatistics<T> stats;
+  std::vector<Var<T>> steps;
+  for (std::size_t s = 0; s < sx[0]; ++s) {
+    steps.push_back(normalize_step(t, select(x, 0, std::ptrdiff_t(s)), s, &stats));
+  }
+  if (this->is_training()) update_running(stats);
+  return stack(steps, 0);
+}
+
+template <class T>
+std::string SequenceBatchNorm<T>::extra_repr() const {
+  return std::to_string(weight.size()) + ", max_length=" + std::to_string(max_length()) +
+         ", eps=" + num(eps_) + ", momentum=" + num(momentum_);
+}
+
+// ---- LNRNN ---------------------------------------------------------------------------------
+
+template <class T>
+LNRNN<T>::LNRNN(std::size_t input_size, std::size_t hidden_size, LNRNNOptions options, Generator& gen)
+    : input_size_(input_size), hidden_size_(hidden_size), options_(options) {
+  check_hidden_and_eps("LNRNN", hidden_size, options.eps());
+  const std::size_t H = hidden_size;
+  const double k = 1.0 / std::sqrt(static_cast<double>(H));
+  w_ih_ = &this->register_parameter("weight_ih", uniform_array<T>({H, input_size}, -k, k, gen));
+  w_hh_ = &this->register_parameter("weight_hh", uniform_array<T>({H, H}, -k, k, gen));
+  const double eps = options.eps();
+  if (options.variant() == LNVariant::Summed) {
+    ln_ = &this->register_module("ln", std::make_shared<RecurrentLayerNorm<T>>(H, eps));
+  } else {
+    bias_ = &this->register_parameter("bias", xt::zeros<T>({H}));
+    ln_h_ = &this->register_module("ln_h", std::make_shared<RecurrentLayerNorm<T>>(H, eps));
+    ln_x_ = &this->register_module("ln_x", std::make_shared<RecurrentLayerNorm<T>>(H, eps));
+  }
+}
+
+template <class T>
+RNNOutput<T> LNRNN<T>::run(Tape<T>& t, const Var<T>& x, const Var<T>& h0_in) {
+  const auto layout = detail::check_sequence_input("LNRNN", t, x, h0_in, input_size_, hidden_size_,
+                                                   1, options_.batch_first());
+  const Var<T> xs = detail::time_major_input(x, layout);
+  const Var<T> h0 = detail::batched_h0(h0_in, layout);
+  const Var<T> W_hh = t.param(*w_hh_);
+  // The input projection of every step: one GEMM over (T*N, I).
+  Var<T> P = linear(xs, t.param(*w_ih_));
+  if (ln_x_) P = add(ln_x_->forward(t, P), t.param(*bias_));  // LN_x(W_ih x_t) + b, all steps
+  Var<T> h = h0.defined() ? select(h0, 0, 0) : t.constant(xt::zeros<T>({layout.N, hidden_size_}));
+  std::vector<Var<T>> states;
+  for (std::size_t s = 0; s < layout.T; ++s) {
+    const Var<T> p = select(P, 0, std::ptrdiff_t(s));
+    const Var<T> r = linear(h, W_hh);
+    h = ln_ ? tanh(ln_->forward(t, add(r, p)))      // tanh(g ⊙ LN(W_hh h + W_ih x) + b)
+            : tanh(add(ln_h_->forward(t, r), p));   // tanh(LN_h(W_hh h) + [LN_x(W_ih x) + b])
+    states.push_back(h);
+  }
+  return detail::to_caller_layout(stack(states, 0), unsqueeze(h, 0), layout);
+}
+
+template <class T>
+Var<T> LNRNN<T>::forward(Tape<T>& t, const Var<T>& x) {
+  return run(t, x).output;
+}
+
+template <class T>
+std::string LNRNN<T>::extra_repr() const {
+  return std::to_string(input_size_) + ", " + std::to_string(hidden_size_) + ", variant=" +
+         (options_.variant() == LNVariant::Summed ? "summed" : "separate") +
+         (options_.batch_first() ? ", batch_first=True" : "");
+}
+
+// ---- BNRNN ---------------------------------------------------------------------------------
+
+template <class T>
+BNRNN<T>::BNRNN(std::size_t input_size, std::size_t hidden_size, BNRNNOptions options, Generator& gen)
+    : input_size_(input_size), hidden_size_(hidden_size), options_(options) {
+  check_hidden_and_eps("BNRNN", hidden_size, options.eps());
+  const std::size_t H = hidden_size;
+  const double k = 1.0 / std::sqrt(static_cast<double>(H));
+  w_ih_ = &this->register_parameter("weight_ih", uniform_array<T>({H, input_size}, -k, k, gen));
+  w_hh_ = &this->register_parameter("weight_hh", uniform_array<T>({H, H}, -k, k, gen));
+  bias_ = &this->register_parameter("bias", xt::zeros<T>({H}));
+  auto make_bn = [&] {
+    return std::make_shared<SequenceBatchNorm<T>>(H, options.max_length(), options.gamma_init(),
+                                                  options.eps(), options.momentum());
+  };
+  bn_x_ = &this->register_module("bn_x", make_bn());
+  bn_h_ = &this->register_module("bn_h", make_bn());
+}
+
+template <class T>
+RNNOutput<T> BNRNN<T>::run(Tape<T>& t, const Var<T>& x, const Var<T>& h0_in) {
+  const auto layout = detail::check_sequence_input("BNRNN", t, x, h0_in, input_size_, hidden_size_,
+                                                   1, options_.batch_first());
+  // Checked here, before anything is recorded or updated, rather than by the step's batch_norm.
+  if (this->is_training() && layout.N < 2) {
+    throw StateError("BNRNN: expected more than 1 value per channel when training; got batch "
+                     "size " + std::to_string(layout.N) + " (input of shape " +
+                     shape_str(t.shape(x)) + "). Use eval() or a batch of at least 2");
+  }
+  const Var<T> xs = detail::time_major_input(x, layout);
+  const Var<T> h0 = detail::batched_h0(h0_in, layout);
+  const Var<T> W_hh = t.param(*w_hh_);
+  const Var<T> b = t.param(*bias_);
+  const Var<T> P = linear(xs, t.param(*w_ih_));  // all steps: one GEMM over (T*N, I)
+  Var<T> h = h0.defined() ? select(h0, 0, 0) : t.constant(xt::zeros<T>({layout.N, hidden_size_}));
+  StepStatistics<T> stats_x, stats_h;
+  std::vector<Var<T>> states;
+  for (std::size_t s = 0; s < layout.T; ++s) {
+    const Var<T> bh = bn_h_->normalize_step(t, linear(h, W_hh), s, &stats_h);
+    const Var<T> bx = bn_x_->normalize_step(t, select(P, 0, std::ptrdiff_t(s)), s, &stats_x);
+    h = tanh(add(add(bh, bx), b));
+    states.push_back(h);
+  }
+  if (this->is_training()) {
+    bn_x_->update_running(stats_x);
+    bn_h_->update_running(stats_h);
+  }
+  return detail::to_caller_layout(stack(states, 0), unsqueeze(h, 0), layout);
+}
+
+template <class T>
+Var<T> BNRNN<T>::forward(Tape<T>& t, const Var<T>& x) {
+  return run(t, x).output;
+}
+
+template <class T>
+std::string BNRNN<T>::extra_repr() const {
+  return std::to_string(input_size_) + ", " + std::to_string(hidden_size_) +
+         ", max_length=" + std::to_string(options_.max_length()) +
+         (options_.batch_first() ? ", batch_first=True" : "");
+}
+
+template class RecurrentLayerNorm<float>;
+template class RecurrentLayerNorm<double>;
+template class SequenceBatchNorm<float>;
+template class SequenceBatchNorm<double>;
+template class LNRNN<float>;
+template class LNRNN<double>;
+template class BNRNN<float>;
+template class BNRNN<double>;
+
+}  // namespace tapegrad

@@ -1,0 +1,81 @@
+#include "tapegrad/train/fit.hpp"
+
+#include <algorithm>
+
+#include "tapegrad/core/shape.hpp"
+
+namespace tapegrad {
+
+template <class T>
+EpochStats train_epoch(DataLoader<T>& loader, Optimizer<T>& optimizer, Tape<T>& tape,
+                       const LossFn<T>& loss_fn, ProgressLine* progress, std::size_t epoch) {
+  EpochStats stats;
+  double loss_sum = 0;
+  for (const Batch<T>& batch : loader) {
+    tape.reset();
+    Var<T> loss = loss_fn(tape, batch);
+    if (loss.size() != 1) {
+      throw ShapeError("train_epoch: the loss function must return one value; got shape " +
+                       shape_str(loss.shape()));
+    }
+    const double value = static_cast<double>(loss.item());
+    optimizer.zero_grad();
+    tape.backward(loss);
+    optimizer.step();
+    loss_sum += value;
+    ++stats.steps;
+    stats.examples += batch.size();
+    if (progress) progress->step(epoch, value, batch.size());
+  }
+  stats.mean_loss = stats.steps ? loss_sum / static_cast<double>(stats.steps) : 0;
+  return stats;
+}
+
+template <class T>
+std::vector<std::int64_t> argmax_rows(const xt::xarray<T>& logits) {
+  if (logits.dimension() != 2) {
+    throw ShapeError("argmax_rows: expected logits of shape (N, C); got " + shape_str(logits.shape()));
+  }
+  const std::size_t n = logits.shape()[0], c = logits.shape()[1];
+  std::vector<std::int64_t> out(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    const T* row = logits.data() + i * c;
+    out[i] = static_cast<std::int64_t>(std::max_element(row, row + c) - row);
+  }
+  return out;
+}
+
+template <class T>
+double classification_accuracy(Module<T>& model, const Dataset<T>& data, std::size_t batch_size) {
+  if (!data.has_labels()) throw StateError("classification_accuracy: the dataset has no labels");
+  if (data.empty()) throw ValueError("classification_accuracy: the dataset is empty");
+  const bool was_training = model.is_training();
+  model.eval();
+  std::size_t correct = 0;
+  try {
+    NoGradGuard no_grad;
+    Tape<T> tape;
+    DataLoader<T> loader(data, batch_size);
+    for (const Batch<T>& batch : loader) {
+      tape.reset();
+      const auto pred = argmax_rows(model.forward(tape, tape.input(batch.inputs)).value());
+      for (std::size_t i = 0; i < pred.size(); ++i) correct += pred[i] == batch.labels[i];
+    }
+  } catch (...) {
+    model.train(was_training);
+    throw;
+  }
+  model.train(was_training);
+  return static_cast<double>(correct) / static_cast<double>(data.size());
+}
+
+#define TAPEGRAD_INSTANTIATE(T)                                                                       \
+  template EpochStats train_epoch<T>(DataLoader<T>&, Optimizer<T>&, Tape<T>&, const LossFn<T>&,        \
+                                     ProgressLine*, std::size_t);                                     \
+  template double classification_accuracy<T>(Module<T>&, const Dataset<T>&, std::size_t);              \
+  template std::vector<std::int64_t> argmax_rows<T>(const xt::xarray<T>&);
+TAPEGRAD_INSTANTIATE(float)
+TAPEGRAD_INSTANTIATE(double)
+#undef TAPEGRAD_INSTANTIATE
+
+}  // namespace tapegrad

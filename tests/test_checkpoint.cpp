@@ -1,0 +1,240 @@
+// Checkpoints: model + optimizer + step round trips, and every way a load can fail leaves the
+// model and the optimizer exactly as they were.
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "support.hpp"
+
+namespace tg = tapegrad;
+namespace fs = std::filesystem;
+using Catch::Contains;
+
+namespace {
+
+fs::path scratch_dir(const std::string& name) {
+  const fs::path dir = fs::temp_directory_path() /
+                       ("tapegrad_test_checkpoint_" + name + "_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir;
+}
+
+// Linear(in, hidden) -> LayerNorm? / BatchNorm -> Tanh -> Linear(hidden, 2), seeded.
+std::shared_ptr<tg::Sequential<float>> make_net(std::size_t in, std::size_t hidden, std::uint64_t seed) {
+  tg::Generator gen(seed);
+  auto net = std::make_shared<tg::Sequential<float>>();
+  net->emplace_back<tg::Linear<float>>(in, hidden, tg::LinearOptions(), gen);
+  net->emplace_back<tg::BatchNorm1d<float>>(hidden);
+  net->emplace_back<tg::Tanh<float>>();
+  net->emplace_back<tg::Linear<float>>(hidden, 2, tg::LinearOptions(), gen);
+  return net;
+}
+
+// A few Adam steps on random data, so the optimizer has state and BatchNorm has statistics.
+void train_steps(tg::Sequential<float>& net, tg::Optimizer<float>& opt, int steps, std::uint64_t seed) {
+  tg::Tape<float> t;
+  for (int s = 0; s < steps; ++s) {
+    t.reset();
+    auto x = t.input(tgtest::randn<float>({8, 3}, seed + static_cast<std::uint64_t>(s)));
+    std::vector<std::int64_t> y = {0, 1, 1, 0, 1, 0, 0, 1};
+    auto loss = tg::cross_entropy(net.forward(t, x), y);
+    opt.zero_grad();
+    t.backward(loss);
+    opt.step();
+  }
+}
+
+void check_same(const tg::StateDict<float>& a, const tg::StateDict<float>& b) {
+  REQUIRE(a.size() == b.size());
+  for (const auto& [k, v] : a) {
+    INFO(k);
+    REQUIRE(b.count(k));
+    CHECK((b.at(k) == v));
+  }
+}
+
+}  // namespace
+
+TEST_CASE("a checkpoint round-trips the model, the Adam state and the step") {
+  const auto dir = scratch_dir("roundtrip");
+  const std::string path = (dir / "ck.safetensors").string();
+  auto net = make_net(3, 5, 1);
+  tg::Adam<float> opt(net->parameters(), 0.01);
+  train_steps(*net, opt, 4, 10);
+  tg::save_checkpoint(path, *net, &opt, 4, {{"note", "four steps"}});
+
+  auto fresh = make_net(3, 5, 2);  // different init
+  tg::Adam<float> fresh_opt(fresh->parameters(), 0.5);
+  CHECK(tg::load_checkpoint(path, *fresh, &fresh_opt) == 4);
+  check_same(fresh->state_dict(), net->state_dict());
+  check_same(fresh_opt.state_dict(), opt.state_dict());
+  CHECK(fresh_opt.lr() == Approx(0.01));
+  CHECK(fresh->state_dict().at("1.num_batches_tracked")() == 4.0f);
+
+  // The file's layout: prefixed keys and the documented metadata.
+  const auto raw = tg::load_safetensors<float>(path);
+  CHECK(raw.tensors.count("model.0.weight"));
+  CHECK(raw.tensors.count("model.1.running_var"));
+  CHECK(raw.tensors.count("optim.lr"));
+  CHECK(raw.tensors.count("optim.state.0.exp_avg_sq"));
+  CHECK(raw.metadata.at("format") == "tapegrad-checkpoint");
+  CHECK(raw.metadata.at("version") == "1");
+  CHECK(raw.metadata.at("step") == "4");
+  CHECK(raw.metadata.at("note") == "four steps");
+
+  // Continuing both gives bit-identical parameters.
+  train_steps(*net, opt, 3, 50);
+  train_steps(*fresh, fresh_opt, 3, 50);
+  check_same(fresh->state_dict(), net->state_dict());
+  fs::remove_all(dir);
+}
+
+TEST_CASE("a checkpoint saved with an optimizer loads into a model alone, and read_checkpoint splits it") {
+  const auto dir = scratch_dir("model_only");
+  const std::string path = (dir / "ck.safetensors").string();
+  auto net = make_net(3, 4, 1);
+  tg::SGD<float> opt(net->parameters(), 0.1, tg::SGDOptions{0.9});
+  train_steps(*net, opt, 2, 3);
+  tg::save_checkpoint(path, *net, &opt, 123456789012LL);
+  auto other = make_net(3, 4, 9);
+  CHECK(tg::load_checkpoint(path, *other) == 123456789012LL);
+  check_same(other->state_dict(), net->state_dict());
+  const auto ck = tg::read_checkpoint<double>(path);  // F32 file read as double
+  CHECK(ck.step == 123456789012LL);
+  CHECK(ck.model.size() == net->state_dict().size());
+  CHECK(ck.optimizer.count("state.0.momentum_buffer"));
+  CHECK(ck.model.at("0.weight")(0, 0) == static_cast<double>(net->state_dict().at("0.weight")(0, 0)));
+  fs::remove_all(dir);
+}
+
+TEST_CASE("loading into a model with a different architecture fails, names the key and changes nothing") {
+  const auto dir = scratch_dir("arch");
+  const std::string path = (dir / "ck.safetensors").string();
+  auto net = make_net(3, 5, 1);
+  tg::Adam<float> opt(net->parameters(), 0.01);
+  train_steps(*net, opt, 2, 1);
+  tg::save_checkpoint(path, *net, &opt, 2);
+
+  auto wider = make_net(3, 6, 2);
+  tg::Adam<float> wider_opt(wider->parameters(), 0.02);
+  train_steps(*wider, wider_opt, 1, 7);
+  const auto model_before = wider->state_dict();
+  const auto opt_before = wider_opt.state_dict();
+  CHECK_THROWS_AS(tg::load_checkpoint(path, *wider, &wider_opt), tg::ShapeError);
+  CHECK_THROWS_WITH(tg::load_checkpoint(path, *wider, &wider_opt),
+                    Contains("ck.safetensors") && Contains("model") && Contains("0.weight") &&
+                        Contains("(5, 3)") && Contains("(6, 3)"));
+  check_same(wider->state_dict(), model_before);
+  check_same(wider_opt.state_dict(), opt_before);
+
+  // A model with an extra layer: missing keys are a ValueError naming them.
+  auto deeper = make_net(3, 5, 3);
+  deeper->emplace_back<tg::Linear<float>>(2, 2);
+  const auto deeper_before = deeper->state_dict();
+  CHECK_THROWS_AS(tg::load_checkpoint(path, *deeper), tg::ValueError);
+  CHECK_THROWS_WITH(tg::load_checkpoint(path, *deeper), Contains("4.weight") && Contains("4.bias"));
+  check_same(deeper->state_dict(), deeper_before);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("a truncated checkpoint fails with an IoError and changes nothing") {
+  const auto dir = scratch_dir("truncated");
+  const std::string path = (dir / "ck.safetensors").string();
+  auto net = make_net(3, 5, 1);
+  tg::Adam<float> opt(net->parameters(), 0.01);
+  train_steps(*net, opt, 2, 1);
+  tg::save_checkpoint(path, *net, &opt, 2);
+  const auto full_size = fs::file_size(path);
+
+  auto target = make_net(3, 5, 4);
+  tg::Adam<float> target_opt(target->parameters(), 0.03);
+  train_steps(*target, target_opt, 1, 9);
+  const auto model_before = target->state_dict();
+  const auto opt_before = target_opt.state_dict();
+  for (std::uintmax_t size : {full_size - 1, full_size / 2, std::uintmax_t{12}, std::uintmax_t{0}}) {
+    INFO("truncated to " << size << " of " << full_size << " bytes");
+    fs::copy_file(path, dir / "cut.safetensors", fs::copy_options::overwrite_existing);
+    fs::resize_file(dir / "cut.safetensors", size);
+    CHECK_THROWS_AS(tg::load_checkpoint((dir / "cut.safetensors").string(), *target, &target_opt),
+                    tg::IoError);
+    check_same(target->state_dict(), model_before);
+    check_same(target_opt.state_dict(), opt_before);
+  }
+  CHECK_THROWS_WITH(tg::load_checkpoint((dir / "missing.safetensors").string(), *target),
+                    Contains("missing.safetensors"));
+  fs::remove_all(dir);
+}
+
+TEST_CASE("a checkpoint without optimizer state fails clearly when an optimizer is given") {
+  const auto dir = scratch_dir("no_optim");
+  const std::string path = (dir / "ck.safetensors").string();
+  auto net = make_net(3, 5, 1);
+  tg::save_checkpoint(path, *net, nullptr, 7);
+  auto target = make_net(3, 5, 2);
+  tg::Adam<float> opt(target->parameters(), 0.01);
+  const auto before = target->state_dict();
+  CHECK_THROWS_AS(tg::load_checkpoint(path, *target, &opt), tg::ValueError);
+  CHECK_THROWS_WITH(tg::load_checkpoint(path, *target, &opt),
+                    Contains("no optimizer state") && Contains("ck.safetensors"));
+  check_same(target->state_dict(), before);
+  CHECK(tg::load_checkpoint(path, *target) == 7);  // the model alone loads
+  check_same(target->state_dict(), net->state_dict());
+  fs::remove_all(dir);
+}
+
+TEST_CASE("an optimizer rejected after the model loaded puts the model back") {
+  const auto dir = scratch_dir("optim_rollback");
+  const std::string path = (dir / "ck.safetensors").string();
+  auto net = make_net(3, 5, 1);
+  tg::Adam<float> opt(net->parameters(), 0.01);
+  train_steps(*net, opt, 2, 1);
+  tg::save_checkpoint(path, *net, &opt, 2);
+
+  // Same architecture, but the optimizer only covers the first two parameters: the model part
+  // fits, the optimizer's "state.2..." keys do not.
+  auto target = make_net(3, 5, 5);
+  auto params = target->parameters();
+  tg::Adam<float> partial({params[0], params[1]}, 0.01);
+  const auto before = target->state_dict();
+  CHECK_THROWS_AS(tg::load_checkpoint(path, *target, &partial), tg::ValueError);
+  CHECK_THROWS_WITH(tg::load_checkpoint(path, *target, &partial),
+                    Contains("optimizer") && Contains("state.2."));
+  check_same(target->state_dict(), before);
+  CHECK(partial.state_dict().size() == 1);  // still only "lr": no state was loaded
+  fs::remove_all(dir);
+}
+
+TEST_CASE("files that are not checkpoints, and bad save arguments, are rejected") {
+  const auto dir = scratch_dir("format");
+  auto net = make_net(3, 5, 1);
+  const auto before = net->state_dict();
+  const std::string plain = (dir / "plain.safetensors").string();
+  tg::save_safetensors<float>(plain, net->state_dict());
+  CHECK_THROWS_AS(tg::load_checkpoint(plain, *net), tg::IoError);
+  CHECK_THROWS_WITH(tg::load_checkpoint(plain, *net), Contains("not a tapegrad checkpoint"));
+
+  tg::TensorMap<float> prefixed;
+  for (const auto& [k, v] : net->state_dict()) prefixed["model." + k] = v;
+  const std::string v2 = (dir / "v2.safetensors").string();
+  tg::save_safetensors<float>(v2, prefixed, {{"format", "tapegrad-checkpoint"}, {"version", "2"}, {"step", "1"}});
+  CHECK_THROWS_WITH(tg::load_checkpoint(v2, *net), Contains("unsupported checkpoint version \"2\""));
+  const std::string bad_step = (dir / "bad_step.safetensors").string();
+  tg::save_safetensors<float>(bad_step, prefixed,
+                              {{"format", "tapegrad-checkpoint"}, {"version", "1"}, {"step", "12x"}});
+  CHECK_THROWS_WITH(tg::load_checkpoint(bad_step, *net), Contains("\"step\"") && Contains("12x"));
+  prefixed["other.thing"] = xt::zeros<float>({1});
+  const std::string stray = (dir / "stray.safetensors").string();
+  tg::save_safetensors<float>(stray, prefixed,
+                              {{"format", "tapegrad-checkpoint"}, {"version", "1"}, {"step", "1"}});
+  CHECK_THROWS_WITH(tg::load_checkpoint(stray, *net), Contains("\"other.thing\""));
+  check_same(net->state_dict(), before);
+
+  const std::string out = (dir / "out.safetensors").string();
+  CHECK_THROWS_AS(tg::save_checkpoint(out, *net, nullptr, 0, {{"step", "3"}}), tg::ValueError);
+  CHECK_THROWS_AS(tg::save_checkpoint(out, *net, nullptr, -1), tg::ValueError);
+  CHECK_FALSE(fs::exists(out));
+  CHECK_THROWS_AS(tg::save_checkpoint((dir / "no_such_dir" / "x.safetensors").string(), *net), tg::IoError);
+  fs::remove_all(dir);
+}

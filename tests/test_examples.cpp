@@ -1,0 +1,165 @@
+// The example chapters, run as a user runs them: each must exit 0 and print what it claims.
+// Flags keep every run to a few seconds even in the Debug + sanitizer build.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+
+#include "support.hpp"
+
+namespace tg = tapegrad;
+namespace fs = std::filesystem;
+using Catch::Contains;
+
+namespace {
+
+struct Result {
+  int status = -1;
+  std::string output;  // stdout and stderr
+};
+
+Result run(const std::string& program, const std::string& args) {
+  const std::string cmd = "'" + program + "' " + args + " 2>&1";
+  Result r;
+  FILE* pipe = ::popen(cmd.c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  char buf[4096];
+  std::size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) r.output.append(buf, n);
+  const int raw = ::pclose(pipe);
+  r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+  return r;
+}
+
+fs::path scratch_dir() {
+  const fs::path dir = fs::temp_directory_path() / ("tapegrad_test_examples_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  return dir;
+}
+
+// The number after the first occurrence of `label` in `text`, e.g. "final test accuracy: 97.25%".
+double number_after(const std::string& text, const std::string& label) {
+  const auto pos = text.find(label);
+  REQUIRE(pos != std::string::npos);
+  return std::stod(text.substr(pos + label.size()));
+}
+
+}  // namespace
+
+TEST_CASE("01_scalar_autograd prints the tape and gradients that match the hand-derived ones") {
+  const fs::path dot = scratch_dir() / "tape.dot";
+  const auto r = run(TAPEGRAD_EXAMPLE_01, "--dot '" + dot.string() + "'");
+  INFO(r.output);
+  CHECK(r.status == 0);
+  CHECK_THAT(r.output, Contains("    6  mul                ()               4,5            yes"));
+  // x = 0.5, y = -1.5: df/dx = tanh(y) (y + e^x), df/dy = tanh(y) x + (xy + e^x)(1 - tanh(y)^2)
+  CHECK(number_after(r.output, "df/dx") == Approx(std::tanh(-1.5) * (-1.5 + std::exp(0.5))).epsilon(1e-12));
+  const double t = std::tanh(-1.5);
+  CHECK(number_after(r.output, "df/dy") ==
+        Approx(t * 0.5 + (-0.75 + std::exp(0.5)) * (1 - t * t)).epsilon(1e-12));
+  CHECK_THAT(r.output, Contains("agree with the hand-derived ones"));
+  std::ifstream in(dot);
+  std::string first;
+  std::getline(in, first);
+  CHECK(first == "digraph tape {");
+  fs::remove_all(dot.parent_path());
+
+  const auto bad = run(TAPEGRAD_EXAMPLE_01, "--x abc");
+  CHECK(bad.status != 0);
+  CHECK_THAT(bad.output, Contains("--x"));
+  const auto help = run(TAPEGRAD_EXAMPLE_01, "--help");
+  CHECK(help.status == 0);
+  CHECK_THAT(help.output, Contains("--dot"));
+}
+
+TEST_CASE("02_layernorm_by_hand prints the row statistics and all three computations agree") {
+  const auto r = run(TAPEGRAD_EXAMPLE_02, "");
+  INFO(r.output);
+  CHECK(r.status == 0);
+  CHECK_THAT(r.output, Contains("mu  = (0.5800, -0.0800)"));
+  CHECK_THAT(r.output, Contains("var = (2.3576, 3.7016)"));
+  CHECK_THAT(r.output, Contains("[ -0.05210,  -1.15927,   1.77147,   0.14328,  -0.70338]"));
+  CHECK_THAT(r.output, Contains("all three agree to 1e-12"));
+  CHECK(number_after(r.output, "max |LayerNorm - closed form| = ") < 1e-12);
+}
+
+TEST_CASE("03_train_mlp learns two spirals, writes its metrics CSV, and rejects bad flags") {
+  const fs::path csv = scratch_dir() / "metrics.csv";
+  const auto r = run(TAPEGRAD_EXAMPLE_03, "--points 500 --epochs 40 --target 0.95 --log '" + csv.string() + "'");
+  INFO(r.output);
+  CHECK(r.status == 0);
+  CHECK(number_after(r.output, "final test accuracy: ") >= 95.0);
+  std::ifstream in(csv);
+  std::string header;
+  std::getline(in, header);
+  CHECK(header == "epoch,train_loss,test_accuracy,seconds");
+  std::size_t rows = 0;
+  for (std::string line; std::getline(in, line);) ++rows;
+  CHECK(rows == 40);
+  fs::remove_all(csv.parent_path());
+
+  const auto bad = run(TAPEGRAD_EXAMPLE_03, "--norm group");
+  CHECK(bad.status != 0);
+  CHECK_THAT(bad.output, Contains("group not in {none,layer,batch}"));
+  const auto missing = run(TAPEGRAD_EXAMPLE_03, "--dataset mnist --mnist-dir /nonexistent/mnist");
+  CHECK(missing.status == 2);
+  CHECK_THAT(missing.output, Contains("/nonexistent/mnist/0.json"));
+}
+
+TEST_CASE("03_train_mlp reaches 85% on MNIST after one epoch") {
+  const std::string dir = tg::default_mnist_dir();
+  if (!fs::exists(fs::path(dir) / "0.json")) {
+    WARN("MNIST data not found in " << dir << "; run scripts/fetch-mnist. Skipping.");
+    return;
+  }
+  const auto r = run(TAPEGRAD_EXAMPLE_03, "--dataset mnist --epochs 1");
+  INFO(r.output);
+  CHECK(r.status == 0);
+  CHECK_THAT(r.output, Contains("8000 training and 2000 test examples, 784 features, 10 classes"));
+  CHECK(number_after(r.output, "final test accuracy: ") >= 85.0);
+}
+
+TEST_CASE("04_train_rnn beats the repeat-the-last-value baseline on sine prediction") {
+  const auto r = run(TAPEGRAD_EXAMPLE_04, "--task sine --seq-len 10 --hidden 16 --train-size 2000 --epochs 5");
+  INFO(r.output);
+  CHECK(r.status == 0);
+  const double baseline = number_after(r.output, "repeat the last value MSE ");
+  const double mse = number_after(r.output, "final test MSE ");
+  CHECK(baseline > 0.05);
+  CHECK(mse < baseline / 5);
+
+  const auto bad = run(TAPEGRAD_EXAMPLE_04, "--cell lstm");
+  CHECK(bad.status != 0);
+  CHECK_THAT(bad.output, Contains("lstm not in {rnn,lnrnn,bnrnn}"));
+}
+
+TEST_CASE("05_gradcheck passes the correct gradients and shows the failing check of a wrong backward") {
+  const auto r = run(TAPEGRAD_EXAMPLE_05, "");
+  INFO(r.output);
+  CHECK(r.status == 0);
+  CHECK_THAT(r.output, Contains("gradcheck_module: passed"));
+  CHECK_THAT(r.output, Contains("gradcheck: FAILED, 9 Jacobian entries compared"));
+  CHECK_THAT(r.output, Contains("analytic 3 vs numeric 6"));
+  CHECK_THAT(r.output, Contains("NOT O(h^2)"));
+  CHECK_THAT(r.output, Contains("as expected"));
+}
+
+TEST_CASE("06_save_and_resume ends bitwise identical to the uninterrupted run") {
+  const fs::path ck = scratch_dir() / "ck.safetensors";
+  const auto r = run(TAPEGRAD_EXAMPLE_06, "--steps 80 --checkpoint-step 45 --norm batch --checkpoint '" +
+                                              ck.string() + "'");
+  INFO(r.output);
+  CHECK(r.status == 0);
+  CHECK_THAT(r.output, Contains("bitwise identical: 0 of"));
+  CHECK_THAT(r.output, Contains("losses of steps 46..80: 0 of 35 differ"));
+  CHECK_THAT(r.output, Contains("1.running_mean"));  // BatchNorm's buffers are compared too
+  CHECK(fs::exists(ck));
+
+  const auto bad = run(TAPEGRAD_EXAMPLE_06, "--steps 10 --checkpoint-step 10");
+  CHECK(bad.status == 2);
+  CHECK_THAT(bad.output, Contains("must be less than --steps"));
+  fs::remove_all(ck.parent_path());
+}

@@ -1,0 +1,301 @@
+#include "rnn_check.hpp"
+
+#include <cstring>
+
+namespace tg = tapegrad;
+using tgtest::max_abs_diff;
+using tgtest::randn;
+
+namespace {
+
+tg::RNNOptions options_of(const nlohmann::json& c) {
+  return tg::RNNOptions()
+      .num_layers(c.at("num_layers").get<std::size_t>())
+      .nonlinearity(c.at("nonlinearity").get<std::string>())
+      .bias(c.at("bias").get<bool>())
+      .batch_first(c.at("batch_first").get<bool>());
+}
+
+// The slow reference: the same layer composed from primitive ops, one linear per input and
+// one activation per step, then stack.
+template <class T>
+tg::Var<T> composed_rnn_layer(const tg::Var<T>& x, const tg::Var<T>& h0, const tg::Var<T>& W_ih,
+                              const tg::Var<T>& W_hh, const tg::Var<T>& b_ih, const tg::Var<T>& b_hh,
+                              tg::RNNActivation act) {
+  tg::Tape<T>& t = x.tape();
+  const std::size_t steps = x.shape()[0], N = x.shape()[1], H = W_hh.shape()[0];
+  tg::Var<T> h = h0.defined() ? h0 : t.constant(xt::zeros<T>({N, H}));
+  std::vector<tg::Var<T>> states;
+  for (std::size_t s = 0; s < steps; ++s) {
+    const auto a = tg::linear(tg::select(x, 0, std::ptrdiff_t(s)), W_ih, b_ih) + tg::linear(h, W_hh, b_hh);
+    h = act == tg::RNNActivation::Tanh ? tg::tanh(a) : tg::relu(a);
+    states.push_back(h);
+  }
+  return tg::stack(states, 0);
+}
+
+}  // namespace
+
+TEST_CASE("RNN matches torch.nn.RNN: output, h_n and every gradient") {
+  const auto fx = tgtest::load_fixture("rnn.json");
+  int n = 0;
+  for (const auto& c : fx.at("cases")) {
+    INFO("case " << n++ << ": layers " << c.at("num_layers") << ", " << c.at("nonlinearity")
+                 << ", bias " << c.at("bias") << ", batch_first " << c.at("batch_first")
+                 << ", x " << c.at("x").at("shape") << ", h0 " << c.contains("h0"));
+    tg::RNN<double> rnn(c.at("input_size").get<std::size_t>(), c.at("hidden_size").get<std::size_t>(),
+                        options_of(c));
+    rnntest::check_fixture_case(rnn, c);
+  }
+  CHECK(n == 8);
+}
+
+TEST_CASE("RNN gradients pass gradcheck w.r.t. input, h0 and all parameters on odd shapes") {
+  SECTION("hidden 1, input 1, T = 1, N = 1, with h0") {
+    tg::Generator gen(1);
+    tg::RNN<double> rnn(1, 1, tg::RNNOptions(), gen);
+    CHECK_GRADCHECK_RECURRENT(rnn, randn({1, 1, 1}, 1), std::optional(randn({1, 1, 1}, 2)));
+  }
+  SECTION("two relu layers, no bias, batch_first, with h0") {
+    tg::Generator gen(2);
+    tg::RNN<double> rnn(2, 3, tg::RNNOptions().num_layers(2).nonlinearity("relu").bias(false).batch_first(true), gen);
+    CHECK_GRADCHECK_RECURRENT(rnn, randn({2, 3, 2}, 3), std::optional(randn({2, 2, 3}, 4)));
+  }
+  SECTION("two tanh layers, T = 4, N = 1, no h0") {
+    tg::Generator gen(3);
+    tg::RNN<double> rnn(3, 2, tg::RNNOptions().num_layers(2), gen);
+    CHECK_GRADCHECK_RECURRENT(rnn, randn({4, 1, 3}, 5), std::nullopt);
+  }
+  SECTION("unbatched input (T, I) with h0 (num_layers, H)") {
+    tg::Generator gen(4);
+    tg::RNN<double> rnn(3, 2, tg::RNNOptions().num_layers(2), gen);
+    CHECK_GRADCHECK_RECURRENT(rnn, randn({3, 3}, 6), std::optional(randn({2, 2}, 7)));
+  }
+}
+
+TEST_CASE("the fused rnn_layer equals the same RNN composed from linear and tanh/relu per step") {
+  for (const auto act : {tg::RNNActivation::Tanh, tg::RNNActivation::ReLU}) {
+    for (const bool with_h0 : {false, true}) {
+      INFO("relu " << (act == tg::RNNActivation::ReLU) << ", h0 " << with_h0);
+      const auto xv = randn({5, 3, 4}, 10), h0v = randn({3, 6}, 11, 0.5);
+      const auto wih = randn({6, 4}, 12, 0.4), whh = randn({6, 6}, 13, 0.4);
+      const auto bih = randn({6}, 14, 0.3), bhh = randn({6}, 15, 0.3);
+      const auto up = randn({5, 3, 6}, 16);
+      std::vector<xt::xarray<double>> grads[2];
+      xt::xarray<double> out[2];
+      for (int fused = 0; fused < 2; ++fused) {
+        tg::Tape<double> t;
+        std::vector<tg::Var<double>> in = {t.input(xv, true), t.input(h0v, true), t.input(wih, true),
+                                           t.input(whh, true), t.input(bih, true), t.input(bhh, true)};
+        const tg::Var<double> h0 = with_h0 ? in[1] : tg::Var<double>();
+        const auto y = fused ? tg::rnn_layer(in[0], h0, in[2], in[3], in[4], in[5], act)
+                             : composed_rnn_layer(in[0], h0, in[2], in[3], in[4], in[5], act);
+        out[fused] = y.value();
+        t.backward(y, up);
+        for (std::size_t k = 0; k < in.size(); ++k) {
+          if (k == 1 && !with_h0) continue;
+          grads[fused].push_back(in[k].grad());
+        }
+      }
+      CHECK(max_abs_diff(out[0], out[1]) < 1e-13);
+      REQUIRE(grads[0].size() == grads[1].size());
+      for (std::size_t k = 0; k < grads[0].size(); ++k) {
+        INFO("gradient " << k);
+        CHECK(max_abs_diff(grads[0][k], grads[1][k]) < 1e-12);
+      }
+    }
+  }
+  // The fused layer is one node; the composed one has several per step.
+  tg::Tape<double> t;
+  const auto x = t.input(randn({4, 2, 3}, 1), true);
+  const auto wih = t.input(randn({5, 3}, 2), true), whh = t.input(randn({5, 5}, 3), true);
+  const std::size_t before = t.size();
+  tg::rnn_layer(x, tg::Var<double>(), wih, whh, tg::Var<double>(), tg::Var<double>());
+  CHECK(t.size() == before + 1);
+}
+
+TEST_CASE("rnn_layer gradcheck with one bias, none, and an h0") {
+  const auto act = GENERATE(tg::RNNActivation::Tanh, tg::RNNActivation::ReLU);
+  INFO("relu " << (act == tg::RNNActivation::ReLU));
+  // x, h0, W_ih, W_hh, b_ih: b_hh absent.
+  CHECK_GRADCHECK(
+      [act](tg::Tape<double>&, const std::vector<tg::Var<double>>& v) {
+        return tg::rnn_layer(v[0], v[1], v[2], v[3], v[4], tg::Var<double>(), act);
+      },
+      {randn({3, 2, 2}, 20), randn({2, 3}, 21, 0.5), randn({3, 2}, 22, 0.6), randn({3, 3}, 23, 0.6),
+       randn({3}, 24, 0.3)});
+  // No h0, no b_ih, only b_hh; T = 1.
+  CHECK_GRADCHECK(
+      [act](tg::Tape<double>&, const std::vector<tg::Var<double>>& v) {
+        return tg::rnn_layer(v[0], tg::Var<double>(), v[1], v[2], tg::Var<double>(), v[3], act);
+      },
+      {randn({1, 3, 2}, 25), randn({4, 2}, 26, 0.6), randn({4, 4}, 27, 0.6), randn({4}, 28, 0.3)});
+}
+
+TEST_CASE("RNN uses PyTorch's parameter names, shapes and init range") {
+  tg::Generator gen(7);
+  tg::RNN<float> rnn(3, 16, tg::RNNOptions().num_layers(2), gen);
+  std::vector<std::string> names;
+  for (auto& [name, p] : rnn.named_parameters()) {
+    names.push_back(name);
+    for (float v : p->value) CHECK(std::abs(v) <= 0.25f);  // 1 / sqrt(16)
+  }
+  CHECK(names == std::vector<std::string>{"weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0",
+                                          "weight_ih_l1", "weight_hh_l1", "bias_ih_l1", "bias_hh_l1"});
+  const auto sd = rnn.state_dict();
+  CHECK(sd.at("weight_ih_l0").shape() == tg::Shape{16, 3});
+  CHECK(sd.at("weight_ih_l1").shape() == tg::Shape{16, 16});
+  CHECK(sd.at("bias_hh_l1").shape() == tg::Shape{16});
+  CHECK(tg::RNN<float>(3, 4, tg::RNNOptions().bias(false)).named_parameters().size() == 2);
+  CHECK(rnn.to_string() == "RNN(3, 16, num_layers=2)\n");
+  CHECK(tg::RNN<float>(3, 4, tg::RNNOptions().nonlinearity("relu").bias(false).batch_first(true))
+            .to_string() == "RNN(3, 4, nonlinearity='relu', bias=False, batch_first=True)\n");
+}
+
+TEST_CASE("RNN forward returns the output and the shapes follow torch.nn.RNN") {
+  tg::RNN<double> rnn(3, 4, tg::RNNOptions().num_layers(2).batch_first(true));
+  tg::Tape<double> t;
+  const auto x = t.input(randn({2, 5, 3}, 1));
+  const auto r = rnn.run(t, x);
+  CHECK(r.output.shape() == tg::Shape{2, 5, 4});
+  CHECK(r.h_n.shape() == tg::Shape{2, 2, 4});
+  CHECK((rnn.forward(t, x).value() == r.output.value()));
+  // h_n's top layer is the output's last step.
+  for (std::size_t n = 0; n < 2; ++n) {
+    for (std::size_t j = 0; j < 4; ++j) CHECK(r.h_n.value()(1, n, j) == r.output.value()(n, 4, j));
+  }
+}
+
+TEST_CASE("RNN rejects bad inputs with typed errors that name the shapes, leaving the tape unchanged") {
+  tg::RNN<double> rnn(3, 4, tg::RNNOptions().num_layers(2));
+  tg::Tape<double> t;
+  const auto good = t.input(randn({5, 2, 3}, 1));
+  const auto rank4 = t.input(randn({5, 2, 3, 1}, 2));
+  const auto rank1 = t.input(randn({3}, 2));
+  const auto wide = t.input(randn({5, 2, 4}, 3));
+  const auto empty = t.input(xt::xarray<double>::from_shape({0, 2, 3}));
+  const auto h0_bad = t.input(randn({1, 2, 4}, 4));
+  const auto h0_unbatched = t.input(randn({2, 4}, 5));
+  const std::size_t n = t.size();
+  CHECK_THROWS_AS(rnn.run(t, rank4), tg::ShapeError);
+  CHECK_THROWS_WITH(rnn.run(t, rank4), Catch::Contains("(5, 2, 3, 1)") && Catch::Contains("2-D"));
+  CHECK_THROWS_AS(rnn.run(t, rank1), tg::ShapeError);
+  CHECK_THROWS_AS(rnn.run(t, wide), tg::ShapeError);
+  CHECK_THROWS_WITH(rnn.run(t, wide), Catch::Contains("Expected 3, got 4") && Catch::Contains("(5, 2, 4)"));
+  CHECK_THROWS_AS(rnn.run(t, good, h0_bad), tg::ShapeError);
+  CHECK_THROWS_WITH(rnn.run(t, good, h0_bad),
+                    Catch::Contains("expected hidden size (2, 2, 4)") && Catch::Contains("(1, 2, 4)"));
+  CHECK_THROWS_AS(rnn.run(t, good, h0_unbatched), tg::ShapeError);
+  CHECK_THROWS_AS(rnn.run(t, empty), tg::ValueError);
+  tg::Tape<double> other;
+  const auto foreign = other.input(randn({5, 2, 3}, 1));
+  CHECK_THROWS_AS(rnn.run(t, foreign), tg::StateError);
+  CHECK(t.size() == n);
+
+  CHECK_THROWS_AS(tg::RNN<double>(3, 4, tg::RNNOptions().nonlinearity("sigmoid")), tg::ValueError);
+  CHECK_THROWS_WITH(tg::RNN<double>(3, 4, tg::RNNOptions().nonlinearity("sigmoid")),
+                    Catch::Contains("'sigmoid'"));
+  CHECK_THROWS_AS(tg::RNN<double>(3, 0), tg::ValueError);
+  CHECK_THROWS_AS(tg::RNN<double>(3, 4, tg::RNNOptions().num_layers(0)), tg::ValueError);
+}
+
+TEST_CASE("rnn_layer rejects mismatched weights, h0 and biases, leaving the tape unchanged") {
+  tg::Tape<double> t;
+  const auto x = t.input(randn({4, 2, 3}, 1));
+  const auto wih = t.input(randn({5, 3}, 2)), whh = t.input(randn({5, 5}, 3));
+  const auto wih_bad = t.input(randn({5, 2}, 4)), whh_bad = t.input(randn({5, 4}, 5));
+  const auto h0_bad = t.input(randn({3, 5}, 6)), b_bad = t.input(randn({4}, 7));
+  const auto x2 = t.input(randn({4, 3}, 8));
+  const tg::Var<double> none;
+  const std::size_t n = t.size();
+  CHECK_THROWS_WITH(tg::rnn_layer(x, none, wih_bad, whh, none, none),
+                    Catch::Contains("W_ih must have shape (5, 3)") && Catch::Contains("(5, 2)"));
+  CHECK_THROWS_WITH(tg::rnn_layer(x, none, wih, whh_bad, none, none), Catch::Contains("W_hh"));
+  CHECK_THROWS_WITH(tg::rnn_layer(x, h0_bad, wih, whh, none, none),
+                    Catch::Contains("h0 must have shape (2, 5)") && Catch::Contains("(3, 5)"));
+  CHECK_THROWS_WITH(tg::rnn_layer(x, none, wih, whh, b_bad, none), Catch::Contains("b_ih"));
+  CHECK_THROWS_WITH(tg::rnn_layer(x, none, wih, whh, none, b_bad), Catch::Contains("b_hh"));
+  CHECK_THROWS_AS(tg::rnn_layer(x2, none, wih, whh, none, none), tg::ShapeError);
+  CHECK_THROWS_AS(tg::rnn_layer(x, none, wih, whh, b_bad, none), tg::ShapeError);
+  CHECK(t.size() == n);
+}
+
+TEST_CASE("a second step on a reset tape reuses the buffers and gives the same values and grads") {
+  tg::Generator gen(5);
+  tg::RNN<float> rnn(3, 8, tg::RNNOptions().num_layers(2), gen);
+  tg::Tape<float> t;
+  const auto xv = randn<float>({6, 4, 3}, 9);
+  xt::xarray<float> out[2], grad[2];
+  for (int step = 0; step < 2; ++step) {
+    t.reset();
+    rnn.zero_grad();
+    const auto y = rnn.forward(t, t.input(xv));
+    t.backward(tg::sum(tg::mul(y, y)));
+    out[step] = y.value();
+    grad[step] = rnn.named_parameters()[1].second->grad;
+  }
+  CHECK((out[0] == out[1]));
+  CHECK((grad[0] == grad[1]));
+  CHECK(double(xt::amax(xt::abs(grad[0]))()) > 0.0);
+}
+
+TEST_CASE("float RNN agrees with the double one") {
+  tg::RNN<double> d(4, 16, tg::RNNOptions().num_layers(2));
+  tg::RNN<float> f(4, 16, tg::RNNOptions().num_layers(2));
+  tg::StateDict<float> sf;
+  for (const auto& [k, v] : d.state_dict()) sf[k] = xt::xarray<float>(xt::cast<float>(v));
+  f.load_state_dict(sf);
+  tg::Tape<double> td;
+  tg::Tape<float> tf;
+  const auto xv = randn({7, 3, 4}, 3);
+  const auto yd = d.forward(td, td.input(xv));
+  const auto yf = f.forward(tf, tf.input(xt::xarray<float>(xt::cast<float>(xv))));
+  CHECK(max_abs_diff(yd.value(), yf.value()) < 1e-5);
+}
+
+TEST_CASE("in batch-invariant mode a sequence's states do not depend on the rest of the batch") {
+  tg::Generator gen(11);
+  tg::RNN<float> rnn(37, 67, tg::RNNOptions(), gen);
+  const auto xv = randn<float>({5, 9, 37}, 12);
+  tg::BatchInvariantGuard guard;
+  tg::Tape<float> t;
+  const auto all = rnn.forward(t, t.input(xv)).value();
+  for (const std::size_t n : {0, 4, 8}) {
+    xt::xarray<float> one = xt::xarray<float>::from_shape({5, 1, 37});
+    for (std::size_t s = 0; s < 5; ++s) {
+      for (std::size_t i = 0; i < 37; ++i) one(s, 0, i) = xv(s, n, i);
+    }
+    const auto y = rnn.forward(t, t.input(one)).value();
+    std::size_t differing = 0;
+    for (std::size_t s = 0; s < 5; ++s) {
+      for (std::size_t j = 0; j < 67; ++j) differing += y(s, 0, j) != all(s, n, j);
+    }
+    CHECK(differing == 0);
+  }
+}
+
+TEST_CASE("the float RNN's tanh is within a few ulp of the exact tanh, saturates and keeps tiny values") {
+  // T = 1, one input and hidden unit, W_ih = 1, W_hh = 0: the output is tanh(x) itself.
+  std::vector<float> xs;
+  for (int i = -120000; i <= 120000; ++i) xs.push_back(static_cast<float>(i) * 1e-4f);  // [-12, 12]
+  for (float v : {1e-30f, -3e-5f, 3.99e-4f, 4.01e-4f, 50.0f, -1e30f}) xs.push_back(v);
+  xt::xarray<float> x = xt::xarray<float>::from_shape({1, xs.size(), 1});
+  std::copy(xs.begin(), xs.end(), x.data());
+  tg::Tape<float> t;
+  const auto one = t.input(xt::ones<float>({1, 1})), zero = t.input(xt::zeros<float>({1, 1}));
+  const auto y = tg::rnn_layer(t.input(x), tg::Var<float>(), one, zero, tg::Var<float>(), tg::Var<float>());
+  double worst_ulp = 0;
+  for (std::size_t i = 0; i < xs.size(); ++i) {
+    const double exact = std::tanh(static_cast<double>(xs[i]));
+    const float got = y.value().data()[i];
+    const float rounded = static_cast<float>(exact);
+    const double ulp = std::nextafter(std::abs(rounded), 2.0f) - std::abs(rounded);
+    worst_ulp = std::max(worst_ulp, std::abs(got - exact) / ulp);
+    CHECK(std::abs(got) <= 1.0f);
+  }
+  INFO("worst error " << worst_ulp << " ulp");
+  CHECK(worst_ulp < 6.0);  // measured 5.0: float evaluation of the rational (glibc tanhf: ~1)
+  CHECK(y.value().data()[xs.size() - 6] == 1e-30f);
+  CHECK(y.value().data()[xs.size() - 2] == 1.0f);
+  CHECK(y.value().data()[xs.size() - 1] == -1.0f);
+}
