@@ -115,6 +115,44 @@ void BM_mlp_soak(benchmark::State& state) {
   }
 }
 
+// ---- (3) RNN steps -------------------------------------------------------------------------
+// x (T, N, I) time-major, target (N, 1); the Linear(128, 1) head reads the last hidden state.
+
+template <class M>
+void rnn_steps(benchmark::State& state, M& rnn) {
+  tg::Linear<float> head(bm::kRnnHidden, 1);
+  auto params = rnn.parameters();
+  for (auto* p : head.parameters()) params.push_back(p);
+  tg::SGD<float> opt(params, bm::kLr);
+  const auto x0 = array_of(bm::normal_data(bm::kRnnSeq * bm::kRnnBatch * bm::kRnnInput, 20),
+                           {bm::kRnnSeq, bm::kRnnBatch, bm::kRnnInput});
+  const auto target = array_of(bm::normal_data(bm::kRnnBatch, 21), {bm::kRnnBatch, 1});
+  tg::Tape<float> t;
+  for (auto _ : state) {
+    opt.zero_grad();
+    t.reset();
+    const auto r = rnn.run(t, t.input(x0));
+    const auto loss = tg::mse_loss(head(t, tg::select(r.h_n, 0, -1)), t.constant(target));
+    t.backward(loss);
+    opt.step();
+    benchmark::DoNotOptimize(t.value(loss).data()[0]);
+  }
+  state.counters["tape_bytes"] = static_cast<double>(t.bytes_allocated());
+}
+
+// nn::RNN: one fused node for the whole sequence (BPTT in one loop).
+void BM_rnn_step(benchmark::State& state) {
+  tg::RNN<float> rnn(bm::kRnnInput, bm::kRnnHidden);
+  rnn_steps(state, rnn);
+}
+
+// LNRNN, Ba et al.'s summed form: h_t = tanh(LN(W_hh h_{t-1} + W_ih x_t)), built per step from
+// the fused ops (linear, layer_norm, add, tanh).
+void BM_lnrnn_step(benchmark::State& state) {
+  tg::LNRNN<float> rnn(bm::kRnnInput, bm::kRnnHidden);
+  rnn_steps(state, rnn);
+}
+
 // ---- (4) fused normalization kernels ----------------------------------------------------------
 // x is an input leaf that requires grad (as the output of an earlier layer would); weight and
 // bias are Parameters whose grads are zeroed each iteration, as an optimizer's zero_grad does.
@@ -187,6 +225,8 @@ int main(int argc, char** argv) {
   const auto us = benchmark::kMicrosecond;
   benchmark::RegisterBenchmark("add_chain_fwd_bwd/100x(4,4)", BM_add_chain)->Unit(us);
   for (const auto& c : bm::kMlpCases) benchmark::RegisterBenchmark(c.name, BM_mlp_step, c)->Unit(us);
+  benchmark::RegisterBenchmark("rnn_step/nn_rnn", BM_rnn_step)->Unit(us);
+  benchmark::RegisterBenchmark("rnn_step/layernorm_rnn", BM_lnrnn_step)->Unit(us);
   for (const auto& c : bm::kLayerNormCases) {
     benchmark::RegisterBenchmark(c.name, BM_norm_fwd_bwd<true>, c)->Unit(us);
   }

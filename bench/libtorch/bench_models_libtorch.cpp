@@ -129,14 +129,17 @@ void BM_rnn_step(benchmark::State& state) {
   }
 }
 
-// A layer-normalized Elman RNN, written as a loop (libtorch has no such module):
-//   h_t = tanh(LayerNorm(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)),  h_0 = 0
+// A layer-normalized Elman RNN, written as a loop (libtorch has no such module), as
+// tapegrad's LNRNN (Ba et al. 2016, eq. 4, the summed form):
+//   h_t = tanh(g LN(W_ih x_t + W_hh h_{t-1}) + b),  h_0 = 0    (no linear biases: LN's b)
 // The input projection of all time steps is one GEMM before the loop, as a careful user (and
-// tapegrad's fused RNN node) computes it.
+// tapegrad's LNRNN) computes it.
 void BM_lnrnn_step(benchmark::State& state) {
   RnnData d;
   const auto h = i64(bm::kRnnHidden);
-  torch::nn::Linear ih(i64(bm::kRnnInput), h), hh(h, h), head(h, 1);
+  torch::nn::Linear ih(torch::nn::LinearOptions(i64(bm::kRnnInput), h).bias(false));
+  torch::nn::Linear hh(torch::nn::LinearOptions(h, h).bias(false));
+  torch::nn::Linear head(h, 1);
   torch::nn::LayerNorm ln(torch::nn::LayerNormOptions({h}));
   std::vector<torch::Tensor> params;
   for (auto* m : std::initializer_list<torch::nn::Module*>{ih.get(), hh.get(), ln.get(), head.get()}) {
