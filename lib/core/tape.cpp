@@ -345,6 +345,17 @@ xt::xarray<T>& BackwardCtx<T>::input_grad(std::size_t k) {
 }
 
 template <class T>
+xt::xarray<T>& BackwardCtx<T>::input_grad_write(std::size_t k, bool& assign) {
+  Node<T>& p = parent(k);
+  assign = !(p.param && p.requires_grad) && !p.has_grad;
+  if (!assign) return input_grad(k);
+  const Shape& s = p.val().shape();
+  if (p.grad.shape() != s) p.grad.resize(s);
+  p.has_grad = true;
+  return p.grad;
+}
+
+template <class T>
 void BackwardCtx<T>::accumulate(std::size_t k, const xt::xarray<T>& g) {
   xt::xarray<T>& acc = input_grad(k);
   sum_to_add(g, acc);

@@ -124,9 +124,10 @@ Var<T> layer_norm(const Var<T>& x, const Var<T>& weight, const Var<T>& bias,
       dw.assign(dim, 0.0);
       db.assign(dim, 0.0);
     }
-    detail::layer_norm_backward(c.needs_grad(0) ? c.input_grad(0).data() : nullptr,
-                                dw.empty() ? nullptr : dw.data(), db.empty() ? nullptr : db.data(),
-                                c.grad().data(), c.input(0).data(),
+    bool assign = false;
+    T* dx = c.needs_grad(0) ? c.input_grad_write(0, assign).data() : nullptr;
+    detail::layer_norm_backward(dx, assign, dw.empty() ? nullptr : dw.data(),
+                                db.empty() ? nullptr : db.data(), c.grad().data(), c.input(0).data(),
                                 affine ? c.input(1).data() : nullptr, c.saved(0).data(),
                                 c.saved(2).data(), c.saved(1).data(), groups, dim);
     if (!dw.empty() && c.needs_grad(1)) add_into(c.input_grad(1), dw);
@@ -187,9 +188,10 @@ Var<T> batch_norm(const Var<T>& x, const Var<T>& weight, const Var<T>& bias, dou
                len = static_cast<std::size_t>(d[2]);
     const bool affine = c.num_inputs() == 3;
     std::vector<double> s1(ch, 0.0), s2(ch, 0.0);
-    detail::batch_norm_backward(c.needs_grad(0) ? c.input_grad(0).data() : nullptr, s1.data(),
-                                s2.data(), c.grad().data(), c.input(0).data(),
-                                affine ? c.input(1).data() : nullptr, c.saved(0).data(),
+    bool assign = false;
+    T* dx = c.needs_grad(0) ? c.input_grad_write(0, assign).data() : nullptr;
+    detail::batch_norm_backward(dx, assign, s1.data(), s2.data(), c.grad().data(),
+                                c.input(0).data(), affine ? c.input(1).data() : nullptr, c.saved(0).data(),
                                 c.saved(2).data(), c.saved(1).data(), n, ch, len);
     if (affine && c.needs_grad(1)) add_into(c.input_grad(1), s2);
     if (affine && c.needs_grad(2)) add_into(c.input_grad(2), s1);

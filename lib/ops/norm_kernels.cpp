@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 
 #include "fast_math.hpp"
 
@@ -188,7 +189,7 @@ TAPEGRAD_ALWAYS_INLINE void add_param_grads(double* dw, double* db, const T* dy,
   }
 }
 
-template <bool kAffine, class T>
+template <bool kAffine, bool kAssign, class T>
 TAPEGRAD_ALWAYS_INLINE void ln_backward(T* dx, double* dw, double* db, const T* dy, const T* x,
                                         const T* w, const T* mean_hi, const T* mean_lo,
                                         const T* rstd, std::size_t groups, std::size_t dim) {
@@ -225,11 +226,23 @@ TAPEGRAD_ALWAYS_INLINE void ln_backward(T* dx, double* dw, double* db, const T* 
     const double r = static_cast<double>(xhat.rt);
     const T k1 = static_cast<T>(r * a1.total() * inv_d), k2 = static_cast<T>(r * a2.total() * inv_d);
     T* dxg = dx + g * dim;
-    for (std::size_t k = 0; k < dim; ++k) dxg[k] += dxhat(k) * xhat.rt - k1 - xhat(k) * k2;
+    for (std::size_t k = 0; k < dim; ++k) {
+      dxg[k] = (kAssign ? T(0) : dxg[k]) + (dxhat(k) * xhat.rt - k1 - xhat(k) * k2);
+    }
   }
 }
 
 // ---- BatchNorm (training) ----------------------------------------------------------------
+// Calls f(i, rows) for rows i, i + 1, ... of n in blocks of 4 (then single rows), with
+// rows.value a compile-time constant: per-channel sums over 4 rows stay in registers between
+// one load and one store of the sum, and are still added row after row, in order.
+template <class F>
+TAPEGRAD_ALWAYS_INLINE void for_row_blocks(std::size_t n, F&& f) {
+  std::size_t i = 0;
+  for (; i + 4 <= n; i += 4) f(i, std::integral_constant<std::size_t, 4>());
+  for (; i < n; ++i) f(i, std::integral_constant<std::size_t, 1>());
+}
+
 // The LayerNorm computation with the roles of the axes swapped: channel c's statistics run
 // over its M = N L values x[n, c, l] (pivot: x[0, c, 0]); w and b are per channel, so
 //   y = xhat w_c + b_c = (x - p_c) A_c + B_c,  A_c = rstd_c w_c,  B_c = b_c - md_c rstd_c w_c
@@ -243,14 +256,18 @@ TAPEGRAD_ALWAYS_INLINE void bn_forward(T* y, std::vector<double>& mean, std::vec
   std::vector<T> p(ch), A(ch), B(ch);
   for (std::size_t c = 0; c < ch; ++c) p[c] = x[c * len];
   if (len == 1) {
-    for (std::size_t i = 0; i < n; ++i) {
-      const T* xr = x + i * ch;
+    for_row_blocks(n, [&](std::size_t i, auto rows) {
       for (std::size_t c = 0; c < ch; ++c) {
-        const double d = static_cast<double>(xr[c] - p[c]);
-        s1[c] += d;
-        s2[c] += d * d;
+        double a = s1[c], q = s2[c];
+        for (std::size_t r = 0; r < rows.value; ++r) {
+          const double d = static_cast<double>(x[(i + r) * ch + c] - p[c]);
+          a += d;
+          q += d * d;
+        }
+        s1[c] = a;
+        s2[c] = q;
       }
-    }
+    });
   } else {
     for (std::size_t i = 0; i < n; ++i)
       for (std::size_t c = 0; c < ch; ++c) add_shifted_sums(x + (i * ch + c) * len, len, p[c], s1[c], s2[c]);
@@ -288,7 +305,7 @@ TAPEGRAD_ALWAYS_INLINE void bn_forward(T* y, std::vector<double>& mean, std::vec
 //   dL/dx = rstd_c (dxhat - mean(dxhat) - xhat mean(dxhat xhat))
 //         = A_c dy - A_c S1_c / M - xhat A_c S2_c / M,     A_c = rstd_c w_c
 // with xhat = (x - p_c) rstd_c - md_c rstd_c as in the forward.
-template <class T>
+template <bool kAssign, class T>
 TAPEGRAD_ALWAYS_INLINE void bn_backward(T* dx, double* s1, double* s2, const T* dy, const T* x,
                                         const T* w, const T* mean_hi, const T* mean_lo,
                                         const T* rstd, std::size_t n, std::size_t ch,
@@ -301,15 +318,18 @@ TAPEGRAD_ALWAYS_INLINE void bn_backward(T* dx, double* s1, double* s2, const T* 
     c0[c] = static_cast<T>(md * static_cast<double>(rstd[c]));
   }
   if (len == 1) {
-    for (std::size_t i = 0; i < n; ++i) {
-      const T* xr = x + i * ch;
-      const T* dyr = dy + i * ch;
+    for_row_blocks(n, [&](std::size_t i, auto rows) {
       for (std::size_t c = 0; c < ch; ++c) {
-        const T xh = (xr[c] - p[c]) * rt[c] - c0[c];
-        s1[c] += static_cast<double>(dyr[c]);
-        s2[c] += static_cast<double>(dyr[c] * xh);
+        double a = s1[c], q = s2[c];
+        for (std::size_t r = 0; r < rows.value; ++r) {
+          const std::size_t k = (i + r) * ch + c;
+          a += static_cast<double>(dy[k]);
+          q += static_cast<double>(dy[k] * ((x[k] - p[c]) * rt[c] - c0[c]));
+        }
+        s1[c] = a;
+        s2[c] = q;
       }
-    }
+    });
   } else {
     for (std::size_t i = 0; i < n; ++i) {
       for (std::size_t c = 0; c < ch; ++c) {
@@ -349,7 +369,7 @@ TAPEGRAD_ALWAYS_INLINE void bn_backward(T* dx, double* s1, double* s2, const T* 
       T* dxr = dx + i * ch;
       for (std::size_t c = 0; c < ch; ++c) {
         const T xh = (xr[c] - p[c]) * rt[c] - c0[c];
-        dxr[c] += dyr[c] * A[c] - K1[c] - xh * K2[c];
+        dxr[c] = (kAssign ? T(0) : dxr[c]) + (dyr[c] * A[c] - K1[c] - xh * K2[c]);
       }
       continue;
     }
@@ -358,7 +378,7 @@ TAPEGRAD_ALWAYS_INLINE void bn_backward(T* dx, double* s1, double* s2, const T* 
       const T pc = p[c], rc = rt[c], cc = c0[c], ac = A[c], k1 = K1[c], k2 = K2[c];
       for (std::size_t l = 0; l < len; ++l) {
         const T xh = (x[off + l] - pc) * rc - cc;
-        dx[off + l] += dy[off + l] * ac - k1 - xh * k2;
+        dx[off + l] = (kAssign ? T(0) : dx[off + l]) + (dy[off + l] * ac - k1 - xh * k2);
       }
     }
   }
@@ -374,14 +394,21 @@ TAPEGRAD_ALWAYS_INLINE void bn_backward(T* dx, double* s1, double* s2, const T* 
                                                std::size_t dim, double eps) {                       \
     ln_forward<T>(y, mean_hi, mean_lo, rstd, x, w, b, groups, dim, eps);                            \
   }                                                                                                 \
-  TAPEGRAD_SIMD_CLONES void layer_norm_backward(T* dx, double* dw, double* db, const T* dy,         \
-                                                const T* x, const T* w, const T* mean_hi,           \
-                                                const T* mean_lo, const T* rstd,                    \
+  TAPEGRAD_SIMD_CLONES void layer_norm_backward(T* dx, bool assign_dx, double* dw, double* db,     \
+                                                const T* dy, const T* x, const T* w,                \
+                                                const T* mean_hi, const T* mean_lo, const T* rstd,  \
                                                 std::size_t groups, std::size_t dim) {              \
-    if (w) {                                                                                        \
-      ln_backward<true, T>(dx, dw, db, dy, x, w, mean_hi, mean_lo, rstd, groups, dim);             \
+    /* (if-else, not a lambda: a lambda would not be compiled for the clone's ISA) */            \
+    if (w && assign_dx) {                                                                           \
+      ln_backward<true, true, T>(dx, dw, db, dy, x, w, mean_hi, mean_lo, rstd, groups, dim);       \
+    } else if (w) {                                                                                 \
+      ln_backward<true, false, T>(dx, dw, db, dy, x, w, mean_hi, mean_lo, rstd, groups, dim);      \
+    } else if (assign_dx) {                                                                         \
+      ln_backward<false, true, T>(dx, nullptr, nullptr, dy, x, w, mean_hi, mean_lo, rstd, groups,  \
+                                  dim);                                                             \
     } else {                                                                                        \
-      ln_backward<false, T>(dx, nullptr, nullptr, dy, x, w, mean_hi, mean_lo, rstd, groups, dim);  \
+      ln_backward<false, false, T>(dx, nullptr, nullptr, dy, x, w, mean_hi, mean_lo, rstd, groups, \
+                                   dim);                                                            \
     }                                                                                               \
   }                                                                                                 \
   TAPEGRAD_SIMD_CLONES void batch_norm_forward(T* y, std::vector<double>& mean,                     \
@@ -390,11 +417,15 @@ TAPEGRAD_ALWAYS_INLINE void bn_backward(T* dx, double* s1, double* s2, const T* 
                                                std::size_t len, double eps) {                       \
     bn_forward<T>(y, mean, var, x, w, b, n, ch, len, eps);                                          \
   }                                                                                                 \
-  TAPEGRAD_SIMD_CLONES void batch_norm_backward(T* dx, double* s1, double* s2, const T* dy,         \
-                                                const T* x, const T* w, const T* mean_hi,           \
-                                                const T* mean_lo, const T* rstd, std::size_t n,     \
-                                                std::size_t ch, std::size_t len) {                  \
-    bn_backward<T>(dx, s1, s2, dy, x, w, mean_hi, mean_lo, rstd, n, ch, len);                       \
+  TAPEGRAD_SIMD_CLONES void batch_norm_backward(T* dx, bool assign_dx, double* s1, double* s2,     \
+                                                const T* dy, const T* x, const T* w,                \
+                                                const T* mean_hi, const T* mean_lo, const T* rstd,  \
+                                                std::size_t n, std::size_t ch, std::size_t len) {   \
+    if (assign_dx) {                                                                                \
+      bn_backward<true, T>(dx, s1, s2, dy, x, w, mean_hi, mean_lo, rstd, n, ch, len);               \
+    } else {                                                                                        \
+      bn_backward<false, T>(dx, s1, s2, dy, x, w, mean_hi, mean_lo, rstd, n, ch, len);              \
+    }                                                                                               \
   }
 TAPEGRAD_NORM_KERNELS(float)
 TAPEGRAD_NORM_KERNELS(double)

@@ -21,11 +21,12 @@ void layer_norm_forward(double* y, double* mean_hi, double* mean_lo, double* rst
                         const double* w, const double* b, std::size_t groups, std::size_t dim,
                         double eps);
 
-// dx (if non-null) is added into; dw, db (if non-null, size dim) receive double sums, added.
-void layer_norm_backward(float* dx, double* dw, double* db, const float* dy, const float* x,
+// dx (if non-null) is added into, or assigned when assign_dx (its first touch, see
+// BackwardCtx::input_grad_write); dw, db (if non-null, size dim) receive double sums, added.
+void layer_norm_backward(float* dx, bool assign_dx, double* dw, double* db, const float* dy, const float* x,
                          const float* w, const float* mean_hi, const float* mean_lo,
                          const float* rstd, std::size_t groups, std::size_t dim);
-void layer_norm_backward(double* dx, double* dw, double* db, const double* dy, const double* x,
+void layer_norm_backward(double* dx, bool assign_dx, double* dw, double* db, const double* dy, const double* x,
                          const double* w, const double* mean_hi, const double* mean_lo,
                          const double* rstd, std::size_t groups, std::size_t dim);
 
@@ -38,11 +39,11 @@ void batch_norm_forward(double* y, std::vector<double>& mean, std::vector<double
                         std::size_t ch, std::size_t len, double eps);
 
 // Training backward. s1, s2 (size C, zeroed by the caller) receive sum dy and sum dy xhat per
-// channel (= dL/db and dL/dw); dx (if non-null) is added into.
-void batch_norm_backward(float* dx, double* s1, double* s2, const float* dy, const float* x,
+// channel (= dL/db and dL/dw); dx (if non-null) is added into, or assigned when assign_dx.
+void batch_norm_backward(float* dx, bool assign_dx, double* s1, double* s2, const float* dy, const float* x,
                          const float* w, const float* mean_hi, const float* mean_lo,
                          const float* rstd, std::size_t n, std::size_t ch, std::size_t len);
-void batch_norm_backward(double* dx, double* s1, double* s2, const double* dy, const double* x,
+void batch_norm_backward(double* dx, bool assign_dx, double* s1, double* s2, const double* dy, const double* x,
                          const double* w, const double* mean_hi, const double* mean_lo,
                          const double* rstd, std::size_t n, std::size_t ch, std::size_t len);
 
