@@ -277,7 +277,12 @@ void Tape<T>::run_backward(const Var<T>& out, const xt::xarray<T>* upstream,
     Node<T>& n = nodes_[i];
     if (n.reached && (!n.is_leaf() || n.param)) n.has_grad = false;
   }
-  if (root.has_grad) {  // a plain leaf that already holds a gradient
+  if (root.param) {  // the loss is a parameter itself: dL/dp = upstream, added into p.grad
+    T* g = root.param->grad.data();
+    for (std::size_t j = 0, m = root.param->grad.size(); j < m; ++j) {
+      g[j] += upstream ? upstream->data()[j] : T(1);
+    }
+  } else if (root.has_grad) {  // a plain leaf that already holds a gradient
     if (upstream) root.grad += *upstream; else root.grad += T(1);
   } else {
     if (root.grad.shape() != root.val().shape()) root.grad.resize(root.val().shape());
@@ -285,7 +290,8 @@ void Tape<T>::run_backward(const Var<T>& out, const xt::xarray<T>* upstream,
     else root.grad.fill(T(1));
     root.has_grad = true;
   }
-  // Pass 3: one reverse sweep.
+  // Pass 3: one reverse sweep. (Parameter leaves need no visit: their consumers' backward
+  // functions added straight into Parameter::grad, see BackwardCtx::input_grad.)
   for (std::size_t i = top + 1; i-- > 0;) {
     Node<T>& n = nodes_[i];
     if (!n.reached || !n.has_grad || !n.backward) continue;
@@ -293,16 +299,18 @@ void Tape<T>::run_backward(const Var<T>& out, const xt::xarray<T>* upstream,
     n.backward(ctx);
     if (detect_anomaly_) check_finite_input_grads(n, i);
   }
-  // Pass 4, only once the sweep has finished: add into the Parameters' grads and free the
-  // graph. An exception in the sweep (anomaly mode's NumericalError) therefore leaves every
-  // Parameter's grad as it was and the graph usable for another backward. (A plain leaf's
-  // .grad, which accumulates across calls, may hold part of the failed pass.)
+  // Pass 4, only once the sweep has finished: free the graph and, in anomaly mode, add into
+  // the Parameters' grads. Outside anomaly mode consumers add straight into Parameter::grad
+  // (BackwardCtx::input_grad: no copy); in anomaly mode they write the parameter node's own
+  // buffer, so a NumericalError in the sweep leaves every Parameter's grad as it was and the
+  // graph usable for another backward. (A plain leaf's .grad, which accumulates across calls,
+  // may hold part of a failed pass.)
   for (std::size_t i = 0; i <= top; ++i) {
     Node<T>& n = nodes_[i];
     if (!n.reached || !n.has_grad) continue;
     if (n.backward) {
       if (!options.retain_graph) n.freed = true;
-    } else if (n.param) {
+    } else if (n.param && detect_anomaly_) {
       T* g = n.param->grad.data();
       const T* d = n.grad.data();
       for (std::size_t j = 0, m = n.grad.size(); j < m; ++j) g[j] += d[j];
@@ -331,15 +339,35 @@ const xt::xarray<T>& Tape<T>::grad(const Var<T>& v) const {
 
 // ---- BackwardCtx ---------------------------------------------------------------------------
 
+// A parameter leaf's gradient goes straight into Parameter::grad: it accumulates across
+// backward passes until zero_grad() anyway, and backward functions only ever add into this
+// buffer, so the result is the same as accumulating in the node and adding the node's grad to
+// the parameter afterwards, without zero-filling, writing and re-reading a buffer of the
+// parameter's size (the shape was checked in run_backward's first pass).
 template <class T>
 xt::xarray<T>& BackwardCtx<T>::input_grad(std::size_t k) {
   Node<T>& p = parent(k);
+  if (p.param && p.requires_grad && !tape_.detect_anomaly_) {
+    p.has_grad = true;
+    return p.param->grad;
+  }
   if (!p.has_grad) {
     const Shape& s = p.val().shape();
     if (p.grad.shape() != s) p.grad.resize(s);
     p.grad.fill(T(0));
     p.has_grad = true;
   }
+  return p.grad;
+}
+
+template <class T>
+xt::xarray<T>& BackwardCtx<T>::input_grad_write(std::size_t k, bool& assign) {
+  Node<T>& p = parent(k);
+  assign = !(p.param && p.requires_grad) && !p.has_grad;
+  if (!assign) return input_grad(k);
+  const Shape& s = p.val().shape();
+  if (p.grad.shape() != s) p.grad.resize(s);
+  p.has_grad = true;
   return p.grad;
 }
 
@@ -424,7 +452,7 @@ template <class T>
 void Tape<T>::check_finite_input_grads(const Node<T>& n, std::size_t index) const {
   for (std::size_t k = 0; k < n.parents.size(); ++k) {
     const Node<T>& p = nodes_[n.parents[k]];
-    if (p.has_grad && !all_finite(p.grad)) {
+    if (p.has_grad && !all_finite(p.param ? p.param->grad : p.grad)) {
       throw NumericalError("anomaly: backward of '" + std::string(n.op) + "' (tape index " +
                            std::to_string(index) + ", input shapes " + input_shapes(n) +
                            ") produced NaN or Inf in the gradient of input " + std::to_string(k));

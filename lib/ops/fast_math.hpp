@@ -12,8 +12,11 @@
 // the integer order of its bits is its order), so that GCC vectorizes the loop: a float
 // comparison in a select counts as possibly trapping and blocks vectorization by default.
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
+
+#include "../core/simd.hpp"
 
 namespace tapegrad::detail {
 
@@ -58,5 +61,10 @@ inline T fast_tanh(T x) {
     return std::tanh(x);
   }
 }
+
+// y[i] = fast_tanh(x[i]) over a buffer (x and y may be the same), the float loop compiled for
+// baseline x86-64 and AVX2 (fast_math.cpp).
+void tanh_kernel(const float* x, float* y, std::size_t n);
+void tanh_kernel(const double* x, double* y, std::size_t n);
 
 }  // namespace tapegrad::detail

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 #include <string>
+#include <vector>
 
 #include "tapegrad/core/strided.hpp"
 
@@ -117,6 +118,7 @@ Var<T> cross_entropy(const Var<T>& logits, const std::vector<std::int64_t>& targ
   const T* x = t.value(logits).data();
   const double eps = o.label_smoothing, classes = static_cast<double>(l.c);
   double total = 0;
+  std::vector<double> e(l.c);  // one row's e^(x - m): computed once, for the sum and the probs
   for (std::size_t n = 0; n < l.n; ++n) {
     const T* row = x + n * l.c;
     double loss = 0;
@@ -125,14 +127,15 @@ Var<T> cross_entropy(const Var<T>& logits, const std::vector<std::int64_t>& targ
       for (std::size_t j = 0; j < l.c; ++j) m = row[j] > m ? double(row[j]) : m;
       double sum = 0, shifted = 0;  // Σ e^(x - m), Σ (x - m)
       for (std::size_t j = 0; j < l.c; ++j) {
-        sum += std::exp(row[j] - m);
+        e[j] = std::exp(row[j] - m);
+        sum += e[j];
         shifted += row[j] - m;
       }
       const double log_sum = std::log(sum);
       const double nll = log_sum - (row[static_cast<std::size_t>(targets[n])] - m);
       loss = (1.0 - eps) * nll + (eps > 0 ? eps / classes * (classes * log_sum - shifted) : 0.0);
       if (save) {
-        for (std::size_t j = 0; j < l.c; ++j) probs[n * l.c + j] = static_cast<T>(std::exp(row[j] - m) / sum);
+        for (std::size_t j = 0; j < l.c; ++j) probs[n * l.c + j] = static_cast<T>(e[j] / sum);
       }
     }
     total += loss;

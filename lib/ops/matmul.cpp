@@ -175,9 +175,11 @@ Var<T> linear(const Var<T>& x, const Var<T>& W, const Var<T>& b) {
     const auto& v = c.ints();
     const std::size_t rows = v[0], in = v[1], out = v[2];
     const T* G = c.grad().data();
-    if (c.needs_grad(0)) {  // dX += G W
-      gemm<T>(false, false, rows, in, out, T(1), G, out, c.input(1).data(), in, T(1),
-              c.input_grad(0).data(), in);
+    if (c.needs_grad(0)) {  // dX += G W  (dX = G W on dX's first touch: beta = 0 reads no dX)
+      bool assign = false;
+      T* gX = c.input_grad_write(0, assign).data();
+      gemm<T>(false, false, rows, in, out, T(1), G, out, c.input(1).data(), in,
+              assign ? T(0) : T(1), gX, in);
     }
     if (c.needs_grad(1)) {  // dW += G^T X
       gemm<T>(true, false, out, in, rows, T(1), G, out, c.input(0).data(), in, T(1),

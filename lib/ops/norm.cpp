@@ -4,26 +4,11 @@
 #include <string>
 #include <vector>
 
+#include "norm_kernels.hpp"
+
 namespace tapegrad {
 
-// ---- precision -----------------------------------------------------------------------------
-// Statistics are accumulated in double, also for float data, with a corrected two-pass
-// variance: pass 1 sums x for the mean; pass 2 sums d = x - mean and d^2, then
-//   var = mean(d^2) - mean(d)^2,   mean += mean(d)
-// (the mean(d) terms remove the rounding error left in the first mean). Never E[x^2] - E[x]^2:
-// with x = 1e4 + 1e-2 z, E[x^2] ~ 1e8 and the variance 1e-4 is below float's spacing there.
-//
-// Why double: 64 floats near 1e4 sum to ~6.4e5, where float's spacing is 0.06, against a
-// standard deviation of 0.01. In double every float converts exactly and the sum keeps 29 more
-// bits. (Subtracting a pivot, the group's first element, would fix the float sums too, but
-// xhat = (x - mean) rstd still needs the mean beyond float precision, so double is simpler.)
-// The mean must stay in double until backward as well: rounded to float (spacing ~1e-3 at 1e4)
-// it would shift xhat by ~0.05. So it is saved as two T values, mean_hi = T(mean) and
-// mean_lo = T(mean - mean_hi), whose double sum restores it to ~1e-11; rstd is saved as T
-// (a relative error of 6e-8 in a factor is harmless).
-//
-// Buffers are row-major. LayerNorm sees x as (G, D): G groups of D normalized values.
-// BatchNorm sees x as (N, C, L) with L = 1 for 2-D input: channel c's values are x[n, c, l].
+// The kernels and their precision analysis: norm_kernels.cpp.
 
 namespace {
 
@@ -60,82 +45,7 @@ T* sized(xt::xarray<T>& a, std::size_t n) {
   return a.data();
 }
 
-// ---- LayerNorm kernels ---------------------------------------------------------------------
-// Forward, per group of D values:
-//   mean = (1/D) sum_i x_i,  var = (1/D) sum_i (x_i - mean)^2,  rstd = 1 / sqrt(var + eps)
-//   xhat_i = (x_i - mean) rstd,  y_i = xhat_i w_i + b_i          (w = 1, b = 0 without affine)
-// mean_hi/mean_lo/rstd may be null (nothing to save without grad).
-template <class T>
-void layer_norm_forward(T* y, T* mean_hi, T* mean_lo, T* rstd, const T* x, const T* w, const T* b,
-                        std::size_t groups, std::size_t dim, double eps) {
-  const double inv_d = 1.0 / static_cast<double>(dim);
-  for (std::size_t g = 0; g < groups; ++g) {
-    const T* xg = x + g * dim;
-    T* yg = y + g * dim;
-    double s = 0;
-    for (std::size_t i = 0; i < dim; ++i) s += xg[i];
-    double mean = s * inv_d, sd = 0, sq = 0;
-    for (std::size_t i = 0; i < dim; ++i) {
-      const double d = static_cast<double>(xg[i]) - mean;
-      sd += d;
-      sq += d * d;
-    }
-    const double var = sq * inv_d - (sd * inv_d) * (sd * inv_d);
-    mean += sd * inv_d;
-    const double r = 1.0 / std::sqrt(var + eps);
-    for (std::size_t i = 0; i < dim; ++i) {
-      const double xhat = (static_cast<double>(xg[i]) - mean) * r;
-      yg[i] = static_cast<T>(w ? xhat * w[i] + b[i] : xhat);
-    }
-    if (rstd) {
-      mean_hi[g] = static_cast<T>(mean);
-      mean_lo[g] = static_cast<T>(mean - static_cast<double>(mean_hi[g]));
-      rstd[g] = static_cast<T>(r);
-    }
-  }
-}
-
-// Backward. With dy = dL/dy and dxhat_i = dy_i w_i:
-//   dL/db_i = sum over groups of dy_i,   dL/dw_i = sum over groups of dy_i xhat_i
-// and for x, differentiate xhat_j = (x_j - mean) rstd inside one group:
-//   d mean / d x_i = 1/D,   d var / d x_i = (2/D)(x_i - mean)   (as sum_j (x_j - mean) = 0)
-//   d rstd / d x_i = -1/2 (var + eps)^(-3/2) (2/D)(x_i - mean) = -rstd^2 xhat_i / D
-//   d xhat_j / d x_i = rstd (delta_ij - 1/D) + (x_j - mean) d rstd / d x_i
-//                    = rstd (delta_ij - 1/D - xhat_j xhat_i / D)
-//   dL/dx_i = sum_j dxhat_j d xhat_j / d x_i
-//           = rstd (dxhat_i - mean_j(dxhat_j) - xhat_i mean_j(dxhat_j xhat_j))
-// exact for any eps. dx (if non-null) is added into; dw, db (if non-null) are double sums.
-template <class T>
-void layer_norm_backward(T* dx, double* dw, double* db, const T* dy, const T* x, const T* w,
-                         const T* mean_hi, const T* mean_lo, const T* rstd, std::size_t groups,
-                         std::size_t dim) {
-  const double inv_d = 1.0 / static_cast<double>(dim);
-  for (std::size_t g = 0; g < groups; ++g) {
-    const T* xg = x + g * dim;
-    const T* dyg = dy + g * dim;
-    const double mean = static_cast<double>(mean_hi[g]) + static_cast<double>(mean_lo[g]);
-    const double r = rstd[g];
-    double s_dxhat = 0, s_dxhat_xhat = 0;
-    for (std::size_t i = 0; i < dim; ++i) {
-      const double xhat = (static_cast<double>(xg[i]) - mean) * r;
-      const double dxhat = w ? dyg[i] * static_cast<double>(w[i]) : dyg[i];
-      s_dxhat += dxhat;
-      s_dxhat_xhat += dxhat * xhat;
-      if (dw) dw[i] += dyg[i] * xhat;
-      if (db) db[i] += dyg[i];
-    }
-    if (!dx) continue;
-    const double m1 = s_dxhat * inv_d, m2 = s_dxhat_xhat * inv_d;
-    T* dxg = dx + g * dim;
-    for (std::size_t i = 0; i < dim; ++i) {
-      const double xhat = (static_cast<double>(xg[i]) - mean) * r;
-      const double dxhat = w ? dyg[i] * static_cast<double>(w[i]) : dyg[i];
-      dxg[i] += static_cast<T>(r * (dxhat - m1 - xhat * m2));
-    }
-  }
-}
-
-// ---- BatchNorm kernels ---------------------------------------------------------------------
+// ---- BatchNorm eval ---------------------------------------------------------------------
 // Calls f(k, c) for every element k = (i C + c) L + l of an (N, C, L) buffer, in memory order.
 // L = 1 (2-D input) gets its own two loops so that the channel loop is the inner one.
 template <class F>
@@ -148,69 +58,6 @@ void for_each_ncl(std::size_t n, std::size_t ch, std::size_t len, F&& f) {
   for (std::size_t i = 0; i < n; ++i)
     for (std::size_t c = 0; c < ch; ++c)
       for (std::size_t l = 0; l < len; ++l) f((i * ch + c) * len + l, c);
-}
-
-// Training forward: the LayerNorm computation with the roles of the axes swapped. Channel c's
-// statistics run over its M = N L values x[n, c, l]; w and b are per channel:
-//   mean_c = (1/M) sum_{n,l} x[n,c,l],  var_c = (1/M) sum_{n,l} (x[n,c,l] - mean_c)^2
-//   y[n,c,l] = (x[n,c,l] - mean_c) rstd_c w_c + b_c,   rstd_c = 1 / sqrt(var_c + eps)
-// Loops run in memory order and accumulate into per-channel sums. mean and var (double, size
-// C) receive the statistics.
-template <class T>
-void batch_norm_forward(T* y, std::vector<double>& mean, std::vector<double>& var, const T* x,
-                        const T* w, const T* b, std::size_t n, std::size_t ch, std::size_t len,
-                        double eps) {
-  const double inv_m = 1.0 / static_cast<double>(n * len);
-  std::vector<double> sd(ch, 0.0), scale(ch, 1.0);
-  mean.assign(ch, 0.0);
-  var.assign(ch, 0.0);
-  for_each_ncl(n, ch, len, [&](std::size_t k, std::size_t c) { mean[c] += x[k]; });
-  for (std::size_t c = 0; c < ch; ++c) mean[c] *= inv_m;
-  for_each_ncl(n, ch, len, [&](std::size_t k, std::size_t c) {
-    const double d = static_cast<double>(x[k]) - mean[c];
-    sd[c] += d;
-    var[c] += d * d;
-  });
-  for (std::size_t c = 0; c < ch; ++c) {
-    var[c] = var[c] * inv_m - (sd[c] * inv_m) * (sd[c] * inv_m);
-    mean[c] += sd[c] * inv_m;
-    scale[c] = (w ? static_cast<double>(w[c]) : 1.0) / std::sqrt(var[c] + eps);  // rstd_c w_c
-  }
-  for_each_ncl(n, ch, len, [&](std::size_t k, std::size_t c) {
-    const double v = (static_cast<double>(x[k]) - mean[c]) * scale[c];
-    y[k] = static_cast<T>(b ? v + b[c] : v);
-  });
-}
-
-// Training backward: as for LayerNorm with means over the M values of a channel, and
-// dxhat = dy w_c. Pass 1 gathers the per-channel sums
-//   S1_c = sum_{n,l} dy,   S2_c = sum_{n,l} dy xhat     (= dL/db_c and dL/dw_c)
-// so that mean(dxhat) = w_c S1_c / M and mean(dxhat xhat) = w_c S2_c / M; pass 2 writes
-//   dL/dx = rstd_c (dxhat - mean(dxhat) - xhat mean(dxhat xhat))
-//         = rstd_c w_c dy - rstd_c mean(dxhat) - rstd_c^2 mean(dxhat xhat) (x - mean_c)
-// with the three per-channel coefficients computed once.
-template <class T>
-void batch_norm_backward(T* dx, double* s1, double* s2, const T* dy, const T* x, const T* w,
-                         const T* mean_hi, const T* mean_lo, const T* rstd, std::size_t n,
-                         std::size_t ch, std::size_t len) {
-  std::vector<double> mean(ch);
-  for (std::size_t c = 0; c < ch; ++c) mean[c] = static_cast<double>(mean_hi[c]) + mean_lo[c];
-  for_each_ncl(n, ch, len, [&](std::size_t k, std::size_t c) {
-    s1[c] += dy[k];
-    s2[c] += dy[k] * ((static_cast<double>(x[k]) - mean[c]) * rstd[c]);
-  });
-  if (!dx) return;
-  const double inv_m = 1.0 / static_cast<double>(n * len);
-  std::vector<double> a(ch), b(ch), q(ch);
-  for (std::size_t c = 0; c < ch; ++c) {
-    const double r = rstd[c], wc = w ? static_cast<double>(w[c]) : 1.0;
-    a[c] = r * wc;
-    b[c] = r * wc * s1[c] * inv_m;
-    q[c] = r * r * wc * s2[c] * inv_m;
-  }
-  for_each_ncl(n, ch, len, [&](std::size_t k, std::size_t c) {
-    dx[k] += static_cast<T>(a[c] * dy[k] - b[c] - q[c] * (static_cast<double>(x[k]) - mean[c]));
-  });
 }
 
 template <class T>
@@ -234,7 +81,7 @@ void batch_dims(const char* op, const Shape& s, std::size_t& n, std::size_t& ch,
 
 // ---- ops -----------------------------------------------------------------------------------
 
-// layer_norm: see layer_norm_forward / layer_norm_backward for the math.
+// layer_norm: the math is written above the kernels in norm_kernels.cpp.
 // Saved: mean_hi, rstd, mean_lo per group (shape (G)); ints = {D}.
 template <class T>
 Var<T> layer_norm(const Var<T>& x, const Var<T>& weight, const Var<T>& bias,
@@ -264,27 +111,31 @@ Var<T> layer_norm(const Var<T>& x, const Var<T>& weight, const Var<T>& bias,
     mean_lo = sized(r.save(2), groups);
     r.ints().assign({static_cast<std::ptrdiff_t>(dim)});
   }
-  layer_norm_forward<T>(r.out(xs).data(), mean_hi, mean_lo, rstd, t.value(x).data(),
-                        affine ? t.value(weight).data() : nullptr,
-                        affine ? t.value(bias).data() : nullptr, groups, dim, eps);
+  detail::layer_norm_forward(r.out(xs).data(), mean_hi, mean_lo, rstd, t.value(x).data(),
+                             affine ? t.value(weight).data() : nullptr,
+                             affine ? t.value(bias).data() : nullptr, groups, dim, eps);
   return r.finish([](BackwardCtx<T>& c) {
     const std::size_t dim = static_cast<std::size_t>(c.ints()[0]);
     const std::size_t groups = c.saved(1).size();
     const bool affine = c.num_inputs() == 3;
+    // dw and db are computed together (one pass), when either is needed
     std::vector<double> dw, db;
-    if (affine && c.needs_grad(1)) dw.assign(dim, 0.0);
-    if (affine && c.needs_grad(2)) db.assign(dim, 0.0);
-    layer_norm_backward<T>(c.needs_grad(0) ? c.input_grad(0).data() : nullptr,
-                           dw.empty() ? nullptr : dw.data(), db.empty() ? nullptr : db.data(),
-                           c.grad().data(), c.input(0).data(),
-                           affine ? c.input(1).data() : nullptr, c.saved(0).data(),
-                           c.saved(2).data(), c.saved(1).data(), groups, dim);
-    if (!dw.empty()) add_into(c.input_grad(1), dw);
-    if (!db.empty()) add_into(c.input_grad(2), db);
+    if (affine && (c.needs_grad(1) || c.needs_grad(2))) {
+      dw.assign(dim, 0.0);
+      db.assign(dim, 0.0);
+    }
+    bool assign = false;
+    T* dx = c.needs_grad(0) ? c.input_grad_write(0, assign).data() : nullptr;
+    detail::layer_norm_backward(dx, assign, dw.empty() ? nullptr : dw.data(),
+                                db.empty() ? nullptr : db.data(), c.grad().data(), c.input(0).data(),
+                                affine ? c.input(1).data() : nullptr, c.saved(0).data(),
+                                c.saved(2).data(), c.saved(1).data(), groups, dim);
+    if (!dw.empty() && c.needs_grad(1)) add_into(c.input_grad(1), dw);
+    if (!db.empty() && c.needs_grad(2)) add_into(c.input_grad(2), db);
   });
 }
 
-// batch_norm (training): see batch_norm_forward / batch_norm_backward for the math.
+// batch_norm (training): the math is written above the kernels in norm_kernels.cpp.
 // Saved: mean_hi, rstd, mean_lo per channel (shape (C)); ints = {N, C, L}.
 template <class T>
 Var<T> batch_norm(const Var<T>& x, const Var<T>& weight, const Var<T>& bias, double eps,
@@ -308,9 +159,9 @@ Var<T> batch_norm(const Var<T>& x, const Var<T>& weight, const Var<T>& bias, dou
 
   auto r = affine ? t.record(op, {x, weight, bias}) : t.record(op, {x});
   std::vector<double> mean, var;
-  batch_norm_forward<T>(r.out(xs).data(), mean, var, t.value(x).data(),
-                        affine ? t.value(weight).data() : nullptr,
-                        affine ? t.value(bias).data() : nullptr, n, ch, len, eps);
+  detail::batch_norm_forward(r.out(xs).data(), mean, var, t.value(x).data(),
+                             affine ? t.value(weight).data() : nullptr,
+                             affine ? t.value(bias).data() : nullptr, n, ch, len, eps);
   if (batch_mean) {
     T* p = sized(*batch_mean, ch);
     for (std::size_t c = 0; c < ch; ++c) p[c] = static_cast<T>(mean[c]);
@@ -337,10 +188,11 @@ Var<T> batch_norm(const Var<T>& x, const Var<T>& weight, const Var<T>& bias, dou
                len = static_cast<std::size_t>(d[2]);
     const bool affine = c.num_inputs() == 3;
     std::vector<double> s1(ch, 0.0), s2(ch, 0.0);
-    batch_norm_backward<T>(c.needs_grad(0) ? c.input_grad(0).data() : nullptr, s1.data(),
-                           s2.data(), c.grad().data(), c.input(0).data(),
-                           affine ? c.input(1).data() : nullptr, c.saved(0).data(),
-                           c.saved(2).data(), c.saved(1).data(), n, ch, len);
+    bool assign = false;
+    T* dx = c.needs_grad(0) ? c.input_grad_write(0, assign).data() : nullptr;
+    detail::batch_norm_backward(dx, assign, s1.data(), s2.data(), c.grad().data(),
+                                c.input(0).data(), affine ? c.input(1).data() : nullptr, c.saved(0).data(),
+                                c.saved(2).data(), c.saved(1).data(), n, ch, len);
     if (affine && c.needs_grad(1)) add_into(c.input_grad(1), s2);
     if (affine && c.needs_grad(2)) add_into(c.input_grad(2), s1);
   });

@@ -6,7 +6,6 @@
 #include <cstring>
 #include <memory>
 #include <string>
-#include <type_traits>
 
 #include "tapegrad/core/batch_invariant.hpp"
 #include "tapegrad/core/blas.hpp"
@@ -36,11 +35,7 @@ void check_shape(const char* what, const Shape& got, const Shape& want, const st
 template <class T>
 void activate(RNNActivation act, T* a, std::size_t n) {
   if (act == RNNActivation::Tanh) {
-    if constexpr (std::is_same_v<T, float>) {
-      for (std::size_t i = 0; i < n; ++i) a[i] = detail::tanh_rational(a[i]);
-    } else {
-      for (std::size_t i = 0; i < n; ++i) a[i] = std::tanh(a[i]);
-    }
+    detail::tanh_kernel(a, a, n);  // float: the rational form, SSE2/AVX2 clones
   } else {
     for (std::size_t i = 0; i < n; ++i) a[i] = a[i] > T(0) ? a[i] : T(0);
   }

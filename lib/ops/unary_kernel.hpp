@@ -20,15 +20,22 @@ Var<T> unary(const char* name, const Var<T>& x, Fwd fwd, typename Node<T>::Backw
   return r.finish(backward);
 }
 
-// Backward of a unary op: gx[i] += g[i] * dydx(x[i], y[i]).
+// Backward of a unary op: gx[i] += g[i] * dydx(x[i], y[i]) (assigned, =, when gx is touched
+// first: no zero-fill pass, see BackwardCtx::input_grad_write).
 template <class T, class D>
 void unary_backward(BackwardCtx<T>& c, D dydx) {
   if (!c.needs_grad(0)) return;
   const T* x = c.input(0).data();
   const T* y = c.output().data();
   const T* g = c.grad().data();
-  T* gx = c.input_grad(0).data();
-  for (std::size_t i = 0, n = c.grad().size(); i < n; ++i) gx[i] += g[i] * dydx(x[i], y[i]);
+  bool assign = false;
+  T* gx = c.input_grad_write(0, assign).data();
+  const std::size_t n = c.grad().size();
+  if (assign) {
+    for (std::size_t i = 0; i < n; ++i) gx[i] = g[i] * dydx(x[i], y[i]);
+  } else {
+    for (std::size_t i = 0; i < n; ++i) gx[i] += g[i] * dydx(x[i], y[i]);
+  }
 }
 
 }  // namespace tapegrad::detail

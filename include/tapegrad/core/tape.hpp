@@ -254,6 +254,12 @@ class BackwardCtx {
   // Input k's gradient buffer, shaped like input k: zero-filled when this backward pass
   // touches it first, otherwise holding what other consumers already added. Add into it.
   xt::xarray<T>& input_grad(std::size_t k);
+  // For a backward that writes EVERY element of input k's gradient: the same buffer, without
+  // the zero-fill. `assign` tells how to write: true when this backward pass touches the buffer
+  // first (its old contents are garbage: assign, =), false when it already holds other
+  // consumers' gradients or is a Parameter's accumulating grad (add, +=). Write all of it
+  // before asking for another input's buffer (two inputs may be the same node).
+  xt::xarray<T>& input_grad_write(std::size_t k, bool& assign);
   // Adds g into input k's gradient. g may have a broadcast shape (the output's): it is
   // summed back down to input k's shape (NumPy broadcasting in reverse).
   void accumulate(std::size_t k, const xt::xarray<T>& g);

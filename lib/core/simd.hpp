@@ -1,0 +1,18 @@
+#pragma once
+// Internal to lib/: how hot loops are compiled for more than one instruction set.
+// TAPEGRAD_SIMD_CLONES before a hot kernel compiles it twice, for baseline x86-64 (SSE2) and
+// for AVX2; the dynamic loader picks one per machine (GCC's target_clones, an ifunc). AVX2
+// without FMA: both clones do the same operations in the same order, so their results are
+// bitwise equal. Elsewhere (other compilers, other CPUs, -march=native builds) it is empty.
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && \
+    !defined(__AVX2__)
+#define TAPEGRAD_SIMD_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define TAPEGRAD_SIMD_CLONES
+#endif
+// The inner templates of a cloned kernel must be inlined into it to get the clone's ISA.
+#if defined(__GNUC__)
+#define TAPEGRAD_ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define TAPEGRAD_ALWAYS_INLINE inline
+#endif
