@@ -1,6 +1,9 @@
 #pragma once
 // Shared helpers for the tests: seeded random arrays, PyTorch fixtures, gradcheck assertions.
+#include <unistd.h>
+
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <random>
 #include <string>
@@ -52,6 +55,21 @@ xt::xarray<T> to_array(const nlohmann::json& j) {
   REQUIRE(data.size() == a.size());
   for (std::size_t i = 0; i < a.size(); ++i) a.data()[i] = static_cast<T>(data[i].get<double>());
   return a;
+}
+
+// A fresh empty directory for one test case, named after the test file's `prefix` and the case;
+// the process id keeps test cases that ctest runs in parallel (each its own process) apart.
+inline std::filesystem::path scratch_dir(const std::string& prefix, const std::string& name) {
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("tapegrad_test_" + prefix + "_" + name + "_" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir;
+}
+
+inline std::string read_bytes(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
 template <class A, class B>

@@ -6,41 +6,15 @@
 // parameter values and grads, buffers. Each case builds everything it uses itself.
 #include <typeinfo>
 
+#include "expect_error.hpp"
 #include "support.hpp"
 
 namespace tg = tapegrad;
 using Catch::Contains;
 
+using tgtest::expect_error;
+
 namespace {
-
-const char* kind(const tg::Error& e) {
-  if (dynamic_cast<const tg::ShapeError*>(&e)) return "ShapeError";
-  if (dynamic_cast<const tg::ValueError*>(&e)) return "ValueError";
-  if (dynamic_cast<const tg::StateError*>(&e)) return "StateError";
-  if (dynamic_cast<const tg::IoError*>(&e)) return "IoError";
-  if (dynamic_cast<const tg::NumericalError*>(&e)) return "NumericalError";
-  return "Error";
-}
-
-// Calls f, which must throw exactly E (not a subclass, not a sibling) with every string of
-// `parts` in its message. Returns the message.
-template <class E, class F>
-std::string expect_error(F&& f, std::initializer_list<std::string> parts) {
-  try {
-    f();
-  } catch (const tg::Error& e) {
-    const std::string msg = e.what();
-    INFO("message: " << msg);
-    CHECK(typeid(e) == typeid(E));
-    INFO("thrown: " << kind(e));
-    for (const auto& p : parts) CHECK_THAT(msg, Contains(p));
-    return msg;
-  } catch (const std::exception& e) {
-    FAIL("threw a non-tapegrad exception: " << e.what());
-  }
-  FAIL("no exception was thrown");
-  return "";
-}
 
 // What "the tape did not change" means: same node count and the same table of ops and shapes.
 template <class T>

@@ -11,41 +11,16 @@
 #include <fstream>
 #include <typeinfo>
 
+#include "expect_error.hpp"
 #include "support.hpp"
 
 namespace tg = tapegrad;
 namespace fs = std::filesystem;
 using Catch::Contains;
 
+using tgtest::expect_error;
+
 namespace {
-
-const char* kind(const tg::Error& e) {
-  if (dynamic_cast<const tg::ShapeError*>(&e)) return "ShapeError";
-  if (dynamic_cast<const tg::ValueError*>(&e)) return "ValueError";
-  if (dynamic_cast<const tg::StateError*>(&e)) return "StateError";
-  if (dynamic_cast<const tg::IoError*>(&e)) return "IoError";
-  if (dynamic_cast<const tg::NumericalError*>(&e)) return "NumericalError";
-  return "Error";
-}
-
-// Calls f, which must throw exactly E with every string of `parts` in its message.
-template <class E, class F>
-std::string expect_error(F&& f, std::initializer_list<std::string> parts) {
-  try {
-    f();
-  } catch (const tg::Error& e) {
-    const std::string msg = e.what();
-    INFO("message: " << msg);
-    CHECK(typeid(e) == typeid(E));
-    INFO("thrown: " << kind(e));
-    for (const auto& p : parts) CHECK_THAT(msg, Contains(p));
-    return msg;
-  } catch (const std::exception& e) {
-    FAIL("threw a non-tapegrad exception: " << e.what());
-  }
-  FAIL("no exception was thrown");
-  return "";
-}
 
 // A module's parameters, their grads and its buffers, by name.
 template <class T>
@@ -67,20 +42,6 @@ struct TwoParams {
   std::vector<xt::xarray<float>> snapshot() const { return {a.value, a.grad, b.value, b.grad}; }
 };
 
-// A fresh empty directory for one test case (the pid keeps parallel ctest processes apart).
-fs::path scratch_dir(const std::string& name) {
-  const fs::path dir = fs::temp_directory_path() /
-                       ("tapegrad_test_bad_inputs_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
-
-std::string read_bytes(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
 void write_bytes(const fs::path& p, const std::string& bytes) {
   std::ofstream out(p, std::ios::binary);
   out << bytes;
@@ -90,7 +51,7 @@ void write_bytes(const fs::path& p, const std::string& bytes) {
 std::map<std::string, std::string> disk_state(const fs::path& dir) {
   std::map<std::string, std::string> s;
   for (const auto& e : fs::recursive_directory_iterator(dir)) {
-    if (e.is_regular_file()) s[e.path().string()] = read_bytes(e.path());
+    if (e.is_regular_file()) s[e.path().string()] = tgtest::read_bytes(e.path());
   }
   return s;
 }
@@ -383,7 +344,7 @@ TEST_CASE("a checkpoint truncated at every byte offset is an IoError naming the 
   const auto before = model.state_dict();
   std::uint64_t header_len = 0;
   for (int i = 0; i < 8; ++i) header_len |= std::uint64_t(static_cast<unsigned char>(full[i])) << (8 * i);
-  const fs::path dir = scratch_dir("truncated");
+  const fs::path dir = tgtest::scratch_dir("bad_inputs", "truncated");
   for (std::size_t k = 0; k < full.size(); ++k) {
     INFO("truncated to " << k << " of " << full.size() << " bytes");
     const std::string cut = full.substr(0, k);
@@ -441,7 +402,7 @@ TEST_CASE("a checkpoint with an unknown or unsupported dtype is an IoError namin
 }
 
 TEST_CASE("saving a checkpoint into a missing directory or under a reserved name is an error and leaves the disk as it was") {
-  const fs::path dir = scratch_dir("save");
+  const fs::path dir = tgtest::scratch_dir("bad_inputs", "save");
   const fs::path file = dir / "model.safetensors";
   tg::TensorMap<float> good{{"w", tgtest::randn<float>({2, 2}, 1)}};
   tg::save_safetensors<float>(file.string(), good);

@@ -13,14 +13,6 @@ using Catch::Contains;
 
 namespace {
 
-fs::path scratch_dir(const std::string& name) {
-  const fs::path dir = fs::temp_directory_path() /
-                       ("tapegrad_test_checkpoint_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
-
 // Linear(in, hidden) -> LayerNorm? / BatchNorm -> Tanh -> Linear(hidden, 2), seeded.
 std::shared_ptr<tg::Sequential<float>> make_net(std::size_t in, std::size_t hidden, std::uint64_t seed) {
   tg::Generator gen(seed);
@@ -58,7 +50,7 @@ void check_same(const tg::StateDict<float>& a, const tg::StateDict<float>& b) {
 }  // namespace
 
 TEST_CASE("a checkpoint round-trips the model, the Adam state and the step") {
-  const auto dir = scratch_dir("roundtrip");
+  const auto dir = tgtest::scratch_dir("checkpoint", "roundtrip");
   const std::string path = (dir / "ck.safetensors").string();
   auto net = make_net(3, 5, 1);
   tg::Adam<float> opt(net->parameters(), 0.01);
@@ -92,7 +84,7 @@ TEST_CASE("a checkpoint round-trips the model, the Adam state and the step") {
 }
 
 TEST_CASE("a checkpoint saved with an optimizer loads into a model alone, and read_checkpoint splits it") {
-  const auto dir = scratch_dir("model_only");
+  const auto dir = tgtest::scratch_dir("checkpoint", "model_only");
   const std::string path = (dir / "ck.safetensors").string();
   auto net = make_net(3, 4, 1);
   tg::SGD<float> opt(net->parameters(), 0.1, tg::SGDOptions{0.9});
@@ -110,7 +102,7 @@ TEST_CASE("a checkpoint saved with an optimizer loads into a model alone, and re
 }
 
 TEST_CASE("loading into a model with a different architecture fails, names the key and changes nothing") {
-  const auto dir = scratch_dir("arch");
+  const auto dir = tgtest::scratch_dir("checkpoint", "arch");
   const std::string path = (dir / "ck.safetensors").string();
   auto net = make_net(3, 5, 1);
   tg::Adam<float> opt(net->parameters(), 0.01);
@@ -140,7 +132,7 @@ TEST_CASE("loading into a model with a different architecture fails, names the k
 }
 
 TEST_CASE("a truncated checkpoint fails with an IoError and changes nothing") {
-  const auto dir = scratch_dir("truncated");
+  const auto dir = tgtest::scratch_dir("checkpoint", "truncated");
   const std::string path = (dir / "ck.safetensors").string();
   auto net = make_net(3, 5, 1);
   tg::Adam<float> opt(net->parameters(), 0.01);
@@ -168,7 +160,7 @@ TEST_CASE("a truncated checkpoint fails with an IoError and changes nothing") {
 }
 
 TEST_CASE("a checkpoint without optimizer state fails clearly when an optimizer is given") {
-  const auto dir = scratch_dir("no_optim");
+  const auto dir = tgtest::scratch_dir("checkpoint", "no_optim");
   const std::string path = (dir / "ck.safetensors").string();
   auto net = make_net(3, 5, 1);
   tg::save_checkpoint(path, *net, nullptr, 7);
@@ -185,7 +177,7 @@ TEST_CASE("a checkpoint without optimizer state fails clearly when an optimizer 
 }
 
 TEST_CASE("an optimizer rejected after the model loaded puts the model back") {
-  const auto dir = scratch_dir("optim_rollback");
+  const auto dir = tgtest::scratch_dir("checkpoint", "optim_rollback");
   const std::string path = (dir / "ck.safetensors").string();
   auto net = make_net(3, 5, 1);
   tg::Adam<float> opt(net->parameters(), 0.01);
@@ -207,7 +199,7 @@ TEST_CASE("an optimizer rejected after the model loaded puts the model back") {
 }
 
 TEST_CASE("files that are not checkpoints, and bad save arguments, are rejected") {
-  const auto dir = scratch_dir("format");
+  const auto dir = tgtest::scratch_dir("checkpoint", "format");
   auto net = make_net(3, 5, 1);
   const auto before = net->state_dict();
   const std::string plain = (dir / "plain.safetensors").string();

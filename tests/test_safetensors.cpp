@@ -14,21 +14,6 @@ using Catch::Contains;
 
 namespace {
 
-// A fresh empty directory for one test. The process id keeps test cases that ctest runs in
-// parallel (each in its own process) out of each other's way.
-fs::path scratch_dir(const std::string& name) {
-  const fs::path dir = fs::temp_directory_path() /
-                       ("tapegrad_test_safetensors_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
-
-std::string read_bytes(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
 std::vector<std::string> dir_entries(const fs::path& dir) {
   std::vector<std::string> names;
   for (const auto& e : fs::directory_iterator(dir)) names.push_back(e.path().filename().string());
@@ -81,7 +66,7 @@ void check_same(const tg::TensorMap<T>& a, const tg::TensorMap<T>& b) {
 }  // namespace
 
 TEMPLATE_TEST_CASE("save then load returns the same tensors and metadata", "", float, double) {
-  const auto dir = scratch_dir("roundtrip");
+  const auto dir = tgtest::scratch_dir("safetensors", "roundtrip");
   const auto path = (dir / "m.safetensors").string();
   const auto tensors = sample_tensors<TestType>();
   const std::map<std::string, std::string> meta{{"format", "pt"}, {"step", "100"}};
@@ -281,11 +266,11 @@ TEST_CASE("random corruption of a valid file either loads or throws an IoError")
 }
 
 TEST_CASE("an interrupted write leaves the previous file intact and no temporary file behind") {
-  const auto dir = scratch_dir("atomic");
+  const auto dir = tgtest::scratch_dir("safetensors", "atomic");
   const auto path = (dir / "ckpt.safetensors").string();
   const auto before = sample_tensors<float>();
   tg::save_safetensors(path, before, {{"version", "1"}});
-  const std::string old_bytes = read_bytes(path);
+  const std::string old_bytes = tgtest::read_bytes(path);
 
   tg::TensorMap<float> after;
   after["weight"] = xt::ones<float>({3, 4});
@@ -296,7 +281,7 @@ TEST_CASE("an interrupted write leaves the previous file intact and no temporary
     CHECK_THROWS_AS(tg::write_file_atomic(path, new_bytes, fail_at), tg::IoError);
     CHECK_THROWS_WITH(tg::write_file_atomic(path, new_bytes, fail_at),
                       Contains("simulated failure"));
-    CHECK(read_bytes(path) == old_bytes);
+    CHECK(tgtest::read_bytes(path) == old_bytes);
     CHECK(dir_entries(dir) == std::vector<std::string>{"ckpt.safetensors"});
     const auto still = tg::load_safetensors<float>(path);
     check_same(before, still.tensors);
@@ -304,7 +289,7 @@ TEST_CASE("an interrupted write leaves the previous file intact and no temporary
   }
   // Without a failure the new contents replace the old ones.
   tg::write_file_atomic(path, new_bytes);
-  CHECK(read_bytes(path) == new_bytes);
+  CHECK(tgtest::read_bytes(path) == new_bytes);
   CHECK(dir_entries(dir) == std::vector<std::string>{"ckpt.safetensors"});
   fs::remove_all(dir);
 }
@@ -316,7 +301,7 @@ TEST_CASE("unwritable or missing paths are IoErrors naming the path") {
                     Contains("/nonexistent-dir/x.safetensors"));
   CHECK_THROWS_WITH(tg::load_safetensors<float>("/nonexistent-dir/x.safetensors"),
                     Contains("/nonexistent-dir/x.safetensors") && Contains("cannot open"));
-  const auto dir = scratch_dir("errors");
+  const auto dir = tgtest::scratch_dir("safetensors", "errors");
   const auto path = (dir / "bad.safetensors").string();
   tg::write_file_atomic(path, "abc");
   CHECK_THROWS_WITH(tg::load_safetensors<float>(path), Contains(path) && Contains("3 bytes"));

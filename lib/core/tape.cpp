@@ -452,7 +452,8 @@ template <class T>
 void Tape<T>::check_finite_input_grads(const Node<T>& n, std::size_t index) const {
   for (std::size_t k = 0; k < n.parents.size(); ++k) {
     const Node<T>& p = nodes_[n.parents[k]];
-    if (p.has_grad && !all_finite(p.param ? p.param->grad : p.grad)) {
+    // Anomaly mode only: here even a parameter's gradient is in its node's buffer (see pass 4).
+    if (p.has_grad && !all_finite(p.grad)) {
       throw NumericalError("anomaly: backward of '" + std::string(n.op) + "' (tape index " +
                            std::to_string(index) + ", input shapes " + input_shapes(n) +
                            ") produced NaN or Inf in the gradient of input " + std::to_string(k));
