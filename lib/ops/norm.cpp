@@ -135,6 +135,21 @@ Var<T> layer_norm(const Var<T>& x, const Var<T>& weight, const Var<T>& bias,
   });
 }
 
+// The checks both BatchNorm ops make on x (N, C) or (N, C, L), eps, weight and bias; fills
+// n, ch, len and returns whether the op is affine.
+template <class T>
+bool check_batch_input(const char* op, Tape<T>& t, const Var<T>& x, const Var<T>& weight,
+                       const Var<T>& bias, double eps, std::size_t& n, std::size_t& ch,
+                       std::size_t& len) {
+  t.check(x, op);
+  const Shape& xs = t.shape(x);
+  batch_dims(op, xs, n, ch, len);
+  checked_eps(op, eps);
+  return check_affine(op, t, weight, bias, Shape{ch},
+                      "the input " + shape_str(xs) + " has " + std::to_string(ch) +
+                          " channels, so it must be");
+}
+
 // batch_norm (training): the math is written above the kernels in norm_kernels.cpp.
 // Saved: mean_hi, rstd, mean_lo per channel (shape (C)); ints = {N, C, L}.
 template <class T>
@@ -142,14 +157,9 @@ Var<T> batch_norm(const Var<T>& x, const Var<T>& weight, const Var<T>& bias, dou
                   xt::xarray<T>* batch_mean, xt::xarray<T>* batch_var) {
   const char* op = "batch_norm";
   Tape<T>& t = x.tape();
-  t.check(x, op);
-  const Shape& xs = t.shape(x);
   std::size_t n = 0, ch = 0, len = 0;
-  batch_dims(op, xs, n, ch, len);
-  checked_eps(op, eps);
-  const bool affine = check_affine(op, t, weight, bias, Shape{ch},
-                                   "the input " + shape_str(xs) + " has " + std::to_string(ch) +
-                                       " channels, so it must be");
+  const bool affine = check_batch_input(op, t, x, weight, bias, eps, n, ch, len);  // checks x first
+  const Shape& xs = t.shape(x);
   if (n * len < 2) {  // PyTorch's wording (F.batch_norm's _verify_batch_size)
     throw StateError(std::string(op) +
                      ": Expected more than 1 value per channel when training, got input size " +
@@ -208,14 +218,9 @@ Var<T> batch_norm_eval(const Var<T>& x, const Var<T>& weight, const Var<T>& bias
                        double eps) {
   const char* op = "batch_norm_eval";
   Tape<T>& t = x.tape();
-  t.check(x, op);
-  const Shape& xs = t.shape(x);
   std::size_t n = 0, ch = 0, len = 0;
-  batch_dims(op, xs, n, ch, len);
-  checked_eps(op, eps);
-  const bool affine = check_affine(op, t, weight, bias, Shape{ch},
-                                   "the input " + shape_str(xs) + " has " + std::to_string(ch) +
-                                       " channels, so it must be");
+  const bool affine = check_batch_input(op, t, x, weight, bias, eps, n, ch, len);  // checks x first
+  const Shape& xs = t.shape(x);
   for (const auto* s : {&running_mean, &running_var}) {
     if (s->shape() != Shape{ch}) {
       throw ShapeError(std::string(op) + ": " + (s == &running_mean ? "running_mean" : "running_var") +
