@@ -154,8 +154,10 @@ void BM_lnrnn_step(benchmark::State& state) {
 }
 
 // ---- (4) fused normalization kernels ----------------------------------------------------------
-// x is an input leaf that requires grad (as the output of an earlier layer would); weight and
-// bias are Parameters whose grads are zeroed each iteration, as an optimizer's zero_grad does.
+// x is an input leaf that requires grad (as the output of an earlier layer would), bound with
+// input_view: read in place, as libtorch reads its leaf x, where input() would copy 1 MiB.
+// backward reads the upstream in place too. weight and bias are Parameters whose grads are
+// zeroed each iteration, as an optimizer's zero_grad does.
 
 template <bool kLayer>
 void BM_norm_fwd_bwd(benchmark::State& state, bm::NormCase c) {
@@ -169,7 +171,7 @@ void BM_norm_fwd_bwd(benchmark::State& state, bm::NormCase c) {
     w.zero_grad();
     b.zero_grad();
     t.reset();
-    auto x = t.input(x0, true);
+    auto x = t.input_view(x0, true);
     auto y = kLayer ? tg::layer_norm(x, t.param(w), t.param(b), 1)
                     : tg::batch_norm(x, t.param(w), t.param(b), 1e-5, &batch_mean, &batch_var);
     t.backward(y, upstream);
@@ -196,7 +198,7 @@ void BM_linear_fwd_bwd(benchmark::State& state) {
     w.zero_grad();
     b.zero_grad();
     t.reset();
-    auto x = t.input(x0, true);
+    auto x = t.input_view(x0, true);
     auto y = tg::linear(x, t.param(w), t.param(b));
     t.backward(y, upstream);
     benchmark::DoNotOptimize(w.grad.data());

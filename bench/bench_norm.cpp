@@ -38,7 +38,7 @@ void BM_layer_norm_forward_backward(benchmark::State& state) {
     tape.reset();
     weight.zero_grad();
     bias.zero_grad();
-    auto xv = tape.input(x, true);
+    auto xv = tape.input_view(x, true);
     auto y = tg::layer_norm(xv, tape.param(weight), tape.param(bias), 1);
     tape.backward(y, upstream);
     benchmark::DoNotOptimize(tape.grad(xv).data());
@@ -62,7 +62,7 @@ void BM_batch_norm_train_forward_backward(benchmark::State& state) {
     tape.reset();
     weight.zero_grad();
     bias.zero_grad();
-    auto xv = tape.input(x, true);
+    auto xv = tape.input_view(x, true);
     auto y = tg::batch_norm(xv, tape.param(weight), tape.param(bias), 1e-5, &batch_mean, &batch_var);
     tape.backward(y, upstream);
     benchmark::DoNotOptimize(tape.grad(xv).data());

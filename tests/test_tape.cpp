@@ -56,6 +56,58 @@ TEST_CASE("backward on a non-scalar output needs an upstream gradient of its sha
   CHECK(t.grad(x) == xt::xarray<double>{{2.0, 0.0}, {0.0, 16.0}});
 }
 
+TEST_CASE("backward(out, upstream) reads the upstream in place and keeps no copy as out's grad") {
+  tg::Tape<double> t;
+  auto x = t.input(xt::xarray<double>{1.0, 2.0, 3.0}, true);
+  auto h = x * x;
+  auto y = h * 3.0;
+  // A temporary upstream: the tape must not hold on to it after backward returns.
+  t.backward(y, xt::xarray<double>{1.0, -1.0, 0.5}, tg::BackwardOptions{true});
+  CHECK(t.grad(x) == xt::xarray<double>{6.0, -12.0, 9.0});  // 6 x * upstream
+  CHECK(t.grad(h) == xt::xarray<double>{3.0, -3.0, 1.5});   // interior grads are kept
+  CHECK_FALSE(t.has_grad(y));
+  CHECK_THROWS_AS(t.grad(y), tg::StateError);
+  CHECK_THROWS_WITH(t.grad(y), Catch::Contains("upstream you passed") && Catch::Contains("index 2"));
+  // A second backward (retained graph) through y's producer from a scalar root works as usual,
+  // and afterwards y's grad is the one that pass computed.
+  auto s = tg::sum(y);
+  t.backward(s);
+  CHECK(t.grad(y) == xt::xarray<double>{1.0, 1.0, 1.0});
+  CHECK(t.grad(x) == xt::xarray<double>{12.0, 0.0, 27.0});  // accumulated: + 6 x
+  // The scalar form still keeps the root's grad (1).
+  CHECK(t.grad(s)(0) == 1.0);
+  // A leaf given as out accumulates the upstream into its grad, as before.
+  auto leaf = t.input(xt::xarray<double>{1.0, 1.0}, true);
+  t.backward(leaf, xt::xarray<double>{2.0, 3.0});
+  t.backward(leaf, xt::xarray<double>{2.0, 3.0});
+  CHECK(t.grad(leaf) == xt::xarray<double>{4.0, 6.0});
+}
+
+TEST_CASE("input_view binds an array without a copy, and backward detects a reallocated array") {
+  xt::xarray<double> data{{1.0, 2.0}, {3.0, 4.0}};
+  tg::Tape<double> t;
+  auto x = t.input_view(data, true);
+  CHECK(&t.value(x) == &data);  // the same array, not a copy
+  CHECK(t.info(x.index()).op == "input_view");
+  auto loss = tg::sum(x * x);
+  t.backward(loss, tg::BackwardOptions{true});
+  CHECK(t.grad(x) == xt::xarray<double>{{2.0, 4.0}, {6.0, 8.0}});
+  // Without requires_grad it is a constant, as input() is.
+  auto c = t.input_view(data);
+  CHECK_FALSE(t.requires_grad(c));
+  // Resizing the array after recording: the next backward throws and changes no gradient.
+  data.resize({4});
+  CHECK_THROWS_AS(t.backward(loss), tg::StateError);
+  CHECK_THROWS_WITH(t.backward(loss), Catch::Contains("input_view") && Catch::Contains("(2, 2)") &&
+                                          Catch::Contains("(4)"));
+  CHECK(t.grad(x) == xt::xarray<double>{{2.0, 4.0}, {6.0, 8.0}});
+  // reset() forgets the binding; a new one binds the array as it is now.
+  t.reset();
+  auto x2 = t.input_view(data, true);
+  t.backward(tg::sum(x2 * 2.0));
+  CHECK(t.grad(x2) == xt::xarray<double>{2.0, 2.0, 2.0, 2.0});
+}
+
 TEST_CASE("backward on an output that does not require grad is a StateError") {
   tg::Tape<double> t;
   auto x = t.input(xt::xarray<double>{1.0});

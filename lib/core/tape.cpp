@@ -67,12 +67,15 @@ Node<T>& Tape<T>::slot() {
   n.backward = nullptr;
   n.param = nullptr;
   n.param_version = 0;
+  n.view = nullptr;
+  n.view_data = nullptr;
   n.ints.clear();
   n.scalars = {};
   n.requires_grad = false;
   n.has_grad = false;
   n.freed = false;
   n.reached = false;
+  n.grad_is_upstream = false;
   return n;
 }
 
@@ -150,6 +153,16 @@ Var<T> Tape<T>::input(xt::xarray<T>&& value, bool requires_grad) {
   Node<T>& n = slot();
   n.op = "input";
   n.value = std::move(value);
+  return leaf(requires_grad);
+}
+
+template <class T>
+Var<T> Tape<T>::input_view(const xt::xarray<T>& value, bool requires_grad) {
+  Node<T>& n = slot();
+  n.op = "input_view";
+  n.view = &value;
+  n.view_data = value.data();
+  n.view_shape = value.shape();
   return leaf(requires_grad);
 }
 
@@ -261,6 +274,12 @@ void Tape<T>::run_backward(const Var<T>& out, const xt::xarray<T>* upstream,
                        std::to_string(n.param_version) + " -> " +
                        std::to_string(n.param->version) + "); record the forward pass again");
     }
+    if (n.view && (n.view->data() != n.view_data || n.view->shape() != n.view_shape)) {
+      throw StateError("backward: the array bound by input_view at tape index " +
+                       std::to_string(i) + " (shape " + shape_str(n.view_shape) +
+                       ") was resized or reallocated after it was recorded (now shape " +
+                       shape_str(n.view->shape()) + "); keep it unchanged until reset()");
+    }
     if (n.param && n.param->grad.shape() != n.param->value.shape()) {
       throw StateError("backward: parameter at tape index " + std::to_string(i) + " has value " +
                        shape_str(n.param->value.shape()) + " but grad " +
@@ -276,7 +295,11 @@ void Tape<T>::run_backward(const Var<T>& out, const xt::xarray<T>* upstream,
   for (std::size_t i = 0; i <= top; ++i) {
     Node<T>& n = nodes_[i];
     if (n.reached && (!n.is_leaf() || n.param)) n.has_grad = false;
+    if (n.reached) n.grad_is_upstream = false;
   }
+  // The root's own dL/droot: the caller's upstream, read in place by the root's backward when
+  // the root is an op (nothing else reads an op's grad buffer after the sweep); 1 for a loss.
+  const xt::xarray<T>* root_grad = nullptr;
   if (root.param) {  // the loss is a parameter itself: dL/dp = upstream, added into p.grad
     T* g = root.param->grad.data();
     for (std::size_t j = 0, m = root.param->grad.size(); j < m; ++j) {
@@ -284,6 +307,9 @@ void Tape<T>::run_backward(const Var<T>& out, const xt::xarray<T>* upstream,
     }
   } else if (root.has_grad) {  // a plain leaf that already holds a gradient
     if (upstream) root.grad += *upstream; else root.grad += T(1);
+  } else if (upstream && root.backward) {
+    root_grad = upstream;
+    root.grad_is_upstream = true;
   } else {
     if (root.grad.shape() != root.val().shape()) root.grad.resize(root.val().shape());
     if (upstream) std::copy(upstream->data(), upstream->data() + upstream->size(), root.grad.data());
@@ -294,8 +320,8 @@ void Tape<T>::run_backward(const Var<T>& out, const xt::xarray<T>* upstream,
   // functions added straight into Parameter::grad, see BackwardCtx::input_grad.)
   for (std::size_t i = top + 1; i-- > 0;) {
     Node<T>& n = nodes_[i];
-    if (!n.reached || !n.has_grad || !n.backward) continue;
-    BackwardCtx<T> ctx(*this, n);
+    if (!n.reached || !(n.has_grad || n.grad_is_upstream) || !n.backward) continue;
+    BackwardCtx<T> ctx(*this, n, i == top ? root_grad : nullptr);
     n.backward(ctx);
     if (detect_anomaly_) check_finite_input_grads(n, i);
   }
@@ -307,7 +333,7 @@ void Tape<T>::run_backward(const Var<T>& out, const xt::xarray<T>* upstream,
   // may hold part of a failed pass.)
   for (std::size_t i = 0; i <= top; ++i) {
     Node<T>& n = nodes_[i];
-    if (!n.reached || !n.has_grad) continue;
+    if (!n.reached || !(n.has_grad || n.grad_is_upstream)) continue;
     if (n.backward) {
       if (!options.retain_graph) n.freed = true;
     } else if (n.param && detect_anomaly_) {
@@ -328,6 +354,11 @@ template <class T>
 const xt::xarray<T>& Tape<T>::grad(const Var<T>& v) const {
   const Node<T>& n = node_of(v);
   if (n.param) return n.param->grad;
+  if (n.grad_is_upstream) {
+    throw StateError("grad: '" + std::string(n.op) + "' (index " + std::to_string(v.index_) +
+                     ") was the output of backward(out, upstream): its gradient is the "
+                     "upstream you passed; the tape does not keep a copy");
+  }
   if (!n.has_grad) {
     throw StateError("grad: '" + std::string(n.op) + "' (index " + std::to_string(v.index_) +
                      ") has no gradient: " +

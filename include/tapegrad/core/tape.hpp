@@ -100,6 +100,9 @@ struct Node {
   BackwardFn backward = nullptr;
   Parameter<T>* param = nullptr;      // a leaf bound to a Parameter reads param->value
   std::uint64_t param_version = 0;    // the version it bound
+  const xt::xarray<T>* view = nullptr;  // a leaf from input_view() reads the caller's array
+  const T* view_data = nullptr;         // ... whose buffer and shape were these when bound
+  Shape view_shape;
   std::array<xt::xarray<T>, 3> saved;
   std::array<double, 4> scalars{};
   std::vector<std::ptrdiff_t> ints;
@@ -107,9 +110,10 @@ struct Node {
   bool has_grad = false;
   bool freed = false;                 // backward ran through it without retain_graph
   bool reached = false;               // scratch for backward's reachability pass
+  bool grad_is_upstream = false;      // root of backward(out, upstream): its grad was not kept
 
   bool is_leaf() const { return parents.empty(); }
-  const xt::xarray<T>& val() const { return param ? param->value : value; }
+  const xt::xarray<T>& val() const { return view ? *view : param ? param->value : value; }
 };
 
 // ---- recording an op -----------------------------------------------------------------------
@@ -163,6 +167,11 @@ class Tape {
   // ---- leaves ----
   Var<T> input(const xt::xarray<T>& value, bool requires_grad = false);
   Var<T> input(xt::xarray<T>&& value, bool requires_grad = false);
+  // Binds `value` without copying it, as param() binds a Parameter: for large inputs that
+  // live across steps (a dataset held in memory, a benchmark's input). The array must stay
+  // alive and unchanged until reset(): ops and backward read it in place. backward throws
+  // StateError if it was resized or reallocated; a change of its contents cannot be detected.
+  Var<T> input_view(const xt::xarray<T>& value, bool requires_grad = false);
   Var<T> constant(const xt::xarray<T>& value) { return input(value, false); }
   Var<T> scalar(T value);
   // Binds a Parameter without copying it; backward adds into p.grad.
@@ -176,7 +185,10 @@ class Tape {
   // ---- backward ----
   // Scalar (one-element) loss: dL/dloss = 1.
   void backward(const Var<T>& loss, BackwardOptions options = {});
-  // Any output, with the upstream gradient dL/dout of the output's shape.
+  // Any output, with the upstream gradient dL/dout of the output's shape. The sweep reads
+  // `upstream` in place, without a copy, so afterwards the tape holds no gradient for `out`
+  // itself (grad(out) throws, as PyTorch keeps no .grad for a non-leaf): it is `upstream`.
+  // (A leaf `out` accumulates upstream into its grad as usual.)
   void backward(const Var<T>& out, const xt::xarray<T>& upstream, BackwardOptions options = {});
 
   // ---- access ----
@@ -243,10 +255,12 @@ class Tape {
 template <class T>
 class BackwardCtx {
  public:
-  BackwardCtx(Tape<T>& t, Node<T>& n) : tape_(t), node_(n) {}
+  // `grad` is dL/d(output) when it is not the node's own buffer (the caller's upstream).
+  BackwardCtx(Tape<T>& t, Node<T>& n, const xt::xarray<T>* grad = nullptr)
+      : tape_(t), node_(n), grad_(grad ? grad : &n.grad) {}
 
   // dL/d(output), shaped like the output.
-  const xt::xarray<T>& grad() const { return node_.grad; }
+  const xt::xarray<T>& grad() const { return *grad_; }
   const xt::xarray<T>& output() const { return node_.value; }
   std::size_t num_inputs() const { return node_.parents.size(); }
   const xt::xarray<T>& input(std::size_t k) const { return parent(k).val(); }
@@ -273,6 +287,7 @@ class BackwardCtx {
   Node<T>& parent(std::size_t k) const { return tape_.nodes_[node_.parents[k]]; }
   Tape<T>& tape_;
   Node<T>& node_;
+  const xt::xarray<T>* grad_;
 };
 
 // Adds `g` (of a shape that broadcasts to... from `acc`'s shape) into `acc`, summing over the
