@@ -201,7 +201,7 @@ void BM_linear_fwd_bwd(benchmark::State& state) {
     auto x = t.input_view(x0, true);
     auto y = tg::linear(x, t.param(w), t.param(b));
     t.backward(y, upstream);
-    benchmark::DoNotOptimize(w.grad.data());
+    benchmark::DoNotOptimize(w.grad().data());
   }
   set_flops(state, 3 * 2.0 * double(rows) * double(in) * double(out));
 }

@@ -112,8 +112,8 @@ int main(int argc, char** argv) {
   std::printf("   each row of dL/dx sums to 0 (row 0: %.1e): shifting a row does not change its output\n",
               row_sum);
   // The affine parameters' gradients: dL/dweight = sum over rows of g * xhat, dL/dbias = sum of g.
-  print_matrix("   dL/dweight = sum_rows(g * xhat)", ln.weight->grad);
-  print_matrix("   dL/dbias   = sum_rows(g)", ln.bias->grad);
+  print_matrix("   dL/dweight = sum_rows(g * xhat)", ln.weight->grad());
+  print_matrix("   dL/dbias   = sum_rows(g)", ln.bias->grad());
 
   const bool ok = forward_diff < 1e-12 && grad_diff < 1e-12 && hand_diff < 1e-12;
   std::printf("\n%s\n", ok ? "all three agree to 1e-12" : "MISMATCH (more than 1e-12)");

@@ -36,7 +36,7 @@ void check_fixture_case(M& m, const nlohmann::json& c, double tol = 1e-10) {
   CHECK(params.size() == c.at("grads").size());
   for (const auto& [name, p] : params) {
     INFO("parameter " << name);
-    CHECK(max_abs_diff(p->grad, to_array(c.at("grads").at(name))) < tol);
+    CHECK(max_abs_diff(p->grad(), to_array(c.at("grads").at(name))) < tol);
   }
   for (const auto& [name, b] : m.named_buffers()) {
     INFO("buffer " << name);

@@ -26,7 +26,7 @@ namespace {
 template <class T>
 std::map<std::string, xt::xarray<T>> module_state(tg::Module<T>& m) {
   std::map<std::string, xt::xarray<T>> s = m.state_dict();
-  for (auto& [name, p] : m.named_parameters()) s["grad:" + name] = p->grad;
+  for (auto& [name, p] : m.named_parameters()) s["grad:" + name] = p->grad();
   return s;
 }
 
@@ -35,11 +35,11 @@ struct TwoParams {
   tg::Parameter<float> a{tgtest::randn<float>({2, 3}, 1)};
   tg::Parameter<float> b{tgtest::randn<float>({3}, 2)};
   TwoParams() {
-    a.grad = tgtest::randn<float>({2, 3}, 3);
-    b.grad = tgtest::randn<float>({3}, 4);
+    a.mutable_grad() = tgtest::randn<float>({2, 3}, 3);
+    b.mutable_grad() = tgtest::randn<float>({3}, 4);
   }
   std::vector<tg::Parameter<float>*> list() { return {&a, &b}; }
-  std::vector<xt::xarray<float>> snapshot() const { return {a.value, a.grad, b.value, b.grad}; }
+  std::vector<xt::xarray<float>> snapshot() const { return {a.value, a.grad(), b.value, b.grad()}; }
 };
 
 void write_bytes(const fs::path& p, const std::string& bytes) {
@@ -174,7 +174,7 @@ TEST_CASE("the same parameter twice in one optimizer is a ValueError naming its 
 TEST_CASE("optimizer step with a grad of the wrong shape is a StateError, and no parameter moves") {
   TwoParams p;
   tg::SGD<float> sgd(p.list(), 0.1);
-  p.b.grad = xt::ones<float>({4});
+  p.b.mutable_grad() = xt::ones<float>({4});
   const auto before = p.snapshot();
   expect_error<tg::StateError>([&] { sgd.step(); }, {"SGD", "parameter 1", "value (3)", "grad (4)"});
   CHECK((p.snapshot() == before));  // parameter 0 (fine) was not updated either
@@ -237,7 +237,7 @@ TEST_CASE("a scheduler with step size 0, T_max -1 or a start factor of 0 is a Va
 TEST_CASE("clip_grad_norm of a NaN or infinite gradient with error_if_nonfinite is a ValueError; grads untouched") {
   TwoParams p;
   for (float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity()}) {
-    p.b.grad(1) = bad;
+    p.b.mutable_grad()(1) = bad;
     const auto before = p.snapshot();
     expect_error<tg::ValueError>([&] { tg::clip_grad_norm(p.list(), 1.0, 2.0, true); },
                                  {"clip_grad_norm", "non-finite", "2 parameters", "error_if_nonfinite"});

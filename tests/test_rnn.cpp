@@ -232,7 +232,7 @@ TEST_CASE("a second step on a reset tape reuses the buffers and gives the same v
     const auto y = rnn.forward(t, t.input(xv));
     t.backward(tg::sum(tg::mul(y, y)));
     out[step] = y.value();
-    grad[step] = rnn.named_parameters()[1].second->grad;
+    grad[step] = rnn.named_parameters()[1].second->grad();
   }
   CHECK((out[0] == out[1]));
   CHECK((grad[0] == grad[1]));

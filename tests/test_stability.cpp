@@ -66,17 +66,17 @@ TEST_CASE("cross_entropy and softmax with masked (-inf) logits are finite and gi
 TEST_CASE("clip_grad_norm of float gradients near 1e30 gives the exact norm and clips them, without overflow") {
   // Σ g² = 2.5e61 overflows float (max 3.4e38) but not the double accumulator.
   tg::Parameter<float> a(xt::zeros<float>({2})), b(xt::zeros<float>({1}));
-  a.grad = {3e30f, 0.0f};
-  b.grad = {4e30f};
+  a.mutable_grad() = {3e30f, 0.0f};
+  b.mutable_grad() = {4e30f};
   const double total = tg::clip_grad_norm<float>({&a, &b}, 1.0);
   CHECK(total == Approx(5e30).epsilon(1e-6));
-  CHECK(a.grad(0) == Approx(0.6f).epsilon(1e-6));
-  CHECK(b.grad(0) == Approx(0.8f).epsilon(1e-6));
+  CHECK(a.grad()(0) == Approx(0.6f).epsilon(1e-6));
+  CHECK(b.grad()(0) == Approx(0.8f).epsilon(1e-6));
   // ... and near float's smallest normals, where g² underflows float to 0.
-  a.grad = {3e-30f, 0.0f};
-  b.grad = {4e-30f};
+  a.mutable_grad() = {3e-30f, 0.0f};
+  b.mutable_grad() = {4e-30f};
   CHECK(tg::clip_grad_norm<float>({&a, &b}, 1.0) == Approx(5e-30).epsilon(1e-6));
-  CHECK(b.grad(0) == 4e-30f);  // below max_norm: unchanged
+  CHECK(b.grad()(0) == 4e-30f);  // below max_norm: unchanged
   // The infinity norm of the same.
   CHECK(tg::clip_grad_norm<float>({&a, &b}, 1.0, std::numeric_limits<double>::infinity()) == Approx(4e-30).epsilon(1e-6));
 }
@@ -109,7 +109,7 @@ TEST_CASE("centered RMSprop with a constant float gradient stays finite for 5,00
   tg::Adam<float> adam({&w3}, 1e-3);
   const xt::xarray<float> g{0.1f, 3.0f, 1e-3f};
   for (int s = 0; s < 5000; ++s) {
-    for (auto* w : {&w1, &w2, &w3}) w->grad = g;
+    for (auto* w : {&w1, &w2, &w3}) w->mutable_grad() = g;
     rms_c.step();
     rms.step();
     adam.step();

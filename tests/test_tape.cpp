@@ -27,10 +27,10 @@ TEST_CASE("a second backward through a freed tape throws a StateError and change
   auto x = t.input(xt::xarray<double>{3.0});
   auto loss = t.param(w) * x;
   t.backward(loss);
-  CHECK(w.grad(0) == 3.0);
+  CHECK(w.grad()(0) == 3.0);
   CHECK_THROWS_WITH(t.backward(loss), Catch::Contains("second time") && Catch::Contains("retain_graph"));
   CHECK_THROWS_AS(t.backward(loss), tg::StateError);
-  CHECK(w.grad(0) == 3.0);
+  CHECK(w.grad()(0) == 3.0);
 }
 
 TEST_CASE("retain_graph allows a second backward, and parameter grads accumulate like PyTorch") {
@@ -40,10 +40,10 @@ TEST_CASE("retain_graph allows a second backward, and parameter grads accumulate
   auto loss = t.param(w) * x * x;
   t.backward(loss, tg::BackwardOptions{true});
   t.backward(loss);
-  CHECK(w.grad(0) == 18.0);         // 2 * x^2
+  CHECK(w.grad()(0) == 18.0);         // 2 * x^2
   CHECK(t.grad(x)(0) == 24.0);      // leaf grads accumulate too: 2 * (2 w x)
   w.zero_grad();
-  CHECK(w.grad(0) == 0.0);
+  CHECK(w.grad()(0) == 0.0);
 }
 
 TEST_CASE("backward on a non-scalar output needs an upstream gradient of its shape") {
@@ -155,7 +155,7 @@ TEST_CASE("changing a parameter in place between forward and backward is detecte
   w.value(0) = 5.0;
   w.bump();
   CHECK_THROWS_WITH(t.backward(loss), Catch::Contains("modified in place"));
-  CHECK(w.grad(0) == 0.0);
+  CHECK(w.grad()(0) == 0.0);
 }
 
 TEST_CASE("reset keeps node buffers: a repeated step allocates no new tape memory") {

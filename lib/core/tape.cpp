@@ -196,9 +196,9 @@ Var<T> Tape<T>::param(Parameter<T>& p) {
   for (const auto& b : bound_params_) {
     if (b.first == &p) return b.second;
   }
-  if (p.grad.shape() != p.value.shape()) {
+  if (p.grad_shape() != p.value.shape()) {
     throw StateError("param: parameter value has shape " + shape_str(p.value.shape()) +
-                     " but its grad has shape " + shape_str(p.grad.shape()) +
+                     " but its grad has shape " + shape_str(p.grad_shape()) +
                      "; call zero_grad() after replacing a parameter's value");
   }
   Node<T>& n = slot();
@@ -280,10 +280,10 @@ void Tape<T>::run_backward(const Var<T>& out, const xt::xarray<T>* upstream,
                        ") was resized or reallocated after it was recorded (now shape " +
                        shape_str(n.view->shape()) + "); keep it unchanged until reset()");
     }
-    if (n.param && n.param->grad.shape() != n.param->value.shape()) {
+    if (n.param && n.param->grad_shape() != n.param->value.shape()) {
       throw StateError("backward: parameter at tape index " + std::to_string(i) + " has value " +
                        shape_str(n.param->value.shape()) + " but grad " +
-                       shape_str(n.param->grad.shape()));
+                       shape_str(n.param->grad_shape()));
     }
     if (!n.backward) continue;
     for (auto p : n.parents) {
@@ -301,8 +301,9 @@ void Tape<T>::run_backward(const Var<T>& out, const xt::xarray<T>* upstream,
   // the root is an op (nothing else reads an op's grad buffer after the sweep); 1 for a loss.
   const xt::xarray<T>* root_grad = nullptr;
   if (root.param) {  // the loss is a parameter itself: dL/dp = upstream, added into p.grad
-    T* g = root.param->grad.data();
-    for (std::size_t j = 0, m = root.param->grad.size(); j < m; ++j) {
+    xt::xarray<T>& pg = root.param->mutable_grad();
+    T* g = pg.data();
+    for (std::size_t j = 0, m = pg.size(); j < m; ++j) {
       g[j] += upstream ? upstream->data()[j] : T(1);
     }
   } else if (root.has_grad) {  // a plain leaf that already holds a gradient
@@ -337,7 +338,7 @@ void Tape<T>::run_backward(const Var<T>& out, const xt::xarray<T>* upstream,
     if (n.backward) {
       if (!options.retain_graph) n.freed = true;
     } else if (n.param && detect_anomaly_) {
-      T* g = n.param->grad.data();
+      T* g = n.param->mutable_grad().data();
       const T* d = n.grad.data();
       for (std::size_t j = 0, m = n.grad.size(); j < m; ++j) g[j] += d[j];
     }
@@ -353,7 +354,7 @@ bool Tape<T>::has_grad(const Var<T>& v) const {
 template <class T>
 const xt::xarray<T>& Tape<T>::grad(const Var<T>& v) const {
   const Node<T>& n = node_of(v);
-  if (n.param) return n.param->grad;
+  if (n.param) return n.param->grad();
   if (n.grad_is_upstream) {
     throw StateError("grad: '" + std::string(n.op) + "' (index " + std::to_string(v.index_) +
                      ") was the output of backward(out, upstream): its gradient is the "
@@ -380,7 +381,7 @@ xt::xarray<T>& BackwardCtx<T>::input_grad(std::size_t k) {
   Node<T>& p = parent(k);
   if (p.param && p.requires_grad && !tape_.detect_anomaly_) {
     p.has_grad = true;
-    return p.param->grad;
+    return p.param->mutable_grad();
   }
   if (!p.has_grad) {
     const Shape& s = p.val().shape();
@@ -394,6 +395,11 @@ xt::xarray<T>& BackwardCtx<T>::input_grad(std::size_t k) {
 template <class T>
 xt::xarray<T>& BackwardCtx<T>::input_grad_write(std::size_t k, bool& assign) {
   Node<T>& p = parent(k);
+  if (p.param && p.requires_grad && !tape_.detect_anomaly_ && p.param->grad_is_lazy_zero()) {
+    assign = true;  // the first write after zero_grad(): assigning is adding into zero
+    p.has_grad = true;
+    return p.param->grad_for_overwrite();
+  }
   assign = !(p.param && p.requires_grad) && !p.has_grad;
   if (!assign) return input_grad(k);
   const Shape& s = p.val().shape();

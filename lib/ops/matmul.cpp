@@ -181,12 +181,15 @@ Var<T> linear(const Var<T>& x, const Var<T>& W, const Var<T>& b) {
       gemm<T>(false, false, rows, in, out, T(1), G, out, c.input(1).data(), in,
               assign ? T(0) : T(1), gX, in);
     }
-    if (c.needs_grad(1)) {  // dW += G^T X
-      gemm<T>(true, false, out, in, rows, T(1), G, out, c.input(0).data(), in, T(1),
-              c.input_grad(1).data(), in);
+    if (c.needs_grad(1)) {  // dW += G^T X  (= on the first write after zero_grad())
+      bool assign = false;
+      T* gW = c.input_grad_write(1, assign).data();
+      gemm<T>(true, false, out, in, rows, T(1), G, out, c.input(0).data(), in,
+              assign ? T(0) : T(1), gW, in);
     }
     if (c.num_inputs() == 3 && c.needs_grad(2)) {  // db += column sums of G, in double
-      T* gb = c.input_grad(2).data();
+      bool assign = false;
+      T* gb = c.input_grad_write(2, assign).data();
       constexpr std::size_t kBlock = 64;
       for (std::size_t j0 = 0; j0 < out; j0 += kBlock) {
         const std::size_t nb = std::min(kBlock, out - j0);
@@ -195,7 +198,9 @@ Var<T> linear(const Var<T>& x, const Var<T>& W, const Var<T>& b) {
           const T* g = G + i * out + j0;
           for (std::size_t j = 0; j < nb; ++j) acc[j] += static_cast<double>(g[j]);
         }
-        for (std::size_t j = 0; j < nb; ++j) gb[j0 + j] += static_cast<T>(acc[j]);
+        for (std::size_t j = 0; j < nb; ++j) {
+          gb[j0 + j] = (assign ? T(0) : gb[j0 + j]) + static_cast<T>(acc[j]);
+        }
       }
     }
   });

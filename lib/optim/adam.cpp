@@ -43,7 +43,7 @@ void Adam<T>::update(std::size_t i, Parameter<T>& p) {
   T* v = this->state(i, "exp_avg_sq").data();
   T* vmax = o_.amsgrad ? this->state(i, "max_exp_avg_sq").data() : nullptr;
   T* w = p.value.data();
-  const T* grad = p.grad.data();
+  const T* grad = p.grad().data();
   const T lr = static_cast<T>(this->lr()), wd = static_cast<T>(o_.weight_decay);
   const T b1 = static_cast<T>(o_.beta1), b2 = static_cast<T>(o_.beta2), eps = static_cast<T>(o_.eps);
   const T bc1 = T(1) - std::pow(b1, step);

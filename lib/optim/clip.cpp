@@ -17,7 +17,7 @@ double clip_grad_norm(const std::vector<Parameter<T>*>& params, double max_norm,
   const bool inf_norm = std::isinf(norm_type);
   double total = 0;
   for (const auto* p : params) {
-    for (const T g : p->grad) {
+    for (const T g : p->grad()) {
       const double a = std::abs(static_cast<double>(g));
       if (inf_norm) total = std::isnan(a) ? a : std::max(total, a);
       else total += std::pow(a, norm_type);
@@ -32,7 +32,7 @@ double clip_grad_norm(const std::vector<Parameter<T>*>& params, double max_norm,
   }
   const double coef = std::min(1.0, max_norm / (total + 1e-6));
   for (auto* p : params) {
-    for (T& g : p->grad) g = static_cast<T>(g * coef);
+    for (T& g : p->mutable_grad()) g = static_cast<T>(g * coef);
   }
   return total;
 }

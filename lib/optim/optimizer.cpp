@@ -36,9 +36,9 @@ void Optimizer<T>::step() {
   for (std::size_t i = 0; i < params_.size(); ++i) {
     Parameter<T>& p = *params_[i];
     if (!p.requires_grad) continue;
-    if (p.grad.shape() != p.value.shape()) {
+    if (p.grad_shape() != p.value.shape()) {
       throw StateError(std::string(name_) + ": parameter " + std::to_string(i) + " has value " +
-                       shape_str(p.value.shape()) + " but grad " + shape_str(p.grad.shape()));
+                       shape_str(p.value.shape()) + " but grad " + shape_str(p.grad_shape()));
     }
   }
   for (std::size_t i = 0; i < params_.size(); ++i) {

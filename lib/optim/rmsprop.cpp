@@ -21,7 +21,7 @@ void RMSprop<T>::update(std::size_t i, Parameter<T>& p) {
   T* avg = o_.centered ? this->state(i, "grad_avg").data() : nullptr;
   T* buf = o_.momentum > 0 ? this->state(i, "momentum_buffer").data() : nullptr;
   T* w = p.value.data();
-  const T* grad = p.grad.data();
+  const T* grad = p.grad().data();
   const T lr = static_cast<T>(this->lr()), wd = static_cast<T>(o_.weight_decay);
   const T alpha = static_cast<T>(o_.alpha), eps = static_cast<T>(o_.eps);
   const T mom = static_cast<T>(o_.momentum);

@@ -39,7 +39,7 @@ SGD<T>::SGD(std::vector<Parameter<T>*> params, double lr, SGDOptions options)
 template <class T>
 void SGD<T>::update(std::size_t i, Parameter<T>& p) {
   T* w = p.value.data();
-  const T* grad = p.grad.data();
+  const T* grad = p.grad().data();
   const std::size_t n = p.value.size();
   const T lr = static_cast<T>(this->lr()), wd = static_cast<T>(o_.weight_decay);
   const T mom = static_cast<T>(o_.momentum), damp = static_cast<T>(o_.dampening);

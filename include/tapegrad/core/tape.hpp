@@ -174,7 +174,7 @@ class Tape {
   Var<T> input_view(const xt::xarray<T>& value, bool requires_grad = false);
   Var<T> constant(const xt::xarray<T>& value) { return input(value, false); }
   Var<T> scalar(T value);
-  // Binds a Parameter without copying it; backward adds into p.grad.
+  // Binds a Parameter without copying it; backward adds into p.grad().
   Var<T> param(Parameter<T>& p);
   // A new leaf with x's value that does not require grad.
   Var<T> detach(const Var<T>& x);
@@ -271,8 +271,9 @@ class BackwardCtx {
   // For a backward that writes EVERY element of input k's gradient: the same buffer, without
   // the zero-fill. `assign` tells how to write: true when this backward pass touches the buffer
   // first (its old contents are garbage: assign, =), false when it already holds other
-  // consumers' gradients or is a Parameter's accumulating grad (add, +=). Write all of it
-  // before asking for another input's buffer (two inputs may be the same node).
+  // consumers' gradients or is a Parameter's accumulating grad (add, +=); true again for a
+  // Parameter's first write after zero_grad() (see Parameter). Write all of it before asking
+  // for another input's buffer (two inputs may be the same node or Parameter).
   xt::xarray<T>& input_grad_write(std::size_t k, bool& assign);
   // Adds g into input k's gradient. g may have a broadcast shape (the output's): it is
   // summed back down to input k's shape (NumPy broadcasting in reverse).
