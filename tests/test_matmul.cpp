@@ -309,3 +309,37 @@ TEST_CASE("gemm handles transposes, leading dimensions and K = 0; BLAS threads c
   CHECK_THROWS_AS(tg::set_blas_threads(0), tg::ValueError);
   tg::set_blas_threads(previous);
 }
+
+TEST_CASE("gemm's vector and outer-product shapes match a plain triple loop for every transpose") {
+  // M = 1 and N = 1 go to GEMV, K = 1 to an outer-product loop (lib/core/blas.cpp); leading
+  // dimensions larger than the rows, beta = 0 over a C full of NaN (never read), beta = 0.5.
+  const std::size_t sizes[][3] = {{1, 5, 3}, {4, 1, 3}, {4, 5, 1}, {1, 1, 3}, {1, 5, 1}, {4, 1, 1}};
+  for (const auto& sz : sizes) {
+    const std::size_t M = sz[0], N = sz[1], K = sz[2];
+    for (const bool ta : {false, true}) {
+      for (const bool tb : {false, true}) {
+        for (const double beta : {0.0, 0.5}) {
+          INFO("M " << M << " N " << N << " K " << K << " ta " << ta << " tb " << tb << " beta " << beta);
+          const std::size_t lda = (ta ? M : K) + 2, ldb = (tb ? K : N) + 1, ldc = N + 3;
+          const xt::xarray<double> A = tgtest::randn({ta ? K : M, lda}, 1);
+          const xt::xarray<double> B = tgtest::randn({tb ? N : K, ldb}, 2);
+          xt::xarray<double> C = tgtest::randn({M, ldc}, 3);
+          if (beta == 0.0) C.fill(std::nan(""));
+          xt::xarray<double> ref = C;
+          for (std::size_t i = 0; i < M; ++i) {
+            for (std::size_t j = 0; j < N; ++j) {
+              double s = 0;
+              for (std::size_t k = 0; k < K; ++k) s += (ta ? A(k, i) : A(i, k)) * (tb ? B(j, k) : B(k, j));
+              ref(i, j) = 1.5 * s + (beta == 0.0 ? 0.0 : beta * C(i, j));
+            }
+          }
+          tg::gemm<double>(ta, tb, M, N, K, 1.5, A.data(), lda, B.data(), ldb, beta, C.data(), ldc);
+          for (std::size_t i = 0; i < M; ++i) {
+            for (std::size_t j = 0; j < N; ++j) CHECK(C(i, j) == Approx(ref(i, j)).epsilon(1e-12));
+            for (std::size_t j = N; j < ldc; ++j) CHECK(std::isnan(C(i, j)) == (beta == 0.0));  // untouched
+          }
+        }
+      }
+    }
+  }
+}

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "tapegrad/core/error.hpp"
+#include "simd.hpp"
 
 namespace tapegrad {
 
@@ -37,6 +38,48 @@ void call(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n, int k, double al
   cblas_dgemm(CblasRowMajor, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
+void call_gemv(bool trans, int m, int n, float alpha, const float* a, int lda, const float* x,
+               int incx, float beta, float* y, int incy) {
+  cblas_sgemv(CblasRowMajor, trans ? CblasTrans : CblasNoTrans, m, n, alpha, a, lda, x, incx, beta,
+              y, incy);
+}
+void call_gemv(bool trans, int m, int n, double alpha, const double* a, int lda, const double* x,
+               int incx, double beta, double* y, int incy) {
+  cblas_dgemv(CblasRowMajor, trans ? CblasTrans : CblasNoTrans, m, n, alpha, a, lda, x, incx, beta,
+              y, incy);
+}
+
+// C (M x N) = alpha a b^T + beta C for K = 1, a with stride inc_a and b with stride inc_b: one
+// streaming pass over C. (OpenBLAS's GEMM runs a generic small-matrix kernel here at about half
+// this speed; the MLP's weight gradient at batch 1 is this case.)
+template <class T>
+TAPEGRAD_ALWAYS_INLINE void outer_loop(std::size_t M, std::size_t N, T alpha, const T* a,
+                                       std::size_t inc_a, const T* b, std::size_t inc_b, T beta,
+                                       T* C, std::size_t ldc) {
+  for (std::size_t i = 0; i < M; ++i) {
+    const T s = alpha * a[i * inc_a];
+    T* c = C + i * ldc;
+    if (beta == T(0) && inc_b == 1) {
+      for (std::size_t j = 0; j < N; ++j) c[j] = s * b[j];
+    } else if (beta == T(1) && inc_b == 1) {
+      for (std::size_t j = 0; j < N; ++j) c[j] += s * b[j];
+    } else if (beta == T(0)) {
+      for (std::size_t j = 0; j < N; ++j) c[j] = s * b[j * inc_b];
+    } else {
+      for (std::size_t j = 0; j < N; ++j) c[j] = beta * c[j] + s * b[j * inc_b];
+    }
+  }
+}
+TAPEGRAD_SIMD_CLONES void outer(std::size_t M, std::size_t N, float alpha, const float* a,
+                                std::size_t inc_a, const float* b, std::size_t inc_b, float beta,
+                                float* C, std::size_t ldc) {
+  outer_loop(M, N, alpha, a, inc_a, b, inc_b, beta, C, ldc);
+}
+TAPEGRAD_SIMD_CLONES void outer(std::size_t M, std::size_t N, double alpha, const double* a,
+                                std::size_t inc_a, const double* b, std::size_t inc_b, double beta,
+                                double* C, std::size_t ldc) {
+  outer_loop(M, N, alpha, a, inc_a, b, inc_b, beta, C, ldc);
+}
 }  // namespace
 
 template <class T>
@@ -47,8 +90,31 @@ void gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t 
     scale_rows(M, N, beta, C, ldc);
     return;
   }
-  // CBLAS requires every leading dimension >= 1 even where a matrix has a single column.
+  // Matrix-vector and outer-product shapes (the MLP at batch 1) go to GEMV and to a plain loop:
+  // OpenBLAS's GEMM runs its generic small-matrix kernels on them. Element (i, j) of op(A) is
+  // A[i lda + j] without trans_a and A[j lda + i] with it; likewise for B.
   const auto ld = [](std::size_t v) { return v == 0 ? std::size_t(1) : v; };
+  if (K == 1) {
+    outer(M, N, alpha, A, trans_a ? 1 : lda, B, trans_b ? ldb : 1, beta, C, ldc);
+    return;
+  }
+  // (GEMV's beta = 0 may scale C by 0, NaN * 0 = NaN, depending on the OpenBLAS version: C is
+  // zeroed here first, keeping gemm's "beta = 0 never reads C".)
+  if (M == 1) {  // c (1 x N) = a (1 x K) op(B) = op(B)^T a
+    if (beta == T(0)) std::fill(C, C + N, T(0));
+    call_gemv(!trans_b, to_blas_int(trans_b ? N : K, "N"), to_blas_int(trans_b ? K : N, "K"), alpha,
+              B, to_blas_int(ld(ldb), "ldb"), A, to_blas_int(trans_a ? ld(lda) : 1, "lda"), beta, C,
+              1);
+    return;
+  }
+  if (N == 1) {  // c (M x 1, stride ldc) = op(A) b (K x 1)
+    if (beta == T(0)) scale_rows(M, 1, T(0), C, ldc);
+    call_gemv(trans_a, to_blas_int(trans_a ? K : M, "M"), to_blas_int(trans_a ? M : K, "K"), alpha,
+              A, to_blas_int(ld(lda), "lda"), B, to_blas_int(trans_b ? 1 : ld(ldb), "ldb"), beta, C,
+              to_blas_int(ld(ldc), "ldc"));
+    return;
+  }
+  // CBLAS requires every leading dimension >= 1 even where a matrix has a single column.
   call(trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
        to_blas_int(M, "M"), to_blas_int(N, "N"), to_blas_int(K, "K"), alpha, A,
        to_blas_int(ld(lda), "lda"), B, to_blas_int(ld(ldb), "ldb"), beta, C,
