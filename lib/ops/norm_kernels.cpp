@@ -326,46 +326,58 @@ TAPEGRAD_ALWAYS_INLINE void ln_backward(T* dx, double* dw, double* db, const T* 
 // vector by column vector, the per-channel float partials over the block staying in
 // registers; for L > 1 each (n, c) is a contiguous run of L values, summed as a LayerNorm row.
 
-// For 2-D input: s1[c] += sum d, s2[c] += sum d^2 over `rows` rows of x, d = x[r, c] - p[c];
-// kU vectors of channels at a time (independent additions), then one vector, then one channel
-// (all with the same order of additions per channel).
-template <class T>
-TAPEGRAD_ALWAYS_INLINE void column_shifted_sums(const T* x, const T* p, std::size_t rows,
-                                                std::size_t ch, double* s1, double* s2) {
-  constexpr std::size_t kU = 4, W = kW<T>;
-  std::size_t c = 0;
-  for (; c + kU * W <= ch; c += kU * W) {
-    Vec<T> a[kU] = {}, q[kU] = {}, pv[kU];
-    for (std::size_t u = 0; u < kU; ++u) pv[u] = load(p + c + u * W);
-    for (std::size_t r = 0; r < rows; ++r) {
-      for (std::size_t u = 0; u < kU; ++u) {
-        const Vec<T> d = load(x + r * ch + c + u * W) - pv[u];
+// For 2-D input, per-channel sums over `rows` rows, kU vectors of channels from c on:
+//   forward (!kGrad):  s1 += sum d,  s2 += sum d^2,       d = x - p_c
+//   backward (kGrad):  s1 += sum dy, s2 += sum dy xhat,   xhat = d rt_c - c0_c
+// each in float over the block of rows, then added to the double sums.
+template <bool kGrad, std::size_t kU, class T>
+TAPEGRAD_ALWAYS_INLINE void column_sums_at(std::size_t c, const T* dy, const T* x, const T* p,
+                                           const T* rt, const T* c0, std::size_t rows,
+                                           std::size_t ch, double* s1, double* s2) {
+  constexpr std::size_t W = kW<T>;
+  Vec<T> a[kU] = {}, q[kU] = {};
+  for (std::size_t r = 0; r < rows; ++r) {
+    for (std::size_t u = 0; u < kU; ++u) {
+      const std::size_t k = c + u * W;
+      const Vec<T> d = load(x + r * ch + k) - load(p + k);
+      if constexpr (kGrad) {
+        const Vec<T> g = load(dy + r * ch + k);
+        a[u] += g;
+        q[u] += g * (d * load(rt + k) - load(c0 + k));
+      } else {
         a[u] += d;
         q[u] += d * d;
       }
     }
-    for (std::size_t u = 0; u < kU; ++u) {
-      add_lanes_to<T>(s1 + c + u * W, a[u]);
-      add_lanes_to<T>(s2 + c + u * W, q[u]);
-    }
   }
-  for (; c + W <= ch; c += W) {
-    Vec<T> a = {}, q = {};
-    const Vec<T> pv = load(p + c);
-    for (std::size_t r = 0; r < rows; ++r) {
-      const Vec<T> d = load(x + r * ch + c) - pv;
-      a += d;
-      q += d * d;
-    }
-    add_lanes_to<T>(s1 + c, a);
-    add_lanes_to<T>(s2 + c, q);
+  for (std::size_t u = 0; u < kU; ++u) {
+    add_lanes_to<T>(s1 + c + u * W, a[u]);
+    add_lanes_to<T>(s2 + c + u * W, q[u]);
   }
+}
+
+// All channels: four vectors at a time (independent additions), then one, then one channel
+// (the same order of additions per channel on every path).
+template <bool kGrad, class T>
+TAPEGRAD_ALWAYS_INLINE void column_sums(const T* dy, const T* x, const T* p, const T* rt,
+                                        const T* c0, std::size_t rows, std::size_t ch,
+                                        double* s1, double* s2) {
+  constexpr std::size_t W = kW<T>;
+  std::size_t c = 0;
+  for (; c + 4 * W <= ch; c += 4 * W) column_sums_at<kGrad, 4>(c, dy, x, p, rt, c0, rows, ch, s1, s2);
+  for (; c + W <= ch; c += W) column_sums_at<kGrad, 1>(c, dy, x, p, rt, c0, rows, ch, s1, s2);
   for (; c < ch; ++c) {
     T a = 0, q = 0;
     for (std::size_t r = 0; r < rows; ++r) {
       const T d = x[r * ch + c] - p[c];
-      a += d;
-      q += d * d;
+      if constexpr (kGrad) {
+        const T g = dy[r * ch + c];
+        a += g;
+        q += g * (d * rt[c] - c0[c]);
+      } else {
+        a += d;
+        q += d * d;
+      }
     }
     s1[c] += static_cast<double>(a);
     s2[c] += static_cast<double>(q);
@@ -381,7 +393,8 @@ TAPEGRAD_ALWAYS_INLINE void bn_forward(T* y, std::vector<double>& mean, std::vec
   for (std::size_t c = 0; c < ch; ++c) p[c] = x[c * len];
   if (len == 1) {
     for (std::size_t i = 0; i < n; i += kRowBlock) {
-      column_shifted_sums(x + i * ch, p.data(), std::min(kRowBlock, n - i), ch, s1.data(), s2.data());
+      column_sums<false>(static_cast<const T*>(nullptr), x + i * ch, p.data(), static_cast<const T*>(nullptr),
+                         static_cast<const T*>(nullptr), std::min(kRowBlock, n - i), ch, s1.data(), s2.data());
     }
   } else {
     for (std::size_t i = 0; i < n; ++i) {
@@ -420,50 +433,6 @@ TAPEGRAD_ALWAYS_INLINE void bn_forward(T* y, std::vector<double>& mean, std::vec
   }
 }
 
-// For 2-D input: s1[c] += sum dy, s2[c] += sum dy xhat over `rows` rows, as column_shifted_sums.
-template <class T>
-TAPEGRAD_ALWAYS_INLINE void column_grad_sums(const T* dy, const T* x, const T* p, const T* rt,
-                                             const T* c0, std::size_t rows, std::size_t ch,
-                                             double* s1, double* s2) {
-  constexpr std::size_t kU = 4, W = kW<T>;
-  std::size_t c = 0;
-  for (; c + kU * W <= ch; c += kU * W) {
-    Vec<T> a[kU] = {}, q[kU] = {};
-    for (std::size_t r = 0; r < rows; ++r) {
-      for (std::size_t u = 0; u < kU; ++u) {
-        const std::size_t k = c + u * W;
-        const Vec<T> d = load(dy + r * ch + k);
-        a[u] += d;
-        q[u] += d * ((load(x + r * ch + k) - load(p + k)) * load(rt + k) - load(c0 + k));
-      }
-    }
-    for (std::size_t u = 0; u < kU; ++u) {
-      add_lanes_to<T>(s1 + c + u * W, a[u]);
-      add_lanes_to<T>(s2 + c + u * W, q[u]);
-    }
-  }
-  for (; c + W <= ch; c += W) {
-    Vec<T> a = {}, q = {};
-    for (std::size_t r = 0; r < rows; ++r) {
-      const Vec<T> d = load(dy + r * ch + c);
-      a += d;
-      q += d * ((load(x + r * ch + c) - load(p + c)) * load(rt + c) - load(c0 + c));
-    }
-    add_lanes_to<T>(s1 + c, a);
-    add_lanes_to<T>(s2 + c, q);
-  }
-  for (; c < ch; ++c) {
-    T a = 0, q = 0;
-    for (std::size_t r = 0; r < rows; ++r) {
-      const T d = dy[r * ch + c];
-      a += d;
-      q += d * ((x[r * ch + c] - p[c]) * rt[c] - c0[c]);
-    }
-    s1[c] += static_cast<double>(a);
-    s2[c] += static_cast<double>(q);
-  }
-}
-
 // Training backward: as for LayerNorm with means over the M values of a channel, and
 // dxhat = dy w_c. Pass 1 gathers the per-channel sums
 //   S1_c = sum_{n,l} dy,   S2_c = sum_{n,l} dy xhat     (= dL/db_c and dL/dw_c)
@@ -485,8 +454,8 @@ TAPEGRAD_ALWAYS_INLINE void bn_backward(T* dx, double* s1, double* s2, const T* 
   }
   if (len == 1) {
     for (std::size_t i = 0; i < n; i += kRowBlock) {
-      column_grad_sums(dy + i * ch, x + i * ch, p.data(), rt.data(), c0.data(),
-                       std::min(kRowBlock, n - i), ch, s1, s2);
+      column_sums<true>(dy + i * ch, x + i * ch, p.data(), rt.data(), c0.data(),
+                        std::min(kRowBlock, n - i), ch, s1, s2);
     }
   } else {
     for (std::size_t i = 0; i < n; ++i) {
