@@ -3,22 +3,19 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <type_traits>
 
-#include "fast_math.hpp"
+#include "../core/simd.hpp"
 
 namespace tapegrad::detail {
 
 // ---- precision -----------------------------------------------------------------------------
-// Sums are accumulated in double, also for float data, over shifted values d = x - p, where
-// the pivot p is the group's (channel's) first element:
+// Statistics are sums over shifted values d = x - p, where the pivot p is the group's
+// (channel's) first element:
 //   md = mean(d),  var = mean(d^2) - md^2,  mean = p + md,  rstd = 1 / sqrt(var + eps)
 // This is E[x^2] - E[x]^2 made safe: p is one of the values, so |md| = |mean - p| is at most
-// sqrt(D) std, and the cancellation in mean(d^2) - md^2 costs at most a factor D (~1e3) of
-// double's 1e-16: var keeps ~13 digits, and one pass over the data suffices.
-//
-// Why double: 64 floats near 1e4 sum to ~6.4e5, where float's spacing is 0.06, against a
-// standard deviation of 0.01. Why the pivot also for the per-element work, which runs in T:
+// sqrt(D) std, and the cancellation in mean(d^2) - md^2 costs at most a factor 1 + md^2/var
+// (~2 typically, D at worst) of the sums' relative precision. One pass over the data suffices.
+// The per-element work runs in T, also with the pivot:
 //   xhat = (x - mean) rstd = (x - p) rstd - md rstd
 // x - p is exact in float when x and p are close (the large-offset case: 1e4 + 1e-2 z), and
 // T(md rstd) is at most sqrt(D) in size, so xhat has an absolute error of a few float
@@ -26,90 +23,122 @@ namespace tapegrad::detail {
 // spacing(1e4) * rstd ~ 0.1. The mean itself is saved as mean_hi + mean_lo (two T values
 // whose double sum restores it to ~1e-11).
 //
-// Speed: the per-element loops are branch-free and in T, so GCC vectorizes them; sums run in
-// 8 interleaved partial sums (blocks of 8 below), a fixed order of additions, so the result is
-// the same with any vector width. Each kernel is compiled twice (TAPEGRAD_SIMD_CLONES: baseline x86-64 and
-// AVX2, chosen at load time); both give bitwise the same results (no FMA contraction).
+// Block sums. Summing millions of values one by one in float would not do (64 floats near 1e4
+// sum to ~6.4e5, where float's spacing is 0.06, against a std of 0.01), and converting every
+// value to double costs half the speed. So sums run in T over BLOCKS, and each block's partial
+// sums are converted to double and added to double totals:
+//   LayerNorm: a lane of a vector accumulator adds kBlock / (lanes) = 8 (forward) or 16
+//              (backward) values of a row; dw, db: kFlushRows = 16 rows per column;
+//   BatchNorm: kRowBlock = 16 rows per channel.
+// A float sum of k terms is off by at most k u sum|term| (u = 2^-24; ~sqrt(k) u typically),
+// so the partials carry relative errors of ~1e-6 of the sum of |d| over k <= 16 values, the
+// same order as the rounding of the float inputs and outputs themselves: with d = x - p small
+// there is no large offset for the partial sums to lose digits against. The totals over all
+// blocks are double, so the row (column) length does not add float error. For T = double the
+// partials are double, as before.
+//
+// Determinism: every sum has a fixed order of additions. Element i of a block goes to lane
+// i % (lanes) of GCC vector types of a fixed width (Vec below, 32 bytes), whatever the ISA;
+// the lanes are converted and added to the double totals lane-wise in a fixed order, and
+// reduced in lane order at the end. Each kernel is compiled twice (TAPEGRAD_SIMD_CLONES:
+// baseline x86-64 and AVX2, chosen at load time) and both give bitwise the same results:
+// neither target enables FMA, so GCC cannot contract a * b + c (its default
+// -ffp-contract=fast for C++ only acts where an FMA instruction exists). Not an AVX-512F clone:
+// GCC's avx512f target brings FMA instructions with it and contracts, changing the last bits.
 
 namespace {
 
-// ---- blocks of 8 ---------------------------------------------------------------------------
-// Sums run over blocks of 8 elements held in GCC/Clang vector types: element i of a row always
-// goes to lane i % 8 of 8 double partial sums (two vectors of 4), which are added up in lane
-// order at the end. A fixed order of additions (the same bits from the SSE2 and the AVX2
-// clone), and SIMD in both, which GCC does not do for a plain floating-point sum loop (it may
-// not reassociate it). Vectors of 4: wider ones compile to poor code without AVX-512.
-// (The helpers returning vectors are inlined internal functions: GCC's -Wpsabi note about
-// passing such vectors between separately compiled functions does not apply to them.)
 #if defined(__GNUC__) && !defined(__clang__)
+// The helpers passing vectors are inlined internal functions: GCC's -Wpsabi note about
+// passing such vectors between separately compiled functions does not apply to them.
 #pragma GCC diagnostic ignored "-Wpsabi"
 #endif
-typedef float F4 __attribute__((vector_size(16)));
+typedef float F8 __attribute__((vector_size(32)));
 typedef double D4 __attribute__((vector_size(32)));
+typedef double D8 __attribute__((vector_size(64)));
+// Vec<T>: 32 bytes of T; Wide<T>: the same lanes in double (block partials become totals).
 template <class T>
-struct Quad;
+struct Lanes;
 template <>
-struct Quad<float> {
-  using type = F4;
+struct Lanes<float> {
+  using vec = F8;
+  using wide = D8;
 };
 template <>
-struct Quad<double> {
-  using type = D4;
+struct Lanes<double> {
+  using vec = D4;
+  using wide = D4;
 };
 template <class T>
-using quad_t = typename Quad<T>::type;
-constexpr std::size_t kLanes = 8;
-
-// Eight double partial sums; add(lo, hi) adds elements i..i+3 and i+4..i+7 of a block.
-struct Sum8 {
-  D4 lo = {}, hi = {};
-  template <class V>
-  TAPEGRAD_ALWAYS_INLINE void add(V a, V b) {
-    lo += __builtin_convertvector(a, D4);
-    hi += __builtin_convertvector(b, D4);
-  }
-  TAPEGRAD_ALWAYS_INLINE void add_lane(std::size_t j, double v) {
-    if (j < 4) lo[j] += v; else hi[j - 4] += v;
-  }
-  TAPEGRAD_ALWAYS_INLINE double total() const {
-    double s = 0;
-    for (std::size_t j = 0; j < 4; ++j) s += lo[j];
-    for (std::size_t j = 0; j < 4; ++j) s += hi[j];
-    return s;
-  }
-};
+using Vec = typename Lanes<T>::vec;
+template <class T>
+using Wide = typename Lanes<T>::wide;
+template <class T>
+constexpr std::size_t kW = 32 / sizeof(T);  // lanes of a Vec
 
 template <class T>
-TAPEGRAD_ALWAYS_INLINE quad_t<T> load4(const T* p) {
-  quad_t<T> v;
+TAPEGRAD_ALWAYS_INLINE Vec<T> load(const T* p) {
+  Vec<T> v;
   std::memcpy(&v, p, sizeof v);
   return v;
 }
-
-// Adds sum d and sum d^2, d = x[i] - p over n values (x - p in T, see above), into s1 and s2.
 template <class T>
-TAPEGRAD_ALWAYS_INLINE void add_shifted_sums(const T* x, std::size_t n, T p, double& s1, double& s2) {
-  Sum8 a, q;
-  std::size_t i = 0;
-  for (; i + kLanes <= n; i += kLanes) {
-    const D4 d0 = __builtin_convertvector(load4(x + i) - p, D4);
-    const D4 d1 = __builtin_convertvector(load4(x + i + 4) - p, D4);
-    a.add(d0, d1);
-    q.add(d0 * d0, d1 * d1);
-  }
-  for (std::size_t j = 0; i < n; ++i, ++j) {
-    const double d = static_cast<double>(x[i] - p);
-    a.add_lane(j, d);
-    q.add_lane(j, d * d);
-  }
-  s1 += a.total();
-  s2 += q.total();
+TAPEGRAD_ALWAYS_INLINE void store(T* p, const Vec<T>& v) {
+  std::memcpy(p, &v, sizeof v);
+}
+template <class T>
+TAPEGRAD_ALWAYS_INLINE Wide<T> widen(const Vec<T>& v) {
+  return __builtin_convertvector(v, Wide<T>);
+}
+// s[0 .. kW) += the lanes of v, in double.
+template <class T>
+TAPEGRAD_ALWAYS_INLINE void add_lanes_to(double* s, const Vec<T>& v) {
+  Wide<T> t;
+  std::memcpy(&t, s, sizeof t);
+  t += widen<T>(v);
+  std::memcpy(s, &t, sizeof t);
+}
+template <class T>
+TAPEGRAD_ALWAYS_INLINE double lane_sum(const Wide<T>& t) {
+  double s = 0;
+  for (std::size_t j = 0; j < kW<T>; ++j) s += t[j];
+  return s;
 }
 
-// From the shifted sums of m values: md = mean - p and var (clamped at 0 against rounding).
-inline void stats(double s1, double s2, double m, double& md, double& var) {
-  md = s1 / m;
-  var = std::max(s2 / m - md * md, 0.0);
+// Row sums in blocks: kU accumulators of kW lanes (independent additions hide the adder's
+// latency); element i of a block goes to lane i % (kU kW). A block's partials are added to
+// the double totals by add_block; total() reduces them in lane order.
+template <class T, std::size_t kU>
+struct BlockSums {
+  static constexpr std::size_t kChunk = kU * kW<T>;
+  Vec<T> a[kU] = {}, q[kU] = {};
+  Wide<T> ta = {}, tq = {};
+  TAPEGRAD_ALWAYS_INLINE void add(std::size_t u, const Vec<T>& va, const Vec<T>& vq) {
+    a[u] += va;
+    q[u] += vq;
+  }
+  // The tail of a row (fewer than kChunk values) as zero-padded arrays.
+  TAPEGRAD_ALWAYS_INLINE void add_padded(const T* pa, const T* pq) {
+    for (std::size_t u = 0; u < kU; ++u) add(u, load(pa + u * kW<T>), load(pq + u * kW<T>));
+  }
+  TAPEGRAD_ALWAYS_INLINE void add_block() {
+    for (std::size_t u = 0; u < kU; ++u) {
+      ta += widen<T>(a[u]);
+      tq += widen<T>(q[u]);
+      a[u] = Vec<T>{};
+      q[u] = Vec<T>{};
+    }
+  }
+  TAPEGRAD_ALWAYS_INLINE double total_a() const { return lane_sum<T>(ta); }
+  TAPEGRAD_ALWAYS_INLINE double total_q() const { return lane_sum<T>(tq); }
+};
+
+// From the shifted sums of 1 / inv_m values: md = mean - p and var (clamped at 0 against
+// rounding). Multiplications, not divisions: BatchNorm does this per channel, and divisions
+// and square roots share one slow unit.
+inline void stats(double s1, double s2, double inv_m, double& md, double& var) {
+  md = s1 * inv_m;
+  var = std::max(s2 * inv_m - md * md, 0.0);
 }
 
 template <class T>
@@ -118,10 +147,57 @@ void save_mean(T* hi, T* lo, double mean) {
   *lo = static_cast<T>(mean - static_cast<double>(*hi));
 }
 
+constexpr std::size_t kBlock = 256;      // values of a row per block (a multiple of kChunk)
+constexpr std::size_t kFlushRows = 16;   // LayerNorm rows per float dw, db partial
+constexpr std::size_t kRowBlock = 16;    // BatchNorm rows per float partial of a channel
+
+// s1 = sum d, s2 = sum d^2 over n values d = x[i] - p (x - p in T, see above).
+template <class T>
+TAPEGRAD_ALWAYS_INLINE void shifted_sums(const T* x, std::size_t n, T p, double& s1, double& s2) {
+  using S = BlockSums<T, 4>;
+  S s;
+  std::size_t i = 0;
+  while (i < n) {
+    const std::size_t end = std::min(n, i + kBlock);
+    for (; i + S::kChunk <= end; i += S::kChunk) {
+      for (std::size_t u = 0; u < 4; ++u) {
+        const Vec<T> d = load(x + i + u * kW<T>) - p;
+        s.add(u, d, d * d);
+      }
+    }
+    if (i < end) {
+      T pa[S::kChunk] = {}, pq[S::kChunk] = {};
+      for (std::size_t j = 0; i < end; ++i, ++j) {
+        pa[j] = x[i] - p;
+        pq[j] = pa[j] * pa[j];
+      }
+      s.add_padded(pa, pq);
+    }
+    s.add_block();
+  }
+  s1 = s.total_a();
+  s2 = s.total_q();
+}
+
+// xhat of a group (channel) as in the forward: xhat = (x - p) rt - c, with p its first value,
+// rt = T(rstd) and c = T((mean - p) rstd); x points at the values to normalize.
+template <class T>
+struct Xhat {
+  const T* x;
+  T p, rt, c;
+  Xhat(const T* xs, T pivot, T mean_hi, T mean_lo, T rstd) : x(xs), p(pivot), rt(rstd) {
+    const double md = (static_cast<double>(mean_hi) - static_cast<double>(p)) + mean_lo;
+    c = static_cast<T>(md * static_cast<double>(rstd));
+  }
+  TAPEGRAD_ALWAYS_INLINE T operator()(std::size_t i) const { return (x[i] - p) * rt - c; }
+  TAPEGRAD_ALWAYS_INLINE Vec<T> vec(std::size_t i) const { return (load(x + i) - p) * rt - c; }
+};
+
 // ---- LayerNorm -----------------------------------------------------------------------------
 // Forward, per group of D values:
 //   mean = (1/D) sum_i x_i,  var = (1/D) sum_i (x_i - mean)^2,  rstd = 1 / sqrt(var + eps)
 //   xhat_i = (x_i - mean) rstd,  y_i = xhat_i w_i + b_i          (w = 1, b = 0 without affine)
+// One pass for the shifted sums, one (from L1) writing y.
 template <class T>
 TAPEGRAD_ALWAYS_INLINE void ln_forward(T* y, T* mean_hi, T* mean_lo, T* rstd, const T* x, const T* w,
                                        const T* b, std::size_t groups, std::size_t dim, double eps) {
@@ -130,8 +206,8 @@ TAPEGRAD_ALWAYS_INLINE void ln_forward(T* y, T* mean_hi, T* mean_lo, T* rstd, co
     T* yg = y + g * dim;
     const T p = xg[0];
     double s1 = 0, s2 = 0, md = 0, var = 0;
-    add_shifted_sums(xg, dim, p, s1, s2);
-    stats(s1, s2, static_cast<double>(dim), md, var);
+    shifted_sums(xg, dim, p, s1, s2);
+    stats(s1, s2, 1.0 / static_cast<double>(dim), md, var);
     const double r = 1.0 / std::sqrt(var + eps);
     const T rt = static_cast<T>(r), c = static_cast<T>(md * r);  // xhat = (x - p) rt - c
     if (w) {
@@ -155,99 +231,159 @@ TAPEGRAD_ALWAYS_INLINE void ln_forward(T* y, T* mean_hi, T* mean_lo, T* rstd, co
 //                    = rstd (delta_ij - 1/D - xhat_j xhat_i / D)
 //   dL/dx_i = sum_j dxhat_j d xhat_j / d x_i
 //           = rstd (dxhat_i - mean_j(dxhat_j) - xhat_i mean_j(dxhat_j xhat_j))
-// exact for any eps. kAffine: w is given; dw and db are both given or both null.
-// A group's xhat as in the forward: xhat = (x - p) rt - c, with p = x[0], rt = T(rstd) and
-// c = T((mean - p) rstd).
-template <class T>
-struct GroupXhat {
-  const T* x;
-  T p, rt, c;
-  GroupXhat(const T* xg, const T* mean_hi, const T* mean_lo, const T* rstd, std::size_t g)
-      : x(xg), p(xg[0]) {
-    const double md = (static_cast<double>(mean_hi[g]) - static_cast<double>(p)) + mean_lo[g];
-    rt = rstd[g];
-    c = static_cast<T>(md * static_cast<double>(rstd[g]));
-  }
-  TAPEGRAD_ALWAYS_INLINE T operator()(std::size_t i) const { return (x[i] - p) * rt - c; }
-  TAPEGRAD_ALWAYS_INLINE quad_t<T> quad(std::size_t i) const { return (load4(x + i) - p) * rt - c; }
-};
+// exact for any eps. Per row: pass 1 reads dy, x (and w) once for a1 = sum dxhat and
+// a2 = sum dxhat xhat, and (kParams) adds dy xhat and dy into float partials of dw and db;
+// pass 2 writes dx from L1.
 
-// dw_i += sum over kRows groups of dy_i xhat_i, db_i += sum of dy_i, adding the groups in
-// order (the same sums as one group at a time), with one pass over dw and db per kRows groups.
-template <std::size_t kRows, class T>
-TAPEGRAD_ALWAYS_INLINE void add_param_grads(double* dw, double* db, const T* dy, const GroupXhat<T>* xh,
-                                            std::size_t dim) {
-  for (std::size_t i = 0; i < dim; ++i) {
-    double w = dw[i], b = db[i];
-    for (std::size_t r = 0; r < kRows; ++r) {
-      const T d = dy[r * dim + i];
-      w += static_cast<double>(d * xh[r](i));
-      b += static_cast<double>(d);
+// Pass 1 over n values (kAffine: dxhat = dy w, else dy). Also BatchNorm's per-run sums (L > 1).
+template <bool kAffine, bool kParams, class T>
+TAPEGRAD_ALWAYS_INLINE void grad_sums(const T* dy, const Xhat<T>& xh, const T* w, T* dwf, T* dbf,
+                                      std::size_t n, double& a1, double& a2) {
+  using S = BlockSums<T, 2>;
+  S s;
+  std::size_t i = 0;
+  while (i < n) {
+    const std::size_t end = std::min(n, i + kBlock);
+    for (; i + S::kChunk <= end; i += S::kChunk) {
+      for (std::size_t u = 0; u < 2; ++u) {
+        const std::size_t k = i + u * kW<T>;
+        const Vec<T> d = load(dy + k), xv = xh.vec(k);
+        Vec<T> g = d;
+        if constexpr (kAffine) g *= load(w + k);
+        s.add(u, g, g * xv);
+        if constexpr (kParams) {
+          store(dwf + k, load(dwf + k) + d * xv);
+          store(dbf + k, load(dbf + k) + d);
+        }
+      }
     }
-    dw[i] = w;
-    db[i] = b;
+    if (i < end) {
+      T pa[S::kChunk] = {}, pq[S::kChunk] = {};
+      for (std::size_t j = 0; i < end; ++i, ++j) {
+        const T d = dy[i], xv = xh(i);
+        T g = d;
+        if constexpr (kAffine) g *= w[i];
+        pa[j] = g;
+        pq[j] = g * xv;
+        if constexpr (kParams) {
+          dwf[i] += d * xv;
+          dbf[i] += d;
+        }
+      }
+      s.add_padded(pa, pq);
+    }
+    s.add_block();
+  }
+  a1 = s.total_a();
+  a2 = s.total_q();
+}
+
+// dw += dwf, db += dbf in double; the float partials restart at 0.
+template <class T>
+TAPEGRAD_ALWAYS_INLINE void flush_params(double* dw, double* db, T* dwf, T* dbf, std::size_t dim) {
+  for (std::size_t i = 0; i < dim; ++i) {
+    dw[i] += static_cast<double>(dwf[i]);
+    db[i] += static_cast<double>(dbf[i]);
+    dwf[i] = 0;
+    dbf[i] = 0;
   }
 }
 
-template <bool kAffine, bool kAssign, class T>
+template <bool kAffine, bool kParams, bool kAssign, class T>
 TAPEGRAD_ALWAYS_INLINE void ln_backward(T* dx, double* dw, double* db, const T* dy, const T* x,
                                         const T* w, const T* mean_hi, const T* mean_lo,
                                         const T* rstd, std::size_t groups, std::size_t dim) {
-  constexpr std::size_t kRows = 4;
+  std::vector<T> dwf(kParams ? dim : 0), dbf(kParams ? dim : 0);
   const double inv_d = 1.0 / static_cast<double>(dim);
   for (std::size_t g = 0; g < groups; ++g) {
-    const GroupXhat<T> xhat(x + g * dim, mean_hi, mean_lo, rstd, g);
+    const T* xg = x + g * dim;
     const T* dyg = dy + g * dim;
-    const auto dxhat = [&](std::size_t i) { return kAffine ? dyg[i] * w[i] : dyg[i]; };
-    if (kAffine && dw && g % kRows == kRows - 1) {  // the parameter grads of the last kRows groups
-      GroupXhat<T> xhs[kRows] = {
-          {x + (g - 3) * dim, mean_hi, mean_lo, rstd, g - 3},
-          {x + (g - 2) * dim, mean_hi, mean_lo, rstd, g - 2},
-          {x + (g - 1) * dim, mean_hi, mean_lo, rstd, g - 1}, xhat};
-      add_param_grads<kRows>(dw, db, dy + (g - 3) * dim, xhs, dim);
-    } else if (kAffine && dw && g >= groups - groups % kRows) {  // the last few, one at a time
-      add_param_grads<1>(dw, db, dyg, &xhat, dim);
+    const Xhat<T> xh(xg, xg[0], mean_hi[g], mean_lo[g], rstd[g]);
+    double a1 = 0, a2 = 0;
+    grad_sums<kAffine, kParams>(dyg, xh, w, dwf.data(), dbf.data(), dim, a1, a2);
+    if (kParams && (g % kFlushRows == kFlushRows - 1 || g + 1 == groups)) {
+      flush_params(dw, db, dwf.data(), dbf.data(), dim);
     }
     if (!dx) continue;
-    // mean(dxhat) and mean(dxhat xhat), in blocks of 8
-    Sum8 a1, a2;
-    std::size_t i = 0;
-    for (; i + kLanes <= dim; i += kLanes) {
-      const auto dxh0 = kAffine ? load4(dyg + i) * load4(w + i) : load4(dyg + i);
-      const auto dxh1 = kAffine ? load4(dyg + i + 4) * load4(w + i + 4) : load4(dyg + i + 4);
-      a1.add(dxh0, dxh1);
-      a2.add(dxh0 * xhat.quad(i), dxh1 * xhat.quad(i + 4));
-    }
-    for (std::size_t j = 0; i < dim; ++i, ++j) {
-      a1.add_lane(j, static_cast<double>(dxhat(i)));
-      a2.add_lane(j, static_cast<double>(dxhat(i) * xhat(i)));
-    }
     // dL/dx = dxhat rstd - rstd mean(dxhat) - xhat rstd mean(dxhat xhat)
-    const double r = static_cast<double>(xhat.rt);
-    const T k1 = static_cast<T>(r * a1.total() * inv_d), k2 = static_cast<T>(r * a2.total() * inv_d);
+    const T rt = xh.rt, p = xh.p, c = xh.c;
+    const double r = static_cast<double>(rt);
+    const T k1 = static_cast<T>(r * a1 * inv_d), k2 = static_cast<T>(r * a2 * inv_d);
     T* dxg = dx + g * dim;
     for (std::size_t k = 0; k < dim; ++k) {
-      dxg[k] = (kAssign ? T(0) : dxg[k]) + (dxhat(k) * xhat.rt - k1 - xhat(k) * k2);
+      const T dxh = kAffine ? dyg[k] * w[k] : dyg[k];
+      const T xv = (xg[k] - p) * rt - c;
+      dxg[k] = (kAssign ? T(0) : dxg[k]) + (dxh * rt - k1 - xv * k2);
     }
   }
 }
 
 // ---- BatchNorm (training) ----------------------------------------------------------------
-// Calls f(i, rows) for rows i, i + 1, ... of n in blocks of 4 (then single rows), with
-// rows.value a compile-time constant: per-channel sums over 4 rows stay in registers between
-// one load and one store of the sum, and are still added row after row, in order.
-template <class F>
-TAPEGRAD_ALWAYS_INLINE void for_row_blocks(std::size_t n, F&& f) {
-  std::size_t i = 0;
-  for (; i + 4 <= n; i += 4) f(i, std::integral_constant<std::size_t, 4>());
-  for (; i < n; ++i) f(i, std::integral_constant<std::size_t, 1>());
-}
-
 // The LayerNorm computation with the roles of the axes swapped: channel c's statistics run
 // over its M = N L values x[n, c, l] (pivot: x[0, c, 0]); w and b are per channel, so
 //   y = xhat w_c + b_c = (x - p_c) A_c + B_c,  A_c = rstd_c w_c,  B_c = b_c - md_c rstd_c w_c
-// Loops run in memory order: for 2-D input (L = 1) the channel loop is the inner one and the
-// per-channel sums are arrays; for L > 1 each (n, c) is a contiguous run of L values.
+// Loops run in memory order: for 2-D input (L = 1) a block of kRowBlock rows is swept column
+// vector by column vector, the per-channel float partials over the block staying in
+// registers; for L > 1 each (n, c) is a contiguous run of L values, summed as a LayerNorm row.
+
+// For 2-D input, per-channel sums over `rows` rows, kU vectors of channels from c on:
+//   forward (!kGrad):  s1 += sum d,  s2 += sum d^2,       d = x - p_c
+//   backward (kGrad):  s1 += sum dy, s2 += sum dy xhat,   xhat = d rt_c - c0_c
+// each in float over the block of rows, then added to the double sums.
+template <bool kGrad, std::size_t kU, class T>
+TAPEGRAD_ALWAYS_INLINE void column_sums_at(std::size_t c, const T* dy, const T* x, const T* p,
+                                           const T* rt, const T* c0, std::size_t rows,
+                                           std::size_t ch, double* s1, double* s2) {
+  constexpr std::size_t W = kW<T>;
+  Vec<T> a[kU] = {}, q[kU] = {};
+  for (std::size_t r = 0; r < rows; ++r) {
+    for (std::size_t u = 0; u < kU; ++u) {
+      const std::size_t k = c + u * W;
+      const Vec<T> d = load(x + r * ch + k) - load(p + k);
+      if constexpr (kGrad) {
+        const Vec<T> g = load(dy + r * ch + k);
+        a[u] += g;
+        q[u] += g * (d * load(rt + k) - load(c0 + k));
+      } else {
+        a[u] += d;
+        q[u] += d * d;
+      }
+    }
+  }
+  for (std::size_t u = 0; u < kU; ++u) {
+    add_lanes_to<T>(s1 + c + u * W, a[u]);
+    add_lanes_to<T>(s2 + c + u * W, q[u]);
+  }
+}
+
+// All channels: four vectors at a time (independent additions), then one, then one channel
+// (the same order of additions per channel on every path).
+template <bool kGrad, class T>
+TAPEGRAD_ALWAYS_INLINE void column_sums(const T* dy, const T* x, const T* p, const T* rt,
+                                        const T* c0, std::size_t rows, std::size_t ch,
+                                        double* s1, double* s2) {
+  constexpr std::size_t W = kW<T>;
+  std::size_t c = 0;
+  for (; c + 4 * W <= ch; c += 4 * W) column_sums_at<kGrad, 4>(c, dy, x, p, rt, c0, rows, ch, s1, s2);
+  for (; c + W <= ch; c += W) column_sums_at<kGrad, 1>(c, dy, x, p, rt, c0, rows, ch, s1, s2);
+  for (; c < ch; ++c) {
+    T a = 0, q = 0;
+    for (std::size_t r = 0; r < rows; ++r) {
+      const T d = x[r * ch + c] - p[c];
+      if constexpr (kGrad) {
+        const T g = dy[r * ch + c];
+        a += g;
+        q += g * (d * rt[c] - c0[c]);
+      } else {
+        a += d;
+        q += d * d;
+      }
+    }
+    s1[c] += static_cast<double>(a);
+    s2[c] += static_cast<double>(q);
+  }
+}
+
 template <class T>
 TAPEGRAD_ALWAYS_INLINE void bn_forward(T* y, std::vector<double>& mean, std::vector<double>& var,
                                        const T* x, const T* w, const T* b, std::size_t n,
@@ -256,27 +392,26 @@ TAPEGRAD_ALWAYS_INLINE void bn_forward(T* y, std::vector<double>& mean, std::vec
   std::vector<T> p(ch), A(ch), B(ch);
   for (std::size_t c = 0; c < ch; ++c) p[c] = x[c * len];
   if (len == 1) {
-    for_row_blocks(n, [&](std::size_t i, auto rows) {
-      for (std::size_t c = 0; c < ch; ++c) {
-        double a = s1[c], q = s2[c];
-        for (std::size_t r = 0; r < rows.value; ++r) {
-          const double d = static_cast<double>(x[(i + r) * ch + c] - p[c]);
-          a += d;
-          q += d * d;
-        }
-        s1[c] = a;
-        s2[c] = q;
-      }
-    });
+    for (std::size_t i = 0; i < n; i += kRowBlock) {
+      column_sums<false>(static_cast<const T*>(nullptr), x + i * ch, p.data(), static_cast<const T*>(nullptr),
+                         static_cast<const T*>(nullptr), std::min(kRowBlock, n - i), ch, s1.data(), s2.data());
+    }
   } else {
-    for (std::size_t i = 0; i < n; ++i)
-      for (std::size_t c = 0; c < ch; ++c) add_shifted_sums(x + (i * ch + c) * len, len, p[c], s1[c], s2[c]);
+    for (std::size_t i = 0; i < n; ++i) {
+      for (std::size_t c = 0; c < ch; ++c) {
+        double a = 0, q = 0;
+        shifted_sums(x + (i * ch + c) * len, len, p[c], a, q);
+        s1[c] += a;
+        s2[c] += q;
+      }
+    }
   }
   mean.assign(ch, 0.0);
   var.assign(ch, 0.0);
+  const double inv_m = 1.0 / static_cast<double>(n * len);
   for (std::size_t c = 0; c < ch; ++c) {
     double md = 0;
-    stats(s1[c], s2[c], static_cast<double>(n * len), md, var[c]);
+    stats(s1[c], s2[c], inv_m, md, var[c]);
     mean[c] = static_cast<double>(p[c]) + md;
     const double a = (w ? static_cast<double>(w[c]) : 1.0) / std::sqrt(var[c] + eps);
     A[c] = static_cast<T>(a);
@@ -312,44 +447,27 @@ TAPEGRAD_ALWAYS_INLINE void bn_backward(T* dx, double* s1, double* s2, const T* 
                                         std::size_t len) {
   std::vector<T> p(ch), rt(ch), c0(ch);
   for (std::size_t c = 0; c < ch; ++c) {
-    p[c] = x[c * len];
-    const double md = (static_cast<double>(mean_hi[c]) - static_cast<double>(p[c])) + mean_lo[c];
-    rt[c] = rstd[c];
-    c0[c] = static_cast<T>(md * static_cast<double>(rstd[c]));
+    const Xhat<T> xh(nullptr, x[c * len], mean_hi[c], mean_lo[c], rstd[c]);
+    p[c] = xh.p;
+    rt[c] = xh.rt;
+    c0[c] = xh.c;
   }
   if (len == 1) {
-    for_row_blocks(n, [&](std::size_t i, auto rows) {
-      for (std::size_t c = 0; c < ch; ++c) {
-        double a = s1[c], q = s2[c];
-        for (std::size_t r = 0; r < rows.value; ++r) {
-          const std::size_t k = (i + r) * ch + c;
-          a += static_cast<double>(dy[k]);
-          q += static_cast<double>(dy[k] * ((x[k] - p[c]) * rt[c] - c0[c]));
-        }
-        s1[c] = a;
-        s2[c] = q;
-      }
-    });
+    for (std::size_t i = 0; i < n; i += kRowBlock) {
+      column_sums<true>(dy + i * ch, x + i * ch, p.data(), rt.data(), c0.data(),
+                        std::min(kRowBlock, n - i), ch, s1, s2);
+    }
   } else {
     for (std::size_t i = 0; i < n; ++i) {
       for (std::size_t c = 0; c < ch; ++c) {
-        const T* xr = x + (i * ch + c) * len;
-        const T* dyr = dy + (i * ch + c) * len;
-        const T pc = p[c], rc = rt[c], cc = c0[c];
-        Sum8 a1, a2;
-        const auto xhat4 = [&](std::size_t l) { return (load4(xr + l) - pc) * rc - cc; };
-        std::size_t l = 0;
-        for (; l + kLanes <= len; l += kLanes) {
-          const auto d0 = load4(dyr + l), d1 = load4(dyr + l + 4);
-          a1.add(d0, d1);
-          a2.add(d0 * xhat4(l), d1 * xhat4(l + 4));
-        }
-        for (std::size_t j = 0; l < len; ++l, ++j) {
-          a1.add_lane(j, static_cast<double>(dyr[l]));
-          a2.add_lane(j, static_cast<double>(dyr[l] * ((xr[l] - pc) * rc - cc)));
-        }
-        s1[c] += a1.total();
-        s2[c] += a2.total();
+        const std::size_t off = (i * ch + c) * len;
+        Xhat<T> xh(nullptr, p[c], mean_hi[c], mean_lo[c], rstd[c]);
+        xh.x = x + off;
+        double a1 = 0, a2 = 0;
+        grad_sums<false, false>(dy + off, xh, static_cast<const T*>(nullptr), static_cast<T*>(nullptr),
+                                static_cast<T*>(nullptr), len, a1, a2);
+        s1[c] += a1;
+        s2[c] += a2;
       }
     }
   }
@@ -387,6 +505,8 @@ TAPEGRAD_ALWAYS_INLINE void bn_backward(T* dx, double* s1, double* s2, const T* 
 }  // namespace
 
 // ---- the entry points: one clone set per scalar type ---------------------------------------
+// (if-else dispatch to the template instances, not lambdas: a lambda would not be compiled
+// for the clone's ISA)
 
 #define TAPEGRAD_NORM_KERNELS(T)                                                                   \
   TAPEGRAD_SIMD_CLONES void layer_norm_forward(T* y, T* mean_hi, T* mean_lo, T* rstd, const T* x,   \
@@ -398,17 +518,21 @@ TAPEGRAD_ALWAYS_INLINE void bn_backward(T* dx, double* s1, double* s2, const T* 
                                                 const T* dy, const T* x, const T* w,                \
                                                 const T* mean_hi, const T* mean_lo, const T* rstd,  \
                                                 std::size_t groups, std::size_t dim) {              \
-    /* (if-else, not a lambda: a lambda would not be compiled for the clone's ISA) */            \
-    if (w && assign_dx) {                                                                           \
-      ln_backward<true, true, T>(dx, dw, db, dy, x, w, mean_hi, mean_lo, rstd, groups, dim);       \
+    if (w && dw && assign_dx) {                                                                     \
+      ln_backward<true, true, true, T>(dx, dw, db, dy, x, w, mean_hi, mean_lo, rstd, groups, dim); \
+    } else if (w && dw) {                                                                           \
+      ln_backward<true, true, false, T>(dx, dw, db, dy, x, w, mean_hi, mean_lo, rstd, groups, dim);\
+    } else if (w && assign_dx) {                                                                    \
+      ln_backward<true, false, true, T>(dx, dw, db, dy, x, w, mean_hi, mean_lo, rstd, groups, dim);\
     } else if (w) {                                                                                 \
-      ln_backward<true, false, T>(dx, dw, db, dy, x, w, mean_hi, mean_lo, rstd, groups, dim);      \
+      ln_backward<true, false, false, T>(dx, dw, db, dy, x, w, mean_hi, mean_lo, rstd, groups,     \
+                                         dim);                                                      \
     } else if (assign_dx) {                                                                         \
-      ln_backward<false, true, T>(dx, nullptr, nullptr, dy, x, w, mean_hi, mean_lo, rstd, groups,  \
-                                  dim);                                                             \
+      ln_backward<false, false, true, T>(dx, nullptr, nullptr, dy, x, w, mean_hi, mean_lo, rstd,   \
+                                         groups, dim);                                              \
     } else {                                                                                        \
-      ln_backward<false, false, T>(dx, nullptr, nullptr, dy, x, w, mean_hi, mean_lo, rstd, groups, \
-                                   dim);                                                            \
+      ln_backward<false, false, false, T>(dx, nullptr, nullptr, dy, x, w, mean_hi, mean_lo, rstd,  \
+                                          groups, dim);                                             \
     }                                                                                               \
   }                                                                                                 \
   TAPEGRAD_SIMD_CLONES void batch_norm_forward(T* y, std::vector<double>& mean,                     \
