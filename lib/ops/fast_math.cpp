@@ -2,7 +2,7 @@
 
 namespace tapegrad::detail {
 
-TAPEGRAD_SIMD_CLONES void tanh_kernel(const float* x, float* y, std::size_t n) {
+TAPEGRAD_SIMD_CLONES_512 void tanh_kernel(const float* x, float* y, std::size_t n) {
   for (std::size_t i = 0; i < n; ++i) y[i] = tanh_rational(x[i]);
 }
 

@@ -63,7 +63,7 @@ inline T fast_tanh(T x) {
 }
 
 // y[i] = fast_tanh(x[i]) over a buffer (x and y may be the same), the float loop compiled for
-// baseline x86-64 and AVX2 (fast_math.cpp).
+// baseline x86-64, AVX2 and AVX-512F, with the same bits from each (fast_math.cpp).
 void tanh_kernel(const float* x, float* y, std::size_t n);
 void tanh_kernel(const double* x, double* y, std::size_t n);
 
