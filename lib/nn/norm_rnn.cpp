@@ -23,6 +23,13 @@ void check_hidden_and_eps(const char* who, std::size_t hidden_size, double eps) 
   }
 }
 
+// `buf` as zeros of shape (n, h), resized only when the shape changes.
+template <class T>
+const xt::xarray<T>& zeros(xt::xarray<T>& buf, std::size_t n, std::size_t h) {
+  if (buf.shape() != Shape{n, h}) buf = xt::zeros<T>({n, h});
+  return buf;
+}
+
 std::string num(double v) {
   std::ostringstream os;
   os << v;
@@ -75,13 +82,14 @@ Var<T> SequenceBatchNorm<T>::normalize_step(Tape<T>& t, const Var<T>& x, std::si
   const Var<T> beta = t.constant(zero_beta_);
   const Var<T> gamma = t.param(weight);
   if (this->is_training()) {
-    xt::xarray<T> mean, var;
-    Var<T> y = batch_norm(x, gamma, beta, eps_, &mean, &var);
-    if (stats) {
-      stats->batch = t.shape(x)[0];
-      stats->mean.push_back(std::move(mean));
-      stats->var.push_back(std::move(var));
+    if (!stats) return batch_norm(x, gamma, beta, eps_);
+    if (stats->mean.size() == stats->count) {  // a new slot; later forwards reuse it
+      stats->mean.emplace_back();
+      stats->var.emplace_back();
     }
+    Var<T> y = batch_norm(x, gamma, beta, eps_, &stats->mean[stats->count], &stats->var[stats->count]);
+    stats->batch = t.shape(x)[0];
+    ++stats->count;
     return y;
   }
   const std::size_t s = std::min(step, max_length() - 1);
@@ -98,7 +106,7 @@ void SequenceBatchNorm<T>::update_running(const StepStatistics<T>& stats) {
   const double m = momentum_;
   const double n = static_cast<double>(stats.batch);
   const double unbias = n / (n - 1);  // batch >= 2: batch_norm refused anything smaller
-  for (std::size_t step = 0; step < stats.mean.size(); ++step) {
+  for (std::size_t step = 0; step < stats.count; ++step) {
     const std::size_t s = std::min(step, max_length() - 1);
     T* rm = running_mean.data() + s * H;
     T* rv = running_var.data() + s * H;
@@ -124,12 +132,13 @@ Var<T> SequenceBatchNorm<T>::forward(Tape<T>& t, const Var<T>& x) {
     throw StateError("SequenceBatchNorm: expected more than 1 value per channel when training; got "
                      "input of shape " + shape_str(sx) + ". Use eval() or a batch of at least 2");
   }
-  StepStatistics<T> stats;
-  std::vector<Var<T>> steps;
+  stats_.clear();
+  thread_local std::vector<Var<T>> steps;  // reused: a training step allocates nothing
+  steps.clear();
   for (std::size_t s = 0; s < sx[0]; ++s) {
-    steps.push_back(normalize_step(t, select(x, 0, std::ptrdiff_t(s)), s, &stats));
+    steps.push_back(normalize_step(t, select(x, 0, std::ptrdiff_t(s)), s, &stats_));
   }
-  if (this->is_training()) update_running(stats);
+  if (this->is_training()) update_running(stats_);
   return stack(steps, 0);
 }
 
@@ -169,8 +178,9 @@ RNNOutput<T> LNRNN<T>::run(Tape<T>& t, const Var<T>& x, const Var<T>& h0_in) {
   // The input projection of every step: one GEMM over (T*N, I).
   Var<T> P = linear(xs, t.param(*w_ih_));
   if (ln_x_) P = add(ln_x_->forward(t, P), t.param(*bias_));  // LN_x(W_ih x_t) + b, all steps
-  Var<T> h = h0.defined() ? select(h0, 0, 0) : t.constant(xt::zeros<T>({layout.N, hidden_size_}));
-  std::vector<Var<T>> states;
+  Var<T> h = h0.defined() ? select(h0, 0, 0) : t.constant(zeros(zeros_, layout.N, hidden_size_));
+  thread_local std::vector<Var<T>> states;  // reused: a training step allocates nothing
+  states.clear();
   for (std::size_t s = 0; s < layout.T; ++s) {
     const Var<T> p = select(P, 0, std::ptrdiff_t(s));
     const Var<T> r = linear(h, W_hh);
@@ -227,18 +237,20 @@ RNNOutput<T> BNRNN<T>::run(Tape<T>& t, const Var<T>& x, const Var<T>& h0_in) {
   const Var<T> W_hh = t.param(*w_hh_);
   const Var<T> b = t.param(*bias_);
   const Var<T> P = linear(xs, t.param(*w_ih_));  // all steps: one GEMM over (T*N, I)
-  Var<T> h = h0.defined() ? select(h0, 0, 0) : t.constant(xt::zeros<T>({layout.N, hidden_size_}));
-  StepStatistics<T> stats_x, stats_h;
-  std::vector<Var<T>> states;
+  Var<T> h = h0.defined() ? select(h0, 0, 0) : t.constant(zeros(zeros_, layout.N, hidden_size_));
+  stats_x_.clear();
+  stats_h_.clear();
+  thread_local std::vector<Var<T>> states;  // reused: a training step allocates nothing
+  states.clear();
   for (std::size_t s = 0; s < layout.T; ++s) {
-    const Var<T> bh = bn_h_->normalize_step(t, linear(h, W_hh), s, &stats_h);
-    const Var<T> bx = bn_x_->normalize_step(t, select(P, 0, std::ptrdiff_t(s)), s, &stats_x);
+    const Var<T> bh = bn_h_->normalize_step(t, linear(h, W_hh), s, &stats_h_);
+    const Var<T> bx = bn_x_->normalize_step(t, select(P, 0, std::ptrdiff_t(s)), s, &stats_x_);
     h = tanh(add(add(bh, bx), b));
     states.push_back(h);
   }
   if (this->is_training()) {
-    bn_x_->update_running(stats_x);
-    bn_h_->update_running(stats_h);
+    bn_x_->update_running(stats_x_);
+    bn_h_->update_running(stats_h_);
   }
   return detail::to_caller_layout(stack(states, 0), unsqueeze(h, 0), layout);
 }

@@ -108,7 +108,8 @@ RNNOutput<T> RNN<T>::run(Tape<T>& t, const Var<T>& x, const Var<T>& h0_in) {
                                                    layers_.size(), options_.batch_first());
   Var<T> h = detail::time_major_input(x, layout);
   const Var<T> h0 = detail::batched_h0(h0_in, layout);
-  std::vector<Var<T>> last;
+  thread_local std::vector<Var<T>> last;  // reused: a training step allocates nothing
+  last.clear();
   for (std::size_t l = 0; l < layers_.size(); ++l) {
     const Layer& L = layers_[l];
     const Var<T> h0_l = h0.defined() ? select(h0, 0, static_cast<std::ptrdiff_t>(l)) : Var<T>();

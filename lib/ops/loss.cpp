@@ -118,7 +118,10 @@ Var<T> cross_entropy(const Var<T>& logits, const std::vector<std::int64_t>& targ
   const T* x = t.value(logits).data();
   const double eps = o.label_smoothing, classes = static_cast<double>(l.c);
   double total = 0;
-  std::vector<double> e(l.c);  // one row's e^(x - m): computed once, for the sum and the probs
+  // One row's e^(x - m), computed once for the sum and the probs (a per-thread buffer: a
+  // training step allocates nothing).
+  thread_local std::vector<double> e;
+  e.resize(l.c);
   for (std::size_t n = 0; n < l.n; ++n) {
     const T* row = x + n * l.c;
     double loss = 0;

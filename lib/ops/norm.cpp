@@ -20,9 +20,11 @@ double checked_eps(const char* op, double eps) {
 }
 
 // weight and bias: both undefined (no affine) or both live Vars of x's tape with shape `s`.
-template <class T>
+// what() describes `s` for the message; it is called only to throw (no string is built on the
+// path that succeeds: a training step allocates nothing).
+template <class T, class What>
 bool check_affine(const char* op, Tape<T>& t, const Var<T>& w, const Var<T>& b, const Shape& s,
-                  const std::string& what) {
+                  What&& what) {
   if (w.defined() != b.defined()) {
     throw ValueError(std::string(op) + ": weight and bias must be given both or neither (got " +
                      (w.defined() ? "weight only" : "bias only") + ")");
@@ -33,7 +35,7 @@ bool check_affine(const char* op, Tape<T>& t, const Var<T>& w, const Var<T>& b, 
   for (const auto* v : {&w, &b}) {
     if (t.shape(*v) != s) {
       throw ShapeError(std::string(op) + ": " + (v == &w ? "weight" : "bias") + " has shape " +
-                       shape_str(t.shape(*v)) + " but " + what + " " + shape_str(s));
+                       shape_str(t.shape(*v)) + " but " + what() + " " + shape_str(s));
     }
   }
   return true;
@@ -97,9 +99,10 @@ Var<T> layer_norm(const Var<T>& x, const Var<T>& weight, const Var<T>& bias,
   }
   checked_eps(op, eps);
   const Shape norm_shape(xs.end() - static_cast<std::ptrdiff_t>(normalized_ndim), xs.end());
-  const bool affine = check_affine(op, t, weight, bias, norm_shape,
-                                   "the normalized shape of input " + shape_str(xs) + " (its trailing " +
-                                       std::to_string(normalized_ndim) + " dims) is");
+  const bool affine = check_affine(op, t, weight, bias, norm_shape, [&] {
+    return "the normalized shape of input " + shape_str(xs) + " (its trailing " +
+           std::to_string(normalized_ndim) + " dims) is";
+  });
   const std::size_t dim = numel(norm_shape);
   const std::size_t groups = dim ? t.value(x).size() / dim : 0;
 
@@ -119,11 +122,11 @@ Var<T> layer_norm(const Var<T>& x, const Var<T>& weight, const Var<T>& bias,
     const std::size_t groups = c.saved(1).size();
     const bool affine = c.num_inputs() == 3;
     // dw and db are computed together (one pass), when either is needed
-    std::vector<double> dw, db;
-    if (affine && (c.needs_grad(1) || c.needs_grad(2))) {
-      dw.assign(dim, 0.0);
-      db.assign(dim, 0.0);
-    }
+    std::vector<double>& dw = detail::scratch<double>(0);
+    std::vector<double>& db = detail::scratch<double>(1);
+    const bool params = affine && (c.needs_grad(1) || c.needs_grad(2));
+    dw.assign(params ? dim : 0, 0.0);
+    db.assign(params ? dim : 0, 0.0);
     bool assign = false;
     T* dx = c.needs_grad(0) ? c.input_grad_write(0, assign).data() : nullptr;
     detail::layer_norm_backward(dx, assign, dw.empty() ? nullptr : dw.data(),
@@ -145,9 +148,9 @@ bool check_batch_input(const char* op, Tape<T>& t, const Var<T>& x, const Var<T>
   const Shape& xs = t.shape(x);
   batch_dims(op, xs, n, ch, len);
   checked_eps(op, eps);
-  return check_affine(op, t, weight, bias, Shape{ch},
-                      "the input " + shape_str(xs) + " has " + std::to_string(ch) +
-                          " channels, so it must be");
+  return check_affine(op, t, weight, bias, Shape{ch}, [&] {
+    return "the input " + shape_str(xs) + " has " + std::to_string(ch) + " channels, so it must be";
+  });
 }
 
 // batch_norm (training): the math is written above the kernels in norm_kernels.cpp.
@@ -168,7 +171,8 @@ Var<T> batch_norm(const Var<T>& x, const Var<T>& weight, const Var<T>& bias, dou
   }
 
   auto r = affine ? t.record(op, {x, weight, bias}) : t.record(op, {x});
-  std::vector<double> mean, var;
+  std::vector<double>& mean = detail::scratch<double>(0);
+  std::vector<double>& var = detail::scratch<double>(1);
   detail::batch_norm_forward(r.out(xs).data(), mean, var, t.value(x).data(),
                              affine ? t.value(weight).data() : nullptr,
                              affine ? t.value(bias).data() : nullptr, n, ch, len, eps);
@@ -197,7 +201,10 @@ Var<T> batch_norm(const Var<T>& x, const Var<T>& weight, const Var<T>& bias, dou
     const auto n = static_cast<std::size_t>(d[0]), ch = static_cast<std::size_t>(d[1]),
                len = static_cast<std::size_t>(d[2]);
     const bool affine = c.num_inputs() == 3;
-    std::vector<double> s1(ch, 0.0), s2(ch, 0.0);
+    std::vector<double>& s1 = detail::scratch<double>(0);
+    std::vector<double>& s2 = detail::scratch<double>(1);
+    s1.assign(ch, 0.0);
+    s2.assign(ch, 0.0);
     bool assign = false;
     T* dx = c.needs_grad(0) ? c.input_grad_write(0, assign).data() : nullptr;
     detail::batch_norm_backward(dx, assign, s1.data(), s2.data(), c.grad().data(),
@@ -235,7 +242,8 @@ Var<T> batch_norm_eval(const Var<T>& x, const Var<T>& weight, const Var<T>& bias
   const T* w = affine ? t.value(weight).data() : nullptr;
   const T* b = affine ? t.value(bias).data() : nullptr;
   const T* rm = running_mean.data();
-  std::vector<double> scale(ch);  // rstd_c w_c
+  std::vector<double>& scale = detail::scratch<double>(0);  // rstd_c w_c
+  scale.resize(ch);
   for (std::size_t c = 0; c < ch; ++c) {
     scale[c] = (w ? static_cast<double>(w[c]) : 1.0) /
                std::sqrt(static_cast<double>(running_var.data()[c]) + eps);
@@ -266,7 +274,12 @@ Var<T> batch_norm_eval(const Var<T>& x, const Var<T>& weight, const Var<T>& bias
     const T* rm = c.saved(0).data();
     const T* rs = c.saved(1).data();
     T* dx = c.needs_grad(0) ? c.input_grad(0).data() : nullptr;
-    std::vector<double> s1(ch, 0.0), s2(ch, 0.0), scale(ch);
+    std::vector<double>& s1 = detail::scratch<double>(0);
+    std::vector<double>& s2 = detail::scratch<double>(1);
+    std::vector<double>& scale = detail::scratch<double>(2);
+    s1.assign(ch, 0.0);
+    s2.assign(ch, 0.0);
+    scale.resize(ch);
     for (std::size_t j = 0; j < ch; ++j) scale[j] = (w ? static_cast<double>(w[j]) : 1.0) * rs[j];
     for_each_ncl(n, ch, len, [&](std::size_t k, std::size_t j) {
       s1[j] += dy[k];

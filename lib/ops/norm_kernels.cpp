@@ -293,7 +293,10 @@ template <bool kAffine, bool kParams, bool kAssign, class T>
 TAPEGRAD_ALWAYS_INLINE void ln_backward(T* dx, double* dw, double* db, const T* dy, const T* x,
                                         const T* w, const T* mean_hi, const T* mean_lo,
                                         const T* rstd, std::size_t groups, std::size_t dim) {
-  std::vector<T> dwf(kParams ? dim : 0), dbf(kParams ? dim : 0);
+  std::vector<T>& dwf = scratch<T>(8);
+  std::vector<T>& dbf = scratch<T>(9);
+  dwf.assign(kParams ? dim : 0, T(0));
+  dbf.assign(kParams ? dim : 0, T(0));
   const double inv_d = 1.0 / static_cast<double>(dim);
   for (std::size_t g = 0; g < groups; ++g) {
     const T* xg = x + g * dim;
@@ -388,8 +391,16 @@ template <class T>
 TAPEGRAD_ALWAYS_INLINE void bn_forward(T* y, std::vector<double>& mean, std::vector<double>& var,
                                        const T* x, const T* w, const T* b, std::size_t n,
                                        std::size_t ch, std::size_t len, double eps) {
-  std::vector<double> s1(ch, 0.0), s2(ch, 0.0);
-  std::vector<T> p(ch), A(ch), B(ch);
+  std::vector<double>& s1 = scratch<double>(4);
+  std::vector<double>& s2 = scratch<double>(5);
+  std::vector<T>& p = scratch<T>(8);
+  std::vector<T>& A = scratch<T>(9);
+  std::vector<T>& B = scratch<T>(10);
+  s1.assign(ch, 0.0);
+  s2.assign(ch, 0.0);
+  A.resize(ch);
+  B.resize(ch);
+  p.resize(ch);
   for (std::size_t c = 0; c < ch; ++c) p[c] = x[c * len];
   if (len == 1) {
     for (std::size_t i = 0; i < n; i += kRowBlock) {
@@ -445,7 +456,12 @@ TAPEGRAD_ALWAYS_INLINE void bn_backward(T* dx, double* s1, double* s2, const T* 
                                         const T* w, const T* mean_hi, const T* mean_lo,
                                         const T* rstd, std::size_t n, std::size_t ch,
                                         std::size_t len) {
-  std::vector<T> p(ch), rt(ch), c0(ch);
+  std::vector<T>& p = scratch<T>(8);
+  std::vector<T>& rt = scratch<T>(9);
+  std::vector<T>& c0 = scratch<T>(10);
+  p.resize(ch);
+  rt.resize(ch);
+  c0.resize(ch);
   for (std::size_t c = 0; c < ch; ++c) {
     const Xhat<T> xh(nullptr, x[c * len], mean_hi[c], mean_lo[c], rstd[c]);
     p[c] = xh.p;
@@ -473,7 +489,12 @@ TAPEGRAD_ALWAYS_INLINE void bn_backward(T* dx, double* s1, double* s2, const T* 
   }
   if (!dx) return;
   const double inv_m = 1.0 / static_cast<double>(n * len);
-  std::vector<T> A(ch), K1(ch), K2(ch);
+  std::vector<T>& A = scratch<T>(11);
+  std::vector<T>& K1 = scratch<T>(12);
+  std::vector<T>& K2 = scratch<T>(13);
+  A.resize(ch);
+  K1.resize(ch);
+  K2.resize(ch);
   for (std::size_t c = 0; c < ch; ++c) {
     const double a = static_cast<double>(rstd[c]) * (w ? static_cast<double>(w[c]) : 1.0);
     A[c] = static_cast<T>(a);

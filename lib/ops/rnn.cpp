@@ -4,8 +4,8 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
-#include <memory>
 #include <string>
+#include <vector>
 
 #include "tapegrad/core/batch_invariant.hpp"
 #include "tapegrad/core/blas.hpp"
@@ -21,10 +21,12 @@ namespace {
 // h0, b_ih, b_hh, in that order.
 enum RnnInt { kT, kN, kI, kH, kAct, kPosH0, kPosBih, kPosBhh, kNumInts };
 
-void check_shape(const char* what, const Shape& got, const Shape& want, const std::string& ctx) {
+// ctx() names x's and W_ih's shapes for the message, built only to throw.
+template <class Ctx>
+void check_shape(const char* what, const Shape& got, const Shape& want, Ctx&& ctx) {
   if (got != want) {
     throw ShapeError("rnn_layer: " + std::string(what) + " must have shape " + shape_str(want) +
-                     "; got " + shape_str(got) + " (" + ctx + ")");
+                     "; got " + shape_str(got) + " (" + ctx() + ")");
   }
 }
 
@@ -102,7 +104,7 @@ Var<T> rnn_layer(const Var<T>& x, const Var<T>& h0, const Var<T>& W_ih, const Va
     throw ShapeError("rnn_layer: W_ih must be 2-D (hidden_size, input_size); got " + shape_str(sw));
   }
   const std::size_t T_ = sx[0], N = sx[1], I = sx[2], H = sw[0];
-  const std::string ctx = "x " + shape_str(sx) + ", W_ih " + shape_str(sw);
+  const auto ctx = [&] { return "x " + shape_str(sx) + ", W_ih " + shape_str(sw); };
   check_shape("W_ih", sw, Shape{H, I}, ctx);
   check_shape("W_hh", t.shape(W_hh), Shape{H, H}, ctx);
   if (h0.defined()) check_shape("h0", t.shape(h0), Shape{N, H}, ctx);
@@ -110,7 +112,8 @@ Var<T> rnn_layer(const Var<T>& x, const Var<T>& h0, const Var<T>& W_ih, const Va
   if (b_hh.defined()) check_shape("b_hh", t.shape(b_hh), Shape{H}, ctx);
   if (T_ == 0) throw ValueError("rnn_layer: the sequence is empty (seq_len 0); got x " + shape_str(sx));
 
-  std::vector<Var<T>> inputs = {x, W_ih, W_hh};
+  thread_local std::vector<Var<T>> inputs;  // reused: a training step allocates nothing
+  inputs.assign({x, W_ih, W_hh});
   std::ptrdiff_t pos[3] = {-1, -1, -1};
   const Var<T>* optional[3] = {&h0, &b_ih, &b_hh};
   for (int k = 0; k < 3; ++k) {
@@ -154,8 +157,9 @@ Var<T> rnn_layer(const Var<T>& x, const Var<T>& h0, const Var<T>& W_ih, const Va
     const T* Whh = c.input(2).data();
 
     // BPTT: dA_t = (G_t + dA_{t+1} W_hh) ⊙ act'(h_t).
-    std::unique_ptr<T[]> dA_buf(new T[T_ * NH]);
-    T* dA = dA_buf.get();
+    thread_local std::vector<T> dA_buf;  // reused: a training step allocates nothing
+    dA_buf.resize(T_ * NH);
+    T* dA = dA_buf.data();
     for (std::size_t s = T_; s-- > 0;) {
       T* d = dA + s * NH;
       std::copy(G + s * NH, G + (s + 1) * NH, d);
@@ -163,17 +167,28 @@ Var<T> rnn_layer(const Var<T>& x, const Var<T>& h0, const Var<T>& W_ih, const Va
       times_derivative(act, Y + s * NH, d, NH);
     }
 
+    // (input_grad_write: on a buffer's first write, beta = 0 assigns; see BackwardCtx)
+    bool assign = false;
     if (c.needs_grad(0)) {  // dX += dA W_ih
-      gemm<T>(false, false, T_ * N, I, H, T(1), dA, H, Wih, I, T(1), c.input_grad(0).data(), I);
+      T* dX = c.input_grad_write(0, assign).data();
+      gemm<T>(false, false, T_ * N, I, H, T(1), dA, H, Wih, I, assign ? T(0) : T(1), dX, I);
     }
     if (c.needs_grad(1)) {  // dW_ih += dA^T X
-      gemm<T>(true, false, H, I, T_ * N, T(1), dA, H, c.input(0).data(), I, T(1),
-              c.input_grad(1).data(), I);
+      T* dWih = c.input_grad_write(1, assign).data();
+      gemm<T>(true, false, H, I, T_ * N, T(1), dA, H, c.input(0).data(), I, assign ? T(0) : T(1),
+              dWih, I);
     }
     if (c.needs_grad(2)) {  // dW_hh += Σ_{t>=1} dA_t^T h_{t-1} (+ dA_0^T h0)
-      T* dWhh = c.input_grad(2).data();
-      if (T_ > 1) gemm<T>(true, false, H, H, (T_ - 1) * N, T(1), dA + NH, H, Y, H, T(1), dWhh, H);
-      if (p_h0 >= 0) gemm<T>(true, false, H, H, N, T(1), dA, H, c.input(p_h0).data(), H, T(1), dWhh, H);
+      T* dWhh = c.input_grad_write(2, assign).data();
+      if (T_ > 1) {
+        gemm<T>(true, false, H, H, (T_ - 1) * N, T(1), dA + NH, H, Y, H, assign ? T(0) : T(1), dWhh, H);
+        assign = false;
+      }
+      if (p_h0 >= 0) {
+        gemm<T>(true, false, H, H, N, T(1), dA, H, c.input(p_h0).data(), H, assign ? T(0) : T(1), dWhh, H);
+        assign = false;
+      }
+      if (assign) std::fill(dWhh, dWhh + H * H, T(0));  // T = 1 without h0: dW_hh = 0
     }
     if (p_h0 >= 0 && c.needs_grad(p_h0)) {  // dh0 += dA_0 W_hh
       gemm<T>(false, false, N, H, H, T(1), dA, H, Whh, H, T(1), c.input_grad(p_h0).data(), H);

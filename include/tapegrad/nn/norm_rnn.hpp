@@ -33,11 +33,15 @@ class RecurrentLayerNorm : public Module<T> {
 };
 
 // Batch statistics of every step of one training forward, kept until they are folded into
-// the running statistics (mean[t], var[t]: the per-feature batch mean and BIASED variance).
+// the running statistics (mean[t], var[t] for t < count: the per-feature batch mean and
+// BIASED variance). clear() keeps the arrays, so a module that reuses one object for every
+// forward allocates nothing after its first.
 template <class T>
 struct StepStatistics {
   std::vector<xt::xarray<T>> mean, var;
+  std::size_t count = 0;
   std::size_t batch = 0;
+  void clear() { count = 0; }
 };
 
 // BatchNorm with SEPARATE statistics per time step (Cooijmans et al. 2016, section 3):
@@ -77,6 +81,7 @@ class SequenceBatchNorm : public Module<T> {
  private:
   double eps_, momentum_;
   xt::xarray<T> zero_beta_, mean_row_, var_row_;  // scratch for eval's per-step statistics
+  StepStatistics<T> stats_;                       // forward()'s, reused
 };
 
 // ---- LNRNN ---------------------------------------------------------------------------------
@@ -131,6 +136,7 @@ class LNRNN : public Module<T> {
   RecurrentLayerNorm<T>* ln_ = nullptr;    // Summed
   RecurrentLayerNorm<T>* ln_h_ = nullptr;  // Separate
   RecurrentLayerNorm<T>* ln_x_ = nullptr;  // Separate
+  xt::xarray<T> zeros_;                    // h_0 when none is given
 };
 
 // ---- BNRNN ---------------------------------------------------------------------------------
@@ -185,6 +191,8 @@ class BNRNN : public Module<T> {
   Parameter<T>* bias_;
   SequenceBatchNorm<T>* bn_x_;
   SequenceBatchNorm<T>* bn_h_;
+  xt::xarray<T> zeros_;                  // h_0 when none is given
+  StepStatistics<T> stats_x_, stats_h_;  // run()'s, reused
 };
 
 #define TAPEGRAD_NORM_RNN_EXTERN(T)          \

@@ -1,0 +1,101 @@
+// "A training step allocates nothing after its first": counted, not assumed. This program
+// replaces the global operator new with one that counts calls, then runs MLP training steps
+// (Linear, LayerNorm or BatchNorm1d, Tanh, cross_entropy, SGD with momentum, zero_grad,
+// tape.reset()) and an RNN step, and checks that steps after a warm-up make no heap allocation.
+#include <atomic>
+#include <cstdlib>
+#include <new>
+
+#include "support.hpp"
+
+namespace {
+std::atomic<long> g_news{0};
+}  // namespace
+
+void* operator new(std::size_t n) {
+  g_news.fetch_add(1, std::memory_order_relaxed);
+  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+
+namespace tg = tapegrad;
+
+namespace {
+
+enum class Norm { None, Layer, Batch };
+
+// Heap allocations made by `steps` calls of f after `warmup` calls.
+template <class F>
+long allocations_after_warmup(F&& f, int warmup = 3, int steps = 10) {
+  for (int i = 0; i < warmup; ++i) f();
+  const long before = g_news.load();
+  for (int i = 0; i < steps; ++i) f();
+  return g_news.load() - before;
+}
+
+}  // namespace
+
+TEST_CASE("an MLP training step allocates nothing after warm-up, for each normalization") {
+  for (const Norm norm : {Norm::None, Norm::Layer, Norm::Batch}) {
+    INFO("norm " << static_cast<int>(norm));
+    tg::Generator gen(1);
+    tg::Sequential<float> net;
+    std::size_t in = 16;
+    for (int k = 0; k < 2; ++k) {
+      net.emplace_back<tg::Linear<float>>(in, 32, tg::LinearOptions(), gen);
+      if (norm == Norm::Layer) net.emplace_back<tg::LayerNorm<float>>(tg::Shape{32});
+      if (norm == Norm::Batch) net.emplace_back<tg::BatchNorm1d<float>>(32);
+      net.emplace_back<tg::Tanh<float>>();
+      in = 32;
+    }
+    net.emplace_back<tg::Linear<float>>(32, 4, tg::LinearOptions(), gen);
+    tg::SGD<float> opt(net.parameters(), 0.05, tg::SGDOptions{0.9, 0, 0, false});
+    const xt::xarray<float> x = tgtest::randn<float>({8, 16}, 2);
+    const std::vector<std::int64_t> y{0, 1, 2, 3, 0, 1, 2, 3};
+    tg::Tape<float> tape;
+    float loss_value = 0;
+    const long n = allocations_after_warmup([&] {
+      opt.zero_grad();
+      tape.reset();
+      auto loss = tg::cross_entropy(net(tape, tape.input_view(x)), y);
+      tape.backward(loss);
+      opt.step();
+      loss_value = loss.item();
+    });
+    CHECK(n == 0);
+    CHECK(std::isfinite(loss_value));
+  }
+}
+
+namespace {
+template <class M>
+long rnn_step_allocations(M& rnn, tg::Generator& gen) {
+  tg::Linear<float> head(16, 1, tg::LinearOptions(), gen);
+  auto params = rnn.parameters();
+  for (auto* p : head.parameters()) params.push_back(p);
+  tg::SGD<float> opt(params, 0.01);
+  const xt::xarray<float> x = tgtest::randn<float>({5, 3, 4}, 4);
+  const xt::xarray<float> target = tgtest::randn<float>({3, 1}, 5);
+  tg::Tape<float> t;
+  return allocations_after_warmup([&] {
+    opt.zero_grad();
+    t.reset();
+    const auto r = rnn.run(t, t.input_view(x));
+    const auto loss = tg::mse_loss(head(t, tg::select(r.h_n, 0, -1)), t.input_view(target));
+    t.backward(loss);
+    opt.step();
+  });
+}
+}  // namespace
+
+TEST_CASE("RNN, LayerNorm-RNN and BatchNorm-RNN training steps allocate nothing after warm-up") {
+  tg::Generator gen(3);
+  tg::RNN<float> rnn(4, 16, tg::RNNOptions(), gen);
+  CHECK(rnn_step_allocations(rnn, gen) == 0);
+  tg::LNRNN<float> lnrnn(4, 16);
+  CHECK(rnn_step_allocations(lnrnn, gen) == 0);
+  tg::BNRNN<float> bnrnn(4, 16, tg::BNRNNOptions().max_length(5));
+  CHECK(rnn_step_allocations(bnrnn, gen) == 0);
+}
