@@ -47,8 +47,12 @@ void Tape<T>::check(const Var<T>& v, const char* what) const {
   }
   // A live Var's slot holds the node it was recorded as: the stamps match. After reset() or a
   // truncate() that dropped it, either its index is past size_ or the slot was recorded again
-  // in a later generation.
-  if (v.index_ >= size_ || nodes_[v.index_].generation != v.generation_) {
+  // in a later generation. A Var of the current generation needs no look at its node (the
+  // common case, on every op's path): nothing was dropped since it was recorded, or the
+  // generation would have moved on.
+  const bool live = v.index_ < size_ && (v.generation_ == generation_ ||
+                                         nodes_[v.index_].generation == v.generation_);
+  if (!live) {
     throw StateError(std::string(what) + ": the Var (index " + std::to_string(v.index_) +
                      ") was recorded before tape.reset() or dropped by tape.truncate(); "
                      "record it again on the current tape");

@@ -97,7 +97,9 @@ class Module {
 // dropped (tape.truncate back to the size at entry) and every buffer of every child, recursively
 // (a BatchNorm1d's running statistics), gets back the value it had at entry; then the same
 // exception propagates. The snapshot is a copy of the buffers into storage kept across calls:
-// a few values per BatchNorm1d channel, and no allocation after the first forward.
+// a few values per BatchNorm1d channel, and no allocation after the first forward. (Since
+// forward writes that snapshot, one Sequential must not run forward on two threads at once,
+// not even in eval mode; give each thread its own model, as the lab does.)
 template <class T>
 class Sequential : public Module<T> {
  public:
