@@ -1,5 +1,6 @@
 #include "tapegrad/core/tape.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <sstream>
 
@@ -44,9 +45,17 @@ void Tape<T>::check(const Var<T>& v, const char* what) const {
     throw StateError(std::string(what) + ": the Var (index " + std::to_string(v.index_) +
                      ") belongs to a different tape");
   }
-  if (v.generation_ != generation_ || v.index_ >= size_) {
+  // A live Var's slot holds the node it was recorded as: the stamps match. After reset() or a
+  // truncate() that dropped it, either its index is past size_ or the slot was recorded again
+  // in a later generation. A Var of the current generation needs no look at its node (the
+  // common case, on every op's path): nothing was dropped since it was recorded, or the
+  // generation would have moved on.
+  const bool live = v.index_ < size_ && (v.generation_ == generation_ ||
+                                         nodes_[v.index_].generation == v.generation_);
+  if (!live) {
     throw StateError(std::string(what) + ": the Var (index " + std::to_string(v.index_) +
-                     ") was recorded before tape.reset(); record it again on the current tape");
+                     ") was recorded before tape.reset() or dropped by tape.truncate(); "
+                     "record it again on the current tape");
   }
 }
 
@@ -83,6 +92,7 @@ template <class T>
 Var<T> Tape<T>::commit(Node<T>& n, typename Node<T>::BackwardFn backward) {
   if (detect_anomaly_) check_finite_output(n, size_);
   n.backward = n.requires_grad ? backward : nullptr;
+  n.generation = generation_;
   const auto index = static_cast<std::uint32_t>(size_);
   ++size_;
   return Var<T>(this, index, generation_);
@@ -446,6 +456,22 @@ void Tape<T>::reset() {
   size_ = 0;
   bound_params_.clear();
   ++generation_;
+}
+
+template <class T>
+void Tape<T>::truncate(std::size_t n) {
+  if (n > size_) {
+    throw ValueError("truncate: cannot roll the tape back to " + std::to_string(n) +
+                     " nodes; it has only " + std::to_string(size_));
+  }
+  if (n == size_) return;  // nothing dropped: every Var of this generation stays valid
+  size_ = n;
+  // Nodes below n keep their stamp (their Vars stay valid); whatever is recorded next into the
+  // slots n.. gets the new one, which no Var of a dropped node carries.
+  ++generation_;
+  bound_params_.erase(std::remove_if(bound_params_.begin(), bound_params_.end(),
+                                     [n](const auto& b) { return b.second.index_ >= n; }),
+                      bound_params_.end());
 }
 
 template <class T>

@@ -59,6 +59,12 @@ void Module<T>::visit_buffers(const std::string& prefix, F&& f) {
 }
 
 template <class T>
+void Module<T>::append_buffers(std::vector<xt::xarray<T>*>& out) {
+  for (auto& [name, b] : buffers_) out.push_back(b.get());
+  for (auto& [name, c] : children_) c->append_buffers(out);
+}
+
+template <class T>
 std::vector<Parameter<T>*> Module<T>::parameters() {
   std::vector<Parameter<T>*> out;
   visit_parameters("", [&](const std::string&, Parameter<T>& p) { out.push_back(&p); });
@@ -198,11 +204,40 @@ Sequential<T>& Sequential<T>::push_back(std::shared_ptr<Module<T>> layer) {
   return *this;
 }
 
+namespace {
+template <class T>
+void copy_into(const xt::xarray<T>& from, xt::xarray<T>& to) {  // reuses to's storage
+  if (to.shape() != from.shape()) to.resize(from.shape());
+  std::copy(from.data(), from.data() + from.size(), to.data());
+}
+}  // namespace
+
 template <class T>
 Var<T> Sequential<T>::forward(Tape<T>& t, const Var<T>& x) {
-  Var<T> h = x;
-  for (auto& l : layers_) h = l->forward(t, h);
-  return h;
+  // Snapshot, recomputed every call (children may have been added since the last one).
+  const std::size_t tape_size = t.size();
+  buffers_at_entry_.clear();
+  this->append_buffers(buffers_at_entry_);
+  if (buffer_values_at_entry_.size() < buffers_at_entry_.size()) {
+    buffer_values_at_entry_.resize(buffers_at_entry_.size());
+  }
+  for (std::size_t i = 0; i < buffers_at_entry_.size(); ++i) {
+    copy_into(*buffers_at_entry_[i], buffer_values_at_entry_[i]);
+  }
+  try {
+    Var<T> h = x;
+    for (auto& l : layers_) h = l->forward(t, h);
+    return h;
+  } catch (...) {
+    // Roll back, then rethrow the same exception. Neither step can throw: the tape only
+    // shrinks, and the buffers' shapes are the ones saved, so copying allocates nothing. (A
+    // child that called t.reset() has left less than there was: nothing to drop then.)
+    if (t.size() >= tape_size) t.truncate(tape_size);
+    for (std::size_t i = 0; i < buffers_at_entry_.size(); ++i) {
+      copy_into(buffer_values_at_entry_[i], *buffers_at_entry_[i]);
+    }
+    throw;
+  }
 }
 
 template class Module<float>;

@@ -56,7 +56,9 @@ class NoGradGuard {
 
 // ---- Var: a cheap handle to a node ---------------------------------------------------------
 // {tape, index, generation}. Copying a Var copies three words; it never owns memory. The
-// generation detects use of a Var after tape.reset().
+// generation detects use of a Var after tape.reset() or after tape.truncate() dropped its node:
+// a Var is live while its index is below tape.size() and its generation equals the one stamped
+// on the node in its slot (see Tape::check).
 template <class T>
 class Var {
  public:
@@ -111,6 +113,7 @@ struct Node {
   bool freed = false;                 // backward ran through it without retain_graph
   bool reached = false;               // scratch for backward's reachability pass
   bool grad_is_upstream = false;      // root of backward(out, upstream): its grad was not kept
+  std::uint32_t generation = 0;       // the tape's generation when this slot was last recorded
 
   bool is_leaf() const { return parents.empty(); }
   const xt::xarray<T>& val() const { return view ? *view : param ? param->value : value; }
@@ -205,6 +208,13 @@ class Tape {
   std::size_t size() const { return size_; }
   // Forget all nodes; keep their buffers for the next step. Invalidates every Var.
   void reset();
+  // Forget nodes n, n+1, ... (keeping their buffers, as reset() does): rolls the tape back to
+  // the size it had when size() returned n. Vars of nodes below n stay valid; Vars of the
+  // dropped nodes become invalid (using one is a StateError), also once new nodes are recorded
+  // into their slots, and bind_param() entries bound to a dropped Var are forgotten.
+  // Sequential::forward uses it to undo a forward that throws part-way. n > size() is a
+  // ValueError; truncate(size()) changes nothing.
+  void truncate(std::size_t n);
   // Forget all nodes and free their memory.
   void release();
   // Bytes held by node arrays (values, grads, saved), live or kept for reuse.
@@ -247,6 +257,9 @@ class Tape {
   std::deque<Node<T>> nodes_;
   std::vector<std::pair<const Parameter<T>*, Var<T>>> bound_params_;
   std::size_t size_ = 0;
+  // Stamped on each node as it is recorded and carried by its Vars. reset() and a truncate()
+  // that drops nodes start a new generation, so a slot recorded again afterwards carries a
+  // stamp that no Var of its earlier occupant has.
   std::uint32_t generation_ = 1;
   bool detect_anomaly_ = false;
 };

@@ -71,6 +71,9 @@ class Module {
   }
   // Called by train(); modules with mode-dependent children need nothing extra.
   virtual void on_train(bool) {}
+  // Appends this module's buffers and its children's, recursively, to `out` (no names, so
+  // nothing is allocated once `out` has the capacity).
+  void append_buffers(std::vector<xt::xarray<T>*>& out);
 
  private:
   void add_child(const std::string& name, std::shared_ptr<Module<T>> module);
@@ -88,6 +91,15 @@ class Module {
 };
 
 // Applies its children in order; children are named "0", "1", ...
+//
+// A forward is all or nothing: if a child throws (say a Linear whose in_features does not
+// match, which only shows when that layer runs), the nodes the earlier children recorded are
+// dropped (tape.truncate back to the size at entry) and every buffer of every child, recursively
+// (a BatchNorm1d's running statistics), gets back the value it had at entry; then the same
+// exception propagates. The snapshot is a copy of the buffers into storage kept across calls:
+// a few values per BatchNorm1d channel, and no allocation after the first forward. (Since
+// forward writes that snapshot, one Sequential must not run forward on two threads at once,
+// not even in eval mode; give each thread its own model, as the lab does.)
 template <class T>
 class Sequential : public Module<T> {
  public:
@@ -110,6 +122,8 @@ class Sequential : public Module<T> {
 
  private:
   std::vector<std::shared_ptr<Module<T>>> layers_;
+  std::vector<xt::xarray<T>*> buffers_at_entry_;     // which buffers were saved ...
+  std::vector<xt::xarray<T>> buffer_values_at_entry_;  // ... and their values
 };
 
 extern template class Module<float>;
