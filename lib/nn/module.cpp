@@ -214,15 +214,21 @@ void copy_into(const xt::xarray<T>& from, xt::xarray<T>& to) {  // reuses to's s
 
 template <class T>
 Var<T> Sequential<T>::forward(Tape<T>& t, const Var<T>& x) {
-  // Snapshot, recomputed every call (children may have been added since the last one).
+  // Snapshot, recomputed every call (children may have been added since the last one). Only
+  // in training mode: a forward in eval mode changes no buffer (BatchNorm uses its running
+  // statistics without updating them), so eval forwards write nothing into the Sequential and
+  // several threads may run one (each with its own tape).
   const std::size_t tape_size = t.size();
-  buffers_at_entry_.clear();
-  this->append_buffers(buffers_at_entry_);
-  if (buffer_values_at_entry_.size() < buffers_at_entry_.size()) {
-    buffer_values_at_entry_.resize(buffers_at_entry_.size());
-  }
-  for (std::size_t i = 0; i < buffers_at_entry_.size(); ++i) {
-    copy_into(*buffers_at_entry_[i], buffer_values_at_entry_[i]);
+  const bool snapshot = this->is_training();
+  if (snapshot) {
+    buffers_at_entry_.clear();
+    this->append_buffers(buffers_at_entry_);
+    if (buffer_values_at_entry_.size() < buffers_at_entry_.size()) {
+      buffer_values_at_entry_.resize(buffers_at_entry_.size());
+    }
+    for (std::size_t i = 0; i < buffers_at_entry_.size(); ++i) {
+      copy_into(*buffers_at_entry_[i], buffer_values_at_entry_[i]);
+    }
   }
   try {
     Var<T> h = x;
@@ -233,8 +239,10 @@ Var<T> Sequential<T>::forward(Tape<T>& t, const Var<T>& x) {
     // shrinks, and the buffers' shapes are the ones saved, so copying allocates nothing. (A
     // child that called t.reset() has left less than there was: nothing to drop then.)
     if (t.size() >= tape_size) t.truncate(tape_size);
-    for (std::size_t i = 0; i < buffers_at_entry_.size(); ++i) {
-      copy_into(buffer_values_at_entry_[i], *buffers_at_entry_[i]);
+    if (snapshot) {
+      for (std::size_t i = 0; i < buffers_at_entry_.size(); ++i) {
+        copy_into(buffer_values_at_entry_[i], *buffers_at_entry_[i]);
+      }
     }
     throw;
   }

@@ -97,9 +97,10 @@ class Module {
 // dropped (tape.truncate back to the size at entry) and every buffer of every child, recursively
 // (a BatchNorm1d's running statistics), gets back the value it had at entry; then the same
 // exception propagates. The snapshot is a copy of the buffers into storage kept across calls:
-// a few values per BatchNorm1d channel, and no allocation after the first forward. (Since
-// forward writes that snapshot, one Sequential must not run forward on two threads at once,
-// not even in eval mode; give each thread its own model, as the lab does.)
+// a few values per BatchNorm1d channel, and no allocation after the first forward. It is taken
+// in training mode only (an eval forward changes no buffer): eval forwards write nothing into
+// the Sequential, so threads may share one for inference (each with its own tape); a training
+// forward writes the snapshot, so one model trains on one thread at a time, as in the lab.
 template <class T>
 class Sequential : public Module<T> {
  public:
