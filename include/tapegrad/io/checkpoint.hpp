@@ -17,9 +17,9 @@
 // "RMSprop"). Keys and shapes alone cannot tell the kinds apart (Optimizer::load_state_dict
 // checks each state tensor's parameter index and shape, not its name, and every kind keeps
 // parameter-shaped tensors), so loading checks the type: an SGD state is never silently loaded
-// into Adam. The optimizer's hyperparameters (momentum, betas, weight decay,
-// ...) are not recorded: they come from the code that builds the optimizer, as in a fresh run;
-// only the learning rate is state ("optim.lr", schedulers change it).
+// into Adam. The optimizer's hyperparameters (momentum, betas, weight decay, ...) are not
+// recorded: they come from the code that builds the optimizer, as in a fresh run; only the
+// learning rate is state ("optim.lr", schedulers change it).
 // Checkpoints written before this entry existed (version "1" files without "optimizer") still
 // load: the optimizer state is then checked by keys and shapes only, as it was when they were
 // written. The entry did not change the version: older builds ignore it and still read new files.
