@@ -2,6 +2,7 @@
 // model and the optimizer exactly as they were.
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -47,6 +48,17 @@ void check_same(const tg::StateDict<float>& a, const tg::StateDict<float>& b) {
   }
 }
 
+// The same keys, shapes and bytes (not just == : that would let -0 pass for 0).
+void check_bitwise_same(const tg::StateDict<float>& a, const tg::StateDict<float>& b) {
+  REQUIRE(a.size() == b.size());
+  for (const auto& [k, v] : a) {
+    INFO(k);
+    REQUIRE(b.count(k));
+    REQUIRE(b.at(k).shape() == v.shape());
+    CHECK(std::memcmp(b.at(k).data(), v.data(), v.size() * sizeof(float)) == 0);
+  }
+}
+
 }  // namespace
 
 TEST_CASE("a checkpoint round-trips the model, the Adam state and the step") {
@@ -74,7 +86,9 @@ TEST_CASE("a checkpoint round-trips the model, the Adam state and the step") {
   CHECK(raw.metadata.at("format") == "tapegrad-checkpoint");
   CHECK(raw.metadata.at("version") == "1");
   CHECK(raw.metadata.at("step") == "4");
+  CHECK(raw.metadata.at("optimizer") == "Adam");
   CHECK(raw.metadata.at("note") == "four steps");
+  CHECK(tg::read_checkpoint<float>(path).optimizer_type == "Adam");
 
   // Continuing both gives bit-identical parameters.
   train_steps(*net, opt, 3, 50);
@@ -97,6 +111,8 @@ TEST_CASE("a checkpoint saved with an optimizer loads into a model alone, and re
   CHECK(ck.step == 123456789012LL);
   CHECK(ck.model.size() == net->state_dict().size());
   CHECK(ck.optimizer.count("state.0.momentum_buffer"));
+  CHECK(ck.optimizer_type == "SGD");
+  CHECK(ck.metadata.at("optimizer") == "SGD");
   CHECK(ck.model.at("0.weight")(0, 0) == static_cast<double>(net->state_dict().at("0.weight")(0, 0)));
   fs::remove_all(dir);
 }
@@ -164,6 +180,8 @@ TEST_CASE("a checkpoint without optimizer state fails clearly when an optimizer 
   const std::string path = (dir / "ck.safetensors").string();
   auto net = make_net(3, 5, 1);
   tg::save_checkpoint(path, *net, nullptr, 7);
+  CHECK_FALSE(tg::load_safetensors<float>(path).metadata.count("optimizer"));  // no optimizer, no type
+  CHECK(tg::read_checkpoint<float>(path).optimizer_type.empty());
   auto target = make_net(3, 5, 2);
   tg::Adam<float> opt(target->parameters(), 0.01);
   const auto before = target->state_dict();
@@ -173,6 +191,111 @@ TEST_CASE("a checkpoint without optimizer state fails clearly when an optimizer 
   check_same(target->state_dict(), before);
   CHECK(tg::load_checkpoint(path, *target) == 7);  // the model alone loads
   check_same(target->state_dict(), net->state_dict());
+  fs::remove_all(dir);
+}
+
+TEST_CASE("a checkpoint written by one type of optimizer is refused by another, naming both, and nothing changes") {
+  const auto dir = tgtest::scratch_dir("checkpoint", "optim_type");
+  const std::string path = (dir / "ck.safetensors").string();
+  auto net = make_net(3, 5, 1);
+  tg::SGD<float> sgd(net->parameters(), 0.1, tg::SGDOptions{0.9});
+  train_steps(*net, sgd, 2, 1);
+  tg::save_checkpoint(path, *net, &sgd, 2);
+
+  auto target = make_net(3, 5, 6);
+  tg::Adam<float> adam(target->parameters(), 0.02);
+  train_steps(*target, adam, 3, 4);
+  const auto model_before = target->state_dict();
+  const auto adam_before = adam.state_dict();
+  // Keys and shapes alone would let it through: Adam's load_state_dict takes the SGD state.
+  {
+    auto probe = make_net(3, 5, 6);
+    tg::Adam<float> probe_adam(probe->parameters(), 0.02);
+    CHECK_NOTHROW(probe_adam.load_state_dict(tg::read_checkpoint<float>(path).optimizer));
+  }
+  CHECK_THROWS_AS(tg::load_checkpoint(path, *target, &adam), tg::ValueError);
+  CHECK_THROWS_WITH(tg::load_checkpoint(path, *target, &adam),
+                    Contains("ck.safetensors") &&
+                        Contains("checkpoint was written by SGD; cannot load it into Adam"));
+  check_bitwise_same(target->state_dict(), model_before);
+  check_bitwise_same(adam.state_dict(), adam_before);
+  CHECK(adam.lr() == 0.02);
+
+  // Adam and AdamW keep the same tensors under the same names: only the type tells them apart.
+  const std::string adam_path = (dir / "adam.safetensors").string();
+  tg::save_checkpoint(adam_path, *target, &adam, 3);
+  tg::AdamW<float> adamw(target->parameters(), 0.02);
+  CHECK_THROWS_WITH(tg::load_checkpoint(adam_path, *target, &adamw),
+                    Contains("checkpoint was written by Adam; cannot load it into AdamW"));
+  check_bitwise_same(target->state_dict(), model_before);
+  CHECK(adamw.state_dict().size() == 1);  // still only "lr"
+
+  // The model alone still loads from it, and the same type loads the optimizer.
+  tg::SGD<float> sgd2(target->parameters(), 0.5, tg::SGDOptions{0.9});
+  CHECK(tg::load_checkpoint(path, *target, &sgd2) == 2);
+  check_bitwise_same(target->state_dict(), net->state_dict());
+  check_bitwise_same(sgd2.state_dict(), sgd.state_dict());
+  fs::remove_all(dir);
+}
+
+TEST_CASE("a checkpoint written before the optimizer type was recorded still loads") {
+  // Such a file is what save_checkpoint wrote then: the same tensors and metadata, without
+  // "optimizer". Its state is checked by keys and shapes only, as it was then.
+  const auto dir = tgtest::scratch_dir("checkpoint", "no_type");
+  const std::string path = (dir / "old.safetensors").string();
+  auto net = make_net(3, 5, 1);
+  tg::Adam<float> opt(net->parameters(), 0.01);
+  train_steps(*net, opt, 3, 2);
+  tg::TensorMap<float> tensors;
+  for (const auto& [k, v] : net->state_dict()) tensors["model." + k] = v;
+  for (const auto& [k, v] : opt.state_dict()) tensors["optim." + k] = v;
+  tg::save_safetensors<float>(path, tensors, {{"format", "tapegrad-checkpoint"}, {"version", "1"}, {"step", "3"}});
+  CHECK(tg::read_checkpoint<float>(path).optimizer_type.empty());
+
+  auto fresh = make_net(3, 5, 7);
+  tg::Adam<float> fresh_opt(fresh->parameters(), 0.3);
+  CHECK(tg::load_checkpoint(path, *fresh, &fresh_opt) == 3);
+  check_bitwise_same(fresh->state_dict(), net->state_dict());
+  check_bitwise_same(fresh_opt.state_dict(), opt.state_dict());
+
+  // Written again, it records the type.
+  tg::save_checkpoint(path, *fresh, &fresh_opt, 3);
+  CHECK(tg::read_checkpoint<float>(path).optimizer_type == "Adam");
+  fs::remove_all(dir);
+}
+
+TEST_CASE("an empty or unbacked optimizer type in a checkpoint is an IoError, and the name is reserved on save") {
+  const auto dir = tgtest::scratch_dir("checkpoint", "bad_type");
+  auto net = make_net(3, 5, 1);
+  tg::Adam<float> opt(net->parameters(), 0.01);
+  train_steps(*net, opt, 1, 2);
+  const auto before = net->state_dict();
+  const auto opt_before = opt.state_dict();
+  tg::TensorMap<float> model_only, with_optim;
+  for (const auto& [k, v] : net->state_dict()) model_only["model." + k] = with_optim["model." + k] = v;
+  for (const auto& [k, v] : opt.state_dict()) with_optim["optim." + k] = v;
+  const std::map<std::string, std::string> meta = {{"format", "tapegrad-checkpoint"}, {"version", "1"}, {"step", "1"}};
+
+  auto empty_meta = meta;
+  empty_meta["optimizer"] = "";
+  const std::string empty = (dir / "empty.safetensors").string();
+  tg::save_safetensors<float>(empty, with_optim, empty_meta);
+  CHECK_THROWS_AS(tg::load_checkpoint(empty, *net, &opt), tg::IoError);
+  CHECK_THROWS_WITH(tg::load_checkpoint(empty, *net, &opt), Contains("\"optimizer\" is empty"));
+
+  auto adam_meta = meta;
+  adam_meta["optimizer"] = "Adam";
+  const std::string unbacked = (dir / "unbacked.safetensors").string();
+  tg::save_safetensors<float>(unbacked, model_only, adam_meta);
+  CHECK_THROWS_AS(tg::read_checkpoint<float>(unbacked), tg::IoError);
+  CHECK_THROWS_WITH(tg::load_checkpoint(unbacked, *net), Contains("\"Adam\"") && Contains("no optimizer state"));
+  check_bitwise_same(net->state_dict(), before);
+  check_bitwise_same(opt.state_dict(), opt_before);
+
+  const std::string out = (dir / "out.safetensors").string();
+  CHECK_THROWS_AS(tg::save_checkpoint(out, *net, &opt, 1, {{"optimizer", "SGD"}}), tg::ValueError);
+  CHECK_THROWS_WITH(tg::save_checkpoint(out, *net, &opt, 1, {{"optimizer", "SGD"}}), Contains("\"optimizer\""));
+  CHECK_FALSE(fs::exists(out));
   fs::remove_all(dir);
 }
 

@@ -1,4 +1,4 @@
-// The float fast paths of the fused normalization kernels (lib/ops/norm_kernels.cpp) against
+// The float fast paths of the fused normalization kernels (lib/ops/*norm_kernels*) against
 // double precision: what they trade for speed must stay within float rounding.
 #include "support.hpp"
 

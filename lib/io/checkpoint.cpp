@@ -12,6 +12,7 @@ namespace {
 
 const std::string kModelPrefix = "model.";
 const std::string kOptimPrefix = "optim.";
+const std::string kOptimizerKey = "optimizer";  // metadata: the optimizer's type name
 
 std::string quoted(const std::string& s) { return "\"" + s + "\""; }
 
@@ -59,7 +60,7 @@ void save_checkpoint(const std::string& path, const Module<T>& model, const Opti
   const std::string who = "save_checkpoint(" + quoted(path) + "): ";
   if (step < 0) throw ValueError(who + "step must be >= 0; got " + std::to_string(step));
   std::map<std::string, std::string> metadata = extra;
-  for (const char* reserved : {"format", "version", "step"}) {
+  for (const char* reserved : {"format", "version", "step", "optimizer"}) {
     if (metadata.count(reserved)) {
       throw ValueError(who + "extra metadata may not redefine " + quoted(reserved) +
                        " (the checkpoint writes it itself)");
@@ -68,6 +69,7 @@ void save_checkpoint(const std::string& path, const Module<T>& model, const Opti
   metadata["format"] = kCheckpointFormat;
   metadata["version"] = kCheckpointVersion;
   metadata["step"] = std::to_string(step);
+  if (optimizer) metadata[kOptimizerKey] = optimizer->name();
 
   TensorMap<T> tensors;
   for (auto& [key, value] : model.state_dict()) tensors.emplace(kModelPrefix + key, std::move(value));
@@ -116,6 +118,17 @@ Checkpoint<T> read_checkpoint_as(const std::string& path, const std::string& who
       throw IoError(who + "tensor " + quoted(key) + " belongs to neither \"model.\" nor \"optim.\"");
     }
   }
+  // Absent in files written before it was recorded (and in those saved without an optimizer).
+  if (const std::string* type = meta(kOptimizerKey)) {
+    if (type->empty()) {
+      throw IoError(who + "metadata \"optimizer\" is empty; expected a type name such as \"Adam\"");
+    }
+    if (ck.optimizer.empty()) {
+      throw IoError(who + "metadata names the optimizer " + quoted(*type) +
+                    " but the file holds no optimizer state (no \"optim.*\" tensors)");
+    }
+    ck.optimizer_type = *type;
+  }
   return ck;
 }
 
@@ -134,6 +147,13 @@ std::int64_t load_checkpoint(const std::string& path, Module<T>& model, Optimize
     throw ValueError(who + "an optimizer was given but the checkpoint holds no optimizer state " +
                      "(no \"optim.*\" tensors: it was saved without one); pass no optimizer to "
                      "load only the model");
+  }
+  // Another kind of optimizer's state can have keys and shapes that fit (load_state_dict
+  // checks a state tensor's parameter index and shape, not its name), so the recorded type
+  // decides. A file that records none predates the entry: keys and shapes are all we can check.
+  if (optimizer && !ck.optimizer_type.empty() && ck.optimizer_type != optimizer->name()) {
+    throw ValueError(who + "checkpoint was written by " + ck.optimizer_type + "; cannot load it into " +
+                     optimizer->name());
   }
 
   // Keep a copy so the model can be put back if the optimizer part is rejected.

@@ -8,7 +8,8 @@
 
 namespace tapegrad {
 
-// The kernels and their precision analysis: norm_kernels.cpp.
+// The kernels and their precision analysis: norm_kernels_common.hpp (precision), layer_norm_kernels.cpp and
+// batch_norm_kernels.cpp.
 
 namespace {
 
@@ -83,7 +84,7 @@ void batch_dims(const char* op, const Shape& s, std::size_t& n, std::size_t& ch,
 
 // ---- ops -----------------------------------------------------------------------------------
 
-// layer_norm: the math is written above the kernels in norm_kernels.cpp.
+// layer_norm: the math is written above the kernels in layer_norm_kernels.cpp.
 // Saved: mean_hi, rstd, mean_lo per group (shape (G)); ints = {D}.
 template <class T>
 Var<T> layer_norm(const Var<T>& x, const Var<T>& weight, const Var<T>& bias,
@@ -153,7 +154,7 @@ bool check_batch_input(const char* op, Tape<T>& t, const Var<T>& x, const Var<T>
   });
 }
 
-// batch_norm (training): the math is written above the kernels in norm_kernels.cpp.
+// batch_norm (training): the math is written above the kernels in batch_norm_kernels.cpp.
 // Saved: mean_hi, rstd, mean_lo per channel (shape (C)); ints = {N, C, L}.
 template <class T>
 Var<T> batch_norm(const Var<T>& x, const Var<T>& weight, const Var<T>& bias, double eps,

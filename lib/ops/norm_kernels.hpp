@@ -1,12 +1,13 @@
 #pragma once
 // Internal to lib/ops: the fused LayerNorm and BatchNorm (training) kernels over raw buffers,
 // as plain functions in the manner of llm.c. The ops in norm.cpp validate, record and call
-// these; the math is written above each kernel in norm_kernels.cpp.
+// these; the math is written above each kernel in layer_norm_kernels.cpp and
+// batch_norm_kernels.cpp, the precision analysis and shared helpers in norm_kernels_common.hpp.
 //
 // Buffers are row-major. LayerNorm sees x as (G, D): G groups of D normalized values.
 // BatchNorm sees x as (N, C, L) with L = 1 for 2-D input: channel c's values are x[n, c, l].
 // The mean of a group or channel is saved as two T values, mean_hi = T(mean) and
-// mean_lo = T(mean - mean_hi), whose double sum restores it to ~1e-11 (see norm_kernels.cpp).
+// mean_lo = T(mean - mean_hi), whose double sum restores it to ~1e-11 (see norm_kernels_common.hpp).
 #include <array>
 #include <cstddef>
 #include <vector>

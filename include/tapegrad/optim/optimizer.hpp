@@ -28,6 +28,9 @@ class Optimizer {
   void step();
   void zero_grad();
   double lr() const { return lr_; }
+  // The optimizer's type name as given to the constructor ("SGD", "Adam", "AdamW", "RMSprop"):
+  // checkpoints record it so a state is never loaded into another kind of optimizer.
+  const char* name() const { return name_; }
   void set_lr(double lr);
   const std::vector<Parameter<T>*>& params() const { return params_; }
 

@@ -1,0 +1,245 @@
+// The fused BatchNorm (training) kernels: forward and backward over raw buffers, declared in
+// norm_kernels.hpp. Their precision analysis and the helpers shared with LayerNorm:
+// norm_kernels_common.hpp; the LayerNorm math they mirror: layer_norm_kernels.cpp.
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "norm_kernels_common.hpp"
+
+namespace tapegrad::detail {
+
+namespace {
+
+using namespace norm_impl;
+
+// ---- BatchNorm (training) ----------------------------------------------------------------
+// The LayerNorm computation with the roles of the axes swapped: channel c's statistics run
+// over its M = N L values x[n, c, l] (pivot: x[0, c, 0]); w and b are per channel, so
+//   y = xhat w_c + b_c = (x - p_c) A_c + B_c,  A_c = rstd_c w_c,  B_c = b_c - md_c rstd_c w_c
+// Loops run in memory order: for 2-D input (L = 1) a block of kRowBlock rows is swept column
+// vector by column vector, the per-channel float partials over the block staying in
+// registers; for L > 1 each (n, c) is a contiguous run of L values, summed as a LayerNorm row.
+
+// For 2-D input, per-channel sums over `rows` rows, kU vectors of channels from c on:
+//   forward (!kGrad):  s1 += sum d,  s2 += sum d^2,       d = x - p_c
+//   backward (kGrad):  s1 += sum dy, s2 += sum dy xhat,   xhat = d rt_c - c0_c
+// each in float over the block of rows, then added to the double sums.
+template <bool kGrad, std::size_t kU, class T>
+TAPEGRAD_ALWAYS_INLINE void column_sums_at(std::size_t c, const T* dy, const T* x, const T* p,
+                                           const T* rt, const T* c0, std::size_t rows,
+                                           std::size_t ch, double* s1, double* s2) {
+  constexpr std::size_t W = kW<T>;
+  Vec<T> a[kU] = {}, q[kU] = {};
+  for (std::size_t r = 0; r < rows; ++r) {
+    for (std::size_t u = 0; u < kU; ++u) {
+      const std::size_t k = c + u * W;
+      const Vec<T> d = load(x + r * ch + k) - load(p + k);
+      if constexpr (kGrad) {
+        const Vec<T> g = load(dy + r * ch + k);
+        a[u] += g;
+        q[u] += g * (d * load(rt + k) - load(c0 + k));
+      } else {
+        a[u] += d;
+        q[u] += d * d;
+      }
+    }
+  }
+  for (std::size_t u = 0; u < kU; ++u) {
+    add_lanes_to<T>(s1 + c + u * W, a[u]);
+    add_lanes_to<T>(s2 + c + u * W, q[u]);
+  }
+}
+
+// All channels: four vectors at a time (independent additions), then one, then one channel
+// (the same order of additions per channel on every path).
+template <bool kGrad, class T>
+TAPEGRAD_ALWAYS_INLINE void column_sums(const T* dy, const T* x, const T* p, const T* rt,
+                                        const T* c0, std::size_t rows, std::size_t ch,
+                                        double* s1, double* s2) {
+  constexpr std::size_t W = kW<T>;
+  std::size_t c = 0;
+  for (; c + 4 * W <= ch; c += 4 * W) column_sums_at<kGrad, 4>(c, dy, x, p, rt, c0, rows, ch, s1, s2);
+  for (; c + W <= ch; c += W) column_sums_at<kGrad, 1>(c, dy, x, p, rt, c0, rows, ch, s1, s2);
+  for (; c < ch; ++c) {
+    T a = 0, q = 0;
+    for (std::size_t r = 0; r < rows; ++r) {
+      const T d = x[r * ch + c] - p[c];
+      if constexpr (kGrad) {
+        const T g = dy[r * ch + c];
+        a += g;
+        q += g * (d * rt[c] - c0[c]);
+      } else {
+        a += d;
+        q += d * d;
+      }
+    }
+    s1[c] += static_cast<double>(a);
+    s2[c] += static_cast<double>(q);
+  }
+}
+
+template <class T>
+TAPEGRAD_ALWAYS_INLINE void bn_forward(T* y, std::vector<double>& mean, std::vector<double>& var,
+                                       const T* x, const T* w, const T* b, std::size_t n,
+                                       std::size_t ch, std::size_t len, double eps) {
+  std::vector<double>& s1 = scratch<double>(4);
+  std::vector<double>& s2 = scratch<double>(5);
+  std::vector<T>& p = scratch<T>(8);
+  std::vector<T>& A = scratch<T>(9);
+  std::vector<T>& B = scratch<T>(10);
+  s1.assign(ch, 0.0);
+  s2.assign(ch, 0.0);
+  A.resize(ch);
+  B.resize(ch);
+  p.resize(ch);
+  for (std::size_t c = 0; c < ch; ++c) p[c] = x[c * len];
+  if (len == 1) {
+    for (std::size_t i = 0; i < n; i += kRowBlock) {
+      column_sums<false>(static_cast<const T*>(nullptr), x + i * ch, p.data(), static_cast<const T*>(nullptr),
+                         static_cast<const T*>(nullptr), std::min(kRowBlock, n - i), ch, s1.data(), s2.data());
+    }
+  } else {
+    for (std::size_t i = 0; i < n; ++i) {
+      for (std::size_t c = 0; c < ch; ++c) {
+        double a = 0, q = 0;
+        shifted_sums(x + (i * ch + c) * len, len, p[c], a, q);
+        s1[c] += a;
+        s2[c] += q;
+      }
+    }
+  }
+  mean.assign(ch, 0.0);
+  var.assign(ch, 0.0);
+  const double inv_m = 1.0 / static_cast<double>(n * len);
+  for (std::size_t c = 0; c < ch; ++c) {
+    double md = 0;
+    stats(s1[c], s2[c], inv_m, md, var[c]);
+    mean[c] = static_cast<double>(p[c]) + md;
+    const double a = (w ? static_cast<double>(w[c]) : 1.0) / std::sqrt(var[c] + eps);
+    A[c] = static_cast<T>(a);
+    B[c] = static_cast<T>((b ? static_cast<double>(b[c]) : 0.0) - md * a);
+  }
+  for (std::size_t i = 0; i < n; ++i) {
+    if (len == 1) {
+      const T* xr = x + i * ch;
+      T* yr = y + i * ch;
+      for (std::size_t c = 0; c < ch; ++c) yr[c] = (xr[c] - p[c]) * A[c] + B[c];
+      continue;
+    }
+    for (std::size_t c = 0; c < ch; ++c) {
+      const T* xr = x + (i * ch + c) * len;
+      T* yr = y + (i * ch + c) * len;
+      const T pc = p[c], ac = A[c], bc = B[c];
+      for (std::size_t l = 0; l < len; ++l) yr[l] = (xr[l] - pc) * ac + bc;
+    }
+  }
+}
+
+// Training backward: as for LayerNorm with means over the M values of a channel, and
+// dxhat = dy w_c. Pass 1 gathers the per-channel sums
+//   S1_c = sum_{n,l} dy,   S2_c = sum_{n,l} dy xhat     (= dL/db_c and dL/dw_c)
+// so that mean(dxhat) = w_c S1_c / M and mean(dxhat xhat) = w_c S2_c / M; pass 2 writes
+//   dL/dx = rstd_c (dxhat - mean(dxhat) - xhat mean(dxhat xhat))
+//         = A_c dy - A_c S1_c / M - xhat A_c S2_c / M,     A_c = rstd_c w_c
+// with xhat = (x - p_c) rstd_c - md_c rstd_c as in the forward.
+template <bool kAssign, class T>
+TAPEGRAD_ALWAYS_INLINE void bn_backward(T* dx, double* s1, double* s2, const T* dy, const T* x,
+                                        const T* w, const T* mean_hi, const T* mean_lo,
+                                        const T* rstd, std::size_t n, std::size_t ch,
+                                        std::size_t len) {
+  std::vector<T>& p = scratch<T>(8);
+  std::vector<T>& rt = scratch<T>(9);
+  std::vector<T>& c0 = scratch<T>(10);
+  p.resize(ch);
+  rt.resize(ch);
+  c0.resize(ch);
+  for (std::size_t c = 0; c < ch; ++c) {
+    const Xhat<T> xh(nullptr, x[c * len], mean_hi[c], mean_lo[c], rstd[c]);
+    p[c] = xh.p;
+    rt[c] = xh.rt;
+    c0[c] = xh.c;
+  }
+  if (len == 1) {
+    for (std::size_t i = 0; i < n; i += kRowBlock) {
+      column_sums<true>(dy + i * ch, x + i * ch, p.data(), rt.data(), c0.data(),
+                        std::min(kRowBlock, n - i), ch, s1, s2);
+    }
+  } else {
+    for (std::size_t i = 0; i < n; ++i) {
+      for (std::size_t c = 0; c < ch; ++c) {
+        const std::size_t off = (i * ch + c) * len;
+        Xhat<T> xh(nullptr, p[c], mean_hi[c], mean_lo[c], rstd[c]);
+        xh.x = x + off;
+        double a1 = 0, a2 = 0;
+        grad_sums<false, false>(dy + off, xh, static_cast<const T*>(nullptr), static_cast<T*>(nullptr),
+                                static_cast<T*>(nullptr), len, a1, a2);
+        s1[c] += a1;
+        s2[c] += a2;
+      }
+    }
+  }
+  if (!dx) return;
+  const double inv_m = 1.0 / static_cast<double>(n * len);
+  std::vector<T>& A = scratch<T>(11);
+  std::vector<T>& K1 = scratch<T>(12);
+  std::vector<T>& K2 = scratch<T>(13);
+  A.resize(ch);
+  K1.resize(ch);
+  K2.resize(ch);
+  for (std::size_t c = 0; c < ch; ++c) {
+    const double a = static_cast<double>(rstd[c]) * (w ? static_cast<double>(w[c]) : 1.0);
+    A[c] = static_cast<T>(a);
+    K1[c] = static_cast<T>(a * s1[c] * inv_m);
+    K2[c] = static_cast<T>(a * s2[c] * inv_m);
+  }
+  for (std::size_t i = 0; i < n; ++i) {
+    if (len == 1) {
+      const T* xr = x + i * ch;
+      const T* dyr = dy + i * ch;
+      T* dxr = dx + i * ch;
+      for (std::size_t c = 0; c < ch; ++c) {
+        const T xh = (xr[c] - p[c]) * rt[c] - c0[c];
+        dxr[c] = (kAssign ? T(0) : dxr[c]) + (dyr[c] * A[c] - K1[c] - xh * K2[c]);
+      }
+      continue;
+    }
+    for (std::size_t c = 0; c < ch; ++c) {
+      const std::size_t off = (i * ch + c) * len;
+      const T pc = p[c], rc = rt[c], cc = c0[c], ac = A[c], k1 = K1[c], k2 = K2[c];
+      for (std::size_t l = 0; l < len; ++l) {
+        const T xh = (x[off + l] - pc) * rc - cc;
+        dx[off + l] = (kAssign ? T(0) : dx[off + l]) + (dy[off + l] * ac - k1 - xh * k2);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+// ---- the entry points: one clone set per scalar type ---------------------------------------
+// (if-else dispatch to the template instances, not lambdas: a lambda would not be compiled
+// for the clone's ISA)
+
+#define TAPEGRAD_BATCH_NORM_KERNELS(T)                                                             \
+  TAPEGRAD_SIMD_CLONES void batch_norm_forward(T* y, std::vector<double>& mean,                     \
+                                               std::vector<double>& var, const T* x, const T* w,    \
+                                               const T* b, std::size_t n, std::size_t ch,           \
+                                               std::size_t len, double eps) {                       \
+    bn_forward<T>(y, mean, var, x, w, b, n, ch, len, eps);                                          \
+  }                                                                                                 \
+  TAPEGRAD_SIMD_CLONES void batch_norm_backward(T* dx, bool assign_dx, double* s1, double* s2,     \
+                                                const T* dy, const T* x, const T* w,                \
+                                                const T* mean_hi, const T* mean_lo, const T* rstd,  \
+                                                std::size_t n, std::size_t ch, std::size_t len) {   \
+    if (assign_dx) {                                                                                \
+      bn_backward<true, T>(dx, s1, s2, dy, x, w, mean_hi, mean_lo, rstd, n, ch, len);               \
+    } else {                                                                                        \
+      bn_backward<false, T>(dx, s1, s2, dy, x, w, mean_hi, mean_lo, rstd, n, ch, len);              \
+    }                                                                                               \
+  }
+TAPEGRAD_BATCH_NORM_KERNELS(float)
+TAPEGRAD_BATCH_NORM_KERNELS(double)
+#undef TAPEGRAD_BATCH_NORM_KERNELS
+
+}  // namespace tapegrad::detail

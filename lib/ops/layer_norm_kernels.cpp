@@ -1,0 +1,137 @@
+// The fused LayerNorm kernels: forward and backward over raw buffers, declared in
+// norm_kernels.hpp. Their precision analysis and shared helpers: norm_kernels_common.hpp.
+#include <cmath>
+#include <vector>
+
+#include "norm_kernels_common.hpp"
+
+namespace tapegrad::detail {
+
+namespace {
+
+using namespace norm_impl;
+
+// ---- LayerNorm -----------------------------------------------------------------------------
+// Forward, per group of D values:
+//   mean = (1/D) sum_i x_i,  var = (1/D) sum_i (x_i - mean)^2,  rstd = 1 / sqrt(var + eps)
+//   xhat_i = (x_i - mean) rstd,  y_i = xhat_i w_i + b_i          (w = 1, b = 0 without affine)
+// One pass for the shifted sums, one (from L1) writing y.
+template <class T>
+TAPEGRAD_ALWAYS_INLINE void ln_forward(T* y, T* mean_hi, T* mean_lo, T* rstd, const T* x, const T* w,
+                                       const T* b, std::size_t groups, std::size_t dim, double eps) {
+  for (std::size_t g = 0; g < groups; ++g) {
+    const T* xg = x + g * dim;
+    T* yg = y + g * dim;
+    const T p = xg[0];
+    double s1 = 0, s2 = 0, md = 0, var = 0;
+    shifted_sums(xg, dim, p, s1, s2);
+    stats(s1, s2, 1.0 / static_cast<double>(dim), md, var);
+    const double r = 1.0 / std::sqrt(var + eps);
+    const T rt = static_cast<T>(r), c = static_cast<T>(md * r);  // xhat = (x - p) rt - c
+    if (w) {
+      for (std::size_t i = 0; i < dim; ++i) yg[i] = ((xg[i] - p) * rt - c) * w[i] + b[i];
+    } else {
+      for (std::size_t i = 0; i < dim; ++i) yg[i] = (xg[i] - p) * rt - c;
+    }
+    if (rstd) {
+      save_mean(mean_hi + g, mean_lo + g, static_cast<double>(p) + md);
+      rstd[g] = static_cast<T>(r);
+    }
+  }
+}
+
+// Backward. With dy = dL/dy and dxhat_i = dy_i w_i:
+//   dL/db_i = sum over groups of dy_i,   dL/dw_i = sum over groups of dy_i xhat_i
+// and for x, differentiate xhat_j = (x_j - mean) rstd inside one group:
+//   d mean / d x_i = 1/D,   d var / d x_i = (2/D)(x_i - mean)   (as sum_j (x_j - mean) = 0)
+//   d rstd / d x_i = -1/2 (var + eps)^(-3/2) (2/D)(x_i - mean) = -rstd^2 xhat_i / D
+//   d xhat_j / d x_i = rstd (delta_ij - 1/D) + (x_j - mean) d rstd / d x_i
+//                    = rstd (delta_ij - 1/D - xhat_j xhat_i / D)
+//   dL/dx_i = sum_j dxhat_j d xhat_j / d x_i
+//           = rstd (dxhat_i - mean_j(dxhat_j) - xhat_i mean_j(dxhat_j xhat_j))
+// exact for any eps. Per row: pass 1 reads dy, x (and w) once for a1 = sum dxhat and
+// a2 = sum dxhat xhat, and (kParams) adds dy xhat and dy into float partials of dw and db;
+// pass 2 writes dx from L1.
+// Pass 1 is grad_sums (norm_kernels_common.hpp: BatchNorm uses it too).
+
+// dw += dwf, db += dbf in double; the float partials restart at 0.
+template <class T>
+TAPEGRAD_ALWAYS_INLINE void flush_params(double* dw, double* db, T* dwf, T* dbf, std::size_t dim) {
+  for (std::size_t i = 0; i < dim; ++i) {
+    dw[i] += static_cast<double>(dwf[i]);
+    db[i] += static_cast<double>(dbf[i]);
+    dwf[i] = 0;
+    dbf[i] = 0;
+  }
+}
+
+template <bool kAffine, bool kParams, bool kAssign, class T>
+TAPEGRAD_ALWAYS_INLINE void ln_backward(T* dx, double* dw, double* db, const T* dy, const T* x,
+                                        const T* w, const T* mean_hi, const T* mean_lo,
+                                        const T* rstd, std::size_t groups, std::size_t dim) {
+  std::vector<T>& dwf = scratch<T>(8);
+  std::vector<T>& dbf = scratch<T>(9);
+  dwf.assign(kParams ? dim : 0, T(0));
+  dbf.assign(kParams ? dim : 0, T(0));
+  const double inv_d = 1.0 / static_cast<double>(dim);
+  for (std::size_t g = 0; g < groups; ++g) {
+    const T* xg = x + g * dim;
+    const T* dyg = dy + g * dim;
+    const Xhat<T> xh(xg, xg[0], mean_hi[g], mean_lo[g], rstd[g]);
+    double a1 = 0, a2 = 0;
+    grad_sums<kAffine, kParams>(dyg, xh, w, dwf.data(), dbf.data(), dim, a1, a2);
+    if (kParams && (g % kFlushRows == kFlushRows - 1 || g + 1 == groups)) {
+      flush_params(dw, db, dwf.data(), dbf.data(), dim);
+    }
+    if (!dx) continue;
+    // dL/dx = dxhat rstd - rstd mean(dxhat) - xhat rstd mean(dxhat xhat)
+    const T rt = xh.rt, p = xh.p, c = xh.c;
+    const double r = static_cast<double>(rt);
+    const T k1 = static_cast<T>(r * a1 * inv_d), k2 = static_cast<T>(r * a2 * inv_d);
+    T* dxg = dx + g * dim;
+    for (std::size_t k = 0; k < dim; ++k) {
+      const T dxh = kAffine ? dyg[k] * w[k] : dyg[k];
+      const T xv = (xg[k] - p) * rt - c;
+      dxg[k] = (kAssign ? T(0) : dxg[k]) + (dxh * rt - k1 - xv * k2);
+    }
+  }
+}
+
+}  // namespace
+
+// ---- the entry points: one clone set per scalar type ---------------------------------------
+// (if-else dispatch to the template instances, not lambdas: a lambda would not be compiled
+// for the clone's ISA)
+
+#define TAPEGRAD_LAYER_NORM_KERNELS(T)                                                             \
+  TAPEGRAD_SIMD_CLONES void layer_norm_forward(T* y, T* mean_hi, T* mean_lo, T* rstd, const T* x,   \
+                                               const T* w, const T* b, std::size_t groups,          \
+                                               std::size_t dim, double eps) {                       \
+    ln_forward<T>(y, mean_hi, mean_lo, rstd, x, w, b, groups, dim, eps);                            \
+  }                                                                                                 \
+  TAPEGRAD_SIMD_CLONES void layer_norm_backward(T* dx, bool assign_dx, double* dw, double* db,     \
+                                                const T* dy, const T* x, const T* w,                \
+                                                const T* mean_hi, const T* mean_lo, const T* rstd,  \
+                                                std::size_t groups, std::size_t dim) {              \
+    if (w && dw && assign_dx) {                                                                     \
+      ln_backward<true, true, true, T>(dx, dw, db, dy, x, w, mean_hi, mean_lo, rstd, groups, dim); \
+    } else if (w && dw) {                                                                           \
+      ln_backward<true, true, false, T>(dx, dw, db, dy, x, w, mean_hi, mean_lo, rstd, groups, dim);\
+    } else if (w && assign_dx) {                                                                    \
+      ln_backward<true, false, true, T>(dx, dw, db, dy, x, w, mean_hi, mean_lo, rstd, groups, dim);\
+    } else if (w) {                                                                                 \
+      ln_backward<true, false, false, T>(dx, dw, db, dy, x, w, mean_hi, mean_lo, rstd, groups,     \
+                                         dim);                                                      \
+    } else if (assign_dx) {                                                                         \
+      ln_backward<false, false, true, T>(dx, nullptr, nullptr, dy, x, w, mean_hi, mean_lo, rstd,   \
+                                         groups, dim);                                              \
+    } else {                                                                                        \
+      ln_backward<false, false, false, T>(dx, nullptr, nullptr, dy, x, w, mean_hi, mean_lo, rstd,  \
+                                          groups, dim);                                             \
+    }                                                                                               \
+  }
+TAPEGRAD_LAYER_NORM_KERNELS(float)
+TAPEGRAD_LAYER_NORM_KERNELS(double)
+#undef TAPEGRAD_LAYER_NORM_KERNELS
+
+}  // namespace tapegrad::detail

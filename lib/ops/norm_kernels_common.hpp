@@ -1,0 +1,250 @@
+#pragma once
+// Internal to the normalization kernels: what layer_norm_kernels.cpp and
+// batch_norm_kernels.cpp share. The precision analysis below holds for both; then the 32-byte
+// vector types, block sums (in T, flushed to double totals), the statistics from shifted sums,
+// xhat as the forward computes it, and the gradient sums of a row (LayerNorm's backward pass 1,
+// also BatchNorm's per-run sums for L > 1). The helpers that touch data are
+// TAPEGRAD_ALWAYS_INLINE: the kernels are compiled once per ISA (lib/core/simd.hpp), and a
+// helper must be inlined into each clone to run with its instruction set.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "../core/simd.hpp"
+#include "norm_kernels.hpp"
+
+namespace tapegrad::detail::norm_impl {
+// Unnamed: each kernel file gets its own internal copy of the helpers, as when the kernels
+// were one file; GCC then compiles them to the same instructions (with external linkage its
+// inlining choices differ, and the order of register moves and additions with them).
+namespace {
+
+// ---- precision -----------------------------------------------------------------------------
+// Statistics are sums over shifted values d = x - p, where the pivot p is the group's
+// (channel's) first element:
+//   md = mean(d),  var = mean(d^2) - md^2,  mean = p + md,  rstd = 1 / sqrt(var + eps)
+// This is E[x^2] - E[x]^2 made safe: p is one of the values, so |md| = |mean - p| is at most
+// sqrt(D) std, and the cancellation in mean(d^2) - md^2 costs at most a factor 1 + md^2/var
+// (~2 typically, D at worst) of the sums' relative precision. One pass over the data suffices.
+// The per-element work runs in T, also with the pivot:
+//   xhat = (x - mean) rstd = (x - p) rstd - md rstd
+// x - p is exact in float when x and p are close (the large-offset case: 1e4 + 1e-2 z), and
+// T(md rstd) is at most sqrt(D) in size, so xhat has an absolute error of a few float
+// epsilons times sqrt(D) at worst, where float math on x - T(mean) would be off by
+// spacing(1e4) * rstd ~ 0.1. The mean itself is saved as mean_hi + mean_lo (two T values
+// whose double sum restores it to ~1e-11).
+//
+// Block sums. Summing millions of values one by one in float would not do (64 floats near 1e4
+// sum to ~6.4e5, where float's spacing is 0.06, against a std of 0.01), and converting every
+// value to double costs half the speed. So sums run in T over BLOCKS, and each block's partial
+// sums are converted to double and added to double totals:
+//   LayerNorm: a lane of a vector accumulator adds kBlock / (lanes) = 8 (forward) or 16
+//              (backward) values of a row; dw, db: kFlushRows = 16 rows per column;
+//   BatchNorm: kRowBlock = 16 rows per channel.
+// A float sum of k terms is off by at most k u sum|term| (u = 2^-24; ~sqrt(k) u typically),
+// so the partials carry relative errors of ~1e-6 of the sum of |d| over k <= 16 values, the
+// same order as the rounding of the float inputs and outputs themselves: with d = x - p small
+// there is no large offset for the partial sums to lose digits against. The totals over all
+// blocks are double, so the row (column) length does not add float error. For T = double the
+// partials are double, as before.
+//
+// Determinism: every sum has a fixed order of additions. Element i of a block goes to lane
+// i % (lanes) of GCC vector types of a fixed width (Vec below, 32 bytes), whatever the ISA;
+// the lanes are converted and added to the double totals lane-wise in a fixed order, and
+// reduced in lane order at the end. Each kernel is compiled twice (TAPEGRAD_SIMD_CLONES:
+// baseline x86-64 and AVX2, chosen at load time) and both give bitwise the same results:
+// neither target enables FMA, so GCC cannot contract a * b + c (its default
+// -ffp-contract=fast for C++ only acts where an FMA instruction exists). Not an AVX-512F clone:
+// GCC's avx512f target brings FMA instructions with it and contracts, changing the last bits.
+
+#if defined(__GNUC__) && !defined(__clang__)
+// The helpers passing vectors are inlined internal functions: GCC's -Wpsabi note about
+// passing such vectors between separately compiled functions does not apply to them.
+#pragma GCC diagnostic ignored "-Wpsabi"
+#endif
+typedef float F8 __attribute__((vector_size(32)));
+typedef double D4 __attribute__((vector_size(32)));
+typedef double D8 __attribute__((vector_size(64)));
+// Vec<T>: 32 bytes of T; Wide<T>: the same lanes in double (block partials become totals).
+template <class T>
+struct Lanes;
+template <>
+struct Lanes<float> {
+  using vec = F8;
+  using wide = D8;
+};
+template <>
+struct Lanes<double> {
+  using vec = D4;
+  using wide = D4;
+};
+template <class T>
+using Vec = typename Lanes<T>::vec;
+template <class T>
+using Wide = typename Lanes<T>::wide;
+template <class T>
+constexpr std::size_t kW = 32 / sizeof(T);  // lanes of a Vec
+
+template <class T>
+TAPEGRAD_ALWAYS_INLINE Vec<T> load(const T* p) {
+  Vec<T> v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+template <class T>
+TAPEGRAD_ALWAYS_INLINE void store(T* p, const Vec<T>& v) {
+  std::memcpy(p, &v, sizeof v);
+}
+template <class T>
+TAPEGRAD_ALWAYS_INLINE Wide<T> widen(const Vec<T>& v) {
+  return __builtin_convertvector(v, Wide<T>);
+}
+// s[0 .. kW) += the lanes of v, in double.
+template <class T>
+TAPEGRAD_ALWAYS_INLINE void add_lanes_to(double* s, const Vec<T>& v) {
+  Wide<T> t;
+  std::memcpy(&t, s, sizeof t);
+  t += widen<T>(v);
+  std::memcpy(s, &t, sizeof t);
+}
+template <class T>
+TAPEGRAD_ALWAYS_INLINE double lane_sum(const Wide<T>& t) {
+  double s = 0;
+  for (std::size_t j = 0; j < kW<T>; ++j) s += t[j];
+  return s;
+}
+
+// Row sums in blocks: kU accumulators of kW lanes (independent additions hide the adder's
+// latency); element i of a block goes to lane i % (kU kW). A block's partials are added to
+// the double totals by add_block; total() reduces them in lane order.
+template <class T, std::size_t kU>
+struct BlockSums {
+  static constexpr std::size_t kChunk = kU * kW<T>;
+  Vec<T> a[kU] = {}, q[kU] = {};
+  Wide<T> ta = {}, tq = {};
+  TAPEGRAD_ALWAYS_INLINE void add(std::size_t u, const Vec<T>& va, const Vec<T>& vq) {
+    a[u] += va;
+    q[u] += vq;
+  }
+  // The tail of a row (fewer than kChunk values) as zero-padded arrays.
+  TAPEGRAD_ALWAYS_INLINE void add_padded(const T* pa, const T* pq) {
+    for (std::size_t u = 0; u < kU; ++u) add(u, load(pa + u * kW<T>), load(pq + u * kW<T>));
+  }
+  TAPEGRAD_ALWAYS_INLINE void add_block() {
+    for (std::size_t u = 0; u < kU; ++u) {
+      ta += widen<T>(a[u]);
+      tq += widen<T>(q[u]);
+      a[u] = Vec<T>{};
+      q[u] = Vec<T>{};
+    }
+  }
+  TAPEGRAD_ALWAYS_INLINE double total_a() const { return lane_sum<T>(ta); }
+  TAPEGRAD_ALWAYS_INLINE double total_q() const { return lane_sum<T>(tq); }
+};
+
+// From the shifted sums of 1 / inv_m values: md = mean - p and var (clamped at 0 against
+// rounding). Multiplications, not divisions: BatchNorm does this per channel, and divisions
+// and square roots share one slow unit.
+inline void stats(double s1, double s2, double inv_m, double& md, double& var) {
+  md = s1 * inv_m;
+  var = std::max(s2 * inv_m - md * md, 0.0);
+}
+
+template <class T>
+void save_mean(T* hi, T* lo, double mean) {
+  *hi = static_cast<T>(mean);
+  *lo = static_cast<T>(mean - static_cast<double>(*hi));
+}
+
+constexpr std::size_t kBlock = 256;      // values of a row per block (a multiple of kChunk)
+constexpr std::size_t kFlushRows = 16;   // LayerNorm rows per float dw, db partial
+constexpr std::size_t kRowBlock = 16;    // BatchNorm rows per float partial of a channel
+
+// s1 = sum d, s2 = sum d^2 over n values d = x[i] - p (x - p in T, see above).
+template <class T>
+TAPEGRAD_ALWAYS_INLINE void shifted_sums(const T* x, std::size_t n, T p, double& s1, double& s2) {
+  using S = BlockSums<T, 4>;
+  S s;
+  std::size_t i = 0;
+  while (i < n) {
+    const std::size_t end = std::min(n, i + kBlock);
+    for (; i + S::kChunk <= end; i += S::kChunk) {
+      for (std::size_t u = 0; u < 4; ++u) {
+        const Vec<T> d = load(x + i + u * kW<T>) - p;
+        s.add(u, d, d * d);
+      }
+    }
+    if (i < end) {
+      T pa[S::kChunk] = {}, pq[S::kChunk] = {};
+      for (std::size_t j = 0; i < end; ++i, ++j) {
+        pa[j] = x[i] - p;
+        pq[j] = pa[j] * pa[j];
+      }
+      s.add_padded(pa, pq);
+    }
+    s.add_block();
+  }
+  s1 = s.total_a();
+  s2 = s.total_q();
+}
+
+// xhat of a group (channel) as in the forward: xhat = (x - p) rt - c, with p its first value,
+// rt = T(rstd) and c = T((mean - p) rstd); x points at the values to normalize.
+template <class T>
+struct Xhat {
+  const T* x;
+  T p, rt, c;
+  Xhat(const T* xs, T pivot, T mean_hi, T mean_lo, T rstd) : x(xs), p(pivot), rt(rstd) {
+    const double md = (static_cast<double>(mean_hi) - static_cast<double>(p)) + mean_lo;
+    c = static_cast<T>(md * static_cast<double>(rstd));
+  }
+  TAPEGRAD_ALWAYS_INLINE T operator()(std::size_t i) const { return (x[i] - p) * rt - c; }
+  TAPEGRAD_ALWAYS_INLINE Vec<T> vec(std::size_t i) const { return (load(x + i) - p) * rt - c; }
+};
+
+// From LayerNorm's backward (its math: layer_norm_kernels.cpp).
+// Pass 1 over n values (kAffine: dxhat = dy w, else dy). Also BatchNorm's per-run sums (L > 1).
+template <bool kAffine, bool kParams, class T>
+TAPEGRAD_ALWAYS_INLINE void grad_sums(const T* dy, const Xhat<T>& xh, const T* w, T* dwf, T* dbf,
+                                      std::size_t n, double& a1, double& a2) {
+  using S = BlockSums<T, 2>;
+  S s;
+  std::size_t i = 0;
+  while (i < n) {
+    const std::size_t end = std::min(n, i + kBlock);
+    for (; i + S::kChunk <= end; i += S::kChunk) {
+      for (std::size_t u = 0; u < 2; ++u) {
+        const std::size_t k = i + u * kW<T>;
+        const Vec<T> d = load(dy + k), xv = xh.vec(k);
+        Vec<T> g = d;
+        if constexpr (kAffine) g *= load(w + k);
+        s.add(u, g, g * xv);
+        if constexpr (kParams) {
+          store(dwf + k, load(dwf + k) + d * xv);
+          store(dbf + k, load(dbf + k) + d);
+        }
+      }
+    }
+    if (i < end) {
+      T pa[S::kChunk] = {}, pq[S::kChunk] = {};
+      for (std::size_t j = 0; i < end; ++i, ++j) {
+        const T d = dy[i], xv = xh(i);
+        T g = d;
+        if constexpr (kAffine) g *= w[i];
+        pa[j] = g;
+        pq[j] = g * xv;
+        if constexpr (kParams) {
+          dwf[i] += d * xv;
+          dbf[i] += d;
+        }
+      }
+      s.add_padded(pa, pq);
+    }
+    s.add_block();
+  }
+  a1 = s.total_a();
+  a2 = s.total_q();
+}
+
+}  // namespace
+}  // namespace tapegrad::detail::norm_impl

@@ -1,0 +1,177 @@
+// Shape ops over lists of Vars: concat and stack (joining), split (one Var into pieces).
+// The ops on one Var: shape.cpp.
+#include "tapegrad/ops/shape.hpp"
+
+#include <algorithm>
+#include <string>
+
+#include "shape_common.hpp"
+
+namespace tapegrad {
+
+namespace {
+
+// ---- concat / stack ----
+// Seen as `outer` rows, the output's row o is input 0's row o, then input 1's row o, ...
+// (input k's rows are its size / outer contiguous elements).
+//   y[o, off_k + j] = x_k[o, j],   dL/dx_k[o, j] = dL/dy[o, off_k + j].   ints() = {outer}.
+template <class T>
+Var<T> join(const char* op, const std::vector<Var<T>>& xs, const Shape& out_shape, std::size_t outer) {
+  Tape<T>& t = xs[0].tape();
+  auto r = t.record(op, xs);
+  r.ints().push_back(static_cast<std::ptrdiff_t>(outer));
+  T* po = r.out(out_shape).data();
+  if (outer > 0) {
+    const std::size_t row = numel(out_shape) / outer;
+    std::size_t off = 0;
+    for (const auto& x : xs) {
+      const xt::xarray<T>& v = t.value(x);
+      const std::size_t chunk = v.size() / outer;
+      for (std::size_t o = 0; o < outer; ++o) {
+        std::copy(v.data() + o * chunk, v.data() + (o + 1) * chunk, po + o * row + off);
+      }
+      off += chunk;
+    }
+  }
+  return r.finish([](BackwardCtx<T>& c) {
+    const auto outer = static_cast<std::size_t>(c.ints()[0]);
+    if (outer == 0) return;
+    const std::size_t row = c.grad().size() / outer;
+    const T* g = c.grad().data();
+    std::size_t off = 0;
+    for (std::size_t k = 0; k < c.num_inputs(); ++k) {
+      const std::size_t chunk = c.input(k).size() / outer;
+      if (c.needs_grad(k)) {
+        T* gx = c.input_grad(k).data();
+        for (std::size_t o = 0; o < outer; ++o) {
+          for (std::size_t j = 0; j < chunk; ++j) gx[o * chunk + j] += g[o * row + off + j];
+        }
+      }
+      off += chunk;
+    }
+  });
+}
+
+// The checks record() would make, done before the shapes of a list are read, with the
+// position in the list in the message.
+template <class T>
+Tape<T>& check_list(const char* op, const std::vector<Var<T>>& xs) {
+  if (xs.empty()) throw ValueError(std::string(op) + ": needs at least one Var; got an empty list");
+  for (std::size_t k = 0; k < xs.size(); ++k) {
+    if (!xs[k].defined()) {
+      throw StateError(std::string(op) + ": input " + std::to_string(k) + " is an empty (default-constructed) Var");
+    }
+    if (&xs[k].tape() != &xs[0].tape()) {
+      throw StateError(std::string(op) + ": input " + std::to_string(k) +
+                       " is on a different tape than input 0; all inputs of an op must be "
+                       "recorded on the same tape");
+    }
+    xs[0].tape().check(xs[k], op);
+  }
+  return xs[0].tape();
+}
+
+// Splits x into pieces of the given sizes along `axis` (validated: they sum to its size).
+template <class T>
+std::vector<Var<T>> split_checked(const Var<T>& x, std::size_t axis, const std::vector<std::size_t>& sizes) {
+  std::vector<Var<T>> pieces;
+  pieces.reserve(sizes.size());
+  std::size_t off = 0;
+  for (auto size : sizes) {
+    Shape s = x.shape();
+    s[axis] = size;
+    pieces.push_back(gather("split", x, axis, size, [off](std::size_t k) { return off + k; }, s));
+    off += size;
+  }
+  return pieces;
+}
+
+}  // namespace
+
+// concat: y = [x_0, x_1, ...] along `axis`;  dL/dx_k = the slice of dL/dy that x_k filled.
+template <class T>
+Var<T> concat(const std::vector<Var<T>>& xs, std::ptrdiff_t axis) {
+  Tape<T>& t = check_list("concat", xs);
+  const Shape& s0 = t.shape(xs[0]);
+  if (s0.empty()) {
+    throw ShapeError("concat: input 0 is 0-d (shape ()); 0-d Vars cannot be concatenated, use stack");
+  }
+  const std::size_t a = normalize_axis("concat", axis, s0.size());
+  Shape out = s0;
+  for (std::size_t k = 1; k < xs.size(); ++k) {
+    const Shape& s = t.shape(xs[k]);
+    if (s.size() != s0.size()) {
+      throw ShapeError("concat: all inputs must have the same number of dims; input 0 has shape " +
+                       shape_str(s0) + " but input " + std::to_string(k) + " has shape " + shape_str(s));
+    }
+    for (std::size_t d = 0; d < s.size(); ++d) {
+      if (d != a && s[d] != s0[d]) {
+        throw ShapeError("concat: input 0 has shape " + shape_str(s0) + " but input " + std::to_string(k) +
+                         " has shape " + shape_str(s) + ": they differ in dim " + std::to_string(d) +
+                         ", and only the concat axis " + std::to_string(a) + " may differ");
+      }
+    }
+    out[a] += s[a];
+  }
+  return join("concat", xs, out, dims_product(s0, 0, a));
+}
+
+// stack: y[..., k, ...] = x_k along a new axis;  dL/dx_k = dL/dy[..., k, ...].
+template <class T>
+Var<T> stack(const std::vector<Var<T>>& xs, std::ptrdiff_t axis) {
+  Tape<T>& t = check_list("stack", xs);
+  const Shape& s0 = t.shape(xs[0]);
+  const std::size_t a = normalize_axis("stack", axis, s0.size() + 1);
+  for (std::size_t k = 1; k < xs.size(); ++k) {
+    const Shape& s = t.shape(xs[k]);
+    if (s != s0) {
+      throw ShapeError("stack: all inputs must have the same shape; input 0 has shape " + shape_str(s0) +
+                       " but input " + std::to_string(k) + " has shape " + shape_str(s));
+    }
+  }
+  return join("stack", xs, insert_axis(s0, a, xs.size()), dims_product(s0, 0, a));
+}
+
+// split into pieces of split_size (torch.split with an int).
+template <class T>
+std::vector<Var<T>> split(const Var<T>& x, std::size_t split_size, std::ptrdiff_t axis) {
+  const Shape& in = x.tape().shape(x);
+  const std::size_t a = normalize_axis("split", axis, in.size());
+  const std::size_t n = in[a];
+  if (split_size == 0 && n > 0) {
+    throw ValueError("split: split_size can be 0 only for an axis of size 0; axis " + std::to_string(axis) +
+                     " of input shape " + shape_str(in) + " has size " + std::to_string(n));
+  }
+  const std::size_t pieces = split_size == 0 ? 1 : std::max<std::size_t>((n + split_size - 1) / split_size, 1);
+  std::vector<std::size_t> sizes(pieces, split_size);
+  sizes.back() = n - split_size * (pieces - 1);
+  return split_checked(x, a, sizes);
+}
+
+// split into pieces of the given sizes (torch.split with a list).
+template <class T>
+std::vector<Var<T>> split(const Var<T>& x, const std::vector<std::size_t>& sizes, std::ptrdiff_t axis) {
+  const Shape& in = x.tape().shape(x);
+  const std::size_t a = normalize_axis("split", axis, in.size());
+  std::size_t total = 0;
+  for (auto s : sizes) total += s;
+  if (total != in[a]) {
+    std::string list = "[";
+    for (std::size_t k = 0; k < sizes.size(); ++k) list += (k ? ", " : "") + std::to_string(sizes[k]);
+    throw ValueError("split: sizes " + list + "] sum to " + std::to_string(total) + " but axis " +
+                     std::to_string(axis) + " of input shape " + shape_str(in) + " has size " +
+                     std::to_string(in[a]));
+  }
+  return split_checked(x, a, sizes);
+}
+
+#define TAPEGRAD_INSTANTIATE(T)                                                              \
+  template Var<T> concat(const std::vector<Var<T>>&, std::ptrdiff_t);                        \
+  template Var<T> stack(const std::vector<Var<T>>&, std::ptrdiff_t);                         \
+  template std::vector<Var<T>> split(const Var<T>&, std::size_t, std::ptrdiff_t);            \
+  template std::vector<Var<T>> split(const Var<T>&, const std::vector<std::size_t>&, std::ptrdiff_t);
+TAPEGRAD_INSTANTIATE(float)
+TAPEGRAD_INSTANTIATE(double)
+#undef TAPEGRAD_INSTANTIATE
+
+}  // namespace tapegrad
