@@ -8,8 +8,8 @@
 
 namespace tapegrad {
 
-// The kernels and their precision analysis: norm_kernels_common.hpp (precision), layer_norm_kernels.cpp and
-// batch_norm_kernels.cpp.
+// The kernels: layer_norm_kernels.cpp and batch_norm_kernels.cpp; their precision analysis:
+// norm_kernels_common.hpp.
 
 namespace {
 
