@@ -24,6 +24,13 @@ std::vector<X>& scratch(std::size_t slot) {
   thread_local std::array<std::vector<X>, 16> buffers;
   return buffers.at(slot);
 }
+// Slot `slot` as an array of n values (contents unspecified).
+template <class X>
+X* scratch_array(std::size_t slot, std::size_t n) {
+  std::vector<X>& v = scratch<X>(slot);
+  v.resize(n);
+  return v.data();
+}
 
 // y = (x - mean) rstd w + b per group. w, b may be null (no affine); mean_hi, mean_lo, rstd
 // may be null (nothing to save without grad).
