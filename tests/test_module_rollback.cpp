@@ -291,3 +291,24 @@ TEST_CASE("a Sequential that succeeds keeps what its children recorded and updat
   CHECK((*bn.num_batches_tracked)() == 1);
   CHECK(xt::amax(xt::abs(*bn.running_mean))() > 0);
 }
+
+TEST_CASE("a module called directly leaves the tape as it was when its forward throws after binding") {
+  // Anomaly mode stops a Linear's op after its weight and bias are bound as leaves; the call
+  // through operator() drops them again.
+  tg::Generator gen(4);
+  tg::Linear<double> lin(3, 2, tg::LinearOptions(), gen);
+  tg::Tape<double> t;
+  xt::xarray<double> xv = tgtest::randn({2, 3}, 5);
+  xv(1, 2) = std::numeric_limits<double>::infinity();
+  auto x = t.input(xv);
+  t.set_detect_anomaly(true);
+  const std::string table = t.describe();
+  expect_error<tg::NumericalError>([&] { lin(t, x); }, {"anomaly"});
+  CHECK(t.describe() == table);
+  CHECK(t.size() == 1);
+  // x is still usable, and a good call records as usual.
+  t.set_detect_anomaly(false);
+  auto y = lin(t, t.input(tgtest::randn({2, 3}, 6)));
+  CHECK(t.shape(y) == tg::Shape{2, 2});
+  CHECK(t.shape(x) == tg::Shape{2, 3});
+}

@@ -33,7 +33,19 @@ class Module {
   Module& operator=(const Module&) = delete;
 
   virtual Var<T> forward(Tape<T>& t, const Var<T>& x) = 0;
-  Var<T> operator()(Tape<T>& t, const Var<T>& x) { return forward(t, x); }
+  // Calls forward. If it throws, the nodes it recorded (say a Linear's parameter leaves, bound
+  // before anomaly mode stopped its op) are dropped, tape.truncate back to the size at entry,
+  // before the exception propagates: a failed call leaves the tape as it was. (Buffers a
+  // failed forward may have changed are restored by Sequential, see below.)
+  Var<T> operator()(Tape<T>& t, const Var<T>& x) {
+    const std::size_t size = t.size();
+    try {
+      return forward(t, x);
+    } catch (...) {
+      if (t.size() >= size) t.truncate(size);
+      throw;
+    }
+  }
   // One line describing this module's configuration, e.g. "Linear(in_features=3, ...)".
   virtual std::string extra_repr() const { return ""; }
   virtual std::string type_name() const = 0;
