@@ -83,17 +83,17 @@ template <class T>
 TAPEGRAD_ALWAYS_INLINE void bn_forward(T* y, std::vector<double>& mean, std::vector<double>& var,
                                        const T* x, const T* w, const T* b, std::size_t n,
                                        std::size_t ch, std::size_t len, double eps) {
-  std::vector<double>& s1 = scratch<double>(4);
-  std::vector<double>& s2 = scratch<double>(5);
-  T* p = scratch_array<T>(8, ch);
-  T* A = scratch_array<T>(9, ch);
-  T* B = scratch_array<T>(10, ch);
+  thread_local std::vector<double> s1, s2;
+  thread_local std::vector<T> p, A, B;
+  p.resize(ch);
+  A.resize(ch);
+  B.resize(ch);
   s1.assign(ch, 0.0);
   s2.assign(ch, 0.0);
   for (std::size_t c = 0; c < ch; ++c) p[c] = x[c * len];
   if (len == 1) {
     for (std::size_t i = 0; i < n; i += kRowBlock) {
-      column_sums<false>(static_cast<const T*>(nullptr), x + i * ch, p, static_cast<const T*>(nullptr),
+      column_sums<false>(static_cast<const T*>(nullptr), x + i * ch, p.data(), static_cast<const T*>(nullptr),
                          static_cast<const T*>(nullptr), std::min(kRowBlock, n - i), ch, s1.data(), s2.data());
     }
   } else {
@@ -145,9 +145,10 @@ TAPEGRAD_ALWAYS_INLINE void bn_backward(T* dx, double* s1, double* s2, const T* 
                                         const T* w, const T* mean_hi, const T* mean_lo,
                                         const T* rstd, std::size_t n, std::size_t ch,
                                         std::size_t len) {
-  T* p = scratch_array<T>(8, ch);
-  T* rt = scratch_array<T>(9, ch);
-  T* c0 = scratch_array<T>(10, ch);
+  thread_local std::vector<T> p, rt, c0;
+  p.resize(ch);
+  rt.resize(ch);
+  c0.resize(ch);
   for (std::size_t c = 0; c < ch; ++c) {
     const Xhat<T> xh(nullptr, x[c * len], mean_hi[c], mean_lo[c], rstd[c]);
     p[c] = xh.p;
@@ -156,7 +157,7 @@ TAPEGRAD_ALWAYS_INLINE void bn_backward(T* dx, double* s1, double* s2, const T* 
   }
   if (len == 1) {
     for (std::size_t i = 0; i < n; i += kRowBlock) {
-      column_sums<true>(dy + i * ch, x + i * ch, p, rt, c0,
+      column_sums<true>(dy + i * ch, x + i * ch, p.data(), rt.data(), c0.data(),
                         std::min(kRowBlock, n - i), ch, s1, s2);
     }
   } else {
@@ -175,9 +176,10 @@ TAPEGRAD_ALWAYS_INLINE void bn_backward(T* dx, double* s1, double* s2, const T* 
   }
   if (!dx) return;
   const double inv_m = 1.0 / static_cast<double>(n * len);
-  T* A = scratch_array<T>(11, ch);
-  T* K1 = scratch_array<T>(12, ch);
-  T* K2 = scratch_array<T>(13, ch);
+  thread_local std::vector<T> A, K1, K2;
+  A.resize(ch);
+  K1.resize(ch);
+  K2.resize(ch);
   for (std::size_t c = 0; c < ch; ++c) {
     const double a = static_cast<double>(rstd[c]) * (w ? static_cast<double>(w[c]) : 1.0);
     A[c] = static_cast<T>(a);

@@ -69,8 +69,7 @@ template <bool kAffine, bool kParams, bool kAssign, class T>
 TAPEGRAD_ALWAYS_INLINE void ln_backward(T* dx, double* dw, double* db, const T* dy, const T* x,
                                         const T* w, const T* mean_hi, const T* mean_lo,
                                         const T* rstd, std::size_t groups, std::size_t dim) {
-  std::vector<T>& dwf = scratch<T>(8);
-  std::vector<T>& dbf = scratch<T>(9);
+  thread_local std::vector<T> dwf, dbf;
   dwf.assign(kParams ? dim : 0, T(0));
   dbf.assign(kParams ? dim : 0, T(0));
   const double inv_d = 1.0 / static_cast<double>(dim);

@@ -9,7 +9,9 @@
 namespace tapegrad {
 
 // The kernels: layer_norm_kernels.cpp and batch_norm_kernels.cpp; their precision analysis:
-// norm_kernels_common.hpp.
+// norm_kernels_common.hpp. Per-call work buffers, here and in the kernels, are function-local
+// thread_local vectors whose assign()/resize() reuse their capacity: a training step allocates
+// nothing after its first (tests/test_allocations.cpp).
 
 namespace {
 
@@ -123,8 +125,7 @@ Var<T> layer_norm(const Var<T>& x, const Var<T>& weight, const Var<T>& bias,
     const std::size_t groups = c.saved(1).size();
     const bool affine = c.num_inputs() == 3;
     // dw and db are computed together (one pass), when either is needed
-    std::vector<double>& dw = detail::scratch<double>(0);
-    std::vector<double>& db = detail::scratch<double>(1);
+    thread_local std::vector<double> dw, db;
     const bool params = affine && (c.needs_grad(1) || c.needs_grad(2));
     dw.assign(params ? dim : 0, 0.0);
     db.assign(params ? dim : 0, 0.0);
@@ -172,8 +173,7 @@ Var<T> batch_norm(const Var<T>& x, const Var<T>& weight, const Var<T>& bias, dou
   }
 
   auto r = affine ? t.record(op, {x, weight, bias}) : t.record(op, {x});
-  std::vector<double>& mean = detail::scratch<double>(0);
-  std::vector<double>& var = detail::scratch<double>(1);
+  thread_local std::vector<double> mean, var;
   detail::batch_norm_forward(r.out(xs).data(), mean, var, t.value(x).data(),
                              affine ? t.value(weight).data() : nullptr,
                              affine ? t.value(bias).data() : nullptr, n, ch, len, eps);
@@ -202,8 +202,7 @@ Var<T> batch_norm(const Var<T>& x, const Var<T>& weight, const Var<T>& bias, dou
     const auto n = static_cast<std::size_t>(d[0]), ch = static_cast<std::size_t>(d[1]),
                len = static_cast<std::size_t>(d[2]);
     const bool affine = c.num_inputs() == 3;
-    std::vector<double>& s1 = detail::scratch<double>(0);
-    std::vector<double>& s2 = detail::scratch<double>(1);
+    thread_local std::vector<double> s1, s2;
     s1.assign(ch, 0.0);
     s2.assign(ch, 0.0);
     bool assign = false;
@@ -243,7 +242,7 @@ Var<T> batch_norm_eval(const Var<T>& x, const Var<T>& weight, const Var<T>& bias
   const T* w = affine ? t.value(weight).data() : nullptr;
   const T* b = affine ? t.value(bias).data() : nullptr;
   const T* rm = running_mean.data();
-  std::vector<double>& scale = detail::scratch<double>(0);  // rstd_c w_c
+  thread_local std::vector<double> scale;  // rstd_c w_c
   scale.resize(ch);
   for (std::size_t c = 0; c < ch; ++c) {
     scale[c] = (w ? static_cast<double>(w[c]) : 1.0) /
@@ -275,9 +274,7 @@ Var<T> batch_norm_eval(const Var<T>& x, const Var<T>& weight, const Var<T>& bias
     const T* rm = c.saved(0).data();
     const T* rs = c.saved(1).data();
     T* dx = c.needs_grad(0) ? c.input_grad(0).data() : nullptr;
-    std::vector<double>& s1 = detail::scratch<double>(0);
-    std::vector<double>& s2 = detail::scratch<double>(1);
-    std::vector<double>& scale = detail::scratch<double>(2);
+    thread_local std::vector<double> s1, s2, scale;
     s1.assign(ch, 0.0);
     s2.assign(ch, 0.0);
     scale.resize(ch);

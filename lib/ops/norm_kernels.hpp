@@ -8,29 +8,10 @@
 // BatchNorm sees x as (N, C, L) with L = 1 for 2-D input: channel c's values are x[n, c, l].
 // The mean of a group or channel is saved as two T values, mean_hi = T(mean) and
 // mean_lo = T(mean - mean_hi), whose double sum restores it to ~1e-11 (see norm_kernels_common.hpp).
-#include <array>
 #include <cstddef>
 #include <vector>
 
 namespace tapegrad::detail {
-
-// Per-thread buffers reused across calls (the kernels' per-channel arrays, the ops' double
-// sums), so that a training step allocates nothing here after its first: slot k of element
-// type X is one std::vector<X> per thread; assign() on it reuses its capacity. Slots 0-3 are
-// norm.cpp's, 4-7 the kernels' double sums, 8-15 the kernels' arrays of T, so that no two
-// buffers in use at once coincide, also when T is double.
-template <class X>
-std::vector<X>& scratch(std::size_t slot) {
-  thread_local std::array<std::vector<X>, 16> buffers;
-  return buffers.at(slot);
-}
-// Slot `slot` as an array of n values (contents unspecified).
-template <class X>
-X* scratch_array(std::size_t slot, std::size_t n) {
-  std::vector<X>& v = scratch<X>(slot);
-  v.resize(n);
-  return v.data();
-}
 
 // y = (x - mean) rstd w + b per group. w, b may be null (no affine); mean_hi, mean_lo, rstd
 // may be null (nothing to save without grad).
