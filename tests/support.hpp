@@ -72,6 +72,16 @@ inline std::string read_bytes(const std::filesystem::path& p) {
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
+// A safetensors file built by hand: 8-byte little-endian header length, the given header text
+// padded with spaces to a multiple of 8, then `data`.
+inline std::string safetensors_bytes(const std::string& header, const std::string& data) {
+  std::string h = header;
+  h.append((8 - h.size() % 8) % 8, ' ');
+  std::string out;
+  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((h.size() >> (8 * i)) & 0xFF));
+  return out + h + data;
+}
+
 template <class A, class B>
 double max_abs_diff(const A& a, const B& b) {
   REQUIRE(a.shape() == b.shape());

@@ -56,16 +56,6 @@ std::map<std::string, std::string> disk_state(const fs::path& dir) {
   return s;
 }
 
-// A safetensors file by hand: 8-byte little-endian length, the header padded with spaces to a
-// multiple of 8, then the data section.
-std::string make_file(const std::string& header, const std::string& data) {
-  std::string h = header;
-  h.append((8 - h.size() % 8) % 8, ' ');
-  std::string out;
-  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((h.size() >> (8 * i)) & 0xFF));
-  return out + h + data;
-}
-
 }  // namespace
 
 // ---- recurrent modules --------------------------------------------------------------------------
@@ -365,7 +355,7 @@ TEST_CASE("a checkpoint truncated at every byte offset is an IoError naming the 
 }
 
 TEST_CASE("a checkpoint whose header length exceeds the file is an IoError naming both sizes") {
-  std::string bytes = make_file(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", std::string(4, '\0'));
+  std::string bytes = tgtest::safetensors_bytes(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", std::string(4, '\0'));
   bytes[0] = static_cast<char>(0xF0);  // header length 240 + ..., the file is 68 bytes
   expect_error<tg::IoError>([&] { tg::load_safetensors_from_bytes<float>(bytes); },
                             {"header length 240", "60 bytes after the length field", "file size 68"});
@@ -375,29 +365,29 @@ TEST_CASE("a checkpoint whose header length exceeds the file is an IoError namin
 }
 
 TEST_CASE("checkpoint tensors with overlapping or out-of-range data_offsets are IoErrors naming the tensors and offsets") {
-  const std::string overlap = make_file(
+  const std::string overlap = tgtest::safetensors_bytes(
       R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})",
       std::string(12, '\0'));
   expect_error<tg::IoError>([&] { tg::load_safetensors_from_bytes<float>(overlap); },
                             {"'a' [0, 8)", "'b' [4, 12)", "overlap"});
   const std::string past_end =
-      make_file(R"({"w":{"dtype":"F32","shape":[3],"data_offsets":[0,12]}})", std::string(8, '\0'));
+      tgtest::safetensors_bytes(R"({"w":{"dtype":"F32","shape":[3],"data_offsets":[0,12]}})", std::string(8, '\0'));
   expect_error<tg::IoError>([&] { tg::load_safetensors_from_bytes<float>(past_end); },
                             {"tensor 'w'", "[0, 12]", "past the data section of 8 bytes"});
   const std::string wrong_span =
-      make_file(R"({"w":{"dtype":"F64","shape":[2],"data_offsets":[0,12]}})", std::string(12, '\0'));
+      tgtest::safetensors_bytes(R"({"w":{"dtype":"F64","shape":[2],"data_offsets":[0,12]}})", std::string(12, '\0'));
   expect_error<tg::IoError>([&] { tg::load_safetensors_from_bytes<double>(wrong_span); },
                             {"tensor 'w'", "span 12 bytes", "(2) of F64 needs 2 x 8 = 16 bytes"});
-  const std::string gap = make_file(R"({"w":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", std::string(8, '\0'));
+  const std::string gap = tgtest::safetensors_bytes(R"({"w":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", std::string(8, '\0'));
   expect_error<tg::IoError>([&] { tg::load_safetensors_from_bytes<float>(gap); }, {"bytes [0, 4)", "belong to no tensor"});
 }
 
 TEST_CASE("a checkpoint with an unknown or unsupported dtype is an IoError naming the tensor and the dtype") {
-  const std::string f17 = make_file(R"({"w":{"dtype":"F17","shape":[1],"data_offsets":[0,4]}})", std::string(4, '\0'));
+  const std::string f17 = tgtest::safetensors_bytes(R"({"w":{"dtype":"F17","shape":[1],"data_offsets":[0,4]}})", std::string(4, '\0'));
   expect_error<tg::IoError>([&] { tg::load_safetensors_from_bytes<float>(f17); }, {"tensor 'w'", "unknown dtype F17", "F32 and F64"});
-  const std::string bf16 = make_file(R"({"w":{"dtype":"BF16","shape":[2],"data_offsets":[0,4]}})", std::string(4, '\0'));
+  const std::string bf16 = tgtest::safetensors_bytes(R"({"w":{"dtype":"BF16","shape":[2],"data_offsets":[0,4]}})", std::string(4, '\0'));
   expect_error<tg::IoError>([&] { tg::load_safetensors_from_bytes<float>(bf16); }, {"tensor 'w'", "dtype BF16 is not supported"});
-  const std::string not_json = make_file("{\"w\": [", "");
+  const std::string not_json = tgtest::safetensors_bytes("{\"w\": [", "");
   expect_error<tg::IoError>([&] { tg::load_safetensors_from_bytes<float>(not_json); }, {"not valid JSON"});
 }
 

@@ -21,16 +21,6 @@ std::vector<std::string> dir_entries(const fs::path& dir) {
   return names;
 }
 
-// A safetensors file built by hand: 8-byte length, the given header text padded with spaces to
-// a multiple of 8, then `data`.
-std::string make_file(const std::string& header, const std::string& data) {
-  std::string h = header;
-  h.append((8 - h.size() % 8) % 8, ' ');
-  std::string out;
-  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((h.size() >> (8 * i)) & 0xFF));
-  return out + h + data;
-}
-
 std::string f32_bytes(std::initializer_list<float> values) {
   std::string s;
   for (float v : values) {
@@ -123,13 +113,13 @@ TEST_CASE("the written file has the safetensors layout, byte for byte") {
 TEST_CASE("a file in the reference implementation's own layout loads") {
   // The shape of safetensors' test_simple.py example (metadata first, fields in the order
   // dtype/shape/data_offsets, space padding), with F32 data 1, 2, 3, 4.
-  const std::string file = make_file(
+  const std::string file = tgtest::safetensors_bytes(
       R"({"__metadata__":{"framework":"pt"},"test1":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]}})",
       f32_bytes({1, 2, 3, 4}));
   const auto r = tg::load_safetensors_from_bytes<double>(file);
   CHECK(r.tensors.at("test1") == xt::xarray<double>{{1, 2}, {3, 4}});
   CHECK(r.metadata.at("framework") == "pt");
-  const std::string i32 = make_file(
+  const std::string i32 = tgtest::safetensors_bytes(
       R"({"test":{"dtype":"I32","shape":[2,2],"data_offsets":[0,16]}})", std::string(16, '\0'));
   CHECK_THROWS_WITH(tg::load_safetensors_from_bytes<float>(i32),
                     Contains("'test'") && Contains("dtype I32 is not supported"));
@@ -150,7 +140,7 @@ TEST_CASE("a file truncated at any byte is an IoError, never a crash or a partia
 }
 
 TEST_CASE("a header length beyond the file or the 100 MB cap is an IoError with the numbers") {
-  std::string bytes = make_file(R"({})", "");
+  std::string bytes = tgtest::safetensors_bytes(R"({})", "");
   CHECK_NOTHROW(tg::load_safetensors_from_bytes<float>(bytes));
   bytes[0] = static_cast<char>(200);
   CHECK_THROWS_WITH(tg::load_safetensors_from_bytes<float>(bytes),
@@ -163,7 +153,7 @@ TEST_CASE("a header length beyond the file or the 100 MB cap is an IoError with 
 
 TEST_CASE("inconsistent data offsets are IoErrors naming the tensors and offsets") {
   auto load = [](const std::string& header, std::size_t data_len) {
-    return tg::load_safetensors_from_bytes<float>(make_file(header, std::string(data_len, '\0')));
+    return tg::load_safetensors_from_bytes<float>(tgtest::safetensors_bytes(header, std::string(data_len, '\0')));
   };
   SECTION("overlap") {
     CHECK_THROWS_AS(load(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},
@@ -215,7 +205,7 @@ TEST_CASE("inconsistent data offsets are IoErrors naming the tensors and offsets
 
 TEST_CASE("malformed header entries are IoErrors naming the tensor") {
   auto load = [](const std::string& header, std::size_t data_len = 4) {
-    return tg::load_safetensors_from_bytes<float>(make_file(header, std::string(data_len, '\0')));
+    return tg::load_safetensors_from_bytes<float>(tgtest::safetensors_bytes(header, std::string(data_len, '\0')));
   };
   CHECK_THROWS_WITH(load(R"({"a":{"dtype":"F31","shape":[1],"data_offsets":[0,4]}})"),
                     Contains("'a'") && Contains("unknown dtype F31"));
@@ -310,8 +300,8 @@ TEST_CASE("unwritable or missing paths are IoErrors naming the path") {
 
 TEST_CASE("a deeply nested header is an IoError, not a stack overflow") {
   const std::string deep = std::string(100000, '[') + std::string(100000, ']');
-  CHECK_THROWS_WITH(tg::load_safetensors_from_bytes<float>(make_file("{\"a\":" + deep + "}", "")),
+  CHECK_THROWS_WITH(tg::load_safetensors_from_bytes<float>(tgtest::safetensors_bytes("{\"a\":" + deep + "}", "")),
                     Contains("'a': header entry must be an object; got an array of 1 elements"));
-  CHECK_THROWS_WITH(tg::load_safetensors_from_bytes<float>(make_file(deep, "")),
+  CHECK_THROWS_WITH(tg::load_safetensors_from_bytes<float>(tgtest::safetensors_bytes(deep, "")),
                     Contains("must be a JSON object"));
 }
