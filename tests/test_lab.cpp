@@ -12,13 +12,13 @@
 #include <fstream>
 #include <map>
 #include <set>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "../examples/lab/csv.hpp"  // the lab's own CSV reading
 #include "support.hpp"
 
 namespace {
@@ -69,22 +69,10 @@ struct Csv {
   double num(std::size_t r, const std::string& col) const { return std::strtod(at(r, col).c_str(), nullptr); }
 };
 
-std::vector<std::string> split(const std::string& line) {
-  std::vector<std::string> cells;
-  std::string cell;
-  std::istringstream in(line);
-  while (std::getline(in, cell, ',')) cells.push_back(cell);
-  if (!line.empty() && line.back() == ',') cells.emplace_back();
-  return cells;
-}
-
 // Complete lines only (a line without its newline was cut short by a kill).
 Csv read_csv(const std::string& path) {
-  const std::string text = read_file(path);
   Csv csv;
-  std::size_t begin = 0;
-  for (std::size_t end = text.find('\n'); end != std::string::npos; begin = end + 1, end = text.find('\n', begin)) {
-    const auto cells = split(text.substr(begin, end - begin));
+  for (const auto& cells : lab::complete_csv_lines(read_file(path))) {
     if (csv.header.empty()) {
       csv.header = cells;
       continue;

@@ -1,5 +1,7 @@
 #include "sweep.hpp"
 
+#include "csv.hpp"
+
 #include <unistd.h>
 
 #include <atomic>
@@ -9,7 +11,6 @@
 #include <fstream>
 #include <mutex>
 #include <set>
-#include <sstream>
 #include <stdexcept>
 #include <thread>
 
@@ -17,15 +18,6 @@ namespace lab {
 
 namespace {
 std::atomic<int> g_runs_executed{0};
-
-std::vector<std::string> split_line(const std::string& line) {
-  std::vector<std::string> cells;
-  std::string cell;
-  std::istringstream in(line);
-  while (std::getline(in, cell, ',')) cells.push_back(cell);
-  if (!line.empty() && line.back() == ',') cells.emplace_back();
-  return cells;
-}
 
 std::string join_row(const std::vector<std::string>& cols, const Row& r) {
   std::string line;
@@ -104,17 +96,11 @@ std::vector<Row> read_csv(const std::string& path, std::vector<std::string>* hea
   std::ifstream in(path);
   std::vector<Row> rows;
   if (!in) return rows;
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  std::istringstream lines(text);
-  std::string line;
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   std::vector<std::string> header;
-  std::size_t consumed = 0;
-  while (std::getline(lines, line)) {
-    consumed += line.size() + 1;
-    if (consumed > text.size()) break;  // last line had no newline: cut short by a kill
-    auto cells = split_line(line);
+  for (auto& cells : complete_csv_lines(text)) {
     if (header.empty()) {
-      header = cells;
+      header = std::move(cells);
       continue;
     }
     if (cells.size() != header.size()) continue;
@@ -126,33 +112,52 @@ std::vector<Row> read_csv(const std::string& path, std::vector<std::string>* hea
   return rows;
 }
 
-std::vector<Row> run_sweep(const SweepSpec& spec, const SweepOptions& options) {
+namespace {
+
+// Key, parameters, metrics, wall time: the columns of the sweep's CSV.
+std::vector<std::string> columns(const SweepSpec& spec) {
   std::vector<std::string> cols = {"key"};
   cols.insert(cols.end(), spec.param_cols.begin(), spec.param_cols.end());
   cols.insert(cols.end(), spec.metric_cols.begin(), spec.metric_cols.end());
   cols.push_back("wall_time_s");
+  return cols;
+}
 
-  // What is already done?
+// The rows of the CSV that are still wanted, by key (none when it was written with other
+// columns: another configuration, so everything is redone); the file is rewritten with only
+// them, so that finished runs can be appended.
+std::map<std::string, Row> load_done(const SweepSpec& spec, const std::vector<std::string>& cols,
+                                     const std::string& path) {
   std::vector<std::string> old_header;
   std::map<std::string, Row> done;
-  for (auto& r : read_csv(options.csv_path, &old_header)) done[r["key"]] = r;
-  if (!old_header.empty() && old_header != cols) done.clear();  // another configuration: redo
-
-  // Rewrite the file with only complete rows, then append as runs finish.
+  for (auto& r : read_csv(path, &old_header)) done[r["key"]] = r;
+  if (!old_header.empty() && old_header != cols) done.clear();
   std::set<std::string> wanted;
   for (const auto& run : spec.runs) wanted.insert(run.key);
-  {
-    std::vector<const Row*> keep;
-    for (const auto& [k, r] : done) {
-      if (wanted.count(k)) keep.push_back(&r);
-    }
-    write_rows_atomic(options.csv_path, cols, keep);
+  std::vector<const Row*> keep;
+  for (const auto& [k, r] : done) {
+    if (wanted.count(k)) keep.push_back(&r);
   }
-  std::vector<std::size_t> todo;
-  for (std::size_t i = 0; i < spec.runs.size(); ++i) {
-    if (!done.count(spec.runs[i].key)) todo.push_back(i);
-  }
+  write_rows_atomic(path, cols, keep);
+  return done;
+}
 
+Row execute(const Run& run) {
+  Row row;
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto metrics = run.fn();
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  row["key"] = run.key;
+  for (const auto& [k, v] : run.params) row[k] = v;
+  for (const auto& [k, v] : metrics) row[k] = fmt(v);
+  row["wall_time_s"] = fmt(std::round(secs * 1e4) / 1e4);
+  return row;
+}
+
+// Runs spec.runs[todo[...]] on a pool of workers, appending each finished row to the CSV and
+// adding it to `done`. The first exception stops the pool and is rethrown.
+void run_missing(const SweepSpec& spec, const SweepOptions& options, const std::vector<std::string>& cols,
+                 const std::vector<std::size_t>& todo, std::map<std::string, Row>& done) {
   ProgressLine progress(spec.name, spec.runs.size(), spec.runs.size() - todo.size(), options.progress);
   std::mutex mu;
   std::FILE* file = std::fopen(options.csv_path.c_str(), "a");
@@ -166,13 +171,7 @@ std::vector<Row> run_sweep(const SweepSpec& spec, const SweepOptions& options) {
       const Run& run = spec.runs[todo[j]];
       Row row;
       try {
-        const auto t0 = std::chrono::steady_clock::now();
-        const auto metrics = run.fn();
-        const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        row["key"] = run.key;
-        for (const auto& [k, v] : run.params) row[k] = v;
-        for (const auto& [k, v] : metrics) row[k] = fmt(v);
-        row["wall_time_s"] = fmt(std::round(secs * 1e4) / 1e4);
+        row = execute(run);
       } catch (...) {
         std::lock_guard<std::mutex> lock(mu);
         if (!error) error = std::current_exception();
@@ -180,8 +179,7 @@ std::vector<Row> run_sweep(const SweepSpec& spec, const SweepOptions& options) {
         return;
       }
       std::lock_guard<std::mutex> lock(mu);
-      const std::string line = join_row(cols, row);
-      std::fputs(line.c_str(), file);
+      std::fputs(join_row(cols, row).c_str(), file);
       std::fflush(file);
       done[run.key] = std::move(row);
       ++g_runs_executed;
@@ -194,6 +192,18 @@ std::vector<Row> run_sweep(const SweepSpec& spec, const SweepOptions& options) {
   for (auto& t : pool) t.join();
   std::fclose(file);
   if (error) std::rethrow_exception(error);
+}
+
+}  // namespace
+
+std::vector<Row> run_sweep(const SweepSpec& spec, const SweepOptions& options) {
+  const std::vector<std::string> cols = columns(spec);
+  std::map<std::string, Row> done = load_done(spec, cols, options.csv_path);
+  std::vector<std::size_t> todo;
+  for (std::size_t i = 0; i < spec.runs.size(); ++i) {
+    if (!done.count(spec.runs[i].key)) todo.push_back(i);
+  }
+  run_missing(spec, options, cols, todo, done);
 
   // Canonical order: the order of spec.runs.
   std::vector<Row> rows;
