@@ -53,6 +53,20 @@ std::string short_num(double v, int digits) {
 
 namespace {
 
+std::string printf_num(const char* format, int precision, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, format, precision, v);
+  return buf;
+}
+
+}  // namespace
+
+std::string fixed(double v, int decimals) { return printf_num("%.*f", decimals, v); }
+std::string signed_fixed(double v, int decimals) { return printf_num("%+.*f", decimals, v); }
+std::string general(double v, int digits) { return printf_num("%.*g", digits, v); }
+
+namespace {
+
 bool have_gnuplot() {
   static const bool ok = std::system("command -v gnuplot >/dev/null 2>&1") == 0;
   return ok;
