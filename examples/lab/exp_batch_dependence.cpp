@@ -43,7 +43,7 @@ const char* mode_title(Mode m) {
 
 std::shared_ptr<tg::Sequential<float>> make_net(Mode m, std::uint64_t seed) {
   const Norm norm = m == Mode::None ? Norm::None : m == Mode::Layer ? Norm::Layer : Norm::Batch;
-  auto net = make_mlp<float>(kIn, kHidden, kOut, norm, seed);
+  auto net = examples::make_mlp<float>(kIn, kHidden, kOut, norm_name(norm), seed);
   if (m == Mode::BatchEval) {
     // Give the running statistics something to have learned: 50 training-mode batches.
     tg::NoGradGuard no_grad;
@@ -184,134 +184,61 @@ double at_batch(const std::vector<Row>& rows, const std::string& norm, std::size
   return std::nan("");
 }
 
-}  // namespace
+// --- section 1: aggregate and report ------------------------------------------------------
 
-void experiment_batch_dependence(const Config& c, Report& rep, Summary& summary) {
-  const std::vector<Mode> all = {Mode::None, Mode::Layer, Mode::BatchTrain, Mode::BatchEval};
-  const auto sizes = batch_sizes(c);
-  const std::size_t bmax = sizes.back();
-  {
-    const auto rows = run_sweep(deviation_sweep(c, "e1_batch_dependence", all, {false}), c.sweep("e1_batch_dependence"));
-    rep.heading(2, "1. Does an example's output depend on its batch?");
-    rep.paragraph("A fixed MLP (32 → [64 → norm → tanh] × 2 → 10, float32) and a set of probe examples. Each probe is "
-                  "placed at a random position in batches of size B whose other rows are random fillers; the table "
-                  "gives the largest absolute difference between the probe's output there and its output alone "
-                  "(BatchNorm in training mode: inside one fixed batch of 256, since a batch of 1 is invalid). "
-                  "Data: `e1_batch_dependence.csv`.");
-    std::vector<std::vector<std::string>> table;
-    for (std::size_t B : sizes) {
-      std::vector<std::string> row = {std::to_string(B)};
-      for (Mode m : all) row.push_back(short_num(at_batch(rows, mode_name(m), B, "max_abs_dev")));
-      table.push_back(row);
-    }
-    rep.table({"batch size", "no norm", "LayerNorm", "BatchNorm train", "BatchNorm eval"}, table);
-    LinePlot plot;
-    plot.stem = "e1_batch_dependence";
-    plot.title = "Probe output deviation vs batch size (zero plotted at 1e-10)";
-    plot.xlabel = "batch size";
-    plot.ylabel = "max |output in batch - reference|";
-    plot.logx = plot.logy = true;
-    plot.series = series_by_norm(rows, all, "max_abs_dev", 1e-10);
-    plot_lines(c.out, plot);
-    rep.image("e1_batch_dependence.png", "deviation vs batch size");
+const std::vector<Mode> kAllModes = {Mode::None, Mode::Layer, Mode::BatchTrain, Mode::BatchEval};
 
-    const double ln = max_over(rows, "layer", "max_abs_dev"), none = max_over(rows, "none", "max_abs_dev");
-    const double bne = max_over(rows, "batch_eval", "max_abs_dev");
-    const double bn2 = at_batch(rows, "batch_train", 2, "max_abs_dev");
-    const double bnmax = at_batch(rows, "batch_train", bmax, "max_abs_dev");
-    char reading[800];
-    std::snprintf(reading, sizeof reading,
-                  "**Reading.** Without normalization, with LayerNorm and with BatchNorm in eval mode the probe's "
-                  "output moves by at most %s, %s and %s over all batch sizes: float rounding (float32 spacing near "
-                  "1 is 1.2e-07), coming from the matrix products taking different kernels for different batch "
-                  "sizes, not from the other examples. BatchNorm in training mode moves the same output by %s at "
-                  "batch size 2 and still %s at %zu: %s.",
-                  short_num(none).c_str(), short_num(ln).c_str(), short_num(bne).c_str(), short_num(bn2).c_str(),
-                  short_num(bnmax).c_str(), bmax,
-                  bn2 > 10 * bnmax ? "the dependence shrinks as the batch grows, since the batch statistics settle"
-                                   : "the dependence does not shrink much over this range");
-    rep.paragraph(reading);
-    summary["e1"] = {{"max_abs_dev_none", none}, {"max_abs_dev_layer", ln}, {"max_abs_dev_batch_eval", bne},
-                     {"max_abs_dev_batch_train_B2", bn2}, {"max_abs_dev_batch_train_Bmax", bnmax}};
-  }
+struct DependenceResults {
+  double none = 0, layer = 0, batch_eval = 0;  // largest deviation over all batch sizes
+  double bn2 = 0, bnmax = 0;                   // BatchNorm train at batch size 2 and the largest
+};
 
+DependenceResults aggregate_dependence(const std::vector<Row>& rows, std::size_t bmax) {
+  DependenceResults res;
+  res.layer = max_over(rows, "layer", "max_abs_dev");
+  res.none = max_over(rows, "none", "max_abs_dev");
+  res.batch_eval = max_over(rows, "batch_eval", "max_abs_dev");
+  res.bn2 = at_batch(rows, "batch_train", 2, "max_abs_dev");
+  res.bnmax = at_batch(rows, "batch_train", bmax, "max_abs_dev");
+  return res;
 }
 
-void experiment_batch_invariant(const Config& c, Report& rep, Summary& summary) {
-  {
-    const std::vector<Mode> invariant_modes = {Mode::None, Mode::Layer, Mode::BatchEval};
-    const auto rows = run_sweep(deviation_sweep(c, "e3_batch_invariant", invariant_modes, {false, true}),
-                                c.sweep("e3_batch_invariant"));
-    // Speed cost of the mode: forward of a batch of 256 (LayerNorm net), median of repeats.
-    SweepSpec speed;
-    speed.name = "e3_speed";
-    speed.param_cols = {"norm", "batch_size"};
-    speed.metric_cols = {"fwd_time_default_s", "fwd_time_invariant_s"};
-    for (Mode m : invariant_modes) {
-      Run run;
-      run.key = mode_name(m);
-      run.params = {{"norm", mode_name(m)}, {"batch_size", "256"}};
-      run.fn = [m, &c] {
-        auto net = make_net(m, c.seed);
-        tg::Generator gen(5);
-        const auto x = tg::normal_array<float>({256, kIn}, 0, 1, gen);
-        tg::Tape<float> t;
-        tg::NoGradGuard no_grad;
-        const int reps = c.pick(5, 20, 50);
-        const double off = time_median(reps, [&] { forward(*net, t, x); });
-        tg::BatchInvariantGuard on(true);
-        const double inv = time_median(reps, [&] { forward(*net, t, x); });
-        return std::vector<std::pair<std::string, double>>{{"fwd_time_default_s", off}, {"fwd_time_invariant_s", inv}};
-      };
-      speed.runs.push_back(std::move(run));
-    }
-    SweepOptions so = c.sweep("e3_speed");
-    so.threads = 1;  // timing runs one at a time
-    const auto speed_rows = run_sweep(speed, so);
-
-    rep.heading(2, "3. Batch-invariant mode: bitwise identical outputs");
-    rep.paragraph("The deviations of section 1 for no norm, LayerNorm and BatchNorm-eval are rounding, not "
-                  "dependence: OpenBLAS picks different kernels (and summation orders) for different numbers of "
-                  "rows. `tapegrad::set_batch_invariant(true)` makes matmul/linear use one fixed-order kernel per "
-                  "output row. Same probes as section 1; `differing bits` counts the bits that differ between the "
-                  "probe's output in a batch and alone, summed over all probes and fillers. Data: "
-                  "`e3_batch_invariant.csv`, `e3_speed.csv`.");
-    std::vector<std::vector<std::string>> table;
-    double bits_on = 0, bits_off = 0, dev_off = 0;
-    for (Mode m : invariant_modes) {
-      double on = 0, off = 0, d_off = 0, compared = 0;
-      for (const auto& r : rows) {
-        if (r.at("norm") != mode_name(m)) continue;
-        (r.at("batch_invariant") == "1" ? on : off) += num(r, "differing_bits");
-        if (r.at("batch_invariant") == "0") d_off = std::max(d_off, num(r, "max_abs_dev"));
-        if (r.at("batch_invariant") == "1") compared += num(r, "compared");
-      }
-      bits_on += on;
-      bits_off += off;
-      dev_off = std::max(dev_off, d_off);
-      double t_off = 0, t_on = 0;
-      for (const auto& r : speed_rows) {
-        if (r.at("norm") == mode_name(m)) t_off = num(r, "fwd_time_default_s"), t_on = num(r, "fwd_time_invariant_s");
-      }
-      table.push_back({mode_title(m), short_num(off, 4), short_num(d_off), short_num(on, 4), short_num(compared, 6),
-                       short_num(t_on / t_off, 2) + "×"});
-    }
-    rep.table({"network", "differing bits (default)", "max deviation (default)", "differing bits (invariant)",
-               "outputs compared", "forward time, invariant / default (B=256)"},
-              table);
-    char reading[600];
-    std::snprintf(reading, sizeof reading,
-                  "**Reading.** With batch-invariant mode on, %s differing bits were found in all outputs compared "
-                  "(%s); with it off, %s bits differed (largest deviation %s). The mode's cost is the slower "
-                  "fixed-order kernel, given in the last column.",
-                  short_num(bits_on, 6).c_str(), bits_on == 0 ? "bitwise identical at every batch size" : "NOT identical",
-                  short_num(bits_off, 6).c_str(), short_num(dev_off).c_str());
-    rep.paragraph(reading);
-    summary["e3"] = {{"differing_bits_invariant", bits_on}, {"differing_bits_default", bits_off},
-                     {"max_abs_dev_default", dev_off}};
+void report_dependence_table(const Config& c, const std::vector<Row>& rows, Report& rep) {
+  std::vector<std::vector<std::string>> table;
+  for (std::size_t B : batch_sizes(c)) {
+    std::vector<std::string> row = {std::to_string(B)};
+    for (Mode m : kAllModes) row.push_back(short_num(at_batch(rows, mode_name(m), B, "max_abs_dev")));
+    table.push_back(row);
   }
+  rep.table({"batch size", "no norm", "LayerNorm", "BatchNorm train", "BatchNorm eval"}, table);
+  LinePlot plot;
+  plot.stem = "e1_batch_dependence";
+  plot.title = "Probe output deviation vs batch size (zero plotted at 1e-10)";
+  plot.xlabel = "batch size";
+  plot.ylabel = "max |output in batch - reference|";
+  plot.logx = plot.logy = true;
+  plot.series = series_by_norm(rows, kAllModes, "max_abs_dev", 1e-10);
+  plot_lines(c.out, plot);
+  rep.image("e1_batch_dependence.png", "deviation vs batch size");
 }
 
+std::string dependence_reading(const DependenceResults& res, std::size_t bmax) {
+  return "**Reading.** Without normalization, with LayerNorm and with BatchNorm in eval mode the probe's output "
+         "moves by at most " + short_num(res.none) + ", " + short_num(res.layer) + " and " + short_num(res.batch_eval) +
+         " over all batch sizes: float rounding (float32 spacing near 1 is 1.2e-07), coming from the matrix products "
+         "taking different kernels for different batch sizes, not from the other examples. BatchNorm in training "
+         "mode moves the same output by " + short_num(res.bn2) + " at batch size 2 and still " + short_num(res.bnmax) +
+         " at " + std::to_string(bmax) + ": " +
+         (res.bn2 > 10 * res.bnmax ? "the dependence shrinks as the batch grows, since the batch statistics settle"
+                                   : "the dependence does not shrink much over this range") +
+         ".";
+}
+
+// --- section 3: run, aggregate and report ----------------------------------------------------
+
+const std::vector<Mode> kInvariantModes = {Mode::None, Mode::Layer, Mode::BatchEval};
+
+// Median wall time in seconds of `reps` calls of f (after one warm-up call).
 double time_median(int reps, const std::function<void()>& f) {
   f();
   std::vector<double> ts;
@@ -322,6 +249,126 @@ double time_median(int reps, const std::function<void()>& f) {
   }
   std::sort(ts.begin(), ts.end());
   return ts[ts.size() / 2];
+}
+
+// Speed cost of the mode: forward of a batch of 256, median of repeats, one run at a time.
+std::vector<Row> run_speed(const Config& c) {
+  SweepSpec speed;
+  speed.name = "e3_speed";
+  speed.param_cols = {"norm", "batch_size"};
+  speed.metric_cols = {"fwd_time_default_s", "fwd_time_invariant_s"};
+  for (Mode m : kInvariantModes) {
+    Run run;
+    run.key = mode_name(m);
+    run.params = {{"norm", mode_name(m)}, {"batch_size", "256"}};
+    run.fn = [m, &c] {
+      auto net = make_net(m, c.seed);
+      tg::Generator gen(5);
+      const auto x = tg::normal_array<float>({256, kIn}, 0, 1, gen);
+      tg::Tape<float> t;
+      tg::NoGradGuard no_grad;
+      const int reps = c.pick(5, 20, 50);
+      const double off = time_median(reps, [&] { forward(*net, t, x); });
+      tg::BatchInvariantGuard on(true);
+      const double inv = time_median(reps, [&] { forward(*net, t, x); });
+      return std::vector<std::pair<std::string, double>>{{"fwd_time_default_s", off}, {"fwd_time_invariant_s", inv}};
+    };
+    speed.runs.push_back(std::move(run));
+  }
+  SweepOptions so = c.sweep("e3_speed");
+  so.threads = 1;
+  return run_sweep(speed, so);
+}
+
+// One network's row of the section 3 table.
+struct InvariantRow {
+  double bits_on = 0, bits_off = 0, dev_off = 0, compared = 0;
+  double time_ratio = 0;  // forward time, invariant / default
+};
+
+struct InvariantResults {
+  std::vector<InvariantRow> rows;  // one per kInvariantModes
+  double bits_on = 0, bits_off = 0, dev_off = 0;
+};
+
+InvariantRow invariant_row(const std::vector<Row>& rows, const std::vector<Row>& speed_rows, Mode m) {
+  InvariantRow out;
+  for (const auto& r : rows) {
+    if (r.at("norm") != mode_name(m)) continue;
+    (r.at("batch_invariant") == "1" ? out.bits_on : out.bits_off) += num(r, "differing_bits");
+    if (r.at("batch_invariant") == "0") out.dev_off = std::max(out.dev_off, num(r, "max_abs_dev"));
+    if (r.at("batch_invariant") == "1") out.compared += num(r, "compared");
+  }
+  double t_off = 0, t_on = 0;
+  for (const auto& r : speed_rows) {
+    if (r.at("norm") == mode_name(m)) t_off = num(r, "fwd_time_default_s"), t_on = num(r, "fwd_time_invariant_s");
+  }
+  out.time_ratio = t_on / t_off;
+  return out;
+}
+
+InvariantResults aggregate_invariant(const std::vector<Row>& rows, const std::vector<Row>& speed_rows) {
+  InvariantResults res;
+  for (Mode m : kInvariantModes) {
+    const InvariantRow r = invariant_row(rows, speed_rows, m);
+    res.bits_on += r.bits_on;
+    res.bits_off += r.bits_off;
+    res.dev_off = std::max(res.dev_off, r.dev_off);
+    res.rows.push_back(r);
+  }
+  return res;
+}
+
+void report_invariant(const InvariantResults& res, Report& rep, Summary& summary) {
+  rep.heading(2, "3. Batch-invariant mode: bitwise identical outputs");
+  rep.paragraph("The deviations of section 1 for no norm, LayerNorm and BatchNorm-eval are rounding, not "
+                "dependence: OpenBLAS picks different kernels (and summation orders) for different numbers of "
+                "rows. `tapegrad::set_batch_invariant(true)` makes matmul/linear use one fixed-order kernel per "
+                "output row. Same probes as section 1; `differing bits` counts the bits that differ between the "
+                "probe's output in a batch and alone, summed over all probes and fillers. Data: "
+                "`e3_batch_invariant.csv`, `e3_speed.csv`.");
+  std::vector<std::vector<std::string>> table;
+  for (std::size_t i = 0; i < kInvariantModes.size(); ++i) {
+    const InvariantRow& r = res.rows[i];
+    table.push_back({mode_title(kInvariantModes[i]), short_num(r.bits_off, 4), short_num(r.dev_off),
+                     short_num(r.bits_on, 4), short_num(r.compared, 6), short_num(r.time_ratio, 2) + "×"});
+  }
+  rep.table({"network", "differing bits (default)", "max deviation (default)", "differing bits (invariant)",
+             "outputs compared", "forward time, invariant / default (B=256)"},
+            table);
+  rep.paragraph("**Reading.** With batch-invariant mode on, " + short_num(res.bits_on, 6) +
+                " differing bits were found in all outputs compared (" +
+                (res.bits_on == 0 ? "bitwise identical at every batch size" : "NOT identical") + "); with it off, " +
+                short_num(res.bits_off, 6) + " bits differed (largest deviation " + short_num(res.dev_off) +
+                "). The mode's cost is the slower fixed-order kernel, given in the last column.");
+  summary["e3"] = {{"differing_bits_invariant", res.bits_on}, {"differing_bits_default", res.bits_off},
+                   {"max_abs_dev_default", res.dev_off}};
+}
+
+}  // namespace
+
+void experiment_batch_dependence(const Config& c, Report& rep, Summary& summary) {
+  const std::size_t bmax = batch_sizes(c).back();
+  const auto rows = run_sweep(deviation_sweep(c, "e1_batch_dependence", kAllModes, {false}), c.sweep("e1_batch_dependence"));
+  const DependenceResults res = aggregate_dependence(rows, bmax);
+  rep.heading(2, "1. Does an example's output depend on its batch?");
+  rep.paragraph("A fixed MLP (32 → [64 → norm → tanh] × 2 → 10, float32) and a set of probe examples. Each probe is "
+                "placed at a random position in batches of size B whose other rows are random fillers; the table "
+                "gives the largest absolute difference between the probe's output there and its output alone "
+                "(BatchNorm in training mode: inside one fixed batch of 256, since a batch of 1 is invalid). "
+                "Data: `e1_batch_dependence.csv`.");
+  report_dependence_table(c, rows, rep);
+  rep.paragraph(dependence_reading(res, bmax));
+  summary["e1"] = {{"max_abs_dev_none", res.none}, {"max_abs_dev_layer", res.layer},
+                   {"max_abs_dev_batch_eval", res.batch_eval}, {"max_abs_dev_batch_train_B2", res.bn2},
+                   {"max_abs_dev_batch_train_Bmax", res.bnmax}};
+}
+
+void experiment_batch_invariant(const Config& c, Report& rep, Summary& summary) {
+  const auto rows = run_sweep(deviation_sweep(c, "e3_batch_invariant", kInvariantModes, {false, true}),
+                              c.sweep("e3_batch_invariant"));
+  const auto speed_rows = run_speed(c);
+  report_invariant(aggregate_invariant(rows, speed_rows), rep, summary);
 }
 
 }  // namespace lab

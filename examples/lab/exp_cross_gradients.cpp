@@ -2,6 +2,7 @@
 // d output_i / d input_j of a whole batch. A network that treats examples independently has
 // zero blocks for i != j; BatchNorm in training mode couples every pair through the batch
 // statistics.
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 
@@ -27,7 +28,7 @@ const std::vector<Variant> kVariants = {{"none", "no norm", Norm::None, false},
 
 // block[i][j] = || d y_i / d x_j ||_F over a batch of B, by one backward pass per output entry.
 std::vector<std::vector<double>> jacobian_blocks(const Variant& v, std::size_t B, std::uint64_t seed) {
-  auto net = make_mlp<float>(kIn, kHidden, kOut, v.norm, seed);
+  auto net = examples::make_mlp<float>(kIn, kHidden, kOut, norm_name(v.norm), seed);
   if (v.eval) net->eval();
   tg::Generator gen(seed + 3);
   const auto X = tg::normal_array<float>({B, kIn}, 0, 1, gen);
@@ -54,12 +55,27 @@ std::vector<std::vector<double>> jacobian_blocks(const Variant& v, std::size_t B
   return block;
 }
 
-}  // namespace
+// --- run -------------------------------------------------------------------------------------
 
-void experiment_cross_gradients(const Config& c, Report& rep, Summary& summary) {
-  std::vector<std::size_t> sizes;
-  for (std::size_t b = 2; b <= c.pick<std::size_t>(8, 32, 64); b *= 2) sizes.push_back(b);
+// The largest and mean off-diagonal block norm and the mean diagonal one, of one batch.
+std::vector<std::pair<std::string, double>> block_metrics(const std::vector<std::vector<double>>& blk) {
+  const std::size_t B = blk.size();
+  double off_max = 0, off_sum = 0, diag = 0;
+  for (std::size_t i = 0; i < B; ++i) {
+    for (std::size_t j = 0; j < B; ++j) {
+      if (i == j) {
+        diag += blk[i][j];
+      } else {
+        off_max = std::max(off_max, blk[i][j]);
+        off_sum += blk[i][j];
+      }
+    }
+  }
+  const double nb = static_cast<double>(B);
+  return {{"offdiag_max", off_max}, {"offdiag_mean", off_sum / (nb * (nb - 1))}, {"diag_mean", diag / nb}};
+}
 
+std::vector<Row> run_sizes(const Config& c, const std::vector<std::size_t>& sizes) {
   SweepSpec spec;
   spec.name = "e2_cross_gradients";
   spec.param_cols = {"norm", "batch_size", "seed"};
@@ -69,55 +85,70 @@ void experiment_cross_gradients(const Config& c, Report& rep, Summary& summary) 
       Run run;
       run.key = std::string(v.name) + "/B" + std::to_string(B);
       run.params = {{"norm", v.name}, {"batch_size", std::to_string(B)}, {"seed", std::to_string(c.seed)}};
-      run.fn = [v, B, seed = c.seed] {
-        const auto blk = jacobian_blocks(v, B, seed);
-        double off_max = 0, off_sum = 0, diag = 0;
-        for (std::size_t i = 0; i < B; ++i) {
-          for (std::size_t j = 0; j < B; ++j) {
-            if (i == j) {
-              diag += blk[i][j];
-            } else {
-              off_max = std::max(off_max, blk[i][j]);
-              off_sum += blk[i][j];
-            }
-          }
-        }
-        const double nb = static_cast<double>(B);
-        return std::vector<std::pair<std::string, double>>{
-            {"offdiag_max", off_max}, {"offdiag_mean", off_sum / (nb * (nb - 1))}, {"diag_mean", diag / nb}};
-      };
+      run.fn = [v, B, seed = c.seed] { return block_metrics(jacobian_blocks(v, B, seed)); };
       spec.runs.push_back(std::move(run));
     }
   }
-  const auto rows = run_sweep(spec, c.sweep("e2_cross_gradients"));
+  return run_sweep(spec, c.sweep("e2_cross_gradients"));
+}
 
-  // The batch x batch picture at one batch size, kept as CSV next to the plot.
-  const std::size_t hb = c.pick<std::size_t>(4, 8, 16);
-  std::vector<Heatmap> panels;
+// The batch x batch blocks of every variant at one batch size, for the picture; also kept as
+// CSV next to it.
+std::vector<std::vector<std::vector<double>>> picture_blocks(const Config& c, std::size_t hb) {
   std::ofstream hcsv(c.out + "/e2_heatmap.csv");
   hcsv << "norm,i,j,block_norm\n";
-  double zmax = 0;
   std::vector<std::vector<std::vector<double>>> blocks;
   for (const auto& v : kVariants) {
     blocks.push_back(jacobian_blocks(v, hb, c.seed));
     for (std::size_t i = 0; i < hb; ++i) {
-      for (std::size_t j = 0; j < hb; ++j) {
-        hcsv << v.name << ',' << i << ',' << j << ',' << fmt(blocks.back()[i][j]) << '\n';
-        zmax = std::max(zmax, blocks.back()[i][j]);
-      }
+      for (std::size_t j = 0; j < hb; ++j) hcsv << v.name << ',' << i << ',' << j << ',' << fmt(blocks.back()[i][j]) << '\n';
     }
   }
+  return blocks;
+}
+
+// --- aggregate -------------------------------------------------------------------------------
+
+struct Results {
+  double zero_max = 0;  // largest off-diagonal block of the variants that should have none
+  double bn_small = 0, bn_large = 0;  // BatchNorm train: mean off-diagonal block, smallest and largest batch
+  double slope = 0;     // fitted power law between them: mean ~ B^-slope
+};
+
+Results aggregate(const std::vector<Row>& rows, const std::vector<std::size_t>& sizes) {
+  Results res;
+  for (const auto& row : rows) {
+    const std::string n = row.at("norm");
+    const double B = num(row, "batch_size");
+    if (n != "batch_train") res.zero_max = std::max(res.zero_max, num(row, "offdiag_max"));
+    if (n == "batch_train" && B == static_cast<double>(sizes.front())) res.bn_small = num(row, "offdiag_mean");
+    if (n == "batch_train" && B == static_cast<double>(sizes.back())) res.bn_large = num(row, "offdiag_mean");
+  }
+  res.slope = std::log(res.bn_small / res.bn_large) /
+              std::log(static_cast<double>(sizes.back()) / static_cast<double>(sizes.front()));
+  return res;
+}
+
+// --- report ----------------------------------------------------------------------------------
+
+// One panel per variant, on a log scale so that the small off-diagonal BatchNorm couplings are
+// visible; exact zeros are blank.
+void plot_blocks(const Config& c, const std::vector<std::vector<std::vector<double>>>& blocks) {
+  double zmax = 0;
+  for (const auto& block : blocks) {
+    for (const auto& row : block) zmax = std::max(zmax, *std::max_element(row.begin(), row.end()));
+  }
+  std::vector<Heatmap> panels;
   for (std::size_t k = 0; k < kVariants.size(); ++k) {
     Heatmap h;
     h.title = kVariants[k].title;
     h.xlabel = "input j";
     h.ylabel = "output i";
     h.cblabel = "log10 ||dy_i/dx_j||";
-    for (std::size_t i = 0; i < hb; ++i) {
+    for (std::size_t i = 0; i < blocks[k].size(); ++i) {
       h.xticks.push_back(std::to_string(i));
       h.yticks.push_back(std::to_string(i));
     }
-    // log scale so the small off-diagonal BatchNorm couplings are visible; exact zeros blank
     for (const auto& row : blocks[k]) {
       std::vector<double> z;
       for (double b : row) z.push_back(b > 0 ? std::log10(b) : std::nan(""));
@@ -129,12 +160,9 @@ void experiment_cross_gradients(const Config& c, Report& rep, Summary& summary) 
     panels.push_back(h);
   }
   plot_heatmaps(c.out, "e2_heatmap", panels);
+}
 
-  rep.heading(2, "2. Cross-example gradients");
-  rep.paragraph("Through the tape we compute every Jacobian block d output_i / d input_j of a batch (one backward "
-                "pass per output entry) for an MLP 16 → [32 → norm → tanh] × 2 → 4, and report the Frobenius norms "
-                "of the off-diagonal blocks (i ≠ j): how much one example's output depends on another example's "
-                "input. Data: `e2_cross_gradients.csv`, `e2_heatmap.csv`.");
+void report_table(const std::vector<Row>& rows, const std::vector<std::size_t>& sizes, Report& rep) {
   std::vector<std::vector<std::string>> table;
   for (std::size_t B : sizes) {
     std::vector<std::string> r = {std::to_string(B)};
@@ -148,31 +176,40 @@ void experiment_cross_gradients(const Config& c, Report& rep, Summary& summary) 
     table.push_back(r);
   }
   rep.table({"batch size", "no norm", "LayerNorm", "BatchNorm train", "BatchNorm eval"}, table);
+}
+
+std::string reading_text(const Results& res, const std::vector<std::size_t>& sizes, std::size_t hb) {
+  return "**Reading.** For no norm, LayerNorm and BatchNorm in eval mode the largest off-diagonal block is " +
+         short_num(res.zero_max) + ": " +
+         (res.zero_max == 0 ? "exactly zero, no gradient flows between examples" : "not zero") +
+         ". In training mode BatchNorm couples every pair of examples; the mean off-diagonal block norm is " +
+         short_num(res.bn_small) + " at batch size " + std::to_string(sizes.front()) + " and " +
+         short_num(res.bn_large) + " at " + std::to_string(sizes.back()) + ", falling as B^-" + fixed(res.slope, 2) +
+         ": each example's share of the batch statistics shrinks as the batch grows, but never reaches zero (the "
+         "picture shows the batch of " + std::to_string(hb) + "; blank cells are exact zeros).";
+}
+
+}  // namespace
+
+void experiment_cross_gradients(const Config& c, Report& rep, Summary& summary) {
+  std::vector<std::size_t> sizes;
+  for (std::size_t b = 2; b <= c.pick<std::size_t>(8, 32, 64); b *= 2) sizes.push_back(b);
+  const auto rows = run_sizes(c, sizes);
+  const std::size_t hb = c.pick<std::size_t>(4, 8, 16);
+  plot_blocks(c, picture_blocks(c, hb));
+  const Results res = aggregate(rows, sizes);
+
+  rep.heading(2, "2. Cross-example gradients");
+  rep.paragraph("Through the tape we compute every Jacobian block d output_i / d input_j of a batch (one backward "
+                "pass per output entry) for an MLP 16 → [32 → norm → tanh] × 2 → 4, and report the Frobenius norms "
+                "of the off-diagonal blocks (i ≠ j): how much one example's output depends on another example's "
+                "input. Data: `e2_cross_gradients.csv`, `e2_heatmap.csv`.");
+  report_table(rows, sizes, rep);
   rep.paragraph("Each cell: largest off-diagonal block norm / mean diagonal block norm.");
   rep.image("e2_heatmap.png", "Jacobian block norms, batch " + std::to_string(hb));
-
-  double zero_max = 0, bn_small = 0, bn_large = 0;
-  for (const auto& row : rows) {
-    const std::string n = row.at("norm");
-    if (n != "batch_train") zero_max = std::max(zero_max, num(row, "offdiag_max"));
-    if (n == "batch_train" && num(row, "batch_size") == static_cast<double>(sizes.front())) bn_small = num(row, "offdiag_mean");
-    if (n == "batch_train" && num(row, "batch_size") == static_cast<double>(sizes.back())) bn_large = num(row, "offdiag_mean");
-  }
-  // Fitted power law between the smallest and the largest batch: mean ~ B^-slope.
-  const double slope = std::log(bn_small / bn_large) /
-                       std::log(static_cast<double>(sizes.back()) / static_cast<double>(sizes.front()));
-  char reading[800];
-  std::snprintf(reading, sizeof reading,
-                "**Reading.** For no norm, LayerNorm and BatchNorm in eval mode the largest off-diagonal block is "
-                "%s: %s. In training mode BatchNorm couples every pair of examples; the mean off-diagonal block norm "
-                "is %s at batch size %zu and %s at %zu, falling as B^-%.2f: each example's share of the batch "
-                "statistics shrinks as the batch grows, but never reaches zero (the picture shows the batch of %zu; "
-                "blank cells are exact zeros).",
-                short_num(zero_max).c_str(), zero_max == 0 ? "exactly zero, no gradient flows between examples" : "not zero",
-                short_num(bn_small).c_str(), sizes.front(), short_num(bn_large).c_str(), sizes.back(), slope, hb);
-  rep.paragraph(reading);
-  summary["e2"] = {{"offdiag_max_independent", zero_max}, {"offdiag_mean_batch_train_Bmin", bn_small},
-                   {"offdiag_mean_batch_train_Bmax", bn_large}};
+  rep.paragraph(reading_text(res, sizes, hb));
+  summary["e2"] = {{"offdiag_max_independent", res.zero_max}, {"offdiag_mean_batch_train_Bmin", res.bn_small},
+                   {"offdiag_mean_batch_train_Bmax", res.bn_large}};
 }
 
 }  // namespace lab

@@ -76,6 +76,8 @@ struct Settings {
   std::size_t seq_len, hidden, steps, checkpoints, train_n, test_n, batch;
 };
 
+// --- run -------------------------------------------------------------------------------------
+
 std::vector<std::pair<std::string, double>> train_one(const std::string& kind, double lr, std::uint64_t seed,
                                                       const Settings& s) {
   const auto train = tg::adding_problem<float>(s.train_n, s.seq_len, seed * 7 + 1);
@@ -121,20 +123,11 @@ std::vector<std::pair<std::string, double>> train_one(const std::string& kind, d
   return m;
 }
 
-}  // namespace
+std::vector<double> learning_rates(const Config& c) {
+  return c.pick<std::vector<double>>({3e-3, 3e-2}, {1e-3, 1e-2, 1e-1}, {1e-3, 3e-3, 1e-2, 3e-2, 1e-1});
+}
 
-void experiment_rnn_stability(const Config& c, Report& rep, Summary& summary) {
-  Settings s;
-  s.seq_len = c.pick<std::size_t>(5, 10, 20);
-  s.hidden = c.pick<std::size_t>(8, 32, 32);
-  s.steps = c.pick<std::size_t>(60, 600, 2000);
-  s.checkpoints = 10;
-  s.train_n = c.pick<std::size_t>(256, 2048, 8192);
-  s.test_n = c.pick<std::size_t>(128, 512, 1024);
-  s.batch = 32;
-  const std::vector<double> lrs = c.pick<std::vector<double>>({3e-3, 3e-2}, {1e-3, 1e-2, 1e-1}, {1e-3, 3e-3, 1e-2, 3e-2, 1e-1});
-  const std::size_t seeds = c.pick<std::size_t>(1, 2, 3);
-
+std::vector<Row> run_cells(const Config& c, const Settings& s, const std::vector<double>& lrs, std::size_t seeds) {
   SweepSpec spec;
   spec.name = "e5_rnn_stability";
   spec.param_cols = {"cell", "lr", "seed", "seq_len", "hidden", "steps", "batch_size", "clip"};
@@ -154,36 +147,101 @@ void experiment_rnn_stability(const Config& c, Report& rep, Summary& summary) {
       }
     }
   }
-  const auto rows = run_sweep(spec, c.sweep("e5_rnn_stability"));
+  return run_sweep(spec, c.sweep("e5_rnn_stability"));
+}
 
-  rep.heading(2, "5. Recurrent networks: stability over learning rates");
-  char intro[900];
-  std::snprintf(intro, sizeof intro,
-                "The adding problem (sequences of length %zu with two marked values; the target is their sum; "
-                "predicting the mean gives MSE %.3f) learned by a tanh RNN, the two LayerNorm-RNN variants of Ba et "
-                "al. (2016) and a recurrent BatchNorm RNN (Cooijmans et al. 2016, statistics per time step), hidden "
-                "size %zu, batch %zu, Adam for %zu steps with gradient-norm clipping at %.1f, %zu seed(s) per cell. "
-                "A run counts as diverged when the test MSE becomes NaN or exceeds %.1f. Data: `e5_rnn_stability.csv` "
-                "(the test MSE at 10 points of training in columns test_mse_1..10).",
-                s.seq_len, kBaseline, s.hidden, s.batch, s.steps, kClip, seeds, kDiverged);
-  rep.paragraph(intro);
+// --- aggregate -------------------------------------------------------------------------------
 
-  struct Cell {
-    double mse_sum = 0, mse_n = 0, div = 0, n = 0, gmax = 0, clip = 0;
-  };
-  std::map<std::pair<std::string, double>, Cell> agg;
+// The seeds of one (cell, lr).
+struct CellStats {
+  double mse_sum = 0, mse_n = 0, div = 0, n = 0, gmax = 0, clip = 0;
+};
+
+// A learning curve with its min-max band over the seeds that did not stop before a checkpoint.
+struct Band {
+  std::vector<double> x, mean, lo, hi;
+};
+
+struct Results {
+  std::map<std::pair<std::string, double>, CellStats> agg;  // (cell, lr)
+  double shown_lr = 0;                                      // the lr whose curves are plotted
+  std::map<std::string, Band> curves;                       // by cell, at shown_lr
+  std::string best_cell;  // lowest mean final MSE of the non-diverged runs; empty = none finished
+  double best_mse = INFINITY, best_lr = 0;
+};
+
+// The learning rate where the most cells finish (ties: the larger lr).
+double most_finished_lr(const Results& res, const std::vector<double>& lrs) {
+  double shown_lr = lrs.front();
+  double best_done = -1;
+  for (double lr : lrs) {
+    double done = 0;
+    for (const auto& cell : kCells) done += res.agg.at({cell, lr}).mse_n;
+    if (done > best_done || (done == best_done && lr > shown_lr)) best_done = done, shown_lr = lr;
+  }
+  return shown_lr;
+}
+
+Band curve(const std::vector<Row>& rows, const std::string& cell, double lr, const Settings& s) {
+  Band b;
+  for (std::size_t k = 1; k <= s.checkpoints; ++k) {
+    double lo = INFINITY, hi = 0, sum = 0, n = 0;
+    for (const auto& r : rows) {
+      if (r.at("cell") != cell || num(r, "lr") != lr) continue;
+      const double v = num(r, "test_mse_" + std::to_string(k));
+      if (!std::isfinite(v)) continue;
+      lo = std::min(lo, v), hi = std::max(hi, v), sum += v, n += 1;
+    }
+    if (n == 0) continue;
+    b.x.push_back(static_cast<double>(k * (s.steps / s.checkpoints)));
+    b.mean.push_back(sum / n);
+    b.lo.push_back(lo);
+    b.hi.push_back(hi);
+  }
+  return b;
+}
+
+Results aggregate(const std::vector<Row>& rows, const Settings& s, const std::vector<double>& lrs) {
+  Results res;
+  for (const auto& cell : kCells) {
+    for (double lr : lrs) res.agg[{cell, lr}];  // every (cell, lr) is in the table, even without rows
+  }
   for (const auto& r : rows) {
-    Cell& a = agg[{r.at("cell"), num(r, "lr")}];
+    CellStats& a = res.agg[{r.at("cell"), num(r, "lr")}];
     a.n += 1;
     a.div += num(r, "diverged");
     if (num(r, "diverged") == 0) a.mse_sum += num(r, "final_test_mse"), a.mse_n += 1;
     a.gmax = std::max(a.gmax, num(r, "grad_norm_max"));
     a.clip += num(r, "clipped_fraction");
   }
+  res.shown_lr = most_finished_lr(res, lrs);
+  for (const auto& cell : kCells) res.curves[cell] = curve(rows, cell, res.shown_lr, s);
+  for (const auto& [key, a] : res.agg) {
+    if (a.mse_n && a.mse_sum / a.mse_n < res.best_mse) {
+      res.best_mse = a.mse_sum / a.mse_n, res.best_cell = key.first, res.best_lr = key.second;
+    }
+  }
+  return res;
+}
+
+// --- report ----------------------------------------------------------------------------------
+
+std::string intro_text(const Settings& s, std::size_t seeds) {
+  return "The adding problem (sequences of length " + std::to_string(s.seq_len) +
+         " with two marked values; the target is their sum; predicting the mean gives MSE " + fixed(kBaseline, 3) +
+         ") learned by a tanh RNN, the two LayerNorm-RNN variants of Ba et al. (2016) and a recurrent BatchNorm RNN "
+         "(Cooijmans et al. 2016, statistics per time step), hidden size " + std::to_string(s.hidden) + ", batch " +
+         std::to_string(s.batch) + ", Adam for " + std::to_string(s.steps) +
+         " steps with gradient-norm clipping at " + fixed(kClip, 1) + ", " + std::to_string(seeds) +
+         " seed(s) per cell. A run counts as diverged when the test MSE becomes NaN or exceeds " + fixed(kDiverged, 1) +
+         ". Data: `e5_rnn_stability.csv` (the test MSE at 10 points of training in columns test_mse_1..10).";
+}
+
+void report_table(const Results& res, const std::vector<double>& lrs, Report& rep) {
   std::vector<std::vector<std::string>> table;
   for (const auto& cell : kCells) {
     for (double lr : lrs) {
-      const Cell& a = agg[{cell, lr}];
+      const CellStats& a = res.agg.at({cell, lr});
       table.push_back({cell_title(cell), short_num(lr), a.mse_n ? short_num(a.mse_sum / a.mse_n) : "—",
                        short_num(a.div / a.n, 2), short_num(a.gmax), short_num(a.clip / a.n, 2)});
     }
@@ -191,39 +249,19 @@ void experiment_rnn_stability(const Config& c, Report& rep, Summary& summary) {
   rep.table({"cell", "lr", "final test MSE (mean of non-diverged)", "diverged fraction", "max grad norm",
              "fraction of steps clipped"},
             table);
+}
 
-  // Learning curves at the learning rate where the most cells finish, with min-max bands.
-  double shown_lr = lrs.front();
-  double best_done = -1;
-  for (double lr : lrs) {
-    double done = 0;
-    for (const auto& cell : kCells) done += agg[{cell, lr}].mse_n;
-    if (done > best_done || (done == best_done && lr > shown_lr)) best_done = done, shown_lr = lr;
-  }
+// Learning curves at the learning rate where the most cells finish, with min-max bands.
+void report_curves(const Config& c, const Settings& s, const Results& res, Report& rep) {
   LinePlot plot;
   plot.stem = "e5_rnn_curves";
-  plot.title = "Adding problem: test MSE during training (lr " + short_num(shown_lr) + ", band: min-max over seeds)";
+  plot.title = "Adding problem: test MSE during training (lr " + short_num(res.shown_lr) + ", band: min-max over seeds)";
   plot.xlabel = "training step";
   plot.ylabel = "test MSE";
   plot.logy = true;
   for (const auto& cell : kCells) {
-    Series sr;
-    sr.title = cell_title(cell);
-    for (std::size_t k = 1; k <= s.checkpoints; ++k) {
-      double lo = INFINITY, hi = 0, sum = 0, n = 0;
-      for (const auto& r : rows) {
-        if (r.at("cell") != cell || num(r, "lr") != shown_lr) continue;
-        const double v = num(r, "test_mse_" + std::to_string(k));
-        if (!std::isfinite(v)) continue;
-        lo = std::min(lo, v), hi = std::max(hi, v), sum += v, n += 1;
-      }
-      if (n == 0) continue;
-      sr.x.push_back(static_cast<double>(k * (s.steps / s.checkpoints)));
-      sr.y.push_back(sum / n);
-      sr.lo.push_back(lo);
-      sr.hi.push_back(hi);
-    }
-    plot.series.push_back(sr);
+    const Band& b = res.curves.at(cell);
+    plot.series.push_back(Series{cell_title(cell), b.x, b.mean, b.lo, b.hi});
   }
   Series base;
   base.title = "predict the mean (0.167)";
@@ -232,30 +270,54 @@ void experiment_rnn_stability(const Config& c, Report& rep, Summary& summary) {
   plot.series.push_back(base);
   plot_lines(c.out, plot);
   rep.image("e5_rnn_curves.png", "RNN learning curves");
+}
 
-  // Reading: the best cell at its best lr, and divergence at the largest lr.
-  std::string best_cell;
-  double best_mse = INFINITY, best_lr = 0;
-  for (const auto& [key, a] : agg) {
-    if (a.mse_n && a.mse_sum / a.mse_n < best_mse) best_mse = a.mse_sum / a.mse_n, best_cell = key.first, best_lr = key.second;
-  }
-  const double top = lrs.back();
+// The best cell at its best lr, and divergence at the largest lr.
+std::string reading_text(const Results& res, double top) {
   std::string div_text;
   for (const auto& cell : kCells) {
-    const Cell& a = agg[{cell, top}];
+    const CellStats& a = res.agg.at({cell, top});
     div_text += std::string(div_text.empty() ? "" : ", ") + cell_title(cell) + " " + short_num(a.div / a.n, 2);
   }
-  char reading[900];
-  std::snprintf(reading, sizeof reading,
-                "**Reading.** The lowest final test MSE, %s, is reached by %s at lr %s (%s the predict-the-mean "
-                "baseline of %.3f). At the largest learning rate, %s, the diverged fractions are: %s. The table's "
-                "last columns show how hard each cell pulls on the clipping threshold.",
-                short_num(best_mse).c_str(), best_cell.empty() ? "no cell" : cell_title(best_cell),
-                short_num(best_lr).c_str(), best_mse < kBaseline / 4 ? "far below" : best_mse < kBaseline ? "below" : "not below",
-                kBaseline, short_num(top).c_str(), div_text.c_str());
-  rep.paragraph(reading);
-  summary["e5"] = {{"best_cell", best_cell}, {"best_lr", best_lr}, {"best_final_test_mse", best_mse}};
-  for (const auto& cell : kCells) summary["e5"]["diverged_fraction_lr_max"][cell] = agg[{cell, top}].div / agg[{cell, top}].n;
+  const double b = res.best_mse;
+  return "**Reading.** The lowest final test MSE, " + short_num(b) + ", is reached by " +
+         (res.best_cell.empty() ? "no cell" : cell_title(res.best_cell)) + " at lr " + short_num(res.best_lr) + " (" +
+         (b < kBaseline / 4 ? "far below" : b < kBaseline ? "below" : "not below") +
+         " the predict-the-mean baseline of " + fixed(kBaseline, 3) + "). At the largest learning rate, " +
+         short_num(top) + ", the diverged fractions are: " + div_text +
+         ". The table's last columns show how hard each cell pulls on the clipping threshold.";
+}
+
+void add_summary(const Results& res, double top, Summary& summary) {
+  summary["e5"] = {{"best_cell", res.best_cell}, {"best_lr", res.best_lr}, {"best_final_test_mse", res.best_mse}};
+  for (const auto& cell : kCells) {
+    const CellStats& a = res.agg.at({cell, top});
+    summary["e5"]["diverged_fraction_lr_max"][cell] = a.div / a.n;
+  }
+}
+
+}  // namespace
+
+void experiment_rnn_stability(const Config& c, Report& rep, Summary& summary) {
+  Settings s;
+  s.seq_len = c.pick<std::size_t>(5, 10, 20);
+  s.hidden = c.pick<std::size_t>(8, 32, 32);
+  s.steps = c.pick<std::size_t>(60, 600, 2000);
+  s.checkpoints = 10;
+  s.train_n = c.pick<std::size_t>(256, 2048, 8192);
+  s.test_n = c.pick<std::size_t>(128, 512, 1024);
+  s.batch = 32;
+  const std::vector<double> lrs = learning_rates(c);
+  const std::size_t seeds = c.pick<std::size_t>(1, 2, 3);
+  const auto rows = run_cells(c, s, lrs, seeds);
+  const Results res = aggregate(rows, s, lrs);
+
+  rep.heading(2, "5. Recurrent networks: stability over learning rates");
+  rep.paragraph(intro_text(s, seeds));
+  report_table(res, lrs, rep);
+  report_curves(c, s, res, rep);
+  rep.paragraph(reading_text(res, lrs.back()));
+  add_summary(res, lrs.back(), summary);
 }
 
 }  // namespace lab

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <tapegrad/tapegrad.hpp>
 
+#include "mlp.hpp"  // examples::make_mlp, shared with the example chapters
 #include "report.hpp"
 #include "sweep.hpp"
 
@@ -40,13 +41,10 @@ struct Config {
 };
 
 enum class Norm { None, Layer, Batch };
+// "none", "layer", "batch": a norm as CSV columns and examples::make_mlp name it.
 const char* norm_name(Norm n);
-Norm parse_norm(const std::string& s);
-
-// MLP in -> [Linear h, norm, tanh] x len(hidden) -> Linear out, initialized from `seed`.
-template <class T>
-std::shared_ptr<tg::Sequential<T>> make_mlp(std::size_t in, const std::vector<std::size_t>& hidden,
-                                            std::size_t out, Norm norm, std::uint64_t seed);
+// "no norm", "LayerNorm", "BatchNorm": a norm as the report names it.
+const char* norm_title(Norm n);
 
 // Every experiment adds its section to the report and its headline numbers to `summary`.
 using Summary = nlohmann::json;
@@ -57,8 +55,5 @@ void experiment_mlp_stability(const Config& c, Report& r, Summary& s);        //
 void experiment_rnn_stability(const Config& c, Report& r, Summary& s);        // 5
 void experiment_order_sensitivity(const Config& c, Report& r, Summary& s);    // 6
 void experiment_mnist(const Config& c, Report& r, Summary& s);                // 7
-
-// Median wall time in seconds of `reps` calls of f (after one warm-up call).
-double time_median(int reps, const std::function<void()>& f);
 
 }  // namespace lab

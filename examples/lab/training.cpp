@@ -5,7 +5,9 @@
 #include <cstdio>
 #include <cstring>
 #include <limits>
+#include <map>
 #include <memory>
+#include <stdexcept>
 
 namespace lab {
 
@@ -56,6 +58,13 @@ std::uint64_t splitmix64(std::uint64_t x) {
   return x ^ (x >> 31);
 }
 
+std::unique_ptr<tg::Optimizer<float>> make_optimizer(const TrainConfig& cfg, tg::Sequential<float>& net) {
+  if (cfg.optim == Optim::Adam) return std::make_unique<tg::Adam<float>>(net.parameters(), cfg.lr);
+  tg::SGDOptions o;
+  o.momentum = cfg.momentum;
+  return std::make_unique<tg::SGD<float>>(net.parameters(), cfg.lr, o);
+}
+
 }  // namespace
 
 EvalResult evaluate(tg::Sequential<float>& net, const tg::Dataset<float>& data, bool train_mode,
@@ -90,15 +99,8 @@ TrainResult train_classifier(const TrainConfig& cfg, const tg::Dataset<float>& t
                              const tg::Dataset<float>& test) {
   const std::size_t in = train.inputs().size() / train.size();
   const std::size_t classes = std::max(train.num_classes(), test.num_classes());
-  auto net = make_mlp<float>(in, cfg.hidden, classes, cfg.norm, cfg.init_seed);
-  std::unique_ptr<tg::Optimizer<float>> opt;
-  if (cfg.optim == Optim::SGD) {
-    tg::SGDOptions o;
-    o.momentum = cfg.momentum;
-    opt = std::make_unique<tg::SGD<float>>(net->parameters(), cfg.lr, o);
-  } else {
-    opt = std::make_unique<tg::Adam<float>>(net->parameters(), cfg.lr);
-  }
+  auto net = examples::make_mlp<float>(in, cfg.hidden, classes, norm_name(cfg.norm), cfg.init_seed);
+  const auto opt = make_optimizer(cfg, *net);
 
   tg::DataLoader<float> loader(train, cfg.batch_size, /*shuffle=*/true, cfg.order_seed, /*drop_last=*/true);
   std::vector<std::size_t> order;
@@ -159,6 +161,40 @@ TrainResult train_classifier(const TrainConfig& cfg, const tg::Dataset<float>& t
   return r;
 }
 
+std::vector<std::pair<std::string, double>> result_metrics(const TrainResult& r,
+                                                           const std::vector<std::string>& names) {
+  const std::map<std::string, double> all = {{"test_acc", r.test.accuracy},
+                                             {"test_loss", r.test.loss},
+                                             {"train_acc", r.train.accuracy},
+                                             {"train_loss", r.train.loss},
+                                             {"last_window_loss", r.last_window_loss},
+                                             {"diverged", r.diverged ? 1.0 : 0.0},
+                                             {"steps_done", static_cast<double>(r.steps_done)},
+                                             {"steps_to_target", r.steps_to_target},
+                                             {"test_acc_train_mode", r.test_acc_train_mode}};
+  std::vector<std::pair<std::string, double>> out;
+  for (const auto& name : names) {
+    const auto it = all.find(name);
+    if (it == all.end()) throw std::invalid_argument("result_metrics: no metric named '" + name + "'");
+    out.emplace_back(name, it->second);
+  }
+  return out;
+}
+
+std::vector<std::pair<std::string, std::string>> sgd_params(const TrainConfig& cfg) {
+  std::string hidden;
+  for (std::size_t h : cfg.hidden) hidden += (hidden.empty() ? "" : "-") + std::to_string(h);
+  return {{"norm", norm_name(cfg.norm)}, {"batch_size", std::to_string(cfg.batch_size)}, {"lr", param_num(cfg.lr)},
+          {"momentum", param_num(cfg.momentum)}, {"steps", std::to_string(cfg.steps)}, {"hidden", hidden}};
+}
+
+std::function<std::vector<std::pair<std::string, double>>()> classifier_fn(const TrainConfig& cfg,
+                                                                           const std::vector<std::string>& metrics,
+                                                                           const tg::Dataset<float>& train,
+                                                                           const tg::Dataset<float>& test) {
+  return [cfg, metrics, &train, &test] { return result_metrics(train_classifier(cfg, train, test), metrics); };
+}
+
 Stats stats(const std::vector<double>& v) {
   Stats s{0, 0, kNaN, kNaN, 0};
   for (double x : v) {
@@ -180,15 +216,6 @@ Stats stats(const std::vector<double>& v) {
 
 std::uint64_t derive_seed(std::uint64_t base, std::uint64_t a, std::uint64_t b, std::uint64_t c) {
   return splitmix64(splitmix64(splitmix64(splitmix64(base) ^ a) ^ b) ^ c);
-}
-
-const char* norm_title(Norm n) {
-  switch (n) {
-    case Norm::None: return "no norm";
-    case Norm::Layer: return "LayerNorm";
-    case Norm::Batch: return "BatchNorm";
-  }
-  return "?";
 }
 
 std::string param_num(double v) {

@@ -1,13 +1,15 @@
 #pragma once
-// The lab's training loop for classifiers: an MLP from make_mlp trained for a fixed number of
-// optimizer steps (not epochs, so runs with different batch sizes take the same number of
-// updates), with periodic test evaluation, divergence detection and evaluation in either mode.
+// The lab's training loop for classifiers: an MLP from examples::make_mlp trained for a fixed
+// number of optimizer steps (not epochs, so runs with different batch sizes take the same
+// number of updates), with periodic test evaluation, divergence detection and evaluation in
+// either mode.
 //
 // Batches come from the DataLoader's seeded epoch orders with drop_last, so every step sees
 // exactly batch_size examples (a last batch of 1 would be invalid for BatchNorm in training
 // mode) and the order is a function of order_seed alone.
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -66,9 +68,27 @@ struct TrainResult {
 EvalResult evaluate(tg::Sequential<float>& net, const tg::Dataset<float>& data, bool train_mode,
                     std::size_t batch_size = 512);
 
-// Builds make_mlp<float>(in, cfg.hidden, classes, cfg.norm, cfg.init_seed) and trains it.
+// Builds examples::make_mlp<float>(in, cfg.hidden, classes, norm_name(cfg.norm), cfg.init_seed) and
+// trains it.
 TrainResult train_classifier(const TrainConfig& cfg, const tg::Dataset<float>& train,
                              const tg::Dataset<float>& test);
+
+// A run's results as sweep metrics, one per name in `names`, in that order. Names: test_acc,
+// test_loss, train_acc, train_loss, last_window_loss, diverged (1 or 0), steps_done,
+// steps_to_target, test_acc_train_mode; another name throws std::invalid_argument.
+std::vector<std::pair<std::string, double>> result_metrics(const TrainResult& r,
+                                                           const std::vector<std::string>& names);
+
+// A sweep run's columns for an SGD run of train_classifier: norm, batch_size, lr, momentum,
+// steps and hidden ("64-64").
+std::vector<std::pair<std::string, std::string>> sgd_params(const TrainConfig& cfg);
+
+// A sweep run's function: train_classifier(cfg, train, test), reported as result_metrics(...,
+// metrics). The datasets are held by reference and must outlive the sweep.
+std::function<std::vector<std::pair<std::string, double>>()> classifier_fn(const TrainConfig& cfg,
+                                                                           const std::vector<std::string>& metrics,
+                                                                           const tg::Dataset<float>& train,
+                                                                           const tg::Dataset<float>& test);
 
 // Statistics of a few values: mean, sample std (0 for one value), min, max. NaNs are skipped;
 // all-NaN gives NaN everywhere.
@@ -81,9 +101,6 @@ Stats stats(const std::vector<double>& v);
 // A seed derived from a base seed and up to three indices (splitmix64 chain): nearby inputs
 // give unrelated seeds.
 std::uint64_t derive_seed(std::uint64_t base, std::uint64_t a, std::uint64_t b = 0, std::uint64_t c = 0);
-
-// "no norm", "LayerNorm", "BatchNorm": a norm as the report names it.
-const char* norm_title(Norm n);
 
 // "0.003", "1", "3e-05": a learning rate or similar as a short, exact-enough column value.
 std::string param_num(double v);
