@@ -41,16 +41,6 @@ void Report::write() const {
   out << md_;
 }
 
-std::string short_num(double v, int digits) {
-  if (std::isnan(v)) return "—";
-  char buf[64];
-  const double a = std::abs(v);
-  if (v == 0) return "0";
-  if (a < 1e-3 || a >= 1e5) std::snprintf(buf, sizeof buf, "%.*e", digits - 1, v);
-  else std::snprintf(buf, sizeof buf, "%.*g", digits, v);
-  return buf;
-}
-
 namespace {
 
 std::string printf_num(const char* format, int precision, double v) {
@@ -64,6 +54,14 @@ std::string printf_num(const char* format, int precision, double v) {
 std::string fixed(double v, int decimals) { return printf_num("%.*f", decimals, v); }
 std::string signed_fixed(double v, int decimals) { return printf_num("%+.*f", decimals, v); }
 std::string general(double v, int digits) { return printf_num("%.*g", digits, v); }
+
+std::string short_num(double v, int digits) {
+  if (std::isnan(v)) return "—";
+  const double a = std::abs(v);
+  if (v == 0) return "0";
+  if (a < 1e-3 || a >= 1e5) return printf_num("%.*e", digits - 1, v);
+  return general(v, digits);
+}
 
 namespace {
 

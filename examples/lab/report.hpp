@@ -56,8 +56,8 @@ bool plot_heatmaps(const std::string& dir, const std::string& stem, const std::v
 // "1.2e-07", "0.953", "12.4": compact numbers for tables.
 std::string short_num(double v, int digits = 3);
 
-// One number for a sentence of the report, as printf's %.*f ("0.03"), %+.*f ("+1.5") and
-// %.*g ("2.5") write it.
+// One number as printf's %.*f ("0.03"), %+.*f ("+1.5") and %.*g ("2.5") write it: for the
+// report's sentences, and (general) the CSV's values.
 std::string fixed(double v, int decimals);
 std::string signed_fixed(double v, int decimals);
 std::string general(double v, int digits);

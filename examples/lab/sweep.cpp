@@ -1,6 +1,7 @@
 #include "sweep.hpp"
 
 #include "csv.hpp"
+#include "report.hpp"
 
 #include <unistd.h>
 
@@ -79,9 +80,7 @@ class ProgressLine {
 std::string fmt(double v) {
   if (std::isnan(v)) return "nan";
   if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "%.17g", v);
-  return buf;
+  return general(v, 17);
 }
 
 double num(const Row& r, const std::string& col) {

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 #include <cstring>
 #include <limits>
 #include <map>
@@ -218,10 +217,6 @@ std::uint64_t derive_seed(std::uint64_t base, std::uint64_t a, std::uint64_t b, 
   return splitmix64(splitmix64(splitmix64(splitmix64(base) ^ a) ^ b) ^ c);
 }
 
-std::string param_num(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.6g", v);
-  return buf;
-}
+std::string param_num(double v) { return general(v, 6); }
 
 }  // namespace lab
