@@ -83,6 +83,7 @@ TAPEGRAD_ALWAYS_INLINE void column_sums(const T* dy, const T* x, const T* p, con
 // statistics, and y over its elements (written after the float loop, which sees A = B = 0 and
 // p = 0 for it).
 template <class T>
+[[gnu::cold, gnu::noinline]]
 void bn_forward_wide(T* y, double& mean, double& var, const T* x, const T* w, const T* b,
                      std::size_t n, std::size_t ch, std::size_t len, std::size_t c, double eps) {
   const WideStats s = wide_stats(x, n, ch, len, c);
@@ -131,15 +132,16 @@ TAPEGRAD_ALWAYS_INLINE void bn_forward(T* y, std::vector<double>& mean, std::vec
   for (std::size_t c = 0; c < ch; ++c) {
     double md = 0;
     stats(s1[c], s2[c], inv_m, md, var[c]);
-    if (needs_wide<T>(s2[c], var[c], eps)) {
-      wide.push_back(c);
-      p[c] = A[c] = B[c] = T(0);
-      continue;
-    }
     mean[c] = static_cast<double>(p[c]) + md;
     const double a = (w ? static_cast<double>(w[c]) : 1.0) / std::sqrt(var[c] + eps);
     A[c] = static_cast<T>(a);
     B[c] = static_cast<T>((b ? static_cast<double>(b[c]) : 0.0) - md * a);
+  }
+  // (a loop of its own: the one above stays free of branches, and vectorizes)
+  for (std::size_t c = 0; c < ch; ++c) {
+    if (!needs_wide<T>(s2[c], var[c], eps)) continue;
+    wide.push_back(c);
+    p[c] = A[c] = B[c] = T(0);
   }
   for (std::size_t i = 0; i < n; ++i) {
     if (len == 1) {
@@ -170,6 +172,7 @@ TAPEGRAD_ALWAYS_INLINE void bn_forward(T* y, std::vector<double>& mean, std::vec
 // p = rt = c0 = 0 for it), and its dx is written after the float loop (which sees A = K1 =
 // K2 = 0 for it).
 template <class T>
+[[gnu::cold, gnu::noinline]]
 void bn_wide_sums(double& s1, double& s2, double& r, const T* dy, const T* x, T mean_hi,
                   T mean_lo, T rstd, std::ptrdiff_t e, std::size_t n, std::size_t ch,
                   std::size_t len, std::size_t c) {
@@ -184,6 +187,7 @@ void bn_wide_sums(double& s1, double& s2, double& r, const T* dy, const T* x, T 
   s2 = a2;
 }
 template <bool kAssign, class T>
+[[gnu::cold, gnu::noinline]]
 void bn_wide_dx(T* dx, const WideStats& s, double r, double s1, double s2, const T* dy,
                 const T* x, const T* w, std::size_t n, std::size_t ch, std::size_t len,
                 std::size_t c) {

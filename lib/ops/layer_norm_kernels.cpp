@@ -16,8 +16,10 @@ using namespace norm_impl;
 //   mean = (1/D) sum_i x_i,  var = (1/D) sum_i (x_i - mean)^2,  rstd = 1 / sqrt(var + eps)
 //   xhat_i = (x_i - mean) rstd,  y_i = xhat_i w_i + b_i          (w = 1, b = 0 without affine)
 // One pass for the shifted sums, one (from L1) writing y. A float group out of float's range
-// is computed in double (ln_forward_wide; see "range" in norm_kernels_common.hpp).
+// is computed in double (ln_forward_wide; see "range" in norm_kernels_common.hpp). The wide
+// paths are cold and not inlined: their calls cost the hot loops nothing but the branch.
 template <class T>
+[[gnu::cold, gnu::noinline]]
 void ln_forward_wide(T* y, T* mean_hi, T* mean_lo, T* rstd, std::vector<std::ptrdiff_t>* wide,
                      const T* x, const T* w, const T* b, std::size_t g, std::size_t dim,
                      double eps) {
@@ -88,6 +90,7 @@ TAPEGRAD_ALWAYS_INLINE void flush_params(double* dw, double* db, T* dwf, T* dbf,
 
 // A wide group (listed by the forward, exponent e) in double, the same formulas.
 template <bool kAffine, bool kParams, bool kAssign, class T>
+[[gnu::cold, gnu::noinline]]
 void ln_backward_wide(T* dx, double* dw, double* db, const T* dy, const T* x, const T* w,
                       T mean_hi, T mean_lo, T rstd, std::ptrdiff_t e, std::size_t dim) {
   double r = 0, a1 = 0, a2 = 0;
