@@ -85,18 +85,29 @@ Var<T> BatchNorm1d<T>::forward(Tape<T>& t, const Var<T>& x) {
   const Var<T> b = bias ? t.param(*bias) : Var<T>();
   if (use_running) return batch_norm_eval(x, w, b, *running_mean, *running_var, o_.eps());
 
-  Var<T> y = batch_norm(x, w, b, o_.eps(), &batch_mean_, &batch_var_);  // throws before any update
+  Var<T> y = batch_norm(x, w, b, o_.eps(), batch_stats_);  // throws before any update
   if (this->is_training() && running_mean) {
+    // From the double statistics: a float batch variance may exceed FLT_MAX where the running
+    // one does not. Anomaly mode refuses an update to NaN or Inf before writing anything.
     T& count = (*num_batches_tracked)();
-    count += T(1);
-    const double m = o_.momentum() ? *o_.momentum() : 1.0 / static_cast<double>(count);
+    const double m = o_.momentum() ? *o_.momentum() : 1.0 / (static_cast<double>(count) + 1);
     const double n = static_cast<double>(per_channel);
     const double unbias = n / (n - 1);
     T* rm = running_mean->data();
     T* rv = running_var->data();
+    const auto new_var = [&](std::size_t c) {
+      return static_cast<T>((1 - m) * rv[c] + m * batch_stats_.var[c] * unbias);
+    };
+    for (std::size_t c = 0; c < c_ && t.detect_anomaly(); ++c) {
+      if (std::isfinite(new_var(c))) continue;
+      throw NumericalError("anomaly: BatchNorm1d's running_var for channel " + std::to_string(c) +
+                           " would become NaN or Inf (batch variance " +
+                           std::to_string(batch_stats_.var[c]) + " in double)");
+    }
+    count += T(1);
     for (std::size_t c = 0; c < c_; ++c) {
-      rm[c] = static_cast<T>((1 - m) * rm[c] + m * batch_mean_(c));
-      rv[c] = static_cast<T>((1 - m) * rv[c] + m * batch_var_(c) * unbias);
+      rm[c] = static_cast<T>((1 - m) * rm[c] + m * batch_stats_.mean[c]);
+      rv[c] = new_var(c);
     }
   }
   return y;

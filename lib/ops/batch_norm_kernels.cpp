@@ -79,10 +79,29 @@ TAPEGRAD_ALWAYS_INLINE void column_sums(const T* dy, const T* x, const T* p, con
   }
 }
 
+// A channel out of float's range in double ("range" in norm_kernels_common.hpp): its
+// statistics, and y over its elements (written after the float loop, which sees A = B = 0 and
+// p = 0 for it).
+template <class T>
+[[gnu::cold, gnu::noinline]]
+void bn_forward_wide(T* y, double& mean, double& var, const T* x, const T* w, const T* b,
+                     std::size_t n, std::size_t ch, std::size_t len, std::size_t c, double eps) {
+  const WideStats s = wide_stats(x, n, ch, len, c);
+  mean = s.p + s.md;
+  var = s.var;
+  const double r = 1.0 / std::sqrt(var + eps);
+  const double wc = w ? static_cast<double>(w[c]) : 1.0, bc = b ? static_cast<double>(b[c]) : 0.0;
+  for_channel(n, ch, len, c, [&](std::size_t k) {
+    const double xh = s.xhat(static_cast<double>(x[k]), r);
+    y[k] = static_cast<T>(w ? xh * wc + bc : xh);
+  });
+}
+
 template <class T>
 TAPEGRAD_ALWAYS_INLINE void bn_forward(T* y, std::vector<double>& mean, std::vector<double>& var,
-                                       const T* x, const T* w, const T* b, std::size_t n,
-                                       std::size_t ch, std::size_t len, double eps) {
+                                       std::vector<std::size_t>& wide, const T* x, const T* w,
+                                       const T* b, std::size_t n, std::size_t ch, std::size_t len,
+                                       double eps) {
   thread_local std::vector<double> s1, s2;
   thread_local std::vector<T> p, A, B;
   p.resize(ch);
@@ -90,6 +109,7 @@ TAPEGRAD_ALWAYS_INLINE void bn_forward(T* y, std::vector<double>& mean, std::vec
   B.resize(ch);
   s1.assign(ch, 0.0);
   s2.assign(ch, 0.0);
+  wide.clear();
   for (std::size_t c = 0; c < ch; ++c) p[c] = x[c * len];
   if (len == 1) {
     for (std::size_t i = 0; i < n; i += kRowBlock) {
@@ -117,6 +137,12 @@ TAPEGRAD_ALWAYS_INLINE void bn_forward(T* y, std::vector<double>& mean, std::vec
     A[c] = static_cast<T>(a);
     B[c] = static_cast<T>((b ? static_cast<double>(b[c]) : 0.0) - md * a);
   }
+  // (a loop of its own: the one above stays free of branches, and vectorizes)
+  for (std::size_t c = 0; c < ch; ++c) {
+    if (!needs_wide<T>(s2[c], var[c], eps)) continue;
+    wide.push_back(c);
+    p[c] = A[c] = B[c] = T(0);
+  }
   for (std::size_t i = 0; i < n; ++i) {
     if (len == 1) {
       const T* xr = x + i * ch;
@@ -131,6 +157,7 @@ TAPEGRAD_ALWAYS_INLINE void bn_forward(T* y, std::vector<double>& mean, std::vec
       for (std::size_t l = 0; l < len; ++l) yr[l] = (xr[l] - pc) * ac + bc;
     }
   }
+  for (const std::size_t c : wide) bn_forward_wide(y, mean[c], var[c], x, w, b, n, ch, len, c, eps);
 }
 
 // Training backward: as for LayerNorm with means over the M values of a channel, and
@@ -140,48 +167,52 @@ TAPEGRAD_ALWAYS_INLINE void bn_forward(T* y, std::vector<double>& mean, std::vec
 //   dL/dx = rstd_c (dxhat - mean(dxhat) - xhat mean(dxhat xhat))
 //         = A_c dy - A_c S1_c / M - xhat A_c S2_c / M,     A_c = rstd_c w_c
 // with xhat = (x - p_c) rstd_c - md_c rstd_c as in the forward.
+
+// A wide channel (exponent e) in double: its sums S1, S2 replace the float ones (which saw
+// p = rt = c0 = 0 for it), and its dx is written after the float loop (which sees A = K1 =
+// K2 = 0 for it).
+template <class T>
+[[gnu::cold, gnu::noinline]]
+void bn_wide_sums(double& s1, double& s2, double& r, const T* dy, const T* x, T mean_hi,
+                  T mean_lo, T rstd, std::ptrdiff_t e, std::size_t n, std::size_t ch,
+                  std::size_t len, std::size_t c) {
+  const WideStats s = saved_stats(mean_hi, mean_lo, rstd, e, r);
+  double a1 = 0, a2 = 0;
+  for_channel(n, ch, len, c, [&](std::size_t k) {
+    const double d = static_cast<double>(dy[k]);
+    a1 += d;
+    a2 += d * s.xhat(static_cast<double>(x[k]), r);
+  });
+  s1 = a1;
+  s2 = a2;
+}
 template <bool kAssign, class T>
-TAPEGRAD_ALWAYS_INLINE void bn_backward(T* dx, double* s1, double* s2, const T* dy, const T* x,
-                                        const T* w, const T* mean_hi, const T* mean_lo,
-                                        const T* rstd, std::size_t n, std::size_t ch,
-                                        std::size_t len) {
-  thread_local std::vector<T> p, rt, c0;
-  p.resize(ch);
-  rt.resize(ch);
-  c0.resize(ch);
-  for (std::size_t c = 0; c < ch; ++c) {
-    const Xhat<T> xh(nullptr, x[c * len], mean_hi[c], mean_lo[c], rstd[c]);
-    p[c] = xh.p;
-    rt[c] = xh.rt;
-    c0[c] = xh.c;
-  }
-  if (len == 1) {
-    for (std::size_t i = 0; i < n; i += kRowBlock) {
-      column_sums<true>(dy + i * ch, x + i * ch, p.data(), rt.data(), c0.data(),
-                        std::min(kRowBlock, n - i), ch, s1, s2);
-    }
-  } else {
-    for (std::size_t i = 0; i < n; ++i) {
-      for (std::size_t c = 0; c < ch; ++c) {
-        const std::size_t off = (i * ch + c) * len;
-        Xhat<T> xh(nullptr, p[c], mean_hi[c], mean_lo[c], rstd[c]);
-        xh.x = x + off;
-        double a1 = 0, a2 = 0;
-        grad_sums<false, false>(dy + off, xh, static_cast<const T*>(nullptr), static_cast<T*>(nullptr),
-                                static_cast<T*>(nullptr), len, a1, a2);
-        s1[c] += a1;
-        s2[c] += a2;
-      }
-    }
-  }
-  if (!dx) return;
+[[gnu::cold, gnu::noinline]]
+void bn_wide_dx(T* dx, const WideStats& s, double r, double s1, double s2, const T* dy,
+                const T* x, const T* w, std::size_t n, std::size_t ch, std::size_t len,
+                std::size_t c) {
+  const double inv_m = 1.0 / static_cast<double>(n * len);
+  const double a = r * (w ? static_cast<double>(w[c]) : 1.0);
+  for_channel(n, ch, len, c, [&](std::size_t k) {
+    const double xh = s.xhat(static_cast<double>(x[k]), r);
+    const double v = a * (static_cast<double>(dy[k]) - s1 * inv_m - xh * s2 * inv_m);
+    dx[k] = (kAssign ? T(0) : dx[k]) + static_cast<T>(v);
+  });
+}
+
+// Pass 2: dL/dx = A_c dy - K1_c - xhat K2_c (A_c from rt_c, so 0 for a wide channel).
+template <bool kAssign, class T>
+TAPEGRAD_ALWAYS_INLINE void bn_backward_dx(T* dx, const double* s1, const double* s2, const T* dy,
+                                           const T* x, const T* w, const T* p, const T* rt,
+                                           const T* c0, std::size_t n, std::size_t ch,
+                                           std::size_t len) {
   const double inv_m = 1.0 / static_cast<double>(n * len);
   thread_local std::vector<T> A, K1, K2;
   A.resize(ch);
   K1.resize(ch);
   K2.resize(ch);
   for (std::size_t c = 0; c < ch; ++c) {
-    const double a = static_cast<double>(rstd[c]) * (w ? static_cast<double>(w[c]) : 1.0);
+    const double a = static_cast<double>(rt[c]) * (w ? static_cast<double>(w[c]) : 1.0);
     A[c] = static_cast<T>(a);
     K1[c] = static_cast<T>(a * s1[c] * inv_m);
     K2[c] = static_cast<T>(a * s2[c] * inv_m);
@@ -208,6 +239,62 @@ TAPEGRAD_ALWAYS_INLINE void bn_backward(T* dx, double* s1, double* s2, const T* 
   }
 }
 
+template <bool kAssign, class T>
+TAPEGRAD_ALWAYS_INLINE void bn_backward(T* dx, double* s1, double* s2, const T* dy, const T* x,
+                                        const T* w, const T* mean_hi, const T* mean_lo,
+                                        const T* rstd, const std::ptrdiff_t* wide,
+                                        const std::ptrdiff_t* wide_end, std::size_t n,
+                                        std::size_t ch, std::size_t len) {
+  thread_local std::vector<T> p, rt, c0;
+  p.resize(ch);
+  rt.resize(ch);
+  c0.resize(ch);
+  for (std::size_t c = 0; c < ch; ++c) {
+    const Xhat<T> xh(nullptr, x[c * len], mean_hi[c], mean_lo[c], rstd[c]);
+    p[c] = xh.p;
+    rt[c] = xh.rt;
+    c0[c] = xh.c;
+  }
+  for (const std::ptrdiff_t* e = wide; e != wide_end; e += 2) {
+    const auto c = static_cast<std::size_t>(e[0]);
+    p[c] = rt[c] = c0[c] = T(0);
+  }
+  if (len == 1) {
+    for (std::size_t i = 0; i < n; i += kRowBlock) {
+      column_sums<true>(dy + i * ch, x + i * ch, p.data(), rt.data(), c0.data(),
+                        std::min(kRowBlock, n - i), ch, s1, s2);
+    }
+  } else {
+    for (std::size_t i = 0; i < n; ++i) {
+      for (std::size_t c = 0; c < ch; ++c) {
+        const std::size_t off = (i * ch + c) * len;
+        Xhat<T> xh(nullptr, p[c], mean_hi[c], mean_lo[c], rstd[c]);
+        xh.x = x + off;
+        xh.rt = rt[c];
+        xh.c = c0[c];
+        double a1 = 0, a2 = 0;
+        grad_sums<false, false>(dy + off, xh, static_cast<const T*>(nullptr), static_cast<T*>(nullptr),
+                                static_cast<T*>(nullptr), len, a1, a2);
+        s1[c] += a1;
+        s2[c] += a2;
+      }
+    }
+  }
+  for (const std::ptrdiff_t* e = wide; e != wide_end; e += 2) {
+    const auto c = static_cast<std::size_t>(e[0]);
+    double r = 0;
+    bn_wide_sums(s1[c], s2[c], r, dy, x, mean_hi[c], mean_lo[c], rstd[c], e[1], n, ch, len, c);
+  }
+  if (!dx) return;
+  bn_backward_dx<kAssign>(dx, s1, s2, dy, x, w, p.data(), rt.data(), c0.data(), n, ch, len);
+  for (const std::ptrdiff_t* e = wide; e != wide_end; e += 2) {
+    const auto c = static_cast<std::size_t>(e[0]);
+    double r = 0;
+    const WideStats ws = saved_stats(mean_hi[c], mean_lo[c], rstd[c], e[1], r);
+    bn_wide_dx<kAssign>(dx, ws, r, s1[c], s2[c], dy, x, w, n, ch, len, c);
+  }
+}
+
 }  // namespace
 
 // ---- the entry points: one clone set per scalar type ---------------------------------------
@@ -216,19 +303,24 @@ TAPEGRAD_ALWAYS_INLINE void bn_backward(T* dx, double* s1, double* s2, const T* 
 
 #define TAPEGRAD_BATCH_NORM_KERNELS(T)                                                             \
   TAPEGRAD_SIMD_CLONES void batch_norm_forward(T* y, std::vector<double>& mean,                     \
-                                               std::vector<double>& var, const T* x, const T* w,    \
-                                               const T* b, std::size_t n, std::size_t ch,           \
-                                               std::size_t len, double eps) {                       \
-    bn_forward<T>(y, mean, var, x, w, b, n, ch, len, eps);                                          \
+                                               std::vector<double>& var,                            \
+                                               std::vector<std::size_t>& wide, const T* x,          \
+                                               const T* w, const T* b, std::size_t n,               \
+                                               std::size_t ch, std::size_t len, double eps) {       \
+    bn_forward<T>(y, mean, var, wide, x, w, b, n, ch, len, eps);                                    \
   }                                                                                                 \
   TAPEGRAD_SIMD_CLONES void batch_norm_backward(T* dx, bool assign_dx, double* s1, double* s2,     \
                                                 const T* dy, const T* x, const T* w,                \
                                                 const T* mean_hi, const T* mean_lo, const T* rstd,  \
-                                                std::size_t n, std::size_t ch, std::size_t len) {   \
+                                                const std::ptrdiff_t* wide,                         \
+                                                const std::ptrdiff_t* wide_end, std::size_t n,      \
+                                                std::size_t ch, std::size_t len) {                  \
     if (assign_dx) {                                                                                \
-      bn_backward<true, T>(dx, s1, s2, dy, x, w, mean_hi, mean_lo, rstd, n, ch, len);               \
+      bn_backward<true, T>(dx, s1, s2, dy, x, w, mean_hi, mean_lo, rstd, wide, wide_end, n, ch,    \
+                           len);                                                                    \
     } else {                                                                                        \
-      bn_backward<false, T>(dx, s1, s2, dy, x, w, mean_hi, mean_lo, rstd, n, ch, len);              \
+      bn_backward<false, T>(dx, s1, s2, dy, x, w, mean_hi, mean_lo, rstd, wide, wide_end, n, ch,   \
+                            len);                                                                   \
     }                                                                                               \
   }
 TAPEGRAD_BATCH_NORM_KERNELS(float)

@@ -15,9 +15,28 @@ using namespace norm_impl;
 // Forward, per group of D values:
 //   mean = (1/D) sum_i x_i,  var = (1/D) sum_i (x_i - mean)^2,  rstd = 1 / sqrt(var + eps)
 //   xhat_i = (x_i - mean) rstd,  y_i = xhat_i w_i + b_i          (w = 1, b = 0 without affine)
-// One pass for the shifted sums, one (from L1) writing y.
+// One pass for the shifted sums, one (from L1) writing y. A float group out of float's range
+// is computed in double (ln_forward_wide; see "range" in norm_kernels_common.hpp). The wide
+// paths are cold and not inlined: their calls cost the hot loops nothing but the branch.
 template <class T>
-TAPEGRAD_ALWAYS_INLINE void ln_forward(T* y, T* mean_hi, T* mean_lo, T* rstd, const T* x, const T* w,
+[[gnu::cold, gnu::noinline]]
+void ln_forward_wide(T* y, T* mean_hi, T* mean_lo, T* rstd, std::vector<std::ptrdiff_t>* wide,
+                     const T* x, const T* w, const T* b, std::size_t g, std::size_t dim,
+                     double eps) {
+  const WideStats s = wide_stats(x, 1, 1, dim, 0);
+  const double r = 1.0 / std::sqrt(s.var + eps);
+  for (std::size_t i = 0; i < dim; ++i) {
+    const double xh = s.xhat(static_cast<double>(x[i]), r);
+    y[i] = static_cast<T>(w ? xh * static_cast<double>(w[i]) + static_cast<double>(b[i]) : xh);
+  }
+  if (!rstd) return;
+  const int e = save_wide_stats(mean_hi[g], mean_lo[g], rstd[g], s.p + s.md, r);
+  if (e != 0 && wide) wide->insert(wide->end(), {static_cast<std::ptrdiff_t>(g), e});
+}
+
+template <class T>
+TAPEGRAD_ALWAYS_INLINE void ln_forward(T* y, T* mean_hi, T* mean_lo, T* rstd,
+                                       std::vector<std::ptrdiff_t>* wide, const T* x, const T* w,
                                        const T* b, std::size_t groups, std::size_t dim, double eps) {
   for (std::size_t g = 0; g < groups; ++g) {
     const T* xg = x + g * dim;
@@ -26,6 +45,10 @@ TAPEGRAD_ALWAYS_INLINE void ln_forward(T* y, T* mean_hi, T* mean_lo, T* rstd, co
     double s1 = 0, s2 = 0, md = 0, var = 0;
     shifted_sums(xg, dim, p, s1, s2);
     stats(s1, s2, 1.0 / static_cast<double>(dim), md, var);
+    if (needs_wide<T>(s2, var, eps)) {
+      ln_forward_wide(yg, mean_hi, mean_lo, rstd, wide, xg, w, b, g, dim, eps);
+      continue;
+    }
     const double r = 1.0 / std::sqrt(var + eps);
     const T rt = static_cast<T>(r), c = static_cast<T>(md * r);  // xhat = (x - p) rt - c
     if (w) {
@@ -65,10 +88,38 @@ TAPEGRAD_ALWAYS_INLINE void flush_params(double* dw, double* db, T* dwf, T* dbf,
   }
 }
 
+// A wide group (listed by the forward, exponent e) in double, the same formulas.
+template <bool kAffine, bool kParams, bool kAssign, class T>
+[[gnu::cold, gnu::noinline]]
+void ln_backward_wide(T* dx, double* dw, double* db, const T* dy, const T* x, const T* w,
+                      T mean_hi, T mean_lo, T rstd, std::ptrdiff_t e, std::size_t dim) {
+  double r = 0, a1 = 0, a2 = 0;
+  const WideStats s = saved_stats(mean_hi, mean_lo, rstd, e, r);
+  for (std::size_t i = 0; i < dim; ++i) {
+    const double d = static_cast<double>(dy[i]), xh = s.xhat(static_cast<double>(x[i]), r);
+    const double g = kAffine ? d * static_cast<double>(w[i]) : d;
+    a1 += g;
+    a2 += g * xh;
+    if constexpr (kParams) {
+      dw[i] += d * xh;
+      db[i] += d;
+    }
+  }
+  if (!dx) return;
+  const double inv_d = 1.0 / static_cast<double>(dim);
+  for (std::size_t i = 0; i < dim; ++i) {
+    const double d = static_cast<double>(dy[i]), xh = s.xhat(static_cast<double>(x[i]), r);
+    const double g = kAffine ? d * static_cast<double>(w[i]) : d;
+    dx[i] = (kAssign ? T(0) : dx[i]) + static_cast<T>(r * (g - a1 * inv_d - xh * a2 * inv_d));
+  }
+}
+
 template <bool kAffine, bool kParams, bool kAssign, class T>
 TAPEGRAD_ALWAYS_INLINE void ln_backward(T* dx, double* dw, double* db, const T* dy, const T* x,
                                         const T* w, const T* mean_hi, const T* mean_lo,
-                                        const T* rstd, std::size_t groups, std::size_t dim) {
+                                        const T* rstd, const std::ptrdiff_t* wide,
+                                        const std::ptrdiff_t* wide_end, std::size_t groups,
+                                        std::size_t dim) {
   thread_local std::vector<T> dwf, dbf;
   dwf.assign(kParams ? dim : 0, T(0));
   dbf.assign(kParams ? dim : 0, T(0));
@@ -76,22 +127,29 @@ TAPEGRAD_ALWAYS_INLINE void ln_backward(T* dx, double* dw, double* db, const T* 
   for (std::size_t g = 0; g < groups; ++g) {
     const T* xg = x + g * dim;
     const T* dyg = dy + g * dim;
-    const Xhat<T> xh(xg, xg[0], mean_hi[g], mean_lo[g], rstd[g]);
-    double a1 = 0, a2 = 0;
-    grad_sums<kAffine, kParams>(dyg, xh, w, dwf.data(), dbf.data(), dim, a1, a2);
+    T* dxg = dx ? dx + g * dim : nullptr;
+    if (wide != wide_end && static_cast<std::size_t>(wide[0]) == g) {
+      ln_backward_wide<kAffine, kParams, kAssign>(dxg, dw, db, dyg, xg, w, mean_hi[g], mean_lo[g],
+                                                  rstd[g], wide[1], dim);
+      wide += 2;
+    } else {
+      const Xhat<T> xh(xg, xg[0], mean_hi[g], mean_lo[g], rstd[g]);
+      double a1 = 0, a2 = 0;
+      grad_sums<kAffine, kParams>(dyg, xh, w, dwf.data(), dbf.data(), dim, a1, a2);
+      if (dxg) {
+        // dL/dx = dxhat rstd - rstd mean(dxhat) - xhat rstd mean(dxhat xhat)
+        const T rt = xh.rt, p = xh.p, c = xh.c;
+        const double r = static_cast<double>(rt);
+        const T k1 = static_cast<T>(r * a1 * inv_d), k2 = static_cast<T>(r * a2 * inv_d);
+        for (std::size_t k = 0; k < dim; ++k) {
+          const T dxh = kAffine ? dyg[k] * w[k] : dyg[k];
+          const T xv = (xg[k] - p) * rt - c;
+          dxg[k] = (kAssign ? T(0) : dxg[k]) + (dxh * rt - k1 - xv * k2);
+        }
+      }
+    }
     if (kParams && (g % kFlushRows == kFlushRows - 1 || g + 1 == groups)) {
       flush_params(dw, db, dwf.data(), dbf.data(), dim);
-    }
-    if (!dx) continue;
-    // dL/dx = dxhat rstd - rstd mean(dxhat) - xhat rstd mean(dxhat xhat)
-    const T rt = xh.rt, p = xh.p, c = xh.c;
-    const double r = static_cast<double>(rt);
-    const T k1 = static_cast<T>(r * a1 * inv_d), k2 = static_cast<T>(r * a2 * inv_d);
-    T* dxg = dx + g * dim;
-    for (std::size_t k = 0; k < dim; ++k) {
-      const T dxh = kAffine ? dyg[k] * w[k] : dyg[k];
-      const T xv = (xg[k] - p) * rt - c;
-      dxg[k] = (kAssign ? T(0) : dxg[k]) + (dxh * rt - k1 - xv * k2);
     }
   }
 }
@@ -103,30 +161,36 @@ TAPEGRAD_ALWAYS_INLINE void ln_backward(T* dx, double* dw, double* db, const T* 
 // for the clone's ISA)
 
 #define TAPEGRAD_LAYER_NORM_KERNELS(T)                                                             \
-  TAPEGRAD_SIMD_CLONES void layer_norm_forward(T* y, T* mean_hi, T* mean_lo, T* rstd, const T* x,   \
+  TAPEGRAD_SIMD_CLONES void layer_norm_forward(T* y, T* mean_hi, T* mean_lo, T* rstd,              \
+                                               std::vector<std::ptrdiff_t>* wide, const T* x,       \
                                                const T* w, const T* b, std::size_t groups,          \
                                                std::size_t dim, double eps) {                       \
-    ln_forward<T>(y, mean_hi, mean_lo, rstd, x, w, b, groups, dim, eps);                            \
+    ln_forward<T>(y, mean_hi, mean_lo, rstd, wide, x, w, b, groups, dim, eps);                      \
   }                                                                                                 \
   TAPEGRAD_SIMD_CLONES void layer_norm_backward(T* dx, bool assign_dx, double* dw, double* db,     \
                                                 const T* dy, const T* x, const T* w,                \
                                                 const T* mean_hi, const T* mean_lo, const T* rstd,  \
-                                                std::size_t groups, std::size_t dim) {              \
+                                                const std::ptrdiff_t* wide,                         \
+                                                const std::ptrdiff_t* wide_end, std::size_t groups, \
+                                                std::size_t dim) {                                  \
     if (w && dw && assign_dx) {                                                                     \
-      ln_backward<true, true, true, T>(dx, dw, db, dy, x, w, mean_hi, mean_lo, rstd, groups, dim); \
+      ln_backward<true, true, true, T>(dx, dw, db, dy, x, w, mean_hi, mean_lo, rstd, wide,         \
+                                       wide_end, groups, dim);                                      \
     } else if (w && dw) {                                                                           \
-      ln_backward<true, true, false, T>(dx, dw, db, dy, x, w, mean_hi, mean_lo, rstd, groups, dim);\
+      ln_backward<true, true, false, T>(dx, dw, db, dy, x, w, mean_hi, mean_lo, rstd, wide,        \
+                                        wide_end, groups, dim);                                     \
     } else if (w && assign_dx) {                                                                    \
-      ln_backward<true, false, true, T>(dx, dw, db, dy, x, w, mean_hi, mean_lo, rstd, groups, dim);\
+      ln_backward<true, false, true, T>(dx, dw, db, dy, x, w, mean_hi, mean_lo, rstd, wide,        \
+                                        wide_end, groups, dim);                                     \
     } else if (w) {                                                                                 \
-      ln_backward<true, false, false, T>(dx, dw, db, dy, x, w, mean_hi, mean_lo, rstd, groups,     \
-                                         dim);                                                      \
+      ln_backward<true, false, false, T>(dx, dw, db, dy, x, w, mean_hi, mean_lo, rstd, wide,       \
+                                         wide_end, groups, dim);                                    \
     } else if (assign_dx) {                                                                         \
       ln_backward<false, false, true, T>(dx, nullptr, nullptr, dy, x, w, mean_hi, mean_lo, rstd,   \
-                                         groups, dim);                                              \
+                                         wide, wide_end, groups, dim);                              \
     } else {                                                                                        \
       ln_backward<false, false, false, T>(dx, nullptr, nullptr, dy, x, w, mean_hi, mean_lo, rstd,  \
-                                          groups, dim);                                             \
+                                          wide, wide_end, groups, dim);                             \
     }                                                                                               \
   }
 TAPEGRAD_LAYER_NORM_KERNELS(float)

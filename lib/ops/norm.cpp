@@ -87,7 +87,8 @@ void batch_dims(const char* op, const Shape& s, std::size_t& n, std::size_t& ch,
 // ---- ops -----------------------------------------------------------------------------------
 
 // layer_norm: the math is written above the kernels in layer_norm_kernels.cpp.
-// Saved: mean_hi, rstd, mean_lo per group (shape (G)); ints = {D}.
+// Saved: mean_hi, rstd, mean_lo per group (shape (G)); ints = {D, then the (group, e) pairs of
+// the groups computed in double, saved as norm_kernels.hpp describes}.
 template <class T>
 Var<T> layer_norm(const Var<T>& x, const Var<T>& weight, const Var<T>& bias,
                   std::size_t normalized_ndim, double eps) {
@@ -111,17 +112,20 @@ Var<T> layer_norm(const Var<T>& x, const Var<T>& weight, const Var<T>& bias,
 
   auto r = affine ? t.record(op, {x, weight, bias}) : t.record(op, {x});
   T *mean_hi = nullptr, *mean_lo = nullptr, *rstd = nullptr;
+  std::vector<std::ptrdiff_t>* wide = nullptr;
   if (r.requires_grad()) {
     mean_hi = sized(r.save(0), groups);
     rstd = sized(r.save(1), groups);
     mean_lo = sized(r.save(2), groups);
     r.ints().assign({static_cast<std::ptrdiff_t>(dim)});
+    wide = &r.ints();
   }
-  detail::layer_norm_forward(r.out(xs).data(), mean_hi, mean_lo, rstd, t.value(x).data(),
+  detail::layer_norm_forward(r.out(xs).data(), mean_hi, mean_lo, rstd, wide, t.value(x).data(),
                              affine ? t.value(weight).data() : nullptr,
                              affine ? t.value(bias).data() : nullptr, groups, dim, eps);
   return r.finish([](BackwardCtx<T>& c) {
     const std::size_t dim = static_cast<std::size_t>(c.ints()[0]);
+    const std::ptrdiff_t* wide = c.ints().data() + 1;  // the (group, e) pairs of wide groups
     const std::size_t groups = c.saved(1).size();
     const bool affine = c.num_inputs() == 3;
     // dw and db are computed together (one pass), when either is needed
@@ -134,7 +138,8 @@ Var<T> layer_norm(const Var<T>& x, const Var<T>& weight, const Var<T>& bias,
     detail::layer_norm_backward(dx, assign, dw.empty() ? nullptr : dw.data(),
                                 db.empty() ? nullptr : db.data(), c.grad().data(), c.input(0).data(),
                                 affine ? c.input(1).data() : nullptr, c.saved(0).data(),
-                                c.saved(2).data(), c.saved(1).data(), groups, dim);
+                                c.saved(2).data(), c.saved(1).data(), wide,
+                                c.ints().data() + c.ints().size(), groups, dim);
     if (!dw.empty() && c.needs_grad(1)) add_into(c.input_grad(1), dw);
     if (!db.empty() && c.needs_grad(2)) add_into(c.input_grad(2), db);
   });
@@ -155,11 +160,49 @@ bool check_batch_input(const char* op, Tape<T>& t, const Var<T>& x, const Var<T>
   });
 }
 
-// batch_norm (training): the math is written above the kernels in batch_norm_kernels.cpp.
-// Saved: mean_hi, rstd, mean_lo per channel (shape (C)); ints = {N, C, L}.
+// In anomaly mode a batch statistic handed out as S (T, or double) that is NaN or Inf is an
+// error like a non-finite output: float cannot hold a variance above FLT_MAX (a spread of
+// about 1.9e19), and a running variance updated from an Inf one stays Inf. Checked before
+// anything is written.
+template <class T, class S>
+void check_stats(const Tape<T>& t, const Shape& xs, const std::vector<double>& v, const char* name) {
+  if (!t.detect_anomaly()) return;
+  for (std::size_t c = 0; c < v.size(); ++c) {
+    if (std::isfinite(static_cast<S>(v[c]))) continue;
+    throw NumericalError("anomaly: forward of 'batch_norm' (tape index " + std::to_string(t.size()) +
+                         ", input shape " + shape_str(xs) + ") produced NaN or Inf in its " + name +
+                         " for channel " + std::to_string(c) + " (" + std::to_string(v[c]) +
+                         " in double)");
+  }
+}
+
+// Saves mean_hi, rstd, mean_lo per channel and ints = {N, C, L, then the (channel, e) pairs
+// of the wide channels, saved as norm_kernels.hpp describes}.
 template <class T>
-Var<T> batch_norm(const Var<T>& x, const Var<T>& weight, const Var<T>& bias, double eps,
-                  xt::xarray<T>* batch_mean, xt::xarray<T>* batch_var) {
+void save_batch_stats(Recorder<T>& r, const std::vector<double>& mean, const std::vector<double>& var,
+                      const std::vector<std::size_t>& wide, std::size_t n, std::size_t ch,
+                      std::size_t len, double eps) {
+  T* hi = sized(r.save(0), ch);
+  T* rs = sized(r.save(1), ch);
+  T* lo = sized(r.save(2), ch);
+  for (std::size_t c = 0; c < ch; ++c) {
+    hi[c] = static_cast<T>(mean[c]);
+    lo[c] = static_cast<T>(mean[c] - static_cast<double>(hi[c]));
+    rs[c] = static_cast<T>(1.0 / std::sqrt(var[c] + eps));
+  }
+  r.ints().assign({static_cast<std::ptrdiff_t>(n), static_cast<std::ptrdiff_t>(ch),
+                   static_cast<std::ptrdiff_t>(len)});
+  for (const std::size_t c : wide) {
+    const int e = detail::save_wide_stats(hi[c], lo[c], rs[c], mean[c], 1.0 / std::sqrt(var[c] + eps));
+    if (e != 0) r.ints().insert(r.ints().end(), {static_cast<std::ptrdiff_t>(c), e});
+  }
+}
+
+// batch_norm (training): the math is written above the kernels in batch_norm_kernels.cpp.
+// out(mean, var) hands the batch statistics out; it runs before the node is recorded.
+template <class T, class Out>
+Var<T> batch_norm_impl(const Var<T>& x, const Var<T>& weight, const Var<T>& bias, double eps,
+                       Out&& out) {
   const char* op = "batch_norm";
   Tape<T>& t = x.tape();
   std::size_t n = 0, ch = 0, len = 0;
@@ -174,29 +217,12 @@ Var<T> batch_norm(const Var<T>& x, const Var<T>& weight, const Var<T>& bias, dou
 
   auto r = affine ? t.record(op, {x, weight, bias}) : t.record(op, {x});
   thread_local std::vector<double> mean, var;
-  detail::batch_norm_forward(r.out(xs).data(), mean, var, t.value(x).data(),
+  thread_local std::vector<std::size_t> wide;
+  detail::batch_norm_forward(r.out(xs).data(), mean, var, wide, t.value(x).data(),
                              affine ? t.value(weight).data() : nullptr,
                              affine ? t.value(bias).data() : nullptr, n, ch, len, eps);
-  if (batch_mean) {
-    T* p = sized(*batch_mean, ch);
-    for (std::size_t c = 0; c < ch; ++c) p[c] = static_cast<T>(mean[c]);
-  }
-  if (batch_var) {
-    T* p = sized(*batch_var, ch);
-    for (std::size_t c = 0; c < ch; ++c) p[c] = static_cast<T>(var[c]);
-  }
-  if (r.requires_grad()) {
-    T* hi = sized(r.save(0), ch);
-    T* rs = sized(r.save(1), ch);
-    T* lo = sized(r.save(2), ch);
-    for (std::size_t c = 0; c < ch; ++c) {
-      hi[c] = static_cast<T>(mean[c]);
-      lo[c] = static_cast<T>(mean[c] - static_cast<double>(hi[c]));
-      rs[c] = static_cast<T>(1.0 / std::sqrt(var[c] + eps));
-    }
-    r.ints().assign({static_cast<std::ptrdiff_t>(n), static_cast<std::ptrdiff_t>(ch),
-                     static_cast<std::ptrdiff_t>(len)});
-  }
+  out(mean, var);
+  if (r.requires_grad()) save_batch_stats(r, mean, var, wide, n, ch, len, eps);
   return r.finish([](BackwardCtx<T>& c) {
     const auto& d = c.ints();
     const auto n = static_cast<std::size_t>(d[0]), ch = static_cast<std::size_t>(d[1]),
@@ -209,9 +235,39 @@ Var<T> batch_norm(const Var<T>& x, const Var<T>& weight, const Var<T>& bias, dou
     T* dx = c.needs_grad(0) ? c.input_grad_write(0, assign).data() : nullptr;
     detail::batch_norm_backward(dx, assign, s1.data(), s2.data(), c.grad().data(),
                                 c.input(0).data(), affine ? c.input(1).data() : nullptr, c.saved(0).data(),
-                                c.saved(2).data(), c.saved(1).data(), n, ch, len);
+                                c.saved(2).data(), c.saved(1).data(), d.data() + 3, d.data() + d.size(),
+                                n, ch, len);
     if (affine && c.needs_grad(1)) add_into(c.input_grad(1), s2);
     if (affine && c.needs_grad(2)) add_into(c.input_grad(2), s1);
+  });
+}
+
+template <class T>
+Var<T> batch_norm(const Var<T>& x, const Var<T>& weight, const Var<T>& bias, double eps,
+                  xt::xarray<T>* batch_mean, xt::xarray<T>* batch_var) {
+  return batch_norm_impl(x, weight, bias, eps, [&](const std::vector<double>& mean,
+                                                   const std::vector<double>& var) {
+    const Shape& xs = x.tape().shape(x);
+    if (batch_mean) check_stats<T, T>(x.tape(), xs, mean, "batch mean");
+    if (batch_var) check_stats<T, T>(x.tape(), xs, var, "batch variance");
+    if (batch_mean) {
+      T* p = sized(*batch_mean, mean.size());
+      for (std::size_t c = 0; c < mean.size(); ++c) p[c] = static_cast<T>(mean[c]);
+    }
+    if (batch_var) {
+      T* p = sized(*batch_var, var.size());
+      for (std::size_t c = 0; c < var.size(); ++c) p[c] = static_cast<T>(var[c]);
+    }
+  });
+}
+
+template <class T>
+Var<T> batch_norm(const Var<T>& x, const Var<T>& weight, const Var<T>& bias, double eps,
+                  BatchStatistics& stats) {
+  return batch_norm_impl(x, weight, bias, eps, [&](const std::vector<double>& mean,
+                                                   const std::vector<double>& var) {
+    stats.mean.assign(mean.begin(), mean.end());
+    stats.var.assign(var.begin(), var.end());
   });
 }
 
@@ -293,6 +349,8 @@ Var<T> batch_norm_eval(const Var<T>& x, const Var<T>& weight, const Var<T>& bias
   template Var<T> layer_norm(const Var<T>&, const Var<T>&, const Var<T>&, std::size_t, double);   \
   template Var<T> batch_norm(const Var<T>&, const Var<T>&, const Var<T>&, double, xt::xarray<T>*, \
                              xt::xarray<T>*);                                                     \
+  template Var<T> batch_norm(const Var<T>&, const Var<T>&, const Var<T>&, double,                 \
+                             BatchStatistics&);                                                   \
   template Var<T> batch_norm_eval(const Var<T>&, const Var<T>&, const Var<T>&,                    \
                                   const xt::xarray<T>&, const xt::xarray<T>&, double);
 TAPEGRAD_INSTANTIATE(float)

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 
 #include "../core/simd.hpp"
 #include "norm_kernels.hpp"
@@ -56,6 +57,72 @@ namespace {
 // neither target enables FMA, so GCC cannot contract a * b + c (its default
 // -ffp-contract=fast for C++ only acts where an FMA instruction exists). Not an AVX-512F clone:
 // GCC's avx512f target brings FMA instructions with it and contracts, changing the last bits.
+
+// ---- range ---------------------------------------------------------------------------------
+// The float sums above hold while d^2 stays inside float's normal range. It overflows for
+// |d| > 1.8e19 (d itself for a spread beyond FLT_MAX), which makes var inf and the group's
+// output 0; and it loses digits below FLT_MIN = 1.2e-38 (|d| < 1.1e-19), which matters only
+// when var + eps is that small as well (eps = 0 and subnormal spreads: rstd then exceeds
+// FLT_MAX). needs_wide catches both after the float pass: the float sum of squares is not
+// finite, or var + eps < 2^-96 (above it a subnormal square's absolute error, at most 2^-150,
+// is below 1e-16 of var + eps). Such a float group is then computed again in double, two-pass
+// with the same pivot (a float's square, at most 1.2e77 and at least 2e-90, is in double's
+// normal range), and written from double; it stays the exact formula, eps included. Its rstd,
+// which float may not hold, is saved as mantissa and exponent (rstd_exponent in
+// norm_kernels.hpp) and the backward pass computes it in double as well. Data in float's
+// usual range never takes this path; the check costs two comparisons per group. For T =
+// double the limits are double's (|d| > 1e154), and there is no wider type to fall back to.
+constexpr double kTinyVarEps = 0x1p-96;
+template <class T>
+bool needs_wide(double s2, double var, double eps) {
+  if constexpr (std::is_same_v<T, float>) {
+    return !std::isfinite(s2) || var + eps < kTinyVarEps;
+  } else {
+    return false;
+  }
+}
+
+// Calls f(k) for the M = N L elements k = (i C + c) L + l of channel c of an (N, C, L) buffer
+// (a LayerNorm group: N = C = 1, c = 0, L = D).
+template <class F>
+void for_channel(std::size_t n, std::size_t ch, std::size_t len, std::size_t c, F&& f) {
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::size_t off = (i * ch + c) * len;
+    for (std::size_t l = 0; l < len; ++l) f(off + l);
+  }
+}
+
+// A group's statistics in double, two-pass about the pivot p (its first element):
+// md = mean - p, var = mean((x - p - md)^2), xhat = (x - p - md) r.
+struct WideStats {
+  double p = 0, md = 0, var = 0;
+  double xhat(double x, double r) const { return ((x - p) - md) * r; }
+};
+template <class T>
+WideStats wide_stats(const T* x, std::size_t n, std::size_t ch, std::size_t len, std::size_t c) {
+  WideStats w;
+  w.p = static_cast<double>(x[c * len]);
+  const double inv_m = 1.0 / static_cast<double>(n * len);
+  double s = 0, q = 0;
+  for_channel(n, ch, len, c, [&](std::size_t k) { s += static_cast<double>(x[k]) - w.p; });
+  w.md = s * inv_m;
+  for_channel(n, ch, len, c, [&](std::size_t k) {
+    const double d = (static_cast<double>(x[k]) - w.p) - w.md;
+    q += d * d;
+  });
+  w.var = q * inv_m;
+  return w;
+}
+// The statistics of a saved wide group in double (norm_kernels.hpp): pivot mean_hi,
+// md = mean_lo / rstd, rstd = rstd_saved 2^e.
+template <class T>
+WideStats saved_stats(T mean_hi, T mean_lo, T rstd, std::ptrdiff_t e, double& r) {
+  WideStats w;
+  r = std::ldexp(static_cast<double>(rstd), static_cast<int>(e));
+  w.p = static_cast<double>(mean_hi);
+  w.md = static_cast<double>(mean_lo) / r;
+  return w;
+}
 
 #if defined(__GNUC__) && !defined(__clang__)
 // The helpers passing vectors are inlined internal functions: GCC's -Wpsabi note about
@@ -151,7 +218,7 @@ inline void stats(double s1, double s2, double inv_m, double& md, double& var) {
 }
 
 template <class T>
-void save_mean(T* hi, T* lo, double mean) {
+inline void save_mean(T* hi, T* lo, double mean) {
   *hi = static_cast<T>(mean);
   *lo = static_cast<T>(mean - static_cast<double>(*hi));
 }

@@ -4,6 +4,7 @@
 #include <optional>
 
 #include "tapegrad/nn/module.hpp"
+#include "tapegrad/ops/norm.hpp"
 
 namespace tapegrad {
 
@@ -86,7 +87,7 @@ class BatchNorm1d : public Module<T> {
  private:
   std::size_t c_;
   BatchNormOptions o_;
-  xt::xarray<T> batch_mean_, batch_var_;
+  BatchStatistics batch_stats_;
 };
 
 extern template class LayerNorm<float>;

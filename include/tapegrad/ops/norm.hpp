@@ -3,8 +3,13 @@
 // with a hand-derived backward (llm.c style). The LayerNorm and BatchNorm1d modules call these.
 //
 // Precision: statistics (means, variances, and the reductions of backward) are accumulated in
-// double for float inputs too, with a two-pass (centred) variance. See lib/ops/norm.cpp.
+// double totals for float inputs too, over values shifted by a pivot (see
+// lib/ops/norm_kernels_common.hpp). Float results agree with a double computation to float
+// precision for any finite input whose double result is finite: a group or channel whose
+// squares would leave float's range (a spread beyond about 1.9e19, or subnormal spreads with
+// eps near 0) is computed in double.
 #include <cstddef>
+#include <vector>
 
 #include "tapegrad/core/tape.hpp"
 
@@ -37,10 +42,21 @@ Var<T> layer_norm(const Var<T>& x, const Var<T>& weight, const Var<T>& bias,
 // Throws ShapeError for x not 2-D/3-D or weight/bias not (C); StateError when N * L < 2
 // ("Expected more than 1 value per channel when training, got input size (1, 8)"; PyTorch
 // raises this for exactly 1; we also refuse 0). eps must be finite and >= 0 (ValueError; PyTorch
-// does not check). batch_mean/batch_var are left untouched when the call throws.
+// does not check). batch_mean/batch_var are left untouched when the call throws. In anomaly
+// mode a batch_mean or batch_var that would be NaN or Inf in T is a NumericalError.
 template <class T>
 Var<T> batch_norm(const Var<T>& x, const Var<T>& weight, const Var<T>& bias, double eps = 1e-5,
                   xt::xarray<T>* batch_mean = nullptr, xt::xarray<T>* batch_var = nullptr);
+
+// The batch statistics in double (per channel: mean and biased variance), for running
+// statistics of a float model: a float batch_var is Inf beyond FLT_MAX (a spread of about
+// 1.9e19) where the running variance updated from it may still be finite.
+struct BatchStatistics {
+  std::vector<double> mean, var;
+};
+template <class T>
+Var<T> batch_norm(const Var<T>& x, const Var<T>& weight, const Var<T>& bias, double eps,
+                  BatchStatistics& stats);
 
 // BatchNorm in eval mode: the running statistics (shape (C)) are constants, not Vars.
 //   y = (x - running_mean_c) / sqrt(running_var_c + eps) * weight_c + bias_c
