@@ -37,6 +37,16 @@ class FileBuf : public std::streambuf {
   char buf_[1 << 16];
 };
 
+// The system calls take a C string: an empty path, or a NUL byte that would silently cut the
+// path short, cannot name the file the caller meant.
+void check_path(const std::string& path, const std::string& who) {
+  if (path.empty()) throw IoError(who + ": the path is empty");
+  if (path.find('\0') != std::string::npos) {
+    throw IoError(who + ": the path " + quoted(path.substr(0, path.find('\0'))) +
+                  "... contains a NUL byte");
+  }
+}
+
 }  // namespace
 
 std::string file_kind(mode_t mode) {
@@ -50,6 +60,7 @@ std::string file_kind(mode_t mode) {
 }
 
 InputFile::InputFile(const std::string& path, const std::string& who) : path_(path), who_(who) {
+  check_path(path, who);
   // O_NONBLOCK: opening a FIFO without a writer would otherwise wait for one forever.
   fd_ = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   if (fd_ < 0) {
@@ -119,6 +130,7 @@ std::istream& InputFile::stream() {
 }
 
 std::optional<mode_t> check_output_path(const std::string& path, const std::string& who) {
+  check_path(path, who);
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) return std::nullopt;  // nothing there (or unreachable:
                                                             // creating it reports why)

@@ -16,6 +16,10 @@ using json = nlohmann::json;
 
 // A sanity bound on a tensor's rank, so a hostile header cannot make us build huge shapes.
 constexpr std::size_t kMaxRank = 64;
+// The most JSON tokens a skipped value (an unknown member, or a misplaced container being
+// counted for a message) may hold. nlohmann's lexer keeps every structural token since the
+// last string or number ("[],[],..."), so skipping costs memory after all unless bounded.
+constexpr std::size_t kMaxSkipTokens = 1'000'000;
 
 std::string squote(const std::string& s) { return "'" + s + "'"; }
 
@@ -204,6 +208,12 @@ class HeaderSax : public nlohmann::json_sax<json> {
   // is skipped first to count its members.
   bool describe(const Value& v, std::string* sink, std::string prefix = "");
   bool finish_skip();
+  bool count_skipped() {
+    if (++skip_tokens_ <= kMaxSkipTokens) return true;
+    return fail(where_ + "the header holds a JSON value of more than " + std::to_string(kMaxSkipTokens) +
+                " tokens in " + (mode_ == Mode::kTop || name_.empty() ? std::string("it") : squote(name_)) +
+                "; a safetensors header is a flat object of objects");
+  }
 
   std::string where_;
   std::uint64_t data_len_;
@@ -217,7 +227,7 @@ class HeaderSax : public nlohmann::json_sax<json> {
   // Skipping: where to return, the depth inside the skipped value, its direct members, and
   // where its description goes.
   Mode skip_return_ = Mode::kTop;
-  std::size_t skip_depth_ = 0, skip_members_ = 0;
+  std::size_t skip_depth_ = 0, skip_members_ = 0, skip_tokens_ = 0;
   bool skip_is_array_ = false;
   std::string* skip_sink_ = nullptr;
   std::string skip_prefix_, discard_;
@@ -279,7 +289,7 @@ bool HeaderSax::value(Value v) {
     case Mode::kSkip:
       if (skip_depth_ == 1) ++skip_members_;
       if (v.container()) ++skip_depth_;
-      return true;
+      return count_skipped();
     case Mode::kEnd:
       break;
   }
@@ -330,6 +340,7 @@ bool HeaderSax::describe(const Value& v, std::string* sink, std::string prefix) 
   mode_ = Mode::kSkip;
   skip_depth_ = 1;
   skip_members_ = 0;
+  skip_tokens_ = 0;
   skip_is_array_ = v.kind == Value::kArray;
   skip_sink_ = sink;
   skip_prefix_ = std::move(prefix);
@@ -348,6 +359,7 @@ bool HeaderSax::finish_skip() {
 bool HeaderSax::end() {
   switch (mode_) {
     case Mode::kSkip:
+      if (!count_skipped()) return false;
       return --skip_depth_ == 0 ? finish_skip() : true;
     case Mode::kArray:
       mode_ = Mode::kEntry;
