@@ -10,6 +10,7 @@
 #include <sstream>
 #include <vector>
 
+#include "../io/file.hpp"
 #include "tapegrad/core/error.hpp"
 
 namespace tapegrad {
@@ -206,11 +207,8 @@ Dataset<T> parse_csv(const std::string& text, const CsvOptions& options,
 
 template <class T>
 Dataset<T> load_csv(const std::string& path, const CsvOptions& options) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    throw IoError("load_csv: cannot open \"" + path + "\": " + std::strerror(errno));
-  }
-  return parse_csv_stream<T>(in, options, path);
+  detail::InputFile file(path, "load_csv");
+  return parse_csv_stream<T>(file.stream(), options, path);
 }
 
 #define TAPEGRAD_INSTANTIATE(T)                                                          \

@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "../io/file.hpp"
 #include "tapegrad/core/error.hpp"
 
 namespace tapegrad {
@@ -109,16 +110,6 @@ class DigitsSax : public nlohmann::json_sax<json> {
   bool key_is_data_ = false;
 };
 
-std::string read_file(const std::string& path, const char* fn) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    throw IoError(std::string(fn) + ": cannot open \"" + path + "\": " + std::strerror(errno));
-  std::ostringstream os;
-  os << in.rdbuf();
-  if (in.bad()) throw IoError(std::string(fn) + ": reading \"" + path + "\" failed");
-  return os.str();
-}
-
 }  // namespace
 
 std::string default_mnist_dir() {
@@ -146,8 +137,12 @@ xt::xarray<T> parse_mnist_digits(const std::string& text, std::size_t max_images
                                  const std::string& source) {
   const std::size_t limit = max_images == 0 ? 0 : max_images * kMnistPixels;
   DigitsSax sax(limit);
-  json::sax_parse(text, &sax);
   const std::string where = "parse_mnist_digits: " + source + ": ";
+  try {
+    json::sax_parse(text, &sax);
+  } catch (const json::exception& e) {  // SAX reports errors through DigitsSax; a backstop
+    throw IoError(where + "malformed JSON: " + e.what());
+  }
   if (!sax.error.empty()) throw IoError(where + sax.error);
   if (!sax.saw_data) throw IoError(where + "no \"data\" array in the top-level object");
   const std::size_t n = sax.values.size();
@@ -166,7 +161,7 @@ Dataset<T> load_mnist(const std::string& dir, std::size_t max_per_class) {
   std::size_t total = 0;
   for (std::size_t d = 0; d < kMnistClasses; ++d) {
     const std::string path = (std::filesystem::path(dir) / (std::to_string(d) + ".json")).string();
-    const std::string text = read_file(path, "load_mnist");
+    const std::string text = detail::InputFile(path, "load_mnist").read_rest();
     parts.push_back(parse_mnist_digits<T>(text, max_per_class, path));
     total += parts.back().shape()[0];
   }

@@ -5,17 +5,19 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
+#include <optional>
 #include <random>
-#include <sstream>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "file.hpp"
+#include "safetensors_header.hpp"
 #include "tapegrad/core/error.hpp"
 #include "tapegrad/core/shape.hpp"
 
@@ -78,128 +80,80 @@ void get_values(const unsigned char* p, std::size_t itemsize, std::size_t n, T* 
   }
 }
 
-// A sanity bound on a tensor's rank, so a hostile header cannot make us build huge shapes.
-constexpr std::size_t kMaxRank = 64;
+// Bytes of the data section converted per chunk, so a load holds the tensors and at most
+// this much more (never the whole file).
+constexpr std::size_t kChunkBytes = 1 << 20;
 
-// One validated header entry.
-struct Entry {
-  std::string name;
-  std::size_t itemsize = 0;
-  Shape shape;
-  std::uint64_t begin = 0, end = 0;
-};
-
-std::string quoted(const std::string& s) { return "'" + s + "'"; }
-
-// A short description of a JSON value for an error message: scalars as JSON text (cut at 60
-// characters), containers by kind and size (a hostile header may nest them very deeply, and
-// dump() recurses).
-std::string describe(const json& v) {
-  if (v.is_array()) return "an array of " + std::to_string(v.size()) + " elements";
-  if (v.is_object()) return "an object of " + std::to_string(v.size()) + " members";
-  std::string s = v.dump();
-  if (s.size() > 60) s = s.substr(0, 57) + "...";
-  return s;
-}
-
-// A non-negative JSON integer, else IoError "<what> must be a non-negative integer; got ...".
-std::uint64_t get_uint(const json& v, const std::string& what) {
-  if (!v.is_number_unsigned()) {
-    throw IoError(what + " must be a non-negative integer; got " + describe(v));
-  }
-  return v.get<std::uint64_t>();
-}
-
-Entry parse_entry(const std::string& where, const std::string& name, const json& info) {
-  const std::string t = where + "tensor " + quoted(name);
-  if (!info.is_object()) throw IoError(t + ": header entry must be an object; got " + describe(info));
-  for (const char* k : {"dtype", "shape", "data_offsets"}) {
-    if (!info.contains(k)) throw IoError(t + ": header entry has no \"" + k + "\"");
-  }
-  Entry e;
-  e.name = name;
-  const json& dt = info["dtype"];
-  const std::string dtype = dt.is_string() ? dt.get<std::string>() : describe(dt);
-  if (dtype == "F32") {
-    e.itemsize = 4;
-  } else if (dtype == "F64") {
-    e.itemsize = 8;
-  } else {
-    static const char* known[] = {"BOOL", "U8",   "I8",  "F8_E5M2", "F8_E4M3", "I16", "U16",
-                                  "F16",  "BF16", "I32", "U32",     "I64",     "U64"};
-    const bool is_known =
-        dt.is_string() && std::find(std::begin(known), std::end(known), dtype) != std::end(known);
-    throw IoError(t + ": " +
-                  (is_known ? "dtype " + dtype + " is not supported" : "unknown dtype " + dtype) +
-                  " (tapegrad reads F32 and F64)");
-  }
-  const json& shape = info["shape"];
-  if (!shape.is_array()) throw IoError(t + ": shape must be an array; got " + describe(shape));
-  if (shape.size() > kMaxRank) {
-    throw IoError(t + ": shape has " + std::to_string(shape.size()) + " dims, more than " +
-                  std::to_string(kMaxRank));
-  }
-  // The product of the non-zero dims must fit in a signed 64-bit index (xtensor's strides are
-  // signed), even when a zero dim makes the tensor empty.
-  constexpr auto kMaxIndex = static_cast<std::uint64_t>(std::numeric_limits<std::ptrdiff_t>::max());
-  std::uint64_t nonzero_product = 1;
-  bool has_zero = false, too_big = false;
-  for (std::size_t i = 0; i < shape.size(); ++i) {
-    const std::uint64_t d = get_uint(shape[i], t + ": shape[" + std::to_string(i) + "]");
-    e.shape.push_back(static_cast<std::size_t>(d));
-    if (d == 0) {
-      has_zero = true;
-    } else if (nonzero_product > kMaxIndex / d) {
-      too_big = true;
+// `s` with bytes outside printable ASCII as \xHH, for messages about strings that are not text.
+std::string escaped(const std::string& s) {
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (const unsigned char c : s) {
+    if (c >= 0x20 && c < 0x7f) {
+      out.push_back(static_cast<char>(c));
     } else {
-      nonzero_product *= d;
+      out += {'\\', 'x', hex[c >> 4], hex[c & 15]};
     }
-  }
-  if (too_big || nonzero_product > kMaxIndex / e.itemsize) {
-    throw IoError(t + ": shape " + shape_str(e.shape) + " has too many elements");
-  }
-  const std::uint64_t numel = has_zero ? 0 : nonzero_product;
-  const json& off = info["data_offsets"];
-  if (!off.is_array() || off.size() != 2) {
-    throw IoError(t + ": data_offsets must be [begin, end]; got " + describe(off));
-  }
-  e.begin = get_uint(off[0], t + ": data_offsets[0]");
-  e.end = get_uint(off[1], t + ": data_offsets[1]");
-  if (e.begin > e.end) {
-    throw IoError(t + ": data_offsets [" + std::to_string(e.begin) + ", " + std::to_string(e.end) +
-                  "] has begin > end");
-  }
-  const std::uint64_t nbytes = numel * e.itemsize;
-  if (e.end - e.begin != nbytes) {
-    throw IoError(t + ": data_offsets [" + std::to_string(e.begin) + ", " + std::to_string(e.end) +
-                  "] span " + std::to_string(e.end - e.begin) + " bytes, but shape " +
-                  shape_str(e.shape) + " of " + dtype + " needs " + std::to_string(numel) + " x " +
-                  std::to_string(e.itemsize) + " = " + std::to_string(nbytes) + " bytes");
-  }
-  return e;
-}
-
-std::map<std::string, std::string> parse_metadata(const std::string& where, const json& m) {
-  if (!m.is_object()) throw IoError(where + "__metadata__ must be an object; got " + describe(m));
-  std::map<std::string, std::string> out;
-  for (const auto& [k, v] : m.items()) {
-    if (!v.is_string()) {
-      throw IoError(where + "__metadata__[" + quoted(k) + "] must be a string; got " + describe(v));
-    }
-    out[k] = v.get<std::string>();
   }
   return out;
 }
 
-template <class T>
-SafetensorsData<T> parse(const std::string& bytes, const std::string& where) {
-  const std::uint64_t size = bytes.size();
+// The offset of the first byte of `s` that is not part of well-formed UTF-8 (RFC 3629: no
+// overlong forms, no surrogates, nothing above U+10FFFF), or npos. JSON text must be UTF-8.
+std::size_t invalid_utf8_at(const std::string& s) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const std::size_t n = s.size();
+  for (std::size_t i = 0; i < n;) {
+    const unsigned char c = p[i];
+    std::size_t len = 0;
+    unsigned char lo = 0x80, hi = 0xBF;  // allowed range of the second byte
+    if (c < 0x80) {
+      len = 1;
+    } else if (c >= 0xC2 && c <= 0xDF) {
+      len = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      len = 3;
+      if (c == 0xE0) lo = 0xA0;
+      if (c == 0xED) hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      len = 4;
+      if (c == 0xF0) lo = 0x90;
+      if (c == 0xF4) hi = 0x8F;
+    } else {
+      return i;
+    }
+    if (i + len > n) return i;
+    for (std::size_t k = 1; k < len; ++k) {
+      const unsigned char b = p[i + k];
+      if (k == 1 ? (b < lo || b > hi) : (b < 0x80 || b > 0xBF)) return i;
+    }
+    i += len;
+  }
+  return std::string::npos;
+}
+
+// ValueError unless `s` is UTF-8: the header is JSON, which cannot hold other bytes.
+void check_utf8(const std::string& s, const std::string& what) {
+  const std::size_t at = invalid_utf8_at(s);
+  if (at == std::string::npos) return;
+  const auto byte = static_cast<unsigned char>(s[at]);
+  throw ValueError("save_safetensors: " + what + " '" + escaped(s) + "' is not valid UTF-8 (byte " +
+                   escaped(std::string(1, static_cast<char>(byte))).replace(0, 2, "0x") +
+                   " at offset " + std::to_string(at) + "); safetensors headers are JSON text");
+}
+
+// A safetensors file from its size and a reader of its next bytes (`read(buf, n)` fills n
+// bytes or throws): the length field, then the header, validated before any tensor is
+// allocated, then the data section chunk by chunk.
+template <class T, class Read>
+SafetensorsData<T> load_from(std::uint64_t size, Read&& read, const std::string& where) {
   if (size < 8) {
     throw IoError(where + "the file has " + std::to_string(size) +
                   " bytes, fewer than the 8-byte header length");
   }
-  const auto* raw = reinterpret_cast<const unsigned char*>(bytes.data());
-  const std::uint64_t n = get_le(raw, 8);
+  unsigned char len[8];
+  read(reinterpret_cast<char*>(len), 8);
+  const std::uint64_t n = get_le(len, 8);
   if (n > kSafetensorsMaxHeader) {
     throw IoError(where + "header length " + std::to_string(n) + " exceeds the limit of " +
                   std::to_string(kSafetensorsMaxHeader) + " bytes");
@@ -209,79 +163,42 @@ SafetensorsData<T> parse(const std::string& bytes, const std::string& where) {
                   std::to_string(size - 8) + " bytes after the length field (file size " +
                   std::to_string(size) + ")");
   }
-  json header;
-  try {
-    header = json::parse(bytes.begin() + 8, bytes.begin() + 8 + static_cast<std::ptrdiff_t>(n));
-  } catch (const json::exception& e) {
-    throw IoError(where + "the header is not valid JSON: " + e.what());
-  }
-  if (!header.is_object())
-    throw IoError(where + "the header must be a JSON object; got " +
-                  std::string(header.type_name()));
-  const std::uint64_t data_len = size - 8 - n;
+  std::string text(static_cast<std::size_t>(n), '\0');
+  read(text.data(), text.size());
+  detail::SafetensorsHeader header =
+      detail::parse_safetensors_header(text.data(), text.size(), size - 8 - n, where);
+  std::string().swap(text);
   SafetensorsData<T> result;
-  std::vector<Entry> entries;
-  for (const auto& [name, info] : header.items()) {
-    if (name == "__metadata__") {
-      result.metadata = parse_metadata(where, info);
-      continue;
-    }
-    entries.push_back(parse_entry(where, name, info));
-    const Entry& e = entries.back();
-    if (e.end > data_len) {
-      throw IoError(where + "tensor " + quoted(e.name) + ": data_offsets [" +
-                    std::to_string(e.begin) + ", " + std::to_string(e.end) +
-                    "] end past the data section of " + std::to_string(data_len) + " bytes");
-    }
-  }
-  // Sorted by position, the tensors must tile the data section exactly: each starts where the
-  // previous one ended (earlier = overlap, later = a gap of unaccounted bytes), and the last one
-  // ends at the end of the data.
-  std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
-    return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
-  });
-  std::uint64_t pos = 0;
-  const Entry* prev = nullptr;
-  for (const Entry& e : entries) {
-    if (e.begin < pos) {
-      throw IoError(where + "tensors " + quoted(prev->name) + " [" + std::to_string(prev->begin) +
-                    ", " + std::to_string(prev->end) + ") and " + quoted(e.name) + " [" +
-                    std::to_string(e.begin) + ", " + std::to_string(e.end) + ") overlap");
-    }
-    if (e.begin > pos) {
-      throw IoError(where + "bytes [" + std::to_string(pos) + ", " + std::to_string(e.begin) +
-                    ") of the data section (before tensor " + quoted(e.name) +
-                    ") belong to no tensor");
-    }
-    pos = e.end;
-    prev = &e;
-  }
-  if (pos != data_len) {
-    throw IoError(where + "bytes [" + std::to_string(pos) + ", " + std::to_string(data_len) +
-                  ") at the end of the data section belong to no tensor");
-  }
-  const unsigned char* data = raw + 8 + n;
-  for (const Entry& e : entries) {
+  result.metadata = std::move(header.metadata);
+  std::vector<unsigned char> chunk;
+  for (const detail::SafetensorsEntry& e : header.entries) {  // in file order, contiguous
     xt::xarray<T> a = xt::xarray<T>::from_shape(e.shape);
-    get_values(data + e.begin, e.itemsize, a.size(), a.data());
+    for (std::size_t done = 0; done < a.size();) {
+      const std::size_t count = std::min(a.size() - done, kChunkBytes / e.itemsize);
+      chunk.resize(count * e.itemsize);
+      read(reinterpret_cast<char*>(chunk.data()), chunk.size());
+      get_values(chunk.data(), e.itemsize, count, a.data() + done);
+      done += count;
+    }
     result.tensors.emplace(e.name, std::move(a));
   }
   return result;
 }
 
-std::string read_whole_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    throw IoError("load_safetensors: cannot open \"" + path + "\": " + std::strerror(errno));
-  }
-  std::ostringstream os;
-  os << in.rdbuf();
-  if (in.bad()) throw IoError("load_safetensors: reading \"" + path + "\" failed");
-  return os.str();
-}
-
 std::string sys_error(const std::string& what, const std::string& path) {
   return "write_file_atomic: " + what + " \"" + path + "\": " + std::strerror(errno);
+}
+
+// A seed for temporary file names. std::random_device may throw where the system has no
+// entropy source; the names need to be unlikely to collide, not secret.
+std::uint64_t temp_name_seed() {
+  const auto now = static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+  try {
+    std::random_device rd;
+    return (std::uint64_t(rd()) << 32) ^ now;
+  } catch (const std::exception&) {
+    return now;
+  }
 }
 
 // The temporary file: closed and removed on destruction unless it was renamed into place.
@@ -302,10 +219,11 @@ void write_file_atomic(const std::string& path, const std::string& bytes,
   namespace fs = std::filesystem;
   const fs::path target(path);
   const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
+  const std::optional<mode_t> mode = detail::check_output_path(path, "write_file_atomic");
   TempFile tmp;
-  std::random_device rd;
+  std::mt19937_64 rng(temp_name_seed());
   for (int attempt = 0; tmp.fd < 0; ++attempt) {
-    tmp.path = path + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(rd());
+    tmp.path = path + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(rng() >> 32);
     tmp.fd = ::open(tmp.path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
     if (tmp.fd < 0 && (errno != EEXIST || attempt >= 100)) {
       const std::string msg = sys_error("cannot create a temporary file for", path);
@@ -325,6 +243,9 @@ void write_file_atomic(const std::string& path, const std::string& bytes,
     throw IoError("write_file_atomic: simulated failure after " + std::to_string(to_write) +
                   " of " + std::to_string(bytes.size()) + " bytes of \"" + path + "\" (test hook)");
   }
+  // The replacement keeps the permissions of the file it replaces (a 0600 checkpoint stays
+  // private); a new file gets the usual 0666 & ~umask.
+  if (mode && ::fchmod(tmp.fd, *mode) != 0) throw IoError(sys_error("cannot set the mode of", tmp.path));
   if (::fsync(tmp.fd) != 0) throw IoError(sys_error("cannot fsync", tmp.path));
   const int fd = tmp.fd;
   tmp.fd = -1;
@@ -351,14 +272,24 @@ std::string safetensors_to_bytes(const TensorMap<T>& tensors,
     if (name == "__metadata__") {
       throw ValueError("save_safetensors: \"__metadata__\" is reserved and cannot name a tensor");
     }
+    check_utf8(name, "tensor name");
     const std::uint64_t nbytes = a.size() * sizeof(T);
     header[name] = {{"dtype", dtype_name<T>()},
                     {"shape", std::vector<std::size_t>(a.shape().begin(), a.shape().end())},
                     {"data_offsets", {offset, offset + nbytes}}};
     offset += nbytes;
   }
+  for (const auto& [key, value] : metadata) {
+    check_utf8(key, "metadata key");
+    check_utf8(value, "metadata value of '" + escaped(key) + "':");
+  }
   if (!metadata.empty()) header["__metadata__"] = metadata;
-  std::string text = header.dump();
+  std::string text;
+  try {
+    text = header.dump();
+  } catch (const json::exception& e) {  // checked above; nlohmann's errors are not ours to throw
+    throw ValueError(std::string("save_safetensors: cannot write the header: ") + e.what());
+  }
   text.append((8 - text.size() % 8) % 8, ' ');
   std::string out;
   out.reserve(8 + text.size() + offset);
@@ -376,12 +307,22 @@ void save_safetensors(const std::string& path, const TensorMap<T>& tensors,
 
 template <class T>
 SafetensorsData<T> load_safetensors(const std::string& path) {
-  return parse<T>(read_whole_file(path), "load_safetensors: " + path + ": ");
+  detail::InputFile file(path, "load_safetensors");
+  return load_from<T>(
+      file.size(), [&](char* out, std::size_t n) { file.read_exact(out, n); },
+      "load_safetensors: " + path + ": ");
 }
 
 template <class T>
 SafetensorsData<T> load_safetensors_from_bytes(const std::string& bytes) {
-  return parse<T>(bytes, "load_safetensors: ");
+  std::size_t pos = 0;
+  return load_from<T>(
+      bytes.size(),
+      [&](char* out, std::size_t n) {
+        std::memcpy(out, bytes.data() + pos, n);  // load_from reads within the size it is given
+        pos += n;
+      },
+      "load_safetensors: ");
 }
 
 #define TAPEGRAD_INSTANTIATE(T)                                                            \

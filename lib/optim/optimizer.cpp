@@ -5,6 +5,38 @@
 
 namespace tapegrad {
 
+namespace {
+
+// Splits "state.<i>.<name>" (see optimizer.hpp): <i> as state_dict() writes it, plain decimal
+// without sign, spaces or leading zeros ("0", "12"; not "+1", "01", "0x" or "0junk"), below
+// `count`; <name> non-empty of [A-Za-z0-9_].
+bool parse_state_key(const std::string& key, std::size_t count, std::size_t& index, std::string& name) {
+  const std::string prefix = "state.";
+  if (key.compare(0, prefix.size(), prefix) != 0) return false;
+  const std::size_t dot = key.find('.', prefix.size());
+  if (dot == std::string::npos) return false;
+  const std::string digits = key.substr(prefix.size(), dot - prefix.size());
+  if (digits.empty() || (digits.size() > 1 && digits[0] == '0')) return false;
+  std::size_t i = 0;
+  for (const char c : digits) {
+    if (c < '0' || c > '9') return false;
+    const auto d = static_cast<std::size_t>(c - '0');
+    if (d >= count || i > (count - 1 - d) / 10) return false;  // i * 10 + d >= count, no overflow
+    i = i * 10 + d;
+  }
+  if (i >= count) return false;
+  name = key.substr(dot + 1);
+  if (name.empty()) return false;
+  for (const char c : name) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+    if (!ok) return false;
+  }
+  index = i;
+  return true;
+}
+
+}  // namespace
+
 template <class T>
 Optimizer<T>::Optimizer(std::vector<Parameter<T>*> params, double lr, const char* name)
     : params_(std::move(params)), state_(params_.size()), lr_(lr), name_(name) {
@@ -91,22 +123,13 @@ void Optimizer<T>::load_state_dict(const StateDict<T>& state) {
   std::vector<std::map<std::string, xt::xarray<T>>> next(params_.size());
   for (const auto& [key, v] : state) {
     if (key == "lr") continue;
-    // "state.<i>.<name>"
-    const auto dot = key.find('.', 6);
     std::size_t i = 0;
-    bool ok = key.rfind("state.", 0) == 0 && dot != std::string::npos && dot > 6;
-    if (ok) {
-      try {
-        i = std::stoul(key.substr(6, dot - 6));
-      } catch (const std::exception&) {
-        ok = false;
-      }
+    std::string name;
+    if (!parse_state_key(key, params_.size(), i, name)) {
+      throw ValueError(who + ": unexpected key \"" + key + "\" (this optimizer has " + std::to_string(params_.size()) +
+                       " parameters; keys are \"lr\" and \"state.<i>.<name>\", <i> an index in plain " +
+                       "decimal, <name> of letters, digits and '_')");
     }
-    if (!ok || i >= params_.size()) {
-      throw ValueError(who + ": unexpected key \"" + key + "\" (this optimizer has " +
-                       std::to_string(params_.size()) + " parameters)");
-    }
-    const std::string name = key.substr(dot + 1);
     const Shape want = name == "step" ? Shape{} : params_[i]->value.shape();
     if (v.shape() != want) {
       throw ShapeError(who + ": \"" + key + "\" has shape " + shape_str(v.shape()) +

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <set>
 
+#include "../io/file.hpp"
 #include "tapegrad/core/error.hpp"
 
 namespace tapegrad {
@@ -34,7 +35,11 @@ std::string format_metrics_values(const MetricsRow& row) {
   return s;
 }
 
-MetricsLog::MetricsLog(const std::string& path) : path_(path), out_(path, std::ios::out | std::ios::trunc) {
+MetricsLog::MetricsLog(const std::string& path) : path_(path) {
+  // Checked before opening: a directory would fail with a vaguer message, and opening a FIFO
+  // for writing waits for a reader.
+  detail::check_output_path(path, "MetricsLog");
+  out_.open(path, std::ios::out | std::ios::trunc);
   if (!out_) {
     throw IoError("MetricsLog: cannot open \"" + path + "\" for writing: " + std::strerror(errno));
   }

@@ -37,6 +37,11 @@ class Optimizer {
   StateDict<T> state_dict() const;
   // Restores state saved by state_dict() of an optimizer of the same kind over parameters of
   // the same shapes. Validates every key and shape before changing anything.
+  // Keys: "lr" (required, one value) and "state.<i>.<name>", where <i> is a parameter index
+  // below params().size() written as state_dict() writes it (decimal digits, no sign, no
+  // leading zero, nothing before or after: "state.01.x", "state.+1.x", "state.0junk.x" are
+  // rejected) and <name> is non-empty, of letters, digits and '_'. Any other key is a
+  // ValueError naming it; a shape other than the parameter's ("step": a scalar) a ShapeError.
   void load_state_dict(const StateDict<T>& state);
 
  protected:
