@@ -83,17 +83,49 @@ void describe(GradcheckResult& r, const GradcheckOptions& o) {
   r.message = os.str();
 }
 
-}  // namespace
-
-GradcheckResult gradcheck(const GradcheckFn& f, const std::vector<xt::xarray<double>>& inputs,
-                          const GradcheckOptions& o) {
+// The differentiated inputs, after checking that the options make sense and that there is
+// something to check (torch.autograd.gradcheck raises ValueError when no input requires grad:
+// a check of nothing must not read as a pass).
+std::vector<bool> checked_wrt(const std::vector<xt::xarray<double>>& inputs, const GradcheckOptions& o) {
   if (inputs.empty()) throw ValueError("gradcheck: no inputs given");
+  if (!(o.eps > 0 && std::isfinite(o.eps))) {
+    throw ValueError("gradcheck: eps must be a positive finite step, got " + std::to_string(o.eps));
+  }
+  if (!(o.atol >= 0 && o.rtol >= 0 && std::isfinite(o.atol) && std::isfinite(o.rtol))) {
+    throw ValueError("gradcheck: atol and rtol must be finite and >= 0, got atol " +
+                     std::to_string(o.atol) + ", rtol " + std::to_string(o.rtol));
+  }
   std::vector<bool> wrt = o.wrt.empty() ? std::vector<bool>(inputs.size(), true) : o.wrt;
   if (wrt.size() != inputs.size()) {
     throw ValueError("gradcheck: options.wrt has " + std::to_string(wrt.size()) +
                      " entries for " + std::to_string(inputs.size()) + " inputs");
   }
+  std::size_t n = 0, differentiated = 0;
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    if (!wrt[i]) continue;
+    ++differentiated;
+    n += inputs[i].size();
+  }
+  if (differentiated == 0) {
+    throw ValueError("gradcheck: nothing to check: options.wrt differentiates none of the " +
+                     std::to_string(inputs.size()) + " inputs");
+  }
+  if (n == 0) {
+    throw ValueError("gradcheck: nothing to check: the " + std::to_string(differentiated) +
+                     " differentiated input(s) have no elements");
+  }
+  return wrt;
+}
+
+}  // namespace
+
+GradcheckResult gradcheck(const GradcheckFn& f, const std::vector<xt::xarray<double>>& inputs,
+                          const GradcheckOptions& o) {
+  const std::vector<bool> wrt = checked_wrt(inputs, o);
   const xt::xarray<double> y0 = evaluate(f, inputs, wrt);
+  if (y0.size() == 0) {
+    throw ValueError("gradcheck: nothing to check: f's output has shape " + shape_str(y0.shape()));
+  }
   std::vector<xt::xarray<double>> xs = inputs;
   GradcheckResult r;
 
@@ -151,6 +183,15 @@ TaylorResult taylor_test(const GradcheckFn& f, const std::vector<xt::xarray<doub
                          const TaylorOptions& o) {
   if (inputs.empty()) throw ValueError("taylor_test: no inputs given");
   if (o.steps.size() < 2) throw ValueError("taylor_test: needs at least 2 step sizes");
+  for (std::size_t k = 0; k < o.steps.size(); ++k) {
+    // The orders divide by log(h_k / h_k+1): steps must be positive, finite and distinct.
+    const double h = o.steps[k];
+    if (!(h > 0 && std::isfinite(h)) || (k > 0 && h == o.steps[k - 1])) {
+      throw ValueError("taylor_test: step " + std::to_string(k) + " is " + std::to_string(h) +
+                       "; steps must be positive, finite and differ from the previous one");
+    }
+  }
+  if (std::isnan(o.min_order)) throw ValueError("taylor_test: min_order is nan");
   const std::vector<bool> wrt(inputs.size(), true);
   std::mt19937_64 rng(o.seed);
   const xt::xarray<double> y0 = evaluate(f, inputs, wrt);

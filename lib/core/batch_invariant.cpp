@@ -1,6 +1,9 @@
 #include "tapegrad/core/batch_invariant.hpp"
 
 #include <algorithm>
+#include <string>
+
+#include "tapegrad/core/error.hpp"
 
 namespace tapegrad {
 
@@ -27,6 +30,28 @@ T lane_dot(const T* a, const T* b, std::size_t K) {
   return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
 }
 static_assert(kLanes == 8, "lane_dot's final tree adds exactly 8 lanes");
+
+// A leading dimension shorter than a row would make rows overlap (and the last one run past
+// the buffer); a null buffer with work to do would be dereferenced. O(1) per GEMM.
+template <class T>
+void check_gemm(const char* who, std::size_t M, std::size_t N, std::size_t K, const T* A,
+                std::size_t lda, const T* B, std::size_t ldb, std::size_t b_rows,
+                std::size_t b_row, const T* C, std::size_t ldc) {
+  auto dims = [&] {
+    return " (M " + std::to_string(M) + ", N " + std::to_string(N) + ", K " + std::to_string(K) +
+           ", lda " + std::to_string(lda) + ", ldb " + std::to_string(ldb) + ", ldc " +
+           std::to_string(ldc) + ")";
+  };
+  const bool short_a = M > 1 && lda < K;
+  const bool short_b = b_rows > 1 && ldb < b_row;
+  const bool short_c = M > 1 && ldc < N;
+  if (short_a || short_b || short_c) {
+    throw ValueError(std::string(who) + ": a leading dimension is shorter than its row" + dims());
+  }
+  if (M * N > 0 && (!C || (K > 0 && (!A || !B)))) {
+    throw ValueError(std::string(who) + ": null buffer" + dims());
+  }
+}
 }  // namespace
 
 bool batch_invariant() noexcept { return g_batch_invariant; }
@@ -37,6 +62,7 @@ namespace detail {
 template <class T>
 void invariant_gemm_nn(std::size_t M, std::size_t N, std::size_t K, const T* A, std::size_t lda,
                        const T* B, std::size_t ldb, T* C, std::size_t ldc) {
+  check_gemm("invariant_gemm_nn", M, N, K, A, lda, B, ldb, K, N, C, ldc);  // B is (K, N)
   for (std::size_t j0 = 0; j0 < N; j0 += kColBlock) {
     const std::size_t nb = std::min(kColBlock, N - j0);
     for (std::size_t k0 = 0; k0 < K; k0 += kDepthBlock) {
@@ -70,6 +96,7 @@ void invariant_gemm_nn(std::size_t M, std::size_t N, std::size_t K, const T* A, 
 template <class T>
 void invariant_gemm_nt(std::size_t M, std::size_t N, std::size_t K, const T* A, std::size_t lda,
                        const T* B, std::size_t ldb, T* C, std::size_t ldc) {
+  check_gemm("invariant_gemm_nt", M, N, K, A, lda, B, ldb, N, K, C, ldc);  // B is (N, K)
   for (std::size_t j0 = 0; j0 < N; j0 += kRowBlock) {
     const std::size_t jend = std::min(N, j0 + kRowBlock);
     for (std::size_t i = 0; i < M; ++i) {

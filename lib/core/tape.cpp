@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <sstream>
 
 #include "tapegrad/core/strided.hpp"
@@ -60,6 +61,49 @@ void Tape<T>::check(const Var<T>& v, const char* what) const {
 }
 
 template <class T>
+void Tape<T>::check_input(const char* op, std::size_t k, const Var<T>& v) const {
+  if (!v.tape_) {
+    throw StateError(std::string(op) + ": input " + std::to_string(k) +
+                     " is an empty (default-constructed) Var");
+  }
+  if (v.tape_ != this) {
+    throw StateError(std::string(op) + ": input " + std::to_string(k) + " (index " +
+                     std::to_string(v.index_) + ") is on a different tape than input 0; all "
+                     "inputs of an op must be recorded on the same tape");
+  }
+  const bool live = v.index_ < size_ && (v.generation_ == generation_ ||
+                                         nodes_[v.index_].generation == v.generation_);
+  if (!live) {
+    throw StateError(std::string(op) + ": input " + std::to_string(k) + " (index " +
+                     std::to_string(v.index_) + ") is a Var from before tape.reset() or dropped "
+                     "by tape.truncate(); record it again on the current tape");
+  }
+}
+
+template <class T>
+Tape<T>& Tape<T>::of(const char* op, std::initializer_list<Var<T>> inputs) {
+  return of_range(op, inputs.begin(), inputs.end());
+}
+
+template <class T>
+Tape<T>& Tape<T>::of(const char* op, const std::vector<Var<T>>& inputs) {
+  return of_range(op, inputs.begin(), inputs.end());
+}
+
+template <class T>
+template <class It>
+Tape<T>& Tape<T>::of_range(const char* op, It first, It last) {
+  if (first == last) throw ValueError(std::string(op) + ": an op needs at least one input");
+  if (!first->tape_) {
+    throw StateError(std::string(op) + ": input 0 is an empty (default-constructed) Var");
+  }
+  Tape<T>& t = *first->tape_;
+  std::size_t k = 0;
+  for (It it = first; it != last; ++it, ++k) t.check_input(op, k, *it);
+  return t;
+}
+
+template <class T>
 const Node<T>& Tape<T>::node_of(const Var<T>& v) const {
   check(v, "tape");
   return nodes_[v.index_];
@@ -69,7 +113,14 @@ const Node<T>& Tape<T>::node_of(const Var<T>& v) const {
 
 template <class T>
 Node<T>& Tape<T>::slot() {
-  if (size_ == nodes_.size()) nodes_.emplace_back();
+  if (size_ == nodes_.size()) {
+    // Vars hold a 32-bit index; checked only when the tape grows, so a step that reuses its
+    // slots pays nothing.
+    if (size_ > std::numeric_limits<std::uint32_t>::max()) {
+      throw StateError("tape: more than 2^32 nodes on one tape; call reset() between steps");
+    }
+    nodes_.emplace_back();
+  }
   Node<T>& n = nodes_[size_];
   n.op = "";
   n.parents.clear();
@@ -107,18 +158,7 @@ template <class T>
 template <class It>
 Recorder<T> Tape<T>::record_range(const char* op, It first, It last) {
   std::size_t k = 0;
-  for (It it = first; it != last; ++it, ++k) {
-    if (!it->tape_) {
-      throw StateError(std::string(op) + ": input " + std::to_string(k) +
-                       " is an empty (default-constructed) Var");
-    }
-    if (it->tape_ != this) {
-      throw StateError(std::string(op) + ": input " + std::to_string(k) +
-                       " is on a different tape than input 0; all inputs of an op must be "
-                       "recorded on the same tape");
-    }
-    check(*it, op);
-  }
+  for (It it = first; it != last; ++it, ++k) check_input(op, k, *it);
   Node<T>& n = slot();
   n.op = op;
   bool any = false;

@@ -64,31 +64,47 @@ void Module<T>::append_buffers(std::vector<xt::xarray<T>*>& out) {
   for (auto& [name, c] : children_) c->append_buffers(out);
 }
 
+// A module or parameter reachable twice (weight tying: one Linear used at two places of a
+// Sequential) is listed once, at its first occurrence, as PyTorch's parameters() /
+// named_parameters() / named_buffers() / named_children() do: an optimizer given the list
+// updates each parameter once. state_dict() keeps every name.
 template <class T>
 std::vector<Parameter<T>*> Module<T>::parameters() {
   std::vector<Parameter<T>*> out;
-  visit_parameters("", [&](const std::string&, Parameter<T>& p) { out.push_back(&p); });
+  std::set<const Parameter<T>*> seen;
+  visit_parameters("", [&](const std::string&, Parameter<T>& p) {
+    if (seen.insert(&p).second) out.push_back(&p);
+  });
   return out;
 }
 
 template <class T>
 std::vector<std::pair<std::string, Parameter<T>*>> Module<T>::named_parameters() {
   std::vector<std::pair<std::string, Parameter<T>*>> out;
-  visit_parameters("", [&](const std::string& n, Parameter<T>& p) { out.emplace_back(n, &p); });
+  std::set<const Parameter<T>*> seen;
+  visit_parameters("", [&](const std::string& n, Parameter<T>& p) {
+    if (seen.insert(&p).second) out.emplace_back(n, &p);
+  });
   return out;
 }
 
 template <class T>
 std::vector<std::pair<std::string, xt::xarray<T>*>> Module<T>::named_buffers() {
   std::vector<std::pair<std::string, xt::xarray<T>*>> out;
-  visit_buffers("", [&](const std::string& n, xt::xarray<T>& b) { out.emplace_back(n, &b); });
+  std::set<const xt::xarray<T>*> seen;
+  visit_buffers("", [&](const std::string& n, xt::xarray<T>& b) {
+    if (seen.insert(&b).second) out.emplace_back(n, &b);
+  });
   return out;
 }
 
 template <class T>
 std::vector<std::pair<std::string, Module<T>*>> Module<T>::named_children() {
   std::vector<std::pair<std::string, Module<T>*>> out;
-  for (auto& [name, c] : children_) out.emplace_back(name, c.get());
+  for (auto& [name, c] : children_) {
+    const bool seen = std::any_of(out.begin(), out.end(), [&](const auto& e) { return e.second == c.get(); });
+    if (!seen) out.emplace_back(name, c.get());
+  }
   return out;
 }
 
@@ -170,7 +186,8 @@ void Module<T>::train(bool on) {
 
 template <class T>
 void Module<T>::zero_grad() {
-  for (auto* p : parameters()) p->zero_grad();
+  // A tied parameter is visited twice; zero_grad() is idempotent and this allocates nothing.
+  visit_parameters("", [](const std::string&, Parameter<T>& p) { p.zero_grad(); });
 }
 
 // ---- printing ----

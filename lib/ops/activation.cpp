@@ -79,7 +79,7 @@ Var<T> leaky_relu(const Var<T>& x, scalar_t<T> a) {
 // AVX2; double: std::tanh)
 template <class T>
 Var<T> tanh(const Var<T>& x) {
-  Tape<T>& t = x.tape();
+  Tape<T>& t = Tape<T>::of("tanh", {x});
   auto r = t.record("tanh", {x});
   const xt::xarray<T>& xv = t.value(x);
   detail::tanh_kernel(xv.data(), r.out(xv.shape()).data(), xv.size());
@@ -169,7 +169,7 @@ Var<T> softplus(const Var<T>& x, scalar_t<T> beta, scalar_t<T> threshold) {
 //   dL/dx = y ⊙ (g - Σ g ⊙ y)   (g = dL/dy, the sum along the lane)
 template <class T>
 Var<T> softmax(const Var<T>& x, std::ptrdiff_t axis) {
-  Tape<T>& t = x.tape();
+  Tape<T>& t = Tape<T>::of("softmax", {x});
   const Shape& s = t.shape(x);
   const std::size_t ax = softmax_axis("softmax", axis, s);
   auto r = t.record("softmax", {x});
@@ -209,7 +209,7 @@ Var<T> softmax(const Var<T>& x, std::ptrdiff_t axis) {
 //   dL/dx = g - e^y Σ g   (e^y = softmax(x))
 template <class T>
 Var<T> log_softmax(const Var<T>& x, std::ptrdiff_t axis) {
-  Tape<T>& t = x.tape();
+  Tape<T>& t = Tape<T>::of("log_softmax", {x});
   const Shape& s = t.shape(x);
   const std::size_t ax = softmax_axis("log_softmax", axis, s);
   auto r = t.record("log_softmax", {x});

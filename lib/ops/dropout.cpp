@@ -7,7 +7,7 @@ Var<T> dropout(const Var<T>& x, double p, bool training, Generator& gen) {
   if (!(p >= 0 && p <= 1)) {
     throw ValueError("dropout: probability has to be between 0 and 1, but got " + std::to_string(p));
   }
-  Tape<T>& t = x.tape();
+  Tape<T>& t = Tape<T>::of("dropout", {x});
   auto r = t.record("dropout", {x});
   const xt::xarray<T>& xv = t.value(x);
   T* y = r.out(xv.shape()).data();

@@ -35,9 +35,7 @@ void broadcast_loop(const Shape& out, const Shape& a, const Shape& b, F&& f) {
 template <class T, class Fwd>
 Var<T> binary(const char* name, const Var<T>& a, const Var<T>& b, Fwd fwd,
               typename Node<T>::BackwardFn backward) {
-  Tape<T>& t = a.tape();
-  t.check(a, name);  // a Var from another tape, or from before reset(): name the op
-  t.check(b, name);
+  Tape<T>& t = Tape<T>::of(name, {a, b});
   const Shape out_shape = broadcast_shapes(name, t.shape(a), t.shape(b));
   auto r = t.record(name, {a, b});
   const T* pa = t.value(a).data();

@@ -96,7 +96,7 @@ void store_targets(std::vector<std::ptrdiff_t>& ints, const std::vector<std::int
 template <class T>
 Var<T> cross_entropy(const Var<T>& logits, const std::vector<std::int64_t>& targets,
                      const CrossEntropyOptions& o) {
-  Tape<T>& t = logits.tape();
+  Tape<T>& t = Tape<T>::of("cross_entropy", {logits});
   const Shape& s = t.shape(logits);
   if (!(o.label_smoothing >= 0.0 && o.label_smoothing <= 1.0)) {
     throw ValueError("cross_entropy: label_smoothing must be in [0, 1]; got " + std::to_string(o.label_smoothing));
@@ -167,7 +167,7 @@ Var<T> cross_entropy(const Var<T>& logits, const std::vector<std::int64_t>& targ
 template <class T>
 Var<T> nll_loss(const Var<T>& log_probs, const std::vector<std::int64_t>& targets, Reduction reduction,
                 std::int64_t ignore_index) {
-  Tape<T>& t = log_probs.tape();
+  Tape<T>& t = Tape<T>::of("nll_loss", {log_probs});
   const Shape& s = t.shape(log_probs);
   const ClassLayout l = check_class_targets("nll_loss", s, targets, ignore_index);
   auto r = t.record("nll_loss", {log_probs});
@@ -198,9 +198,7 @@ Var<T> nll_loss(const Var<T>& log_probs, const std::vector<std::int64_t>& target
 // Mean divides by the number of elements.
 template <class T>
 Var<T> mse_loss(const Var<T>& input, const Var<T>& target, Reduction reduction) {
-  Tape<T>& t = input.tape();
-  t.check(input, "mse_loss");
-  t.check(target, "mse_loss");
+  Tape<T>& t = Tape<T>::of("mse_loss", {input, target});
   const Shape& s = t.shape(input);
   if (t.shape(target) != s) {
     throw ShapeError("mse_loss: input has shape " + shape_str(s) + " but target has shape " +
@@ -257,9 +255,8 @@ void for_each_weighted(const Shape& x, const Shape* w, F&& f) {
 template <class T>
 Var<T> bce_with_logits(const Var<T>& logits, const Var<T>& targets, Reduction reduction, const Var<T>* pos_weight) {
   const char* op = "binary_cross_entropy_with_logits";
-  Tape<T>& t = logits.tape();
-  t.check(logits, op);
-  t.check(targets, op);
+  Tape<T>& t = Tape<T>::of(op, {logits, targets});
+  if (pos_weight) t.check_input(op, 2, *pos_weight);
   const Shape& s = t.shape(logits);
   if (t.shape(targets) != s) {
     throw ShapeError(std::string(op) + ": target shape " + shape_str(t.shape(targets)) +

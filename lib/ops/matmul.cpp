@@ -71,9 +71,7 @@ void product(std::size_t M, std::size_t N, std::size_t K, const T* A, const T* B
 //   dL/dB = A_flat^T dC_flat, with A_flat (B*M, K) and dC_flat (B*M, N).
 template <class T>
 Var<T> matmul(const Var<T>& a, const Var<T>& b) {
-  Tape<T>& t = a.tape();
-  t.check(a, "matmul");
-  t.check(b, "matmul");
+  Tape<T>& t = Tape<T>::of("matmul", {a, b});
   MatmulDims d;
   const Shape out_shape = matmul_shape(t.shape(a), t.shape(b), d);
   auto r = t.record("matmul", {a, b});
@@ -129,11 +127,9 @@ Var<T> matmul(const Var<T>& a, const Var<T>& b) {
 // the bias rows (beta = 1), so the bias costs no separate pass.
 template <class T>
 Var<T> linear(const Var<T>& x, const Var<T>& W, const Var<T>& b) {
-  Tape<T>& t = x.tape();
-  t.check(x, "linear");
-  t.check(W, "linear");
+  Tape<T>& t = Tape<T>::of("linear", {x, W});
   const bool has_bias = b.defined();
-  if (has_bias) t.check(b, "linear");
+  if (has_bias) t.check_input("linear", 2, b);
   const Shape& sx = t.shape(x);
   const Shape& sw = t.shape(W);
   if (sw.size() != 2) {

@@ -33,8 +33,8 @@ bool check_affine(const char* op, Tape<T>& t, const Var<T>& w, const Var<T>& b, 
                      (w.defined() ? "weight only" : "bias only") + ")");
   }
   if (!w.defined()) return false;
-  t.check(w, op);
-  t.check(b, op);
+  t.check_input(op, 1, w);
+  t.check_input(op, 2, b);
   for (const auto* v : {&w, &b}) {
     if (t.shape(*v) != s) {
       throw ShapeError(std::string(op) + ": " + (v == &w ? "weight" : "bias") + " has shape " +
@@ -93,8 +93,7 @@ template <class T>
 Var<T> layer_norm(const Var<T>& x, const Var<T>& weight, const Var<T>& bias,
                   std::size_t normalized_ndim, double eps) {
   const char* op = "layer_norm";
-  Tape<T>& t = x.tape();
-  t.check(x, op);
+  Tape<T>& t = Tape<T>::of(op, {x});
   const Shape& xs = t.shape(x);
   if (normalized_ndim == 0 || normalized_ndim > xs.size()) {
     throw ValueError(std::string(op) + ": normalized_ndim must be in 1.." +
@@ -151,7 +150,7 @@ template <class T>
 bool check_batch_input(const char* op, Tape<T>& t, const Var<T>& x, const Var<T>& weight,
                        const Var<T>& bias, double eps, std::size_t& n, std::size_t& ch,
                        std::size_t& len) {
-  t.check(x, op);
+  t.check_input(op, 0, x);
   const Shape& xs = t.shape(x);
   batch_dims(op, xs, n, ch, len);
   checked_eps(op, eps);
@@ -204,7 +203,7 @@ template <class T, class Out>
 Var<T> batch_norm_impl(const Var<T>& x, const Var<T>& weight, const Var<T>& bias, double eps,
                        Out&& out) {
   const char* op = "batch_norm";
-  Tape<T>& t = x.tape();
+  Tape<T>& t = Tape<T>::of(op, {x});
   std::size_t n = 0, ch = 0, len = 0;
   const bool affine = check_batch_input(op, t, x, weight, bias, eps, n, ch, len);  // checks x first
   const Shape& xs = t.shape(x);
@@ -280,7 +279,7 @@ Var<T> batch_norm_eval(const Var<T>& x, const Var<T>& weight, const Var<T>& bias
                        const xt::xarray<T>& running_mean, const xt::xarray<T>& running_var,
                        double eps) {
   const char* op = "batch_norm_eval";
-  Tape<T>& t = x.tape();
+  Tape<T>& t = Tape<T>::of(op, {x});
   std::size_t n = 0, ch = 0, len = 0;
   const bool affine = check_batch_input(op, t, x, weight, bias, eps, n, ch, len);  // checks x first
   const Shape& xs = t.shape(x);

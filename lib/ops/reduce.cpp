@@ -105,7 +105,7 @@ bool is_extreme(T x, T y) {
 template <class T, bool kMax>
 Var<T> extreme(const char* op, const Var<T>& x, const Axes& axes, bool keepdims,
                typename Node<T>::BackwardFn backward) {
-  Tape<T>& t = x.tape();
+  Tape<T>& t = Tape<T>::of(op, {x});
   const xt::xarray<T>& xv = t.value(x);
   const Plan p = make_plan(op, xv.shape(), axes, keepdims);
   if (p.n == 0) {
@@ -154,7 +154,7 @@ void extreme_backward(BackwardCtx<T>& c) {
 // sum: y_k = sum_{i in group k} x_i;  dL/dx_i = dL/dy_k
 template <class T>
 Var<T> sum(const Var<T>& x, const Axes& axes, bool keepdims) {
-  Tape<T>& t = x.tape();
+  Tape<T>& t = Tape<T>::of("sum", {x});
   const xt::xarray<T>& xv = t.value(x);
   const Plan p = make_plan("sum", xv.shape(), axes, keepdims);
   auto r = t.record("sum", {x});
@@ -173,7 +173,7 @@ Var<T> sum(const Var<T>& x) {
 // mean: y_k = (1/n) sum_{i in group k} x_i;  dL/dx_i = dL/dy_k / n
 template <class T>
 Var<T> mean(const Var<T>& x, const Axes& axes, bool keepdims) {
-  Tape<T>& t = x.tape();
+  Tape<T>& t = Tape<T>::of("mean", {x});
   const xt::xarray<T>& xv = t.value(x);
   const Plan p = make_plan("mean", xv.shape(), axes, keepdims);
   auto r = t.record("mean", {x});
@@ -226,7 +226,7 @@ Var<T> min(const Var<T>& x) {
 // near 1e4 is off by ~1e-3, as large as the deviations of data with a std of 1e-2.
 template <class T>
 Var<T> var(const Var<T>& x, const Axes& axes, bool unbiased, bool keepdims) {
-  Tape<T>& t = x.tape();
+  Tape<T>& t = Tape<T>::of("var", {x});
   const xt::xarray<T>& xv = t.value(x);
   const Plan p = make_plan("var", xv.shape(), axes, keepdims);
   auto r = t.record("var", {x});

@@ -87,13 +87,13 @@ void gemm_nt_add(std::size_t M, std::size_t N, std::size_t K, const T* A, const 
 template <class T>
 Var<T> rnn_layer(const Var<T>& x, const Var<T>& h0, const Var<T>& W_ih, const Var<T>& W_hh,
                  const Var<T>& b_ih, const Var<T>& b_hh, RNNActivation activation) {
-  Tape<T>& t = x.tape();
-  t.check(x, "rnn_layer");
-  t.check(W_ih, "rnn_layer");
-  t.check(W_hh, "rnn_layer");
-  if (h0.defined()) t.check(h0, "rnn_layer");
-  if (b_ih.defined()) t.check(b_ih, "rnn_layer");
-  if (b_hh.defined()) t.check(b_hh, "rnn_layer");
+  const char* op = "rnn_layer";
+  Tape<T>& t = Tape<T>::of(op, {x});  // the others by their position in the signature
+  if (h0.defined()) t.check_input(op, 1, h0);
+  t.check_input(op, 2, W_ih);
+  t.check_input(op, 3, W_hh);
+  if (b_ih.defined()) t.check_input(op, 4, b_ih);
+  if (b_hh.defined()) t.check_input(op, 5, b_hh);
 
   const Shape& sx = t.shape(x);
   const Shape& sw = t.shape(W_ih);

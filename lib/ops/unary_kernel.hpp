@@ -9,7 +9,7 @@ namespace tapegrad::detail {
 template <class T, class Fwd>
 Var<T> unary(const char* name, const Var<T>& x, Fwd fwd, typename Node<T>::BackwardFn backward,
              double s0 = 0, double s1 = 0) {
-  Tape<T>& t = x.tape();
+  Tape<T>& t = Tape<T>::of(name, {x});
   auto r = t.record(name, {x});
   r.set_scalar(0, s0);
   r.set_scalar(1, s1);

@@ -7,14 +7,14 @@ namespace tapegrad {
 
 namespace {
 void check_adam(const char* name, const AdamOptions& o) {
-  if (!(o.eps >= 0)) throw ValueError(std::string(name) + ": invalid epsilon value: " + std::to_string(o.eps));
+  if (!(o.eps >= 0 && std::isfinite(o.eps))) throw ValueError(std::string(name) + ": invalid epsilon value: " + std::to_string(o.eps));
   if (!(o.beta1 >= 0 && o.beta1 < 1)) {
     throw ValueError(std::string(name) + ": invalid beta parameter at index 0: " + std::to_string(o.beta1));
   }
   if (!(o.beta2 >= 0 && o.beta2 < 1)) {
     throw ValueError(std::string(name) + ": invalid beta parameter at index 1: " + std::to_string(o.beta2));
   }
-  if (!(o.weight_decay >= 0)) {
+  if (!(o.weight_decay >= 0 && std::isfinite(o.weight_decay))) {
     throw ValueError(std::string(name) + ": invalid weight_decay value: " + std::to_string(o.weight_decay));
   }
 }

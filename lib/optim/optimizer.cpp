@@ -54,7 +54,10 @@ Optimizer<T>::Optimizer(std::vector<Parameter<T>*> params, double lr, const char
 
 template <class T>
 void Optimizer<T>::check_nonnegative(const char* opt, const char* what, double v) {
-  if (!(v >= 0)) throw ValueError(std::string(opt) + ": invalid " + what + ": " + std::to_string(v));
+  // Infinity is refused too: an infinite lr, momentum, decay or eps makes every update NaN or 0.
+  if (!(v >= 0 && std::isfinite(v))) {
+    throw ValueError(std::string(opt) + ": invalid " + what + ": " + std::to_string(v));
+  }
 }
 
 template <class T>
@@ -64,14 +67,28 @@ void Optimizer<T>::set_lr(double lr) {
 }
 
 template <class T>
-void Optimizer<T>::step() {
-  for (std::size_t i = 0; i < params_.size(); ++i) {
-    Parameter<T>& p = *params_[i];
-    if (!p.requires_grad) continue;
-    if (p.grad_shape() != p.value.shape()) {
+void Optimizer<T>::check_step(std::size_t i) const {
+  const Parameter<T>& p = *params_[i];
+  if (p.grad_shape() != p.value.shape()) {
+    throw StateError(std::string(name_) + ": parameter " + std::to_string(i) + " has value " +
+                     shape_str(p.value.shape()) + " but grad " + shape_str(p.grad_shape()));
+  }
+  // A parameter whose value was replaced by one of another shape after its state was created
+  // (momentum, moments): the update would read and write the state past its end.
+  for (const auto& [name, v] : state_[i]) {
+    if (name != "step" && v.shape() != p.value.shape()) {
       throw StateError(std::string(name_) + ": parameter " + std::to_string(i) + " has value " +
-                       shape_str(p.value.shape()) + " but grad " + shape_str(p.grad_shape()));
+                       shape_str(p.value.shape()) + " but its state \"" + name + "\" has shape " +
+                       shape_str(v.shape()) + "; build a new optimizer after reshaping a parameter");
     }
+  }
+}
+
+template <class T>
+void Optimizer<T>::step() {
+  // Everything that can refuse the step is checked before any parameter moves.
+  for (std::size_t i = 0; i < params_.size(); ++i) {
+    if (params_[i]->requires_grad) check_step(i);
   }
   for (std::size_t i = 0; i < params_.size(); ++i) {
     Parameter<T>& p = *params_[i];

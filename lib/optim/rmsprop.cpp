@@ -11,7 +11,10 @@ RMSprop<T>::RMSprop(std::vector<Parameter<T>*> params, double lr, RMSpropOptions
   this->check_nonnegative("RMSprop", "epsilon value", o_.eps);
   this->check_nonnegative("RMSprop", "momentum value", o_.momentum);
   this->check_nonnegative("RMSprop", "weight_decay value", o_.weight_decay);
-  this->check_nonnegative("RMSprop", "alpha value", o_.alpha);
+  // alpha > 1 would weight the new g^2 by 1 - alpha < 0: a negative square average, sqrt NaN.
+  if (!(o_.alpha >= 0 && o_.alpha <= 1)) {
+    throw ValueError("RMSprop: invalid alpha value (must be in [0, 1]): " + std::to_string(o_.alpha));
+  }
 }
 
 template <class T>

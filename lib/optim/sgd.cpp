@@ -30,6 +30,9 @@ SGD<T>::SGD(std::vector<Parameter<T>*> params, double lr, SGDOptions options)
     : Optimizer<T>(std::move(params), lr, "SGD"), o_(options) {
   this->check_nonnegative("SGD", "momentum value", o_.momentum);
   this->check_nonnegative("SGD", "weight_decay value", o_.weight_decay);
+  if (!(o_.dampening >= 0 && o_.dampening <= 1)) {
+    throw ValueError("SGD: invalid dampening value (must be in [0, 1]): " + std::to_string(o_.dampening));
+  }
   if (o_.nesterov && (o_.momentum <= 0 || o_.dampening != 0)) {
     throw ValueError("SGD: Nesterov momentum requires a momentum and zero dampening (got momentum " +
                      std::to_string(o_.momentum) + ", dampening " + std::to_string(o_.dampening) + ")");

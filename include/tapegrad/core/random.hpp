@@ -19,17 +19,20 @@ class Generator {
   void seed(std::uint64_t s) { engine_.seed(s); }
   // U[lo, hi): the top 53 bits of one engine draw, so values are the same with any
   // standard library and never reach hi.
+  // lo <= hi, both finite with a finite hi - lo, else ValueError (one compare when inlined).
   double uniform(double lo = 0.0, double hi = 1.0) {
+    if (!(lo <= hi && hi - lo <= 1.7976931348623157e308)) bad_uniform(lo, hi);
     return lo + (hi - lo) * (static_cast<double>(engine_() >> 11) * 0x1.0p-53);
   }
-  // N(mean, std^2), Box-Muller on our own uniforms so values do not depend on the standard
+  // N(mean, std^2) for finite mean and std >= 0 (else ValueError), Box-Muller on our own uniforms so values do not depend on the standard
   // library's distribution implementation.
   double normal(double mean = 0.0, double std = 1.0);
-  // Uniform integer in [0, n).
+  // Uniform integer in [0, n); n = 0 is a ValueError.
   std::uint64_t below(std::uint64_t n);
   std::mt19937_64& engine() { return engine_; }
 
  private:
+  [[noreturn]] static void bad_uniform(double lo, double hi);
   std::mt19937_64 engine_;
   bool has_spare_ = false;
   double spare_ = 0;

@@ -28,6 +28,9 @@ template <class T>
 class Tape;
 template <class T>
 class BackwardCtx;
+namespace detail {
+struct TapeTestAccess;
+}  // namespace detail
 
 // A scalar argument of an op on Var<T>: T is deduced from the Var only, so `x * 2.0` works
 // for Var<float> too.
@@ -55,10 +58,12 @@ class NoGradGuard {
 };
 
 // ---- Var: a cheap handle to a node ---------------------------------------------------------
-// {tape, index, generation}. Copying a Var copies three words; it never owns memory. The
-// generation detects use of a Var after tape.reset() or after tape.truncate() dropped its node:
-// a Var is live while its index is below tape.size() and its generation equals the one stamped
-// on the node in its slot (see Tape::check).
+// {tape, generation, index}: 24 bytes, copied, never owning memory. The generation detects use
+// of a Var after tape.reset() or after tape.truncate() dropped its node: a Var is live while its
+// index is below tape.size() and its generation equals the one stamped on the node in its slot
+// (see Tape::check). It is 64-bit so that it never wraps: with 32 bits a Var kept across 2^32
+// resets (an hour of tiny steps) would read whatever node was recorded into its slot then;
+// 2^64 resets at one per nanosecond take 584 years.
 template <class T>
 class Var {
  public:
@@ -80,11 +85,11 @@ class Var {
 
  private:
   friend class Tape<T>;
-  Var(Tape<T>* t, std::uint32_t index, std::uint32_t generation)
-      : tape_(t), index_(index), generation_(generation) {}
+  Var(Tape<T>* t, std::uint32_t index, std::uint64_t generation)
+      : tape_(t), generation_(generation), index_(index) {}
   Tape<T>* tape_ = nullptr;
+  std::uint64_t generation_ = 0;
   std::uint32_t index_ = 0;
-  std::uint32_t generation_ = 0;
 };
 
 // ---- Node ----------------------------------------------------------------------------------
@@ -113,7 +118,7 @@ struct Node {
   bool freed = false;                 // backward ran through it without retain_graph
   bool reached = false;               // scratch for backward's reachability pass
   bool grad_is_upstream = false;      // root of backward(out, upstream): its grad was not kept
-  std::uint32_t generation = 0;       // the tape's generation when this slot was last recorded
+  std::uint64_t generation = 0;       // the tape's generation when this slot was last recorded
 
   bool is_leaf() const { return parents.empty(); }
   const xt::xarray<T>& val() const { return view ? *view : param ? param->value : value; }
@@ -234,6 +239,14 @@ class Tape {
   std::string to_dot() const;
 
   // ---- for op implementations ----
+  // The inputs' tape, after checking every input as record() does: a StateError naming `op`
+  // and the input for an empty Var, one from another tape, or one from before reset() (or
+  // dropped by truncate()). An op calls it first, before it reads any input's shape, so that
+  // every error names the op ("matmul: input 1 ...") rather than the tape accessor.
+  static Tape& of(const char* op, std::initializer_list<Var<T>> inputs);
+  static Tape& of(const char* op, const std::vector<Var<T>>& inputs);
+  // The same check for input k of op alone (an optional input, checked when given).
+  void check_input(const char* op, std::size_t k, const Var<T>& v) const;
   // Starts recording op `op` with these inputs (all from this tape). Validates the inputs and
   // prepares a node slot; the op then fills it through the Recorder and calls finish().
   Recorder<T> record(const char* op, std::initializer_list<Var<T>> inputs);
@@ -244,6 +257,8 @@ class Tape {
   friend class Recorder<T>;
   friend class BackwardCtx<T>;
   const Node<T>& node_of(const Var<T>& v) const;
+  template <class It>
+  static Tape& of_range(const char* op, It first, It last);
   Node<T>& slot();  // the node slot at size_, reset for reuse
   Var<T> commit(Node<T>& n, typename Node<T>::BackwardFn backward);
   Var<T> leaf(bool requires_grad);
@@ -260,8 +275,9 @@ class Tape {
   // Stamped on each node as it is recorded and carried by its Vars. reset() and a truncate()
   // that drops nodes start a new generation, so a slot recorded again afterwards carries a
   // stamp that no Var of its earlier occupant has.
-  std::uint32_t generation_ = 1;
+  std::uint64_t generation_ = 1;
   bool detect_anomaly_ = false;
+  friend struct detail::TapeTestAccess;  // tests: start a generation near 2^32
 };
 
 // ---- what a backward function sees ---------------------------------------------------------

@@ -53,6 +53,9 @@ class Module {
   std::string to_string() const;
 
   // ---- state, with dotted names ("0.weight") ----
+  // The lists hold each parameter, buffer or child once, at its first name, also when it is
+  // reachable under several (a module used twice: weight tying), as PyTorch's do; the
+  // state_dict holds every name, and load_state_dict expects every name.
   std::vector<Parameter<T>*> parameters();
   std::vector<std::pair<std::string, Parameter<T>*>> named_parameters();
   std::vector<std::pair<std::string, xt::xarray<T>*>> named_buffers();

@@ -31,6 +31,7 @@ class Optimizer {
   // The optimizer's type name as given to the constructor ("SGD", "Adam", "AdamW", "RMSprop"):
   // checkpoints record it so a state is never loaded into another kind of optimizer.
   const char* name() const { return name_; }
+  // lr must be finite and >= 0; a refused lr is a ValueError and leaves the lr as it was.
   void set_lr(double lr);
   const std::vector<Parameter<T>*>& params() const { return params_; }
 
@@ -50,9 +51,13 @@ class Optimizer {
   // Named state of parameter i; `created` tells whether it existed before this call.
   bool has_state(std::size_t i, const std::string& name) const;
   xt::xarray<T>& state(std::size_t i, const std::string& name);
+  // Throws ValueError unless v is finite and >= 0.
   static void check_nonnegative(const char* opt, const char* what, double v);
 
  private:
+  // Throws StateError if parameter i cannot be updated: its grad or its state has another shape.
+  void check_step(std::size_t i) const;
+
   std::vector<Parameter<T>*> params_;
   std::vector<std::map<std::string, xt::xarray<T>>> state_;
   double lr_;
