@@ -85,8 +85,12 @@ Var<T> BatchNorm1d<T>::forward(Tape<T>& t, const Var<T>& x) {
   const Var<T> b = bias ? t.param(*bias) : Var<T>();
   if (use_running) return batch_norm_eval(x, w, b, *running_mean, *running_var, o_.eps());
 
-  Var<T> y = batch_norm(x, w, b, o_.eps(), &batch_mean_, &batch_var_);  // throws before any update
-  if (this->is_training() && running_mean) {
+  // The batch statistics are kept only to update the running ones: an eval forward without
+  // running statistics writes nothing into the module, so threads may share it.
+  const bool update = this->is_training() && running_mean;
+  Var<T> y = batch_norm(x, w, b, o_.eps(), update ? &batch_mean_ : nullptr,
+                        update ? &batch_var_ : nullptr);  // throws before any update
+  if (update) {
     T& count = (*num_batches_tracked)();
     count += T(1);
     const double m = o_.momentum() ? *o_.momentum() : 1.0 / static_cast<double>(count);

@@ -86,7 +86,7 @@ class BatchNorm1d : public Module<T> {
  private:
   std::size_t c_;
   BatchNormOptions o_;
-  xt::xarray<T> batch_mean_, batch_var_;
+  xt::xarray<T> batch_mean_, batch_var_;  // a training forward's, for the running statistics
 };
 
 extern template class LayerNorm<float>;
