@@ -4,8 +4,11 @@
 // for AVX2; the dynamic loader picks one per machine (GCC's target_clones, an ifunc). AVX2
 // without FMA: both clones do the same operations in the same order, so their results are
 // bitwise equal. Elsewhere (other compilers, other CPUs, -march=native builds) it is empty.
+// Also empty under ThreadSanitizer (TAPEGRAD_TSAN; GCC defines __SANITIZE_THREAD__): the
+// clones' ifunc resolvers run during relocation, before TSan's runtime is initialised, and
+// crash it or make it report false races.
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && \
-    !defined(__AVX2__)
+    !defined(__AVX2__) && !defined(__SANITIZE_THREAD__)
 #define TAPEGRAD_SIMD_CLONES __attribute__((target_clones("avx2", "default")))
 #define TAPEGRAD_SIMD_CLONES_512 __attribute__((target_clones("avx512f", "avx2", "default")))
 #else

@@ -5,6 +5,16 @@
 
 namespace tapegrad {
 
+// ---- EvalModeGuard ----
+
+namespace {
+thread_local bool g_eval_mode_forced = false;  // per thread: other threads keep their modes
+}  // namespace
+
+EvalModeGuard::EvalModeGuard() : previous_(g_eval_mode_forced) { g_eval_mode_forced = true; }
+EvalModeGuard::~EvalModeGuard() { g_eval_mode_forced = previous_; }
+bool EvalModeGuard::active() { return g_eval_mode_forced; }
+
 // ---- registration ----
 
 template <class T>

@@ -85,8 +85,12 @@ Var<T> BatchNorm1d<T>::forward(Tape<T>& t, const Var<T>& x) {
   const Var<T> b = bias ? t.param(*bias) : Var<T>();
   if (use_running) return batch_norm_eval(x, w, b, *running_mean, *running_var, o_.eps());
 
+  // The batch statistics are kept only to update the running ones: an eval forward without
+  // running statistics writes nothing into the module, so threads may share it.
+  const bool update = this->is_training() && running_mean;
+  if (!update) return batch_norm(x, w, b, o_.eps());
   Var<T> y = batch_norm(x, w, b, o_.eps(), batch_stats_);  // throws before any update
-  if (this->is_training() && running_mean) {
+  {
     // From the double statistics: a float batch variance may exceed FLT_MAX where the running
     // one does not. Anomaly mode refuses an update to NaN or Inf before writing anything.
     T& count = (*num_batches_tracked)();

@@ -23,10 +23,15 @@ void check_hidden_and_eps(const char* who, std::size_t hidden_size, double eps) 
   }
 }
 
-// `buf` as zeros of shape (n, h), resized only when the shape changes.
-template <class T>
-const xt::xarray<T>& zeros(xt::xarray<T>& buf, std::size_t n, std::size_t h) {
-  if (buf.shape() != Shape{n, h}) buf = xt::zeros<T>({n, h});
+// Zeros of the given shape, for Tape::constant (which copies them). The buffer is the calling
+// thread's, not the module's: threads that share a module for inference, with different batch
+// sizes, would otherwise resize it under one another. Reallocated only when the shape changes;
+// one buffer per use (kUse), so uses of different shapes in one forward do not reallocate.
+enum ZerosUse { kInitialState, kBeta };
+template <class T, ZerosUse kUse>
+const xt::xarray<T>& zeros(const Shape& shape) {
+  thread_local xt::xarray<T> buf;
+  if (buf.shape() != shape) buf = xt::zeros<T>(shape);
   return buf;
 }
 
@@ -78,8 +83,7 @@ template <class T>
 Var<T> SequenceBatchNorm<T>::normalize_step(Tape<T>& t, const Var<T>& x, std::size_t step,
                                             StepStatistics<T>* stats) {
   const std::size_t H = weight.size();
-  if (zero_beta_.shape() != Shape{H}) zero_beta_ = xt::zeros<T>({H});
-  const Var<T> beta = t.constant(zero_beta_);
+  const Var<T> beta = t.constant(zeros<T, kBeta>(Shape{H}));
   const Var<T> gamma = t.param(weight);
   if (this->is_training()) {
     if (!stats) return batch_norm(x, gamma, beta, eps_);
@@ -92,12 +96,15 @@ Var<T> SequenceBatchNorm<T>::normalize_step(Tape<T>& t, const Var<T>& x, std::si
     ++stats->count;
     return y;
   }
+  // Step s's running statistics as arrays of shape (H): the calling thread's copies, so
+  // threads sharing the module for inference never write the same scratch.
   const std::size_t s = std::min(step, max_length() - 1);
-  mean_row_.resize({H});
-  var_row_.resize({H});
-  std::copy(running_mean.data() + s * H, running_mean.data() + (s + 1) * H, mean_row_.data());
-  std::copy(running_var.data() + s * H, running_var.data() + (s + 1) * H, var_row_.data());
-  return batch_norm_eval(x, gamma, beta, mean_row_, var_row_, eps_);
+  thread_local xt::xarray<T> mean_row, var_row;
+  mean_row.resize({H});
+  var_row.resize({H});
+  std::copy(running_mean.data() + s * H, running_mean.data() + (s + 1) * H, mean_row.data());
+  std::copy(running_var.data() + s * H, running_var.data() + (s + 1) * H, var_row.data());
+  return batch_norm_eval(x, gamma, beta, mean_row, var_row, eps_);
 }
 
 template <class T>
@@ -132,13 +139,16 @@ Var<T> SequenceBatchNorm<T>::forward(Tape<T>& t, const Var<T>& x) {
     throw StateError("SequenceBatchNorm: expected more than 1 value per channel when training; got "
                      "input of shape " + shape_str(sx) + ". Use eval() or a batch of at least 2");
   }
-  stats_.clear();
+  // stats_ is written by a training forward only: an eval forward writes nothing into the
+  // module, so threads may share it.
+  const bool training = this->is_training();
+  if (training) stats_.clear();
   thread_local std::vector<Var<T>> steps;  // reused: a training step allocates nothing
   steps.clear();
   for (std::size_t s = 0; s < sx[0]; ++s) {
-    steps.push_back(normalize_step(t, select(x, 0, std::ptrdiff_t(s)), s, &stats_));
+    steps.push_back(normalize_step(t, select(x, 0, std::ptrdiff_t(s)), s, training ? &stats_ : nullptr));
   }
-  if (this->is_training()) update_running(stats_);
+  if (training) update_running(stats_);
   return stack(steps, 0);
 }
 
@@ -178,7 +188,7 @@ RNNOutput<T> LNRNN<T>::run(Tape<T>& t, const Var<T>& x, const Var<T>& h0_in) {
   // The input projection of every step: one GEMM over (T*N, I).
   Var<T> P = linear(xs, t.param(*w_ih_));
   if (ln_x_) P = add(ln_x_->forward(t, P), t.param(*bias_));  // LN_x(W_ih x_t) + b, all steps
-  Var<T> h = h0.defined() ? select(h0, 0, 0) : t.constant(zeros(zeros_, layout.N, hidden_size_));
+  Var<T> h = h0.defined() ? select(h0, 0, 0) : t.constant(zeros<T, kInitialState>(Shape{layout.N, hidden_size_}));
   thread_local std::vector<Var<T>> states;  // reused: a training step allocates nothing
   states.clear();
   for (std::size_t s = 0; s < layout.T; ++s) {
@@ -237,18 +247,25 @@ RNNOutput<T> BNRNN<T>::run(Tape<T>& t, const Var<T>& x, const Var<T>& h0_in) {
   const Var<T> W_hh = t.param(*w_hh_);
   const Var<T> b = t.param(*bias_);
   const Var<T> P = linear(xs, t.param(*w_ih_));  // all steps: one GEMM over (T*N, I)
-  Var<T> h = h0.defined() ? select(h0, 0, 0) : t.constant(zeros(zeros_, layout.N, hidden_size_));
-  stats_x_.clear();
-  stats_h_.clear();
+  Var<T> h = h0.defined() ? select(h0, 0, 0) : t.constant(zeros<T, kInitialState>(Shape{layout.N, hidden_size_}));
+  // The step statistics are written by a training forward only: an eval forward writes
+  // nothing into the module, so threads may share it.
+  const bool training = this->is_training();
+  if (training) {
+    stats_x_.clear();
+    stats_h_.clear();
+  }
+  StepStatistics<T>* stats_h = training ? &stats_h_ : nullptr;
+  StepStatistics<T>* stats_x = training ? &stats_x_ : nullptr;
   thread_local std::vector<Var<T>> states;  // reused: a training step allocates nothing
   states.clear();
   for (std::size_t s = 0; s < layout.T; ++s) {
-    const Var<T> bh = bn_h_->normalize_step(t, linear(h, W_hh), s, &stats_h_);
-    const Var<T> bx = bn_x_->normalize_step(t, select(P, 0, std::ptrdiff_t(s)), s, &stats_x_);
+    const Var<T> bh = bn_h_->normalize_step(t, linear(h, W_hh), s, stats_h);
+    const Var<T> bx = bn_x_->normalize_step(t, select(P, 0, std::ptrdiff_t(s)), s, stats_x);
     h = tanh(add(add(bh, bx), b));
     states.push_back(h);
   }
-  if (this->is_training()) {
+  if (training) {
     bn_x_->update_running(stats_x_);
     bn_h_->update_running(stats_h_);
   }

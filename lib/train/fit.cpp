@@ -1,6 +1,9 @@
 #include "tapegrad/train/fit.hpp"
 
 #include <algorithm>
+#include <cstddef>
+#include <limits>
+#include <string>
 
 #include "tapegrad/core/shape.hpp"
 
@@ -45,27 +48,37 @@ std::vector<std::int64_t> argmax_rows(const xt::xarray<T>& logits) {
   return out;
 }
 
+namespace {
+// 0, or a size beyond PTRDIFF_MAX: a negative int converted to std::size_t (-1 became
+// 2^64 - 1, which made DataLoader's batch count overflow to zero batches and the accuracy 0).
+void check_batch_size(const char* who, std::size_t batch_size) {
+  const bool negative = batch_size > static_cast<std::size_t>(std::numeric_limits<std::ptrdiff_t>::max());
+  if (batch_size != 0 && !negative) return;
+  const std::string value = negative ? std::to_string(static_cast<long long>(batch_size)) +
+                                           " (a negative number converted to std::size_t: " +
+                                           std::to_string(batch_size) + ")"
+                                     : "0";
+  throw ValueError(std::string(who) + ": batch_size must be >= 1; got " + value);
+}
+}  // namespace
+
 template <class T>
 double classification_accuracy(Module<T>& model, const Dataset<T>& data, std::size_t batch_size) {
   if (!data.has_labels()) throw StateError("classification_accuracy: the dataset has no labels");
   if (data.empty()) throw ValueError("classification_accuracy: the dataset is empty");
-  const bool was_training = model.is_training();
-  model.eval();
+  check_batch_size("classification_accuracy", batch_size);
+  // Eval-mode forwards on this thread only: the model's mode is not touched, so concurrent
+  // calls (and a training loop's mode) cannot be flipped under one another.
+  EvalModeGuard eval_mode;
+  NoGradGuard no_grad;
   std::size_t correct = 0;
-  try {
-    NoGradGuard no_grad;
-    Tape<T> tape;
-    DataLoader<T> loader(data, batch_size);
-    for (const Batch<T>& batch : loader) {
-      tape.reset();
-      const auto pred = argmax_rows(model.forward(tape, tape.input(batch.inputs)).value());
-      for (std::size_t i = 0; i < pred.size(); ++i) correct += pred[i] == batch.labels[i];
-    }
-  } catch (...) {
-    model.train(was_training);
-    throw;
+  Tape<T> tape;
+  DataLoader<T> loader(data, std::min(batch_size, data.size()));
+  for (const Batch<T>& batch : loader) {
+    tape.reset();
+    const auto pred = argmax_rows(model(tape, tape.input(batch.inputs)).value());
+    for (std::size_t i = 0; i < pred.size(); ++i) correct += pred[i] == batch.labels[i];
   }
-  model.train(was_training);
   return static_cast<double>(correct) / static_cast<double>(data.size());
 }
 

@@ -8,6 +8,15 @@
 //
 // Modules are not copyable: tapes and optimizers hold pointers to their parameters. Hold them
 // by value where they are built, or in std::shared_ptr inside containers (Sequential).
+//
+// Inference on several threads: a forward with is_training() false writes nothing into any
+// module of the library (no buffer, no scratch member, no generator; per-call scratch is the
+// calling thread's own), so threads may share one model for inference, each forwarding on its
+// own Tape. Everything else that changes a model (train()/eval(), a training forward,
+// load_state_dict, zero_grad, backward into its parameters' gradients, an optimizer step) must
+// not overlap with any other use of it: one model trains on one thread at a time. To run an
+// eval-mode forward of a model that is in training mode without switching it, use
+// EvalModeGuard.
 #include <map>
 #include <memory>
 #include <string>
@@ -23,6 +32,25 @@ namespace tapegrad {
 
 template <class T>
 using StateDict = std::map<std::string, xt::xarray<T>>;
+
+// While an EvalModeGuard lives, every module forwarded ON THIS THREAD behaves as in eval mode
+// (is_training() is false: Dropout is the identity, BatchNorm uses and keeps its running
+// statistics) though no module's mode changes: train()/eval() are not called (nor on_train),
+// and other threads, and this one after the guard, see each module's mode as it was. Guards
+// nest. classification_accuracy uses one, so it can evaluate a model in the middle of
+// training without switching it, and several threads can evaluate one model at once.
+class EvalModeGuard {
+ public:
+  EvalModeGuard();
+  ~EvalModeGuard();
+  EvalModeGuard(const EvalModeGuard&) = delete;
+  EvalModeGuard& operator=(const EvalModeGuard&) = delete;
+  // True while an EvalModeGuard lives on the calling thread.
+  static bool active();
+
+ private:
+  bool previous_;
+};
 
 template <class T>
 class Module {
@@ -71,7 +99,8 @@ class Module {
   // ---- mode ----
   void train(bool on = true);
   void eval() { train(false); }
-  bool is_training() const { return training_; }
+  // The mode set by train()/eval(); false on a thread that holds an EvalModeGuard.
+  bool is_training() const { return training_ && !EvalModeGuard::active(); }
   void zero_grad();
 
  protected:
@@ -114,8 +143,9 @@ class Module {
 // exception propagates. The snapshot is a copy of the buffers into storage kept across calls:
 // a few values per BatchNorm1d channel, and no allocation after the first forward. It is taken
 // in training mode only (an eval forward changes no buffer): eval forwards write nothing into
-// the Sequential, so threads may share one for inference (each with its own tape); a training
-// forward writes the snapshot, so one model trains on one thread at a time, as in the lab.
+// the Sequential, so threads may share one for inference (each with its own tape, see the top
+// of this file); a training forward writes the snapshot, so one model trains on one thread at
+// a time, as in the lab.
 template <class T>
 class Sequential : public Module<T> {
  public:

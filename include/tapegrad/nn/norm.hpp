@@ -87,7 +87,7 @@ class BatchNorm1d : public Module<T> {
  private:
   std::size_t c_;
   BatchNormOptions o_;
-  BatchStatistics batch_stats_;
+  BatchStatistics batch_stats_;  // a training forward's, for the running statistics
 };
 
 extern template class LayerNorm<float>;

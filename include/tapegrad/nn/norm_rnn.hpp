@@ -61,7 +61,8 @@ class SequenceBatchNorm : public Module<T> {
   SequenceBatchNorm(std::size_t features, std::size_t max_length, double gamma_init, double eps,
                     double momentum);
   // Normalizes x (N, H), the values of time step `step`. Training mode: batch statistics,
-  // appended to *stats (which must then go to update_running). Eval mode: running ones.
+  // appended to *stats if stats is not null (which must then go to update_running). Eval
+  // mode: running ones; writes nothing into the module (stats is not used).
   // Throws StateError in training mode when N < 2 (the batch_norm op's check).
   Var<T> normalize_step(Tape<T>& t, const Var<T>& x, std::size_t step, StepStatistics<T>* stats);
   // Folds the statistics of steps 0, 1, ... into the running ones; num_batches_tracked += 1.
@@ -80,8 +81,7 @@ class SequenceBatchNorm : public Module<T> {
 
  private:
   double eps_, momentum_;
-  xt::xarray<T> zero_beta_, mean_row_, var_row_;  // scratch for eval's per-step statistics
-  StepStatistics<T> stats_;                       // forward()'s, reused
+  StepStatistics<T> stats_;  // a training forward()'s, reused
 };
 
 // ---- LNRNN ---------------------------------------------------------------------------------
@@ -136,7 +136,6 @@ class LNRNN : public Module<T> {
   RecurrentLayerNorm<T>* ln_ = nullptr;    // Summed
   RecurrentLayerNorm<T>* ln_h_ = nullptr;  // Separate
   RecurrentLayerNorm<T>* ln_x_ = nullptr;  // Separate
-  xt::xarray<T> zeros_;                    // h_0 when none is given
 };
 
 // ---- BNRNN ---------------------------------------------------------------------------------
@@ -191,8 +190,7 @@ class BNRNN : public Module<T> {
   Parameter<T>* bias_;
   SequenceBatchNorm<T>* bn_x_;
   SequenceBatchNorm<T>* bn_h_;
-  xt::xarray<T> zeros_;                  // h_0 when none is given
-  StepStatistics<T> stats_x_, stats_h_;  // run()'s, reused
+  StepStatistics<T> stats_x_, stats_h_;  // a training run()'s, reused
 };
 
 #define TAPEGRAD_NORM_RNN_EXTERN(T)          \

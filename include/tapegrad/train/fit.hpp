@@ -37,8 +37,14 @@ EpochStats train_epoch(DataLoader<T>& loader, Optimizer<T>& optimizer, Tape<T>& 
                        std::size_t epoch = 0);
 
 // The fraction of examples of a classification dataset whose largest logit is at their
-// label. Runs in eval mode without recording gradients, in batches of `batch_size`, and puts
-// the module back into the mode it was in.
+// label, in batches of `batch_size`, without recording gradients. The forwards run as in eval
+// mode whatever the model's mode (as PyTorch code does with model.eval() ... model.train()),
+// but through an EvalModeGuard (nn/module.hpp): the model's mode is never switched and nothing
+// in it is written (no running statistics, no Dropout draws). So it may be called in the middle
+// of training, and by several threads at once on one model, as long as nothing trains the
+// model or switches its mode meanwhile. Throws StateError for a dataset without labels,
+// ValueError for an empty one or a batch_size of 0 or a negative number converted to
+// std::size_t (the message names it, e.g. -1).
 template <class T>
 double classification_accuracy(Module<T>& model, const Dataset<T>& data, std::size_t batch_size = 1000);
 
