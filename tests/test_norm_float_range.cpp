@@ -439,3 +439,17 @@ TEST_CASE("clip_grad_norm of float32 gradients near float's range edges agrees w
     }
   }
 }
+
+TEST_CASE("SequenceBatchNorm's running variance stays finite when a float batch variance exceeds FLT_MAX") {
+  // Values +-3e19 over a batch of 2: the biased batch variance 9e38 is beyond FLT_MAX, the
+  // update 0.9 * 1 + 0.1 * 9e38 * 2 = 1.8e38 is not.
+  tg::SequenceBatchNorm<float> bn(1, 1, 1.0, 1e-5, 0.1);
+  bn.train();
+  tg::Tape<float> t;
+  xt::xarray<float> x = {{{3e19f}, {-3e19f}}};  // (T = 1, N = 2, H = 1)
+  bn(t, t.input(x));
+  const double expect = 0.9 * 1.0 + 0.1 * 9e38 * 2.0;
+  REQUIRE(std::isfinite(bn.running_var(0, 0)));
+  CHECK(static_cast<double>(bn.running_var(0, 0)) == Approx(expect).epsilon(1e-6));
+  CHECK(bn.running_mean(0, 0) == 0.0f);
+}

@@ -87,11 +87,8 @@ Var<T> SequenceBatchNorm<T>::normalize_step(Tape<T>& t, const Var<T>& x, std::si
   const Var<T> gamma = t.param(weight);
   if (this->is_training()) {
     if (!stats) return batch_norm(x, gamma, beta, eps_);
-    if (stats->mean.size() == stats->count) {  // a new slot; later forwards reuse it
-      stats->mean.emplace_back();
-      stats->var.emplace_back();
-    }
-    Var<T> y = batch_norm(x, gamma, beta, eps_, &stats->mean[stats->count], &stats->var[stats->count]);
+    if (stats->steps.size() == stats->count) stats->steps.emplace_back();  // later forwards reuse it
+    Var<T> y = batch_norm(x, gamma, beta, eps_, stats->steps[stats->count]);
     stats->batch = t.shape(x)[0];
     ++stats->count;
     return y;
@@ -117,11 +114,11 @@ void SequenceBatchNorm<T>::update_running(const StepStatistics<T>& stats) {
     const std::size_t s = std::min(step, max_length() - 1);
     T* rm = running_mean.data() + s * H;
     T* rv = running_var.data() + s * H;
-    const T* bm = stats.mean[step].data();
-    const T* bv = stats.var[step].data();
+    const double* bm = stats.steps[step].mean.data();
+    const double* bv = stats.steps[step].var.data();
     for (std::size_t j = 0; j < H; ++j) {
-      rm[j] = static_cast<T>((1 - m) * double(rm[j]) + m * double(bm[j]));
-      rv[j] = static_cast<T>((1 - m) * double(rv[j]) + m * double(bv[j]) * unbias);
+      rm[j] = static_cast<T>((1 - m) * double(rm[j]) + m * bm[j]);
+      rv[j] = static_cast<T>((1 - m) * double(rv[j]) + m * bv[j] * unbias);
     }
   }
   num_batches_tracked() += T(1);

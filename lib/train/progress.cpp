@@ -10,6 +10,12 @@ namespace tapegrad {
 
 std::string format_duration(double seconds) {
   if (!(seconds >= 0) || !std::isfinite(seconds)) return "?";
+  // Beyond ~3e5 years llround would leave long long's range: say how many hours instead.
+  if (seconds >= 1e13) {
+    char big[64];
+    std::snprintf(big, sizeof big, "%.3g h", seconds / 3600);
+    return big;
+  }
   const auto total = static_cast<long long>(std::llround(seconds));
   const long long h = total / 3600, m = (total / 60) % 60, s = total % 60;
   char buf[64];

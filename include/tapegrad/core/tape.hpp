@@ -251,7 +251,15 @@ class Tape {
   // prepares a node slot; the op then fills it through the Recorder and calls finish().
   Recorder<T> record(const char* op, std::initializer_list<Var<T>> inputs);
   Recorder<T> record(const char* op, const std::vector<Var<T>>& inputs);
-  const Node<T>& node(std::size_t index) const { return nodes_.at(index); }
+  // The live node at `index`: a ValueError naming the index and size() past the end (a slot
+  // kept for reuse beyond size() holds a dropped node and is not live).
+  const Node<T>& node(std::size_t index) const {
+    if (index >= size_) {
+      throw ValueError("Tape::node: index " + std::to_string(index) + " is out of range for a tape of " +
+                       std::to_string(size_) + " nodes");
+    }
+    return nodes_[index];
+  }
 
  private:
   friend class Recorder<T>;

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "tapegrad/nn/rnn.hpp"
+#include "tapegrad/ops/norm.hpp"
 
 namespace tapegrad {
 
@@ -33,12 +34,13 @@ class RecurrentLayerNorm : public Module<T> {
 };
 
 // Batch statistics of every step of one training forward, kept until they are folded into
-// the running statistics (mean[t], var[t] for t < count: the per-feature batch mean and
-// BIASED variance). clear() keeps the arrays, so a module that reuses one object for every
-// forward allocates nothing after its first.
+// the running statistics (steps[t] for t < count: the per-feature batch mean and BIASED
+// variance, in double, so a float batch variance beyond FLT_MAX still updates a finite running
+// one). clear() keeps the arrays, so a module that reuses one object for every forward
+// allocates nothing after its first.
 template <class T>
 struct StepStatistics {
-  std::vector<xt::xarray<T>> mean, var;
+  std::vector<BatchStatistics> steps;
   std::size_t count = 0;
   std::size_t batch = 0;
   void clear() { count = 0; }
