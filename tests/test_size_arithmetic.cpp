@@ -435,3 +435,15 @@ TEST_CASE("Sequential indexing past the last layer is a ValueError naming the in
   expect_error<tg::ValueError>([&] { seq[1]; }, {"Sequential", "index 1", "1 layers"});
   expect_error<tg::ValueError>([&] { seq[kSizeMax]; }, {"Sequential", str(kSizeMax)});
 }
+
+TEST_CASE("backward through shape ops on empty Vars with a dim of 2^40 gives empty gradients at once") {
+  const std::size_t big = std::size_t(1) << 40;
+  tg::Tape<double> t;
+  auto x = t.input(xt::xarray<double>::from_shape({big, 3, 0}), true);
+  auto w = t.input(xt::xarray<double>::from_shape({big, 2, 0}), true);
+  const auto parts = tg::split(x, std::vector<std::size_t>{big / 4, big - big / 4});
+  const auto y = tg::concat<double>({tg::slice(x, 1, 0, 2), tg::index_select(w, 1, {1, 0}), tg::permute(tg::slice(parts[1], 1, 1, 3), {0, 1, 2})}, 0);
+  t.backward(y, xt::xarray<double>::from_shape(y.shape()));
+  CHECK(t.grad(x).shape() == x.shape());
+  CHECK(t.grad(w).shape() == w.shape());
+}

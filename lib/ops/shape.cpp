@@ -80,10 +80,11 @@ Var<T> permute_checked(const char* op, const Var<T>& x, const std::vector<std::s
     po[j] = px[i];
   });
   return r.finish([](BackwardCtx<T>& c) {
-    if (!c.needs_grad(0) || c.grad().size() == 0) return;
+    if (!c.needs_grad(0)) return;
+    T* gx = c.input_grad(0).data();
+    if (c.grad().size() == 0) return;
     const auto sx = permuted_strides(c.input(0).shape(), c.ints());
     const T* g = c.grad().data();
-    T* gx = c.input_grad(0).data();
     detail::for_each_broadcast2(c.grad().shape(), sx, sx, [&](std::size_t j, std::ptrdiff_t i, std::ptrdiff_t) {
       gx[i] += g[j];
     });

@@ -37,7 +37,11 @@ template <class T>
 void gather_backward(BackwardCtx<T>& c) {
   // An empty output has no gradient to scatter (and stored no indices); its outer dims may
   // still be huge, so return before looping over them.
-  if (!c.needs_grad(0) || c.grad().size() == 0) return;
+  if (!c.needs_grad(0)) return;
+  if (c.grad().size() == 0) {
+    c.input_grad(0);  // the input's (zero) gradient exists, as for any other output
+    return;
+  }
   const Shape& in = c.input(0).shape();
   const auto& ints = c.ints();
   const auto axis = static_cast<std::size_t>(ints[0]);

@@ -36,7 +36,12 @@ Var<T> join(const char* op, const std::vector<Var<T>>& xs, const Shape& out_shap
   }
   return r.finish([](BackwardCtx<T>& c) {
     const auto outer = static_cast<std::size_t>(c.ints()[0]);
-    if (outer == 0 || c.grad().size() == 0) return;
+    if (outer == 0 || c.grad().size() == 0) {
+      for (std::size_t k = 0; k < c.num_inputs(); ++k) {
+        if (c.needs_grad(k)) c.input_grad(k);  // empty inputs still get their (zero) gradient
+      }
+      return;
+    }
     const std::size_t row = c.grad().size() / outer;
     const T* g = c.grad().data();
     std::size_t off = 0;
