@@ -24,11 +24,64 @@ std::string axes_str(const Axes& a) {
   return os.str();
 }
 
-std::size_t numel(const Shape& s) {
-  std::size_t n = 1;
-  for (auto d : s) n *= d;
+namespace {
+
+std::string too_large(std::size_t n) {
+  return std::to_string(n) + " (" + std::to_string(static_cast<std::int64_t>(n)) +
+         " as a signed 64-bit integer), larger than the largest size " + std::to_string(kMaxSize);
+}
+
+}  // namespace
+
+std::size_t checked_size(const char* what, std::size_t n) {
+  if (n > kMaxSize) {
+    throw ValueError(std::string(what) + " is " + too_large(n) + "; sizes must be >= 0");
+  }
   return n;
 }
+
+std::size_t checked_mul(const char* what, std::size_t a, std::size_t b) {
+  checked_size(what, a);
+  checked_size(what, b);
+  std::size_t r = 0;
+  if (__builtin_mul_overflow(a, b, &r) || r > kMaxSize) {
+    throw ValueError(std::string(what) + ": " + std::to_string(a) + " * " + std::to_string(b) +
+                     " overflows: the result would be larger than the largest size " +
+                     std::to_string(kMaxSize));
+  }
+  return r;
+}
+
+std::size_t checked_add(const char* what, std::size_t a, std::size_t b) {
+  checked_size(what, a);
+  checked_size(what, b);
+  if (a > kMaxSize - b) {
+    throw ValueError(std::string(what) + ": " + std::to_string(a) + " + " + std::to_string(b) +
+                     " overflows: the result would be larger than the largest size " +
+                     std::to_string(kMaxSize));
+  }
+  return a + b;
+}
+
+std::size_t checked_numel(const char* op, const Shape& s, std::size_t from, std::size_t to) {
+  std::size_t nonzero = 1;
+  bool empty = false;
+  for (std::size_t d = from; d < to; ++d) {
+    if (s[d] == 0) {
+      empty = true;
+    } else if (s[d] > kMaxSize || __builtin_mul_overflow(nonzero, s[d], &nonzero) || nonzero > kMaxSize) {
+      throw ShapeError(std::string(op) + ": shape " + shape_str(s) +
+                       " is too large: " + (s[d] > kMaxSize ? "dim " + std::to_string(d) + " is " + too_large(s[d])
+                                                            : "its number of elements overflows the largest size " +
+                                                                  std::to_string(kMaxSize)));
+    }
+  }
+  return empty ? 0 : nonzero;
+}
+
+std::size_t checked_numel(const char* op, const Shape& s) { return checked_numel(op, s, 0, s.size()); }
+
+std::size_t numel(const Shape& s) { return checked_numel("numel", s); }
 
 Shape broadcast_shapes(const char* op, const Shape& a, const Shape& b) {
   const std::size_t nd = std::max(a.size(), b.size());
@@ -47,6 +100,7 @@ Shape broadcast_shapes(const char* op, const Shape& a, const Shape& b) {
     }
     out[i] = da == 1 ? db : da;
   }
+  checked_numel(op, out);
   return out;
 }
 

@@ -50,6 +50,9 @@ DataLoader<T>::DataLoader(const Dataset<T>& data, std::size_t batch_size, bool s
   if (batch_size == 0) {
     throw ValueError("DataLoader: batch_size must be >= 1; got 0");
   }
+  // A negative int passed as the batch size arrives as a huge size_t; reject it as PyTorch
+  // rejects batch_size=-1. Any other size is fine: one larger than the dataset gives one batch.
+  checked_size("DataLoader: batch_size", batch_size);
   if (data.empty()) {
     throw ValueError("DataLoader: the dataset is empty (inputs of shape " +
                      shape_str(data.inputs().shape()) + "); there is nothing to iterate");
@@ -59,7 +62,8 @@ DataLoader<T>::DataLoader(const Dataset<T>& data, std::size_t batch_size, bool s
 template <class T>
 std::size_t DataLoader<T>::size() const {
   const std::size_t n = data_->size();
-  return drop_last_ ? n / batch_size_ : (n + batch_size_ - 1) / batch_size_;
+  // ceil(n / B) without forming n + B - 1, which wraps around for a B near SIZE_MAX.
+  return n / batch_size_ + (!drop_last_ && n % batch_size_ != 0 ? 1 : 0);
 }
 
 template <class T>
@@ -86,6 +90,14 @@ void DataLoader<T>::fill_batch(const std::vector<std::size_t>& order, std::size_
   const std::size_t begin = b * batch_size_;
   const std::size_t count = std::min(batch_size_, order.size() - begin);
   const std::size_t* idx = order.data() + begin;
+  for (std::size_t i = 0; i < count; ++i) {
+    if (idx[i] >= data_->size()) {
+      throw ValueError("DataLoader::fill_batch: order[" + std::to_string(begin + i) + "] = " +
+                       std::to_string(idx[i]) + " (in batch " + std::to_string(b) +
+                       ") is out of range for a dataset of " + std::to_string(data_->size()) +
+                       " examples");
+    }
+  }
   out.indices.assign(idx, idx + count);
   gather_rows_into(data_->inputs(), idx, count, out.inputs);
   if (data_->has_labels()) {

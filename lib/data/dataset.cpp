@@ -17,6 +17,7 @@ void check_has_example_dim(const char* what, const xt::xarray<T>& a) {
     throw ShapeError(std::string("Dataset: ") + what +
                      " must have a leading example dim (N, ...); got a 0-d array of shape ()");
   }
+  checked_numel("Dataset", a.shape());
 }
 
 Shape drop_first(const Shape& s) { return Shape(s.begin() + 1, s.end()); }
@@ -27,7 +28,7 @@ xt::xarray<T> gather_rows(const xt::xarray<T>& a, const std::vector<std::size_t>
   Shape shape = a.shape();
   shape[0] = indices.size();
   xt::xarray<T> out = xt::xarray<T>::from_shape(shape);
-  const std::size_t row = numel(drop_first(a.shape()));
+  const std::size_t row = checked_numel("Dataset", drop_first(a.shape()));
   for (std::size_t i = 0; i < indices.size(); ++i) {
     std::copy_n(a.data() + indices[i] * row, row, out.data() + i * row);
   }
@@ -108,7 +109,9 @@ Shape Dataset<T>::target_shape() const {
 template <class T>
 std::size_t Dataset<T>::num_classes() const {
   const auto& l = labels();
-  return l.empty() ? 0 : static_cast<std::size_t>(*std::max_element(l.begin(), l.end())) + 1;
+  if (l.empty()) return 0;
+  return checked_add("Dataset::num_classes: the largest label + 1",
+                     static_cast<std::size_t>(*std::max_element(l.begin(), l.end())), 1);
 }
 
 template <class T>

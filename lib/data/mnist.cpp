@@ -135,7 +135,9 @@ std::string default_mnist_dir() {
 template <class T>
 xt::xarray<T> parse_mnist_digits(const std::string& text, std::size_t max_images,
                                  const std::string& source) {
-  const std::size_t limit = max_images == 0 ? 0 : max_images * kMnistPixels;
+  checked_size("parse_mnist_digits: max_images", max_images);
+  // A limit of more values than fit in memory is no limit (0): max_images * 784 may overflow.
+  const std::size_t limit = max_images == 0 || max_images > kMaxSize / kMnistPixels ? 0 : max_images * kMnistPixels;
   DigitsSax sax(limit);
   const std::string where = "parse_mnist_digits: " + source + ": ";
   try {

@@ -23,7 +23,9 @@ double normal(std::mt19937_64& rng) {
   return std::sqrt(-2.0 * std::log(1.0 - u1)) * std::cos(2.0 * kPi * u2);
 }
 
+// n >= min, and not a negative int passed as a size (checked_size).
 void check_count(const char* fn, const char* name, std::size_t n, std::size_t min) {
+  checked_size((std::string(fn) + ": " + name).c_str(), n);
   if (n < min) {
     throw ValueError(std::string(fn) + ": " + name + " must be >= " + std::to_string(min) +
                      "; got " + std::to_string(n));
@@ -45,6 +47,7 @@ Dataset<T> two_spirals(std::size_t n_per_class, double noise, std::uint64_t seed
   check_scale("two_spirals", "noise", noise);
   std::mt19937_64 rng(seed);
   const std::size_t n = n_per_class;
+  checked_mul("two_spirals: 2 classes * n_per_class * 2 features", checked_mul("two_spirals: 2 * n_per_class", 2, n), 2);
   xt::xarray<T> x = xt::xarray<T>::from_shape({2 * n, 2});
   std::vector<std::int64_t> y(2 * n);
   for (std::size_t c = 0; c < 2; ++c) {
@@ -65,6 +68,7 @@ template <class T>
 Dataset<T> moons(std::size_t n, double noise, std::uint64_t seed) {
   check_count("moons", "n", n, 1);
   check_scale("moons", "noise", noise);
+  checked_mul("moons: n * 2 features", n, 2);
   std::mt19937_64 rng(seed);
   const std::size_t n_out = n / 2;
   const std::size_t n_in = n - n_out;
@@ -93,6 +97,8 @@ Dataset<T> gaussian_blobs(std::size_t n, std::size_t centers, std::size_t dim, d
   check_count("gaussian_blobs", "centers", centers, 1);
   check_count("gaussian_blobs", "dim", dim, 1);
   check_scale("gaussian_blobs", "std", std);
+  checked_mul("gaussian_blobs: centers * dim", centers, dim);
+  checked_mul("gaussian_blobs: n * dim", n, dim);
   std::mt19937_64 rng(seed);
   std::vector<double> mu(centers * dim);
   for (auto& m : mu) m = uniform(rng, -10.0, 10.0);
@@ -115,6 +121,7 @@ template <class T>
 Dataset<T> adding_problem(std::size_t n, std::size_t seq_len, std::uint64_t seed) {
   check_count("adding_problem", "n", n, 1);
   check_count("adding_problem", "seq_len", seq_len, 2);
+  checked_mul("adding_problem: n * seq_len * 2", checked_mul("adding_problem: n * seq_len", n, seq_len), 2);
   std::mt19937_64 rng(seed);
   const std::size_t half = seq_len / 2;
   xt::xarray<T> x = xt::zeros<T>({n, seq_len, std::size_t(2)});
@@ -135,6 +142,7 @@ template <class T>
 Dataset<T> sine_next_step(std::size_t n, std::size_t seq_len, std::uint64_t seed) {
   check_count("sine_next_step", "n", n, 1);
   check_count("sine_next_step", "seq_len", seq_len, 1);
+  checked_mul("sine_next_step: n * seq_len", n, seq_len);
   std::mt19937_64 rng(seed);
   xt::xarray<T> x = xt::xarray<T>::from_shape({n, seq_len, std::size_t(1)});
   xt::xarray<T> y = xt::xarray<T>::from_shape({n, std::size_t(1)});
@@ -153,6 +161,7 @@ template <class T>
 Dataset<T> parity(std::size_t n, std::size_t seq_len, std::uint64_t seed) {
   check_count("parity", "n", n, 1);
   check_count("parity", "seq_len", seq_len, 1);
+  checked_mul("parity: n * seq_len", n, seq_len);
   std::mt19937_64 rng(seed);
   xt::xarray<T> x = xt::xarray<T>::from_shape({n, seq_len, std::size_t(1)});
   std::vector<std::int64_t> y(n);

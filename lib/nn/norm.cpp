@@ -20,6 +20,7 @@ template <class T>
 LayerNorm<T>::LayerNorm(Shape normalized_shape, LayerNormOptions options)
     : shape_(std::move(normalized_shape)), o_(options) {
   if (shape_.empty()) throw ValueError("LayerNorm: normalized_shape must have at least one dim");
+  checked_numel("LayerNorm: normalized_shape", shape_);
   // Checked here, not only in the op: forward binds weight and bias before calling the op, so
   // an error from the op would leave those two nodes on the tape.
   check_eps("LayerNorm", o_.eps());
@@ -52,6 +53,7 @@ std::string LayerNorm<T>::extra_repr() const {
 template <class T>
 BatchNorm1d<T>::BatchNorm1d(std::size_t num_features, BatchNormOptions options)
     : c_(num_features), o_(options) {
+  checked_size("BatchNorm1d: num_features", num_features);
   if (num_features == 0) throw ValueError("BatchNorm1d: num_features must be positive");
   check_eps("BatchNorm1d", o_.eps());  // as in LayerNorm: before forward can bind anything
   if (o_.momentum() && !(*o_.momentum() >= 0 && *o_.momentum() <= 1)) {

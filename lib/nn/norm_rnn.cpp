@@ -23,6 +23,13 @@ void check_hidden_and_eps(const char* who, std::size_t hidden_size, double eps) 
   }
 }
 
+// The (rows, cols) shape of a weight or statistics buffer, checked before it is allocated: a
+// size passed as a negative int, or rows * cols overflowing, is a ValueError naming `what`.
+Shape checked_matrix(const char* what, std::size_t rows, std::size_t cols) {
+  checked_mul(what, rows, cols);
+  return {rows, cols};
+}
+
 // Zeros of the given shape, for Tape::constant (which copies them). The buffer is the calling
 // thread's, not the module's: threads that share a module for inference, with different batch
 // sizes, would otherwise resize it under one another. Reallocated only when the shape changes;
@@ -47,7 +54,7 @@ std::string num(double v) {
 
 template <class T>
 RecurrentLayerNorm<T>::RecurrentLayerNorm(std::size_t features, double eps)
-    : weight(this->register_parameter("weight", xt::ones<T>({features}))),
+    : weight(this->register_parameter("weight", xt::ones<T>({checked_size("RecurrentLayerNorm: features", features)}))),
       bias(this->register_parameter("bias", xt::zeros<T>({features}))),
       eps_(eps) {}
 
@@ -66,7 +73,11 @@ std::string RecurrentLayerNorm<T>::extra_repr() const {
 template <class T>
 SequenceBatchNorm<T>::SequenceBatchNorm(std::size_t features, std::size_t max_length,
                                         double gamma_init, double eps, double momentum)
-    : weight(this->register_parameter("weight", xt::xarray<T>(xt::ones<T>({features}) * T(gamma_init)))),
+    // The statistics' shape is checked first, before the weight is allocated.
+    : weight(this->register_parameter(
+          "weight", xt::xarray<T>(xt::ones<T>({checked_matrix("SequenceBatchNorm: max_length * features", max_length,
+                                                              features)[1]}) *
+                                  T(gamma_init)))),
       running_mean(this->register_buffer("running_mean", xt::zeros<T>({max_length, features}))),
       running_var(this->register_buffer("running_var", xt::ones<T>({max_length, features}))),
       num_batches_tracked(this->register_buffer("num_batches_tracked", xt::xarray<T>(T(0)))),
@@ -163,8 +174,10 @@ LNRNN<T>::LNRNN(std::size_t input_size, std::size_t hidden_size, LNRNNOptions op
   check_hidden_and_eps("LNRNN", hidden_size, options.eps());
   const std::size_t H = hidden_size;
   const double k = 1.0 / std::sqrt(static_cast<double>(H));
-  w_ih_ = &this->register_parameter("weight_ih", uniform_array<T>({H, input_size}, -k, k, gen));
-  w_hh_ = &this->register_parameter("weight_hh", uniform_array<T>({H, H}, -k, k, gen));
+  const Shape ih = checked_matrix("LNRNN: hidden_size * input_size", H, input_size);
+  const Shape hh = checked_matrix("LNRNN: hidden_size * hidden_size", H, H);
+  w_ih_ = &this->register_parameter("weight_ih", uniform_array<T>(ih, -k, k, gen));
+  w_hh_ = &this->register_parameter("weight_hh", uniform_array<T>(hh, -k, k, gen));
   const double eps = options.eps();
   if (options.variant() == LNVariant::Summed) {
     ln_ = &this->register_module("ln", std::make_shared<RecurrentLayerNorm<T>>(H, eps));
@@ -218,8 +231,11 @@ BNRNN<T>::BNRNN(std::size_t input_size, std::size_t hidden_size, BNRNNOptions op
   check_hidden_and_eps("BNRNN", hidden_size, options.eps());
   const std::size_t H = hidden_size;
   const double k = 1.0 / std::sqrt(static_cast<double>(H));
-  w_ih_ = &this->register_parameter("weight_ih", uniform_array<T>({H, input_size}, -k, k, gen));
-  w_hh_ = &this->register_parameter("weight_hh", uniform_array<T>({H, H}, -k, k, gen));
+  const Shape ih = checked_matrix("BNRNN: hidden_size * input_size", H, input_size);
+  const Shape hh = checked_matrix("BNRNN: hidden_size * hidden_size", H, H);
+  checked_matrix("BNRNN: max_length * hidden_size", options.max_length(), H);
+  w_ih_ = &this->register_parameter("weight_ih", uniform_array<T>(ih, -k, k, gen));
+  w_hh_ = &this->register_parameter("weight_hh", uniform_array<T>(hh, -k, k, gen));
   bias_ = &this->register_parameter("bias", xt::zeros<T>({H}));
   auto make_bn = [&] {
     return std::make_shared<SequenceBatchNorm<T>>(H, options.max_length(), options.gamma_init(),

@@ -76,6 +76,15 @@ RNN<T>::RNN(std::size_t input_size, std::size_t hidden_size, RNNOptions options,
     : input_size_(input_size), hidden_size_(hidden_size), options_(std::move(options)) {
   if (hidden_size == 0) throw ValueError("RNN: hidden_size must be greater than zero; got 0");
   if (options_.num_layers() == 0) throw ValueError("RNN: num_layers must be at least 1; got 0");
+  // Sizes passed as negative ints, or weights whose number of elements overflows, are errors
+  // before anything is allocated.
+  checked_size("RNN: input_size", input_size);
+  checked_size("RNN: hidden_size", hidden_size);
+  checked_size("RNN: num_layers", options_.num_layers());
+  const std::size_t first = checked_mul("RNN: hidden_size * input_size", hidden_size, input_size);
+  const std::size_t square = checked_mul("RNN: hidden_size * hidden_size", hidden_size, hidden_size);
+  checked_add("RNN: the weights' number of elements", first,
+              checked_mul("RNN: num_layers * hidden_size * hidden_size", options_.num_layers(), square));
   if (options_.nonlinearity() == "tanh") {
     activation_ = RNNActivation::Tanh;
   } else if (options_.nonlinearity() == "relu") {

@@ -69,19 +69,22 @@ Var<T> permute_checked(const char* op, const Var<T>& x, const std::vector<std::s
   }
   Shape out_shape(perm.size());
   for (std::size_t j = 0; j < perm.size(); ++j) out_shape[j] = in[perm[j]];
+  const bool empty = checked_numel(op, in) == 0;
   auto r = t.record(op, {x});
   for (auto p : perm) r.ints().push_back(static_cast<std::ptrdiff_t>(p));
   const auto sx = permuted_strides(in, r.ints());
   const T* px = t.value(x).data();
   T* po = r.out(out_shape).data();
-  detail::for_each_broadcast2(out_shape, sx, sx, [&](std::size_t j, std::ptrdiff_t i, std::ptrdiff_t) {
+  // An empty array has nothing to move, but its other dims may be huge: skip the walk.
+  if (!empty) detail::for_each_broadcast2(out_shape, sx, sx, [&](std::size_t j, std::ptrdiff_t i, std::ptrdiff_t) {
     po[j] = px[i];
   });
   return r.finish([](BackwardCtx<T>& c) {
     if (!c.needs_grad(0)) return;
+    T* gx = c.input_grad(0).data();
+    if (c.grad().size() == 0) return;
     const auto sx = permuted_strides(c.input(0).shape(), c.ints());
     const T* g = c.grad().data();
-    T* gx = c.input_grad(0).data();
     detail::for_each_broadcast2(c.grad().shape(), sx, sx, [&](std::size_t j, std::ptrdiff_t i, std::ptrdiff_t) {
       gx[i] += g[j];
     });
@@ -94,12 +97,11 @@ Var<T> permute_checked(const char* op, const Var<T>& x, const std::vector<std::s
 template <class T>
 Var<T> reshape(const Var<T>& x, const std::vector<std::ptrdiff_t>& shape) {
   const Shape& in = x.tape().shape(x);
-  const std::size_t total = numel(in);
+  const std::size_t total = checked_numel("reshape", in);
   const auto fail = [&](const std::string& why) {
     return ShapeError("reshape: cannot reshape " + shape_str(in) + " (" + std::to_string(total) +
                       " elements) into " + dims_str(shape) + why);
   };
-  std::size_t known = 1;
   std::ptrdiff_t inferred = -1;
   for (std::size_t d = 0; d < shape.size(); ++d) {
     if (shape[d] == -1) {
@@ -110,12 +112,17 @@ Var<T> reshape(const Var<T>& x, const std::vector<std::ptrdiff_t>& shape) {
     } else if (shape[d] < 0) {
       throw ValueError("reshape: invalid size " + std::to_string(shape[d]) + " at dim " +
                        std::to_string(d) + " of " + dims_str(shape) + " (sizes are >= 0, or -1 once)");
-    } else {
-      known *= static_cast<std::size_t>(shape[d]);
     }
   }
+  // The -1 dim counts as 1 in the product of the known sizes, which must not overflow.
   Shape out(shape.size());
-  for (std::size_t d = 0; d < shape.size(); ++d) out[d] = static_cast<std::size_t>(std::max<std::ptrdiff_t>(shape[d], 0));
+  for (std::size_t d = 0; d < shape.size(); ++d) out[d] = shape[d] == -1 ? 1 : static_cast<std::size_t>(shape[d]);
+  std::size_t known = 0;
+  try {
+    known = checked_numel("reshape", out);
+  } catch (const ShapeError&) {
+    throw fail(": the product of the sizes overflows (it is larger than " + std::to_string(kMaxSize) + ")");
+  }
   if (inferred >= 0) {
     if (known == 0) throw fail(": the size of the -1 dim is ambiguous when the other sizes multiply to 0");
     if (total % known != 0) throw fail("");
@@ -130,6 +137,7 @@ Var<T> reshape(const Var<T>& x, const std::vector<std::ptrdiff_t>& shape) {
 template <class T>
 Var<T> flatten(const Var<T>& x, std::ptrdiff_t start_axis, std::ptrdiff_t end_axis) {
   const Shape& in = x.tape().shape(x);
+  checked_numel("flatten", in);
   const std::size_t s = normalize_axis_0d("flatten", start_axis, in.size());
   const std::size_t e = normalize_axis_0d("flatten", end_axis, in.size());
   if (s > e) {
@@ -214,6 +222,7 @@ template <class T>
 Var<T> slice(const Var<T>& x, std::ptrdiff_t axis, std::ptrdiff_t start, std::ptrdiff_t stop,
              std::ptrdiff_t step) {
   const Shape& in = x.tape().shape(x);
+  checked_numel("slice", in);
   const std::size_t a = normalize_axis("slice", axis, in.size());
   if (step < 1) {
     throw ValueError("slice: step must be >= 1; got " + std::to_string(step) + " (input shape " +
@@ -235,6 +244,7 @@ Var<T> slice(const Var<T>& x, std::ptrdiff_t axis, std::ptrdiff_t start, std::pt
 template <class T>
 Var<T> select(const Var<T>& x, std::ptrdiff_t axis, std::ptrdiff_t index) {
   const Shape& in = x.tape().shape(x);
+  checked_numel("select", in);
   const std::size_t a = normalize_axis("select", axis, in.size());
   const auto n = static_cast<std::ptrdiff_t>(in[a]);
   if (index < -n || index >= n) {
@@ -254,6 +264,7 @@ Var<T> select(const Var<T>& x, std::ptrdiff_t axis, std::ptrdiff_t index) {
 template <class T>
 Var<T> index_select(const Var<T>& x, std::ptrdiff_t axis, const std::vector<std::int64_t>& indices) {
   const Shape& in = x.tape().shape(x);
+  checked_numel("index_select", in);
   const std::size_t a = normalize_axis("index_select", axis, in.size());
   const auto n = static_cast<std::int64_t>(in[a]);
   for (std::size_t k = 0; k < indices.size(); ++k) {

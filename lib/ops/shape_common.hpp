@@ -13,10 +13,10 @@ namespace tapegrad {
 
 namespace {
 
+// The product of dims [from, to). The ops check their input shapes with checked_numel on
+// entry, after which no partial product can overflow; the check here is a second line.
 [[maybe_unused]] std::size_t dims_product(const Shape& s, std::size_t from, std::size_t to) {
-  std::size_t p = 1;
-  for (std::size_t d = from; d < to; ++d) p *= s[d];
-  return p;
+  return checked_numel("shape op", s, from, to);
 }
 
 // s with a new axis of `size` at position a (svector::insert trips -Warray-bounds in GCC).
@@ -35,7 +35,13 @@ namespace {
 // (a repeated index receives the sum of its gradients). ints() = {axis, idx...}.
 template <class T>
 void gather_backward(BackwardCtx<T>& c) {
+  // An empty output has no gradient to scatter (and stored no indices); its outer dims may
+  // still be huge, so return before looping over them.
   if (!c.needs_grad(0)) return;
+  if (c.grad().size() == 0) {
+    c.input_grad(0);  // the input's (zero) gradient exists, as for any other output
+    return;
+  }
   const Shape& in = c.input(0).shape();
   const auto& ints = c.ints();
   const auto axis = static_cast<std::size_t>(ints[0]);
@@ -64,6 +70,12 @@ Var<T> gather(const char* op, const Var<T>& x, std::size_t axis, std::size_t cou
   const std::size_t outer = dims_product(in, 0, axis), n = in[axis], inner = dims_product(in, axis + 1, in.size());
   auto& ints = r.ints();
   ints.push_back(static_cast<std::ptrdiff_t>(axis));
+  // Nothing to copy: `count` (an axis of an empty input) may be as large as kMaxSize, so do
+  // not store its indices either.
+  if (numel(out_shape) == 0) {
+    r.out(out_shape);
+    return r.finish(&gather_backward<T>);
+  }
   for (std::size_t k = 0; k < count; ++k) ints.push_back(static_cast<std::ptrdiff_t>(index(k)));
   const T* px = xv.data();
   T* po = r.out(out_shape).data();

@@ -21,7 +21,8 @@ Var<T> join(const char* op, const std::vector<Var<T>>& xs, const Shape& out_shap
   auto r = t.record(op, xs);
   r.ints().push_back(static_cast<std::ptrdiff_t>(outer));
   T* po = r.out(out_shape).data();
-  if (outer > 0) {
+  // An empty output has nothing to copy, though `outer` may be huge: skip the loop over it.
+  if (outer > 0 && numel(out_shape) > 0) {
     const std::size_t row = numel(out_shape) / outer;
     std::size_t off = 0;
     for (const auto& x : xs) {
@@ -35,7 +36,12 @@ Var<T> join(const char* op, const std::vector<Var<T>>& xs, const Shape& out_shap
   }
   return r.finish([](BackwardCtx<T>& c) {
     const auto outer = static_cast<std::size_t>(c.ints()[0]);
-    if (outer == 0) return;
+    if (outer == 0 || c.grad().size() == 0) {
+      for (std::size_t k = 0; k < c.num_inputs(); ++k) {
+        if (c.needs_grad(k)) c.input_grad(k);  // empty inputs still get their (zero) gradient
+      }
+      return;
+    }
     const std::size_t row = c.grad().size() / outer;
     const T* g = c.grad().data();
     std::size_t off = 0;
@@ -97,6 +103,7 @@ Var<T> concat(const std::vector<Var<T>>& xs, std::ptrdiff_t axis) {
     throw ShapeError("concat: input 0 is 0-d (shape ()); 0-d Vars cannot be concatenated, use stack");
   }
   const std::size_t a = normalize_axis("concat", axis, s0.size());
+  checked_numel("concat", s0);
   Shape out = s0;
   for (std::size_t k = 1; k < xs.size(); ++k) {
     const Shape& s = t.shape(xs[k]);
@@ -111,8 +118,9 @@ Var<T> concat(const std::vector<Var<T>>& xs, std::ptrdiff_t axis) {
                          ", and only the concat axis " + std::to_string(a) + " may differ");
       }
     }
-    out[a] += s[a];
+    out[a] = checked_add("concat: the sizes of the concat axis", out[a], s[a]);
   }
+  checked_numel("concat", out);
   return join("concat", xs, out, dims_product(s0, 0, a));
 }
 
@@ -129,20 +137,26 @@ Var<T> stack(const std::vector<Var<T>>& xs, std::ptrdiff_t axis) {
                        " but input " + std::to_string(k) + " has shape " + shape_str(s));
     }
   }
-  return join("stack", xs, insert_axis(s0, a, xs.size()), dims_product(s0, 0, a));
+  const Shape out = insert_axis(s0, a, xs.size());
+  checked_numel("stack", out);
+  return join("stack", xs, out, dims_product(s0, 0, a));
 }
 
 // split into pieces of split_size (torch.split with an int).
 template <class T>
 std::vector<Var<T>> split(const Var<T>& x, std::size_t split_size, std::ptrdiff_t axis) {
   const Shape& in = x.tape().shape(x);
+  checked_numel("split", in);
   const std::size_t a = normalize_axis("split", axis, in.size());
   const std::size_t n = in[a];
+  checked_size("split: split_size", split_size);
   if (split_size == 0 && n > 0) {
     throw ValueError("split: split_size can be 0 only for an axis of size 0; axis " + std::to_string(axis) +
                      " of input shape " + shape_str(in) + " has size " + std::to_string(n));
   }
-  const std::size_t pieces = split_size == 0 ? 1 : std::max<std::size_t>((n + split_size - 1) / split_size, 1);
+  // ceil(n / split_size) without forming n + split_size - 1, which can overflow.
+  const std::size_t pieces =
+      split_size == 0 ? 1 : std::max<std::size_t>(n / split_size + (n % split_size != 0 ? 1 : 0), 1);
   std::vector<std::size_t> sizes(pieces, split_size);
   sizes.back() = n - split_size * (pieces - 1);
   return split_checked(x, a, sizes);
@@ -152,13 +166,25 @@ std::vector<Var<T>> split(const Var<T>& x, std::size_t split_size, std::ptrdiff_
 template <class T>
 std::vector<Var<T>> split(const Var<T>& x, const std::vector<std::size_t>& sizes, std::ptrdiff_t axis) {
   const Shape& in = x.tape().shape(x);
+  checked_numel("split", in);
   const std::size_t a = normalize_axis("split", axis, in.size());
+  std::string list = "[";
+  for (std::size_t k = 0; k < sizes.size(); ++k) list += (k ? ", " : "") + std::to_string(sizes[k]);
+  list += "]";
+  // Each size and every partial sum must fit: a list such as [2^64 - 1, 5] would otherwise
+  // wrap around to a sum that matches the axis.
   std::size_t total = 0;
-  for (auto s : sizes) total += s;
+  for (std::size_t k = 0; k < sizes.size(); ++k) {
+    checked_size("split: a size in the list", sizes[k]);
+    if (sizes[k] > in[a] - total) {
+      throw ValueError("split: sizes " + list + " do not fit axis " + std::to_string(axis) + " of input shape " +
+                       shape_str(in) + " (size " + std::to_string(in[a]) + "): size " + std::to_string(sizes[k]) +
+                       " at position " + std::to_string(k) + " goes past the end of the axis");
+    }
+    total += sizes[k];
+  }
   if (total != in[a]) {
-    std::string list = "[";
-    for (std::size_t k = 0; k < sizes.size(); ++k) list += (k ? ", " : "") + std::to_string(sizes[k]);
-    throw ValueError("split: sizes " + list + "] sum to " + std::to_string(total) + " but axis " +
+    throw ValueError("split: sizes " + list + " sum to " + std::to_string(total) + " but axis " +
                      std::to_string(axis) + " of input shape " + shape_str(in) + " has size " +
                      std::to_string(in[a]));
   }

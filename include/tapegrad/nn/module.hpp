@@ -162,7 +162,14 @@ class Sequential : public Module<T> {
     return ref;
   }
   std::size_t size() const { return layers_.size(); }
-  Module<T>& operator[](std::size_t i) { return *layers_.at(i); }
+  // ValueError for i >= size().
+  Module<T>& operator[](std::size_t i) {
+    if (i >= layers_.size()) {
+      throw ValueError("Sequential: index " + std::to_string(i) + " is out of range for " +
+                       std::to_string(layers_.size()) + " layers");
+    }
+    return *layers_[i];
+  }
   Var<T> forward(Tape<T>& t, const Var<T>& x) override;
   std::string type_name() const override { return "Sequential"; }
 
