@@ -5,8 +5,7 @@
 // metrics logs, progress bars and module checks refuse bad arguments.
 //
 // As in parts 1 and 2, every case asserts the exact exception type, that the message names
-// the offending values, and that nothing changed. A case tagged [!mayfail] documents a defect
-// in a file this catalogue's author does not own (see the report that added it).
+// the offending values, and that nothing changed.
 #include <cstring>
 #include <functional>
 #include <limits>
@@ -167,9 +166,8 @@ TEST_CASE("matmul, linear, the losses, the norm ops and rnn_layer name themselve
   check_bad_vars_are_named(cases);
 }
 
-// Shape ops are owned elsewhere: `x.tape().shape(x)` reads the input's shape before record()
-// checks it, so a stale Var is "tape: ..." and an empty one "Var: ...", without the op.
-TEST_CASE("shape ops name themselves and the input for a stale, empty or foreign Var", "[!mayfail]") {
+// Shape ops read the input's shape before record(): they check it with Tape::of first.
+TEST_CASE("shape ops name themselves and the input for a stale, empty or foreign Var") {
   std::vector<OpCase> cases = {
       unary("reshape", [](const V& x) { return tg::reshape(x, {3, 2}); }),
       unary("flatten", [](const V& x) { return tg::flatten(x); }),
@@ -403,9 +401,9 @@ TEST_CASE("a metrics log refuses an empty row, a repeated or comma-holding colum
   std::filesystem::remove_all(dir);
 }
 
-// lib/train/progress.cpp (owned elsewhere): a finite duration too large for long long goes
-// through llround, whose result is then unspecified (glibc: LLONG_MIN), printing negative hours.
-TEST_CASE("format_duration of a huge finite duration is not a negative time", "[!mayfail]") {
+// A finite duration too large for long long must not go through llround (whose result is then
+// unspecified; glibc: LLONG_MIN, printing negative hours).
+TEST_CASE("format_duration of a huge finite duration is not a negative time") {
   const std::string s = tg::format_duration(1e300);
   INFO(s);
   CHECK(s.find('-') == std::string::npos);
@@ -438,9 +436,8 @@ TEST_CASE("gradcheck_module with an input of the wrong shape is the module's Sha
 
 // ---- class 5: only tapegrad errors escape --------------------------------------------------------
 
-// Not fixed yet (Tape::node is inline in tape.hpp, Sequential::operator[] in module.hpp): both
-// use .at(), so an index out of range escapes as std::out_of_range.
-TEST_CASE("Tape::node and Sequential::operator[] out of range are ValueErrors naming the index and the size", "[!mayfail]") {
+// Both used .at(), so an index out of range escaped as std::out_of_range.
+TEST_CASE("Tape::node and Sequential::operator[] out of range are ValueErrors naming the index and the size") {
   tg::Tape<double> t;
   t.input(tgtest::randn({2}, 1));
   expect_error<tg::ValueError>([&] { t.node(5); }, {"5", "1"});

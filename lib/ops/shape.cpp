@@ -96,7 +96,7 @@ Var<T> permute_checked(const char* op, const Var<T>& x, const std::vector<std::s
 // reshape: y = x with shape `shape` (one entry may be -1, inferred); dL/dx = dL/dy reshaped.
 template <class T>
 Var<T> reshape(const Var<T>& x, const std::vector<std::ptrdiff_t>& shape) {
-  const Shape& in = x.tape().shape(x);
+  const Shape& in = Tape<T>::of("reshape", {x}).shape(x);
   const std::size_t total = checked_numel("reshape", in);
   const auto fail = [&](const std::string& why) {
     return ShapeError("reshape: cannot reshape " + shape_str(in) + " (" + std::to_string(total) +
@@ -136,7 +136,7 @@ Var<T> reshape(const Var<T>& x, const std::vector<std::ptrdiff_t>& shape) {
 // flatten: merges axes start..end into one of their product's size (a reshape).
 template <class T>
 Var<T> flatten(const Var<T>& x, std::ptrdiff_t start_axis, std::ptrdiff_t end_axis) {
-  const Shape& in = x.tape().shape(x);
+  const Shape& in = Tape<T>::of("flatten", {x}).shape(x);
   checked_numel("flatten", in);
   const std::size_t s = normalize_axis_0d("flatten", start_axis, in.size());
   const std::size_t e = normalize_axis_0d("flatten", end_axis, in.size());
@@ -155,7 +155,7 @@ Var<T> flatten(const Var<T>& x, std::ptrdiff_t start_axis, std::ptrdiff_t end_ax
 // squeeze: drops `axis` when its size is 1 (a reshape).
 template <class T>
 Var<T> squeeze(const Var<T>& x, std::ptrdiff_t axis) {
-  const Shape& in = x.tape().shape(x);
+  const Shape& in = Tape<T>::of("squeeze", {x}).shape(x);
   const std::size_t a = normalize_axis_0d("squeeze", axis, in.size());
   Shape out;
   for (std::size_t d = 0; d < in.size(); ++d) {
@@ -166,7 +166,7 @@ Var<T> squeeze(const Var<T>& x, std::ptrdiff_t axis) {
 
 template <class T>
 Var<T> squeeze(const Var<T>& x) {
-  const Shape& in = x.tape().shape(x);
+  const Shape& in = Tape<T>::of("squeeze", {x}).shape(x);
   Shape out;
   for (auto d : in) {
     if (d != 1) out.push_back(d);
@@ -177,7 +177,7 @@ Var<T> squeeze(const Var<T>& x) {
 // unsqueeze: inserts a size-1 axis (a reshape).
 template <class T>
 Var<T> unsqueeze(const Var<T>& x, std::ptrdiff_t axis) {
-  const Shape& in = x.tape().shape(x);
+  const Shape& in = Tape<T>::of("unsqueeze", {x}).shape(x);
   const std::size_t a = normalize_axis("unsqueeze", axis, in.size() + 1);
   return relabel("unsqueeze", x, insert_axis(in, a, 1));
 }
@@ -185,7 +185,7 @@ Var<T> unsqueeze(const Var<T>& x, std::ptrdiff_t axis) {
 // transpose: swaps axes d0 and d1 (a permute).
 template <class T>
 Var<T> transpose(const Var<T>& x, std::ptrdiff_t d0, std::ptrdiff_t d1) {
-  const std::size_t nd = x.tape().shape(x).size();
+  const std::size_t nd = Tape<T>::of("transpose", {x}).shape(x).size();
   const std::size_t a = normalize_axis_0d("transpose", d0, nd);
   const std::size_t b = normalize_axis_0d("transpose", d1, nd);
   std::vector<std::size_t> perm(nd);
@@ -197,7 +197,7 @@ Var<T> transpose(const Var<T>& x, std::ptrdiff_t d0, std::ptrdiff_t d1) {
 // permute: output axis j is input axis dims[j].
 template <class T>
 Var<T> permute(const Var<T>& x, const std::vector<std::ptrdiff_t>& dims) {
-  const Shape& in = x.tape().shape(x);
+  const Shape& in = Tape<T>::of("permute", {x}).shape(x);
   const std::size_t nd = in.size();
   if (dims.size() != nd) {
     throw ValueError("permute: dims " + axes_str(dims) + " has " + std::to_string(dims.size()) +
@@ -221,7 +221,7 @@ Var<T> permute(const Var<T>& x, const std::vector<std::ptrdiff_t>& dims) {
 template <class T>
 Var<T> slice(const Var<T>& x, std::ptrdiff_t axis, std::ptrdiff_t start, std::ptrdiff_t stop,
              std::ptrdiff_t step) {
-  const Shape& in = x.tape().shape(x);
+  const Shape& in = Tape<T>::of("slice", {x}).shape(x);
   checked_numel("slice", in);
   const std::size_t a = normalize_axis("slice", axis, in.size());
   if (step < 1) {
@@ -243,7 +243,7 @@ Var<T> slice(const Var<T>& x, std::ptrdiff_t axis, std::ptrdiff_t start, std::pt
 // select: y = x[..., index, ...] (the axis is dropped).
 template <class T>
 Var<T> select(const Var<T>& x, std::ptrdiff_t axis, std::ptrdiff_t index) {
-  const Shape& in = x.tape().shape(x);
+  const Shape& in = Tape<T>::of("select", {x}).shape(x);
   checked_numel("select", in);
   const std::size_t a = normalize_axis("select", axis, in.size());
   const auto n = static_cast<std::ptrdiff_t>(in[a]);
@@ -263,7 +263,7 @@ Var<T> select(const Var<T>& x, std::ptrdiff_t axis, std::ptrdiff_t index) {
 // index_select: y[..., k, ...] = x[..., indices[k], ...].
 template <class T>
 Var<T> index_select(const Var<T>& x, std::ptrdiff_t axis, const std::vector<std::int64_t>& indices) {
-  const Shape& in = x.tape().shape(x);
+  const Shape& in = Tape<T>::of("index_select", {x}).shape(x);
   checked_numel("index_select", in);
   const std::size_t a = normalize_axis("index_select", axis, in.size());
   const auto n = static_cast<std::int64_t>(in[a]);

@@ -63,18 +63,7 @@ Var<T> join(const char* op, const std::vector<Var<T>>& xs, const Shape& out_shap
 template <class T>
 Tape<T>& check_list(const char* op, const std::vector<Var<T>>& xs) {
   if (xs.empty()) throw ValueError(std::string(op) + ": needs at least one Var; got an empty list");
-  for (std::size_t k = 0; k < xs.size(); ++k) {
-    if (!xs[k].defined()) {
-      throw StateError(std::string(op) + ": input " + std::to_string(k) + " is an empty (default-constructed) Var");
-    }
-    if (&xs[k].tape() != &xs[0].tape()) {
-      throw StateError(std::string(op) + ": input " + std::to_string(k) +
-                       " is on a different tape than input 0; all inputs of an op must be "
-                       "recorded on the same tape");
-    }
-    xs[0].tape().check(xs[k], op);
-  }
-  return xs[0].tape();
+  return Tape<T>::of(op, xs);
 }
 
 // Splits x into pieces of the given sizes along `axis` (validated: they sum to its size).
@@ -145,7 +134,7 @@ Var<T> stack(const std::vector<Var<T>>& xs, std::ptrdiff_t axis) {
 // split into pieces of split_size (torch.split with an int).
 template <class T>
 std::vector<Var<T>> split(const Var<T>& x, std::size_t split_size, std::ptrdiff_t axis) {
-  const Shape& in = x.tape().shape(x);
+  const Shape& in = Tape<T>::of("split", {x}).shape(x);
   checked_numel("split", in);
   const std::size_t a = normalize_axis("split", axis, in.size());
   const std::size_t n = in[a];
@@ -165,7 +154,7 @@ std::vector<Var<T>> split(const Var<T>& x, std::size_t split_size, std::ptrdiff_
 // split into pieces of the given sizes (torch.split with a list).
 template <class T>
 std::vector<Var<T>> split(const Var<T>& x, const std::vector<std::size_t>& sizes, std::ptrdiff_t axis) {
-  const Shape& in = x.tape().shape(x);
+  const Shape& in = Tape<T>::of("split", {x}).shape(x);
   checked_numel("split", in);
   const std::size_t a = normalize_axis("split", axis, in.size());
   std::string list = "[";
