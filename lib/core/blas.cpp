@@ -82,10 +82,32 @@ TAPEGRAD_SIMD_CLONES void outer(std::size_t M, std::size_t N, double alpha, cons
 }
 }  // namespace
 
+// What CBLAS's xerbla would refuse, as a ValueError naming the values: a leading dimension
+// shorter than a stored row (reading past it would read the next row, or past the buffer), or
+// a null buffer that has elements to read or write. Called once M, N > 0.
+template <class T>
+void check_gemm_args(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t K, const T* A,
+                     std::size_t lda, const T* B, std::size_t ldb, const T* C, std::size_t ldc) {
+  const auto need = [](const char* name, std::size_t ld, std::size_t cols) {
+    if (ld < cols) {
+      throw ValueError(std::string("gemm: ") + name + " = " + std::to_string(ld) +
+                       " is shorter than a stored row of " + std::to_string(cols) + " elements");
+    }
+  };
+  if (K > 0) {
+    need("lda", lda, trans_a ? M : K);
+    need("ldb", ldb, trans_b ? K : N);
+    if (!A || !B) throw ValueError("gemm: A or B is a null pointer with M, N, K > 0");
+  }
+  need("ldc", ldc, N);
+  if (!C) throw ValueError("gemm: C is a null pointer with M, N > 0");
+}
+
 template <class T>
 void gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t K, T alpha,
           const T* A, std::size_t lda, const T* B, std::size_t ldb, T beta, T* C, std::size_t ldc) {
   if (M == 0 || N == 0) return;
+  check_gemm_args(trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc);
   if (K == 0) {
     scale_rows(M, N, beta, C, ldc);
     return;

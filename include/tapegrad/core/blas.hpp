@@ -13,7 +13,9 @@ namespace tapegrad {
 
 // Sizes of 0 are allowed: M or N = 0 does nothing; K = 0 gives C = beta * C (C = 0 when
 // beta = 0, whatever C held: beta = 0 never reads C). Throws ValueError when a size does not
-// fit CBLAS's int.
+// fit CBLAS's int, when a leading dimension is shorter than a stored row (lda < K, or < M with
+// trans_a; ldb < N, or < K with trans_b; ldc < N), or when a buffer with elements to touch is
+// null.
 template <class T>
 void gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t K, T alpha,
           const T* A, std::size_t lda, const T* B, std::size_t ldb, T beta, T* C, std::size_t ldc);
