@@ -446,7 +446,9 @@ TEST_CASE("SequenceBatchNorm's running variance stays finite when a float batch 
   tg::SequenceBatchNorm<float> bn(1, 1, 1.0, 1e-5, 0.1);
   bn.train();
   tg::Tape<float> t;
-  xt::xarray<float> x = {{{3e19f}, {-3e19f}}};  // (T = 1, N = 2, H = 1)
+  xt::xarray<float> x = xt::xarray<float>::from_shape({1, 2, 1});  // (T = 1, N = 2, H = 1)
+  x(0, 0, 0) = 3e19f;
+  x(0, 1, 0) = -3e19f;
   bn(t, t.input(x));
   const double expect = 0.9 * 1.0 + 0.1 * 9e38 * 2.0;
   REQUIRE(std::isfinite(bn.running_var(0, 0)));
