@@ -31,7 +31,7 @@ class Adam : public Optimizer<T> {
 };
 
 // torch.optim.AdamW: p *= 1 - lr * weight_decay, then Adam without weight decay in the grad.
-// Its weight_decay default is 1e-2 (AdamWOptions() sets it).
+// Its weight_decay default is 1e-2 (AdamW::default_options() sets it).
 template <class T>
 class AdamW : public Adam<T> {
  public:
