@@ -4,15 +4,9 @@
 
 #include "tapegrad/ops/norm.hpp"
 
-namespace tapegrad {
+#include "../core/check_eps.hpp"
 
-namespace {
-void check_eps(const char* module, double eps) {
-  if (!(eps >= 0) || !std::isfinite(eps)) {
-    throw ValueError(std::string(module) + ": eps must be finite and >= 0, got " + std::to_string(eps));
-  }
-}
-}  // namespace
+namespace tapegrad {
 
 // ---- LayerNorm ----
 
@@ -21,9 +15,7 @@ LayerNorm<T>::LayerNorm(Shape normalized_shape, LayerNormOptions options)
     : shape_(std::move(normalized_shape)), o_(options) {
   if (shape_.empty()) throw ValueError("LayerNorm: normalized_shape must have at least one dim");
   checked_numel("LayerNorm: normalized_shape", shape_);
-  // Checked here, not only in the op: forward binds weight and bias before calling the op, so
-  // an error from the op would leave those two nodes on the tape.
-  check_eps("LayerNorm", o_.eps());
+  detail::check_eps("LayerNorm", o_.eps());  // here, not only in the op: see check_eps.hpp
   if (o_.elementwise_affine()) {
     weight = &this->register_parameter("weight", xt::ones<T>(shape_));
     bias = &this->register_parameter("bias", xt::zeros<T>(shape_));
@@ -55,7 +47,7 @@ BatchNorm1d<T>::BatchNorm1d(std::size_t num_features, BatchNormOptions options)
     : c_(num_features), o_(options) {
   checked_size("BatchNorm1d: num_features", num_features);
   if (num_features == 0) throw ValueError("BatchNorm1d: num_features must be positive");
-  check_eps("BatchNorm1d", o_.eps());  // as in LayerNorm: before forward can bind anything
+  detail::check_eps("BatchNorm1d", o_.eps());  // here, not only in the op: see check_eps.hpp
   if (o_.momentum() && !(*o_.momentum() >= 0 && *o_.momentum() <= 1)) {
     throw ValueError("BatchNorm1d: momentum must be in [0, 1], got " + std::to_string(*o_.momentum()));
   }

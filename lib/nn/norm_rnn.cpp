@@ -12,15 +12,14 @@
 #include "tapegrad/ops/norm.hpp"
 #include "tapegrad/ops/shape.hpp"
 
+#include "../core/check_eps.hpp"
+
 namespace tapegrad {
 
 namespace {
 
-void check_hidden_and_eps(const char* who, std::size_t hidden_size, double eps) {
+void check_hidden_size(const char* who, std::size_t hidden_size) {
   if (hidden_size == 0) throw ValueError(std::string(who) + ": hidden_size must be greater than zero; got 0");
-  if (!(eps >= 0) || !std::isfinite(eps)) {
-    throw ValueError(std::string(who) + ": eps must be finite and >= 0; got " + std::to_string(eps));
-  }
 }
 
 // The (rows, cols) shape of a weight or statistics buffer, checked before it is allocated: a
@@ -87,7 +86,8 @@ SequenceBatchNorm<T>::SequenceBatchNorm(std::size_t features, std::size_t max_le
   if (!(momentum >= 0 && momentum <= 1)) {
     throw ValueError("SequenceBatchNorm: momentum must be in [0, 1]; got " + num(momentum));
   }
-  check_hidden_and_eps("SequenceBatchNorm", features, eps);
+  check_hidden_size("SequenceBatchNorm", features);
+  detail::check_eps("SequenceBatchNorm", eps);
 }
 
 template <class T>
@@ -171,7 +171,8 @@ std::string SequenceBatchNorm<T>::extra_repr() const {
 template <class T>
 LNRNN<T>::LNRNN(std::size_t input_size, std::size_t hidden_size, LNRNNOptions options, Generator& gen)
     : input_size_(input_size), hidden_size_(hidden_size), options_(options) {
-  check_hidden_and_eps("LNRNN", hidden_size, options.eps());
+  check_hidden_size("LNRNN", hidden_size);
+  detail::check_eps("LNRNN", options.eps());
   const std::size_t H = hidden_size;
   const double k = 1.0 / std::sqrt(static_cast<double>(H));
   const Shape ih = checked_matrix("LNRNN: hidden_size * input_size", H, input_size);
@@ -228,7 +229,8 @@ std::string LNRNN<T>::extra_repr() const {
 template <class T>
 BNRNN<T>::BNRNN(std::size_t input_size, std::size_t hidden_size, BNRNNOptions options, Generator& gen)
     : input_size_(input_size), hidden_size_(hidden_size), options_(options) {
-  check_hidden_and_eps("BNRNN", hidden_size, options.eps());
+  check_hidden_size("BNRNN", hidden_size);
+  detail::check_eps("BNRNN", options.eps());
   const std::size_t H = hidden_size;
   const double k = 1.0 / std::sqrt(static_cast<double>(H));
   const Shape ih = checked_matrix("BNRNN: hidden_size * input_size", H, input_size);
