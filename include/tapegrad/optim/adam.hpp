@@ -26,7 +26,7 @@ class Adam : public Optimizer<T> {
   void update(std::size_t i, Parameter<T>& p) override;
 
  private:
-  AdamOptions o_;
+  AdamOptions options_;
   bool decoupled_;
 };
 
