@@ -1,11 +1,11 @@
-// The bad-input catalogue, part 3: the public headers parts 1 and 2 (test_bad_inputs.cpp,
-// test_bad_inputs_2.cpp) cover thinly or not at all. Every op names itself when given a bad
+// The bad-input catalogue for the public headers that test_bad_inputs_ops.cpp and
+// test_bad_inputs_training.cpp cover thinly or not at all. Every op names itself when given a bad
 // Var; the tape's generations do not wrap; gradcheck refuses to check nothing; random,
 // batch-invariant mode, parameters, activations, reductions, dropout, synthetic data, fit,
 // metrics logs, progress bars and module checks refuse bad arguments.
 //
-// As in parts 1 and 2, every case asserts the exact exception type, that the message names
-// the offending values, and that nothing changed.
+// As in the other catalogue files, every case asserts the exact exception type, that the
+// message names the offending values, and that nothing changed.
 #include <cstring>
 #include <functional>
 #include <limits>

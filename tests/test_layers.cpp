@@ -49,11 +49,11 @@ TEST_CASE("Linear matches torch.nn.Linear: output and gradients of input, weight
 TEST_CASE("Linear initializes like PyTorch: U(-1/sqrt(in), 1/sqrt(in)) from the given generator") {
   tg::Generator g1(42), g2(42);
   tg::Linear<double> a(64, 128, {}, g1), b(64, 128, {}, g2);
-  CHECK((a.weight.value == b.weight.value));
+  CHECK((a.weight->value == b.weight->value));
   const double bound = 1.0 / 8.0;
-  CHECK(max_abs(a.weight.value) <= bound);
-  CHECK(max_abs(a.weight.value) > 0.99 * bound);  // 8192 draws reach the edge of the range
-  CHECK(std::abs(xt::mean(a.weight.value)()) < 0.01);
+  CHECK(max_abs(a.weight->value) <= bound);
+  CHECK(max_abs(a.weight->value) > 0.99 * bound);  // 8192 draws reach the edge of the range
+  CHECK(std::abs(xt::mean(a.weight->value)()) < 0.01);
   CHECK(max_abs(a.bias->value) <= bound);
   CHECK(a.to_string() == "Linear(in_features=64, out_features=128, bias=True)\n");
   tg::Linear<float> nobias(3, 2, tg::LinearOptions().bias(false));

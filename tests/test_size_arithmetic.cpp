@@ -149,7 +149,7 @@ TEST_CASE("Linear(2^32, 2^32) is a ValueError naming both sizes, not a module wi
   expect_error<tg::ValueError>([&] { tg::Linear<float>(0, kSizeMax, {}, gen); }, {"Linear: out_features", "-1"});
   // The generator drew nothing for the rejected modules: the next one equals a fresh one's.
   tg::Generator fresh(1);
-  CHECK((tg::Linear<float>(3, 2, {}, gen).weight.value == tg::Linear<float>(3, 2, {}, fresh).weight.value));
+  CHECK((tg::Linear<float>(3, 2, {}, gen).weight->value == tg::Linear<float>(3, 2, {}, fresh).weight->value));
 }
 
 TEST_CASE("the norm and recurrent module constructors reject negative sizes and overflowing products") {
@@ -323,8 +323,8 @@ void linear_case(std::mt19937_64& rng) {
   const std::string named = in > kMax ? std::to_string(in) : std::to_string(out);
   expect_outcome(n < 0 ? "ValueError" : "success", [&] {
     tg::Linear<float> m(in, out, {}, gen);
-    CHECK(m.weight.value.shape() == tg::Shape{out, in});
-    CHECK(m.weight.value.size() == static_cast<std::size_t>(n));
+    CHECK(m.weight->value.shape() == tg::Shape{out, in});
+    CHECK(m.weight->value.size() == static_cast<std::size_t>(n));
   }, named);
 }
 

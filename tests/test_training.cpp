@@ -168,7 +168,7 @@ TEST_CASE("argmax_rows and classification_accuracy count the right predictions a
   tg::Sequential<float> net;
   auto& lin = net.emplace_back<tg::Linear<float>>(2, 2);
   net.emplace_back<tg::BatchNorm1d<float>>(2, tg::BatchNormOptions().affine(false).momentum(std::nullopt));
-  lin.weight.value = xt::xarray<float>{{1, 0}, {0, 1}};
+  lin.weight->value = xt::xarray<float>{{1, 0}, {0, 1}};
   lin.bias->value = xt::zeros<float>({2});
   xt::xarray<float> x = {{1, 0}, {0, 1}, {3, 1}, {0, 2}, {5, 6}};
   tg::Dataset<float> data(x, std::vector<std::int64_t>{0, 1, 1, 1, 0});  // 3 of 5 match

@@ -27,7 +27,7 @@ template <class T>
 Linear<T>::Linear(std::size_t in_features, std::size_t out_features, LinearOptions options, Generator& gen)
     // kaiming_uniform(a = sqrt(5)): gain = sqrt(2 / (1 + 5)), bound = gain * sqrt(3 / fan_in)
     // = 1 / sqrt(fan_in).
-    : weight(this->register_parameter("weight", fan_in_uniform<T>(weight_shape(in_features, out_features), in_features, gen))),
+    : weight(&this->register_parameter("weight", fan_in_uniform<T>(weight_shape(in_features, out_features), in_features, gen))),
       in_(in_features),
       out_(out_features) {
   if (options.bias()) bias = &this->register_parameter("bias", fan_in_uniform<T>({out_features}, in_features, gen));
@@ -41,7 +41,7 @@ Var<T> Linear<T>::forward(Tape<T>& t, const Var<T>& x) {
     throw ShapeError("Linear: expected input with last dim in_features=" + std::to_string(in_) +
                      ", got input of shape " + shape_str(xs));
   }
-  return linear(x, t.param(weight), bias ? t.param(*bias) : Var<T>());
+  return linear(x, t.param(*weight), bias ? t.param(*bias) : Var<T>());
 }
 
 template <class T>

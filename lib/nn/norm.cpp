@@ -4,27 +4,19 @@
 
 #include "tapegrad/ops/norm.hpp"
 
-namespace tapegrad {
+#include "../core/check_eps.hpp"
 
-namespace {
-void check_eps(const char* module, double eps) {
-  if (!(eps >= 0) || !std::isfinite(eps)) {
-    throw ValueError(std::string(module) + ": eps must be finite and >= 0, got " + std::to_string(eps));
-  }
-}
-}  // namespace
+namespace tapegrad {
 
 // ---- LayerNorm ----
 
 template <class T>
 LayerNorm<T>::LayerNorm(Shape normalized_shape, LayerNormOptions options)
-    : shape_(std::move(normalized_shape)), o_(options) {
+    : shape_(std::move(normalized_shape)), options_(options) {
   if (shape_.empty()) throw ValueError("LayerNorm: normalized_shape must have at least one dim");
   checked_numel("LayerNorm: normalized_shape", shape_);
-  // Checked here, not only in the op: forward binds weight and bias before calling the op, so
-  // an error from the op would leave those two nodes on the tape.
-  check_eps("LayerNorm", o_.eps());
-  if (o_.elementwise_affine()) {
+  detail::check_eps("LayerNorm", options_.eps());  // here, not only in the op: see check_eps.hpp
+  if (options_.elementwise_affine()) {
     weight = &this->register_parameter("weight", xt::ones<T>(shape_));
     bias = &this->register_parameter("bias", xt::zeros<T>(shape_));
   }
@@ -39,31 +31,31 @@ Var<T> LayerNorm<T>::forward(Tape<T>& t, const Var<T>& x) {
                      ", expected input with shape (*, " + shape_str(shape_).substr(1) +
                      ", but got input of shape " + shape_str(xs));
   }
-  return layer_norm(x, weight ? t.param(*weight) : Var<T>(), bias ? t.param(*bias) : Var<T>(), k, o_.eps());
+  return layer_norm(x, weight ? t.param(*weight) : Var<T>(), bias ? t.param(*bias) : Var<T>(), k, options_.eps());
 }
 
 template <class T>
 std::string LayerNorm<T>::extra_repr() const {
-  return shape_str(shape_) + ", eps=" + std::to_string(o_.eps()) +
-         ", elementwise_affine=" + (o_.elementwise_affine() ? "True" : "False");
+  return shape_str(shape_) + ", eps=" + std::to_string(options_.eps()) +
+         ", elementwise_affine=" + (options_.elementwise_affine() ? "True" : "False");
 }
 
 // ---- BatchNorm1d ----
 
 template <class T>
 BatchNorm1d<T>::BatchNorm1d(std::size_t num_features, BatchNormOptions options)
-    : c_(num_features), o_(options) {
+    : c_(num_features), options_(options) {
   checked_size("BatchNorm1d: num_features", num_features);
   if (num_features == 0) throw ValueError("BatchNorm1d: num_features must be positive");
-  check_eps("BatchNorm1d", o_.eps());  // as in LayerNorm: before forward can bind anything
-  if (o_.momentum() && !(*o_.momentum() >= 0 && *o_.momentum() <= 1)) {
-    throw ValueError("BatchNorm1d: momentum must be in [0, 1], got " + std::to_string(*o_.momentum()));
+  detail::check_eps("BatchNorm1d", options_.eps());  // here, not only in the op: see check_eps.hpp
+  if (options_.momentum() && !(*options_.momentum() >= 0 && *options_.momentum() <= 1)) {
+    throw ValueError("BatchNorm1d: momentum must be in [0, 1], got " + std::to_string(*options_.momentum()));
   }
-  if (o_.affine()) {
+  if (options_.affine()) {
     weight = &this->register_parameter("weight", xt::ones<T>({num_features}));
     bias = &this->register_parameter("bias", xt::zeros<T>({num_features}));
   }
-  if (o_.track_running_stats()) {
+  if (options_.track_running_stats()) {
     running_mean = &this->register_buffer("running_mean", xt::zeros<T>({num_features}));
     running_var = &this->register_buffer("running_var", xt::ones<T>({num_features}));
     num_batches_tracked = &this->register_buffer("num_batches_tracked", xt::xarray<T>(T(0)));
@@ -85,18 +77,18 @@ Var<T> BatchNorm1d<T>::forward(Tape<T>& t, const Var<T>& x) {
   }
   const Var<T> w = weight ? t.param(*weight) : Var<T>();
   const Var<T> b = bias ? t.param(*bias) : Var<T>();
-  if (use_running) return batch_norm_eval(x, w, b, *running_mean, *running_var, o_.eps());
+  if (use_running) return batch_norm_eval(x, w, b, *running_mean, *running_var, options_.eps());
 
   // The batch statistics are kept only to update the running ones: an eval forward without
   // running statistics writes nothing into the module, so threads may share it.
   const bool update = this->is_training() && running_mean;
-  if (!update) return batch_norm(x, w, b, o_.eps());
-  Var<T> y = batch_norm(x, w, b, o_.eps(), batch_stats_);  // throws before any update
+  if (!update) return batch_norm(x, w, b, options_.eps());
+  Var<T> y = batch_norm(x, w, b, options_.eps(), batch_stats_);  // throws before any update
   {
     // From the double statistics: a float batch variance may exceed FLT_MAX where the running
     // one does not. Anomaly mode refuses an update to NaN or Inf before writing anything.
     T& count = (*num_batches_tracked)();
-    const double m = o_.momentum() ? *o_.momentum() : 1.0 / (static_cast<double>(count) + 1);
+    const double m = options_.momentum() ? *options_.momentum() : 1.0 / (static_cast<double>(count) + 1);
     const double n = static_cast<double>(per_channel);
     const double unbias = n / (n - 1);
     T* rm = running_mean->data();
@@ -121,10 +113,10 @@ Var<T> BatchNorm1d<T>::forward(Tape<T>& t, const Var<T>& x) {
 
 template <class T>
 std::string BatchNorm1d<T>::extra_repr() const {
-  return std::to_string(c_) + ", eps=" + std::to_string(o_.eps()) + ", momentum=" +
-         (o_.momentum() ? std::to_string(*o_.momentum()) : std::string("None")) +
-         ", affine=" + (o_.affine() ? "True" : "False") +
-         ", track_running_stats=" + (o_.track_running_stats() ? "True" : "False");
+  return std::to_string(c_) + ", eps=" + std::to_string(options_.eps()) + ", momentum=" +
+         (options_.momentum() ? std::to_string(*options_.momentum()) : std::string("None")) +
+         ", affine=" + (options_.affine() ? "True" : "False") +
+         ", track_running_stats=" + (options_.track_running_stats() ? "True" : "False");
 }
 
 template class LayerNorm<float>;

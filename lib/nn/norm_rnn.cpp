@@ -12,15 +12,14 @@
 #include "tapegrad/ops/norm.hpp"
 #include "tapegrad/ops/shape.hpp"
 
+#include "../core/check_eps.hpp"
+
 namespace tapegrad {
 
 namespace {
 
-void check_hidden_and_eps(const char* who, std::size_t hidden_size, double eps) {
+void check_hidden_size(const char* who, std::size_t hidden_size) {
   if (hidden_size == 0) throw ValueError(std::string(who) + ": hidden_size must be greater than zero; got 0");
-  if (!(eps >= 0) || !std::isfinite(eps)) {
-    throw ValueError(std::string(who) + ": eps must be finite and >= 0; got " + std::to_string(eps));
-  }
 }
 
 // The (rows, cols) shape of a weight or statistics buffer, checked before it is allocated: a
@@ -54,18 +53,18 @@ std::string num(double v) {
 
 template <class T>
 RecurrentLayerNorm<T>::RecurrentLayerNorm(std::size_t features, double eps)
-    : weight(this->register_parameter("weight", xt::ones<T>({checked_size("RecurrentLayerNorm: features", features)}))),
-      bias(this->register_parameter("bias", xt::zeros<T>({features}))),
+    : weight(&this->register_parameter("weight", xt::ones<T>({checked_size("RecurrentLayerNorm: features", features)}))),
+      bias(&this->register_parameter("bias", xt::zeros<T>({features}))),
       eps_(eps) {}
 
 template <class T>
 Var<T> RecurrentLayerNorm<T>::forward(Tape<T>& t, const Var<T>& x) {
-  return layer_norm(x, t.param(weight), t.param(bias), 1, eps_);
+  return layer_norm(x, t.param(*weight), t.param(*bias), 1, eps_);
 }
 
 template <class T>
 std::string RecurrentLayerNorm<T>::extra_repr() const {
-  return "(" + std::to_string(weight.size()) + ",), eps=" + num(eps_) + ", elementwise_affine=True";
+  return "(" + std::to_string(weight->size()) + ",), eps=" + num(eps_) + ", elementwise_affine=True";
 }
 
 // ---- SequenceBatchNorm ---------------------------------------------------------------------
@@ -74,7 +73,7 @@ template <class T>
 SequenceBatchNorm<T>::SequenceBatchNorm(std::size_t features, std::size_t max_length,
                                         double gamma_init, double eps, double momentum)
     // The statistics' shape is checked first, before the weight is allocated.
-    : weight(this->register_parameter(
+    : weight(&this->register_parameter(
           "weight", xt::xarray<T>(xt::ones<T>({checked_matrix("SequenceBatchNorm: max_length * features", max_length,
                                                               features)[1]}) *
                                   T(gamma_init)))),
@@ -87,15 +86,16 @@ SequenceBatchNorm<T>::SequenceBatchNorm(std::size_t features, std::size_t max_le
   if (!(momentum >= 0 && momentum <= 1)) {
     throw ValueError("SequenceBatchNorm: momentum must be in [0, 1]; got " + num(momentum));
   }
-  check_hidden_and_eps("SequenceBatchNorm", features, eps);
+  check_hidden_size("SequenceBatchNorm", features);
+  detail::check_eps("SequenceBatchNorm", eps);
 }
 
 template <class T>
 Var<T> SequenceBatchNorm<T>::normalize_step(Tape<T>& t, const Var<T>& x, std::size_t step,
                                             StepStatistics<T>* stats) {
-  const std::size_t H = weight.size();
+  const std::size_t H = weight->size();
   const Var<T> beta = t.constant(zeros<T, kBeta>(Shape{H}));
-  const Var<T> gamma = t.param(weight);
+  const Var<T> gamma = t.param(*weight);
   if (this->is_training()) {
     if (!stats) return batch_norm(x, gamma, beta, eps_);
     if (stats->steps.size() == stats->count) stats->steps.emplace_back();  // later forwards reuse it
@@ -117,7 +117,7 @@ Var<T> SequenceBatchNorm<T>::normalize_step(Tape<T>& t, const Var<T>& x, std::si
 
 template <class T>
 void SequenceBatchNorm<T>::update_running(const StepStatistics<T>& stats) {
-  const std::size_t H = weight.size();
+  const std::size_t H = weight->size();
   const double m = momentum_;
   const double n = static_cast<double>(stats.batch);
   const double unbias = n / (n - 1);  // batch >= 2: batch_norm refused anything smaller
@@ -139,9 +139,9 @@ template <class T>
 Var<T> SequenceBatchNorm<T>::forward(Tape<T>& t, const Var<T>& x) {
   t.check(x, "SequenceBatchNorm");
   const Shape& sx = t.shape(x);
-  if (sx.size() != 3 || sx[2] != weight.size() || sx[0] == 0) {
+  if (sx.size() != 3 || sx[2] != weight->size() || sx[0] == 0) {
     throw ShapeError("SequenceBatchNorm: expected input of shape (T, N, " +
-                     std::to_string(weight.size()) + ") with T >= 1; got " + shape_str(sx));
+                     std::to_string(weight->size()) + ") with T >= 1; got " + shape_str(sx));
   }
   if (this->is_training() && sx[1] < 2) {
     throw StateError("SequenceBatchNorm: expected more than 1 value per channel when training; got "
@@ -162,7 +162,7 @@ Var<T> SequenceBatchNorm<T>::forward(Tape<T>& t, const Var<T>& x) {
 
 template <class T>
 std::string SequenceBatchNorm<T>::extra_repr() const {
-  return std::to_string(weight.size()) + ", max_length=" + std::to_string(max_length()) +
+  return std::to_string(weight->size()) + ", max_length=" + std::to_string(max_length()) +
          ", eps=" + num(eps_) + ", momentum=" + num(momentum_);
 }
 
@@ -171,7 +171,8 @@ std::string SequenceBatchNorm<T>::extra_repr() const {
 template <class T>
 LNRNN<T>::LNRNN(std::size_t input_size, std::size_t hidden_size, LNRNNOptions options, Generator& gen)
     : input_size_(input_size), hidden_size_(hidden_size), options_(options) {
-  check_hidden_and_eps("LNRNN", hidden_size, options.eps());
+  check_hidden_size("LNRNN", hidden_size);
+  detail::check_eps("LNRNN", options.eps());
   const std::size_t H = hidden_size;
   const double k = 1.0 / std::sqrt(static_cast<double>(H));
   const Shape ih = checked_matrix("LNRNN: hidden_size * input_size", H, input_size);
@@ -228,7 +229,8 @@ std::string LNRNN<T>::extra_repr() const {
 template <class T>
 BNRNN<T>::BNRNN(std::size_t input_size, std::size_t hidden_size, BNRNNOptions options, Generator& gen)
     : input_size_(input_size), hidden_size_(hidden_size), options_(options) {
-  check_hidden_and_eps("BNRNN", hidden_size, options.eps());
+  check_hidden_size("BNRNN", hidden_size);
+  detail::check_eps("BNRNN", options.eps());
   const std::size_t H = hidden_size;
   const double k = 1.0 / std::sqrt(static_cast<double>(H));
   const Shape ih = checked_matrix("BNRNN: hidden_size * input_size", H, input_size);

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "../core/check_eps.hpp"
 #include "norm_kernels.hpp"
 
 namespace tapegrad {
@@ -14,13 +15,6 @@ namespace tapegrad {
 // nothing after its first (tests/test_allocations.cpp).
 
 namespace {
-
-double checked_eps(const char* op, double eps) {
-  if (!(eps >= 0) || !std::isfinite(eps)) {
-    throw ValueError(std::string(op) + ": eps must be finite and >= 0, got " + std::to_string(eps));
-  }
-  return eps;
-}
 
 // weight and bias: both undefined (no affine) or both live Vars of x's tape with shape `s`.
 // what() describes `s` for the message; it is called only to throw (no string is built on the
@@ -100,7 +94,7 @@ Var<T> layer_norm(const Var<T>& x, const Var<T>& weight, const Var<T>& bias,
                      std::to_string(xs.size()) + " for an input of shape " + shape_str(xs) +
                      ", got " + std::to_string(normalized_ndim));
   }
-  checked_eps(op, eps);
+  detail::check_eps(op, eps);
   const Shape norm_shape(xs.end() - static_cast<std::ptrdiff_t>(normalized_ndim), xs.end());
   const bool affine = check_affine(op, t, weight, bias, norm_shape, [&] {
     return "the normalized shape of input " + shape_str(xs) + " (its trailing " +
@@ -153,7 +147,7 @@ bool check_batch_input(const char* op, Tape<T>& t, const Var<T>& x, const Var<T>
   t.check_input(op, 0, x);
   const Shape& xs = t.shape(x);
   batch_dims(op, xs, n, ch, len);
-  checked_eps(op, eps);
+  detail::check_eps(op, eps);
   return check_affine(op, t, weight, bias, Shape{ch}, [&] {
     return "the input " + shape_str(xs) + " has " + std::to_string(ch) + " channels, so it must be";
   });

@@ -47,7 +47,7 @@ namespace {
 // same order as the rounding of the float inputs and outputs themselves: with d = x - p small
 // there is no large offset for the partial sums to lose digits against. The totals over all
 // blocks are double, so the row (column) length does not add float error. For T = double the
-// partials are double, as before.
+// partials are double too.
 //
 // Determinism: every sum has a fixed order of additions. Element i of a block goes to lane
 // i % (lanes) of GCC vector types of a fixed width (Vec below, 32 bytes), whatever the ISA;

@@ -103,14 +103,14 @@ Var<T> rnn_layer(const Var<T>& x, const Var<T>& h0, const Var<T>& W_ih, const Va
   if (sw.size() != 2) {
     throw ShapeError("rnn_layer: W_ih must be 2-D (hidden_size, input_size); got " + shape_str(sw));
   }
-  const std::size_t T_ = sx[0], N = sx[1], I = sx[2], H = sw[0];
+  const std::size_t seq_len = sx[0], N = sx[1], I = sx[2], H = sw[0];
   const auto ctx = [&] { return "x " + shape_str(sx) + ", W_ih " + shape_str(sw); };
   check_shape("W_ih", sw, Shape{H, I}, ctx);
   check_shape("W_hh", t.shape(W_hh), Shape{H, H}, ctx);
   if (h0.defined()) check_shape("h0", t.shape(h0), Shape{N, H}, ctx);
   if (b_ih.defined()) check_shape("b_ih", t.shape(b_ih), Shape{H}, ctx);
   if (b_hh.defined()) check_shape("b_hh", t.shape(b_hh), Shape{H}, ctx);
-  if (T_ == 0) throw ValueError("rnn_layer: the sequence is empty (seq_len 0); got x " + shape_str(sx));
+  if (seq_len == 0) throw ValueError("rnn_layer: the sequence is empty (seq_len 0); got x " + shape_str(sx));
 
   thread_local std::vector<Var<T>> inputs;  // reused: a training step allocates nothing
   inputs.assign({x, W_ih, W_hh});
@@ -123,23 +123,23 @@ Var<T> rnn_layer(const Var<T>& x, const Var<T>& h0, const Var<T>& W_ih, const Va
     }
   }
   auto r = t.record("rnn_layer", inputs);
-  r.ints().assign({std::ptrdiff_t(T_), std::ptrdiff_t(N), std::ptrdiff_t(I), std::ptrdiff_t(H),
+  r.ints().assign({std::ptrdiff_t(seq_len), std::ptrdiff_t(N), std::ptrdiff_t(I), std::ptrdiff_t(H),
                    std::ptrdiff_t(activation), pos[0], pos[1], pos[2]});
 
   const std::size_t NH = N * H;
-  T* Y = r.out(Shape{T_, N, H}).data();
+  T* Y = r.out(Shape{seq_len, N, H}).data();
   // P = bias rows, then += X W_ih^T.
   const T* bi = b_ih.defined() ? t.value(b_ih).data() : nullptr;
   const T* bh = b_hh.defined() ? t.value(b_hh).data() : nullptr;
   if (N > 0) {
     for (std::size_t j = 0; j < H; ++j) Y[j] = (bi ? bi[j] : T(0)) + (bh ? bh[j] : T(0));
-    for (std::size_t row = 1; row < T_ * N; ++row) std::copy(Y, Y + H, Y + row * H);
+    for (std::size_t row = 1; row < seq_len * N; ++row) std::copy(Y, Y + H, Y + row * H);
   }
-  gemm_nt_add<T>(T_ * N, H, I, t.value(x).data(), t.value(W_ih).data(), Y);
+  gemm_nt_add<T>(seq_len * N, H, I, t.value(x).data(), t.value(W_ih).data(), Y);
 
   const T* Whh = t.value(W_hh).data();
   const T* h_prev = h0.defined() ? t.value(h0).data() : nullptr;  // nullptr: zeros
-  for (std::size_t s = 0; s < T_; ++s) {
+  for (std::size_t s = 0; s < seq_len; ++s) {
     T* a = Y + s * NH;
     if (h_prev) gemm_nt_add<T>(N, H, H, h_prev, Whh, a);
     activate(activation, a, NH);
@@ -148,7 +148,7 @@ Var<T> rnn_layer(const Var<T>& x, const Var<T>& h0, const Var<T>& W_ih, const Va
 
   return r.finish([](BackwardCtx<T>& c) {
     const auto& v = c.ints();
-    const std::size_t T_ = v[kT], N = v[kN], I = v[kI], H = v[kH], NH = N * H;
+    const std::size_t seq_len = v[kT], N = v[kN], I = v[kI], H = v[kH], NH = N * H;
     const auto act = static_cast<RNNActivation>(v[kAct]);
     const std::ptrdiff_t p_h0 = v[kPosH0], p_bih = v[kPosBih], p_bhh = v[kPosBhh];
     const T* Y = c.output().data();
@@ -158,12 +158,12 @@ Var<T> rnn_layer(const Var<T>& x, const Var<T>& h0, const Var<T>& W_ih, const Va
 
     // BPTT: dA_t = (G_t + dA_{t+1} W_hh) ⊙ act'(h_t).
     thread_local std::vector<T> dA_buf;  // reused: a training step allocates nothing
-    dA_buf.resize(T_ * NH);
+    dA_buf.resize(seq_len * NH);
     T* dA = dA_buf.data();
-    for (std::size_t s = T_; s-- > 0;) {
+    for (std::size_t s = seq_len; s-- > 0;) {
       T* d = dA + s * NH;
       std::copy(G + s * NH, G + (s + 1) * NH, d);
-      if (s + 1 < T_) gemm<T>(false, false, N, H, H, T(1), d + NH, H, Whh, H, T(1), d, H);
+      if (s + 1 < seq_len) gemm<T>(false, false, N, H, H, T(1), d + NH, H, Whh, H, T(1), d, H);
       times_derivative(act, Y + s * NH, d, NH);
     }
 
@@ -171,17 +171,17 @@ Var<T> rnn_layer(const Var<T>& x, const Var<T>& h0, const Var<T>& W_ih, const Va
     bool assign = false;
     if (c.needs_grad(0)) {  // dX += dA W_ih
       T* dX = c.input_grad_write(0, assign).data();
-      gemm<T>(false, false, T_ * N, I, H, T(1), dA, H, Wih, I, assign ? T(0) : T(1), dX, I);
+      gemm<T>(false, false, seq_len * N, I, H, T(1), dA, H, Wih, I, assign ? T(0) : T(1), dX, I);
     }
     if (c.needs_grad(1)) {  // dW_ih += dA^T X
       T* dWih = c.input_grad_write(1, assign).data();
-      gemm<T>(true, false, H, I, T_ * N, T(1), dA, H, c.input(0).data(), I, assign ? T(0) : T(1),
+      gemm<T>(true, false, H, I, seq_len * N, T(1), dA, H, c.input(0).data(), I, assign ? T(0) : T(1),
               dWih, I);
     }
     if (c.needs_grad(2)) {  // dW_hh += Σ_{t>=1} dA_t^T h_{t-1} (+ dA_0^T h0)
       T* dWhh = c.input_grad_write(2, assign).data();
-      if (T_ > 1) {
-        gemm<T>(true, false, H, H, (T_ - 1) * N, T(1), dA + NH, H, Y, H, assign ? T(0) : T(1), dWhh, H);
+      if (seq_len > 1) {
+        gemm<T>(true, false, H, H, (seq_len - 1) * N, T(1), dA + NH, H, Y, H, assign ? T(0) : T(1), dWhh, H);
         assign = false;
       }
       if (p_h0 >= 0) {
@@ -200,7 +200,7 @@ Var<T> rnn_layer(const Var<T>& x, const Var<T>& h0, const Var<T>& W_ih, const Va
       for (std::size_t j0 = 0; j0 < H; j0 += kBlock) {
         const std::size_t nb = std::min(kBlock, H - j0);
         double acc[kBlock] = {};
-        for (std::size_t row = 0; row < T_ * N; ++row) {
+        for (std::size_t row = 0; row < seq_len * N; ++row) {
           const T* d = dA + row * H + j0;
           for (std::size_t j = 0; j < nb; ++j) acc[j] += static_cast<double>(d[j]);
         }

@@ -27,8 +27,8 @@ Adam<T>::Adam(std::vector<Parameter<T>*> params, double lr, AdamOptions options)
 template <class T>
 Adam<T>::Adam(std::vector<Parameter<T>*> params, double lr, AdamOptions options, bool decoupled,
               const char* name)
-    : Optimizer<T>(std::move(params), lr, name), o_(options), decoupled_(decoupled) {
-  check_adam(name, o_);
+    : Optimizer<T>(std::move(params), lr, name), options_(options), decoupled_(decoupled) {
+  check_adam(name, options_);
 }
 
 template <class T>
@@ -41,11 +41,11 @@ void Adam<T>::update(std::size_t i, Parameter<T>& p) {
   step += T(1);
   T* m = this->state(i, "exp_avg").data();
   T* v = this->state(i, "exp_avg_sq").data();
-  T* vmax = o_.amsgrad ? this->state(i, "max_exp_avg_sq").data() : nullptr;
+  T* vmax = options_.amsgrad ? this->state(i, "max_exp_avg_sq").data() : nullptr;
   T* w = p.value.data();
   const T* grad = p.grad().data();
-  const T lr = static_cast<T>(this->lr()), wd = static_cast<T>(o_.weight_decay);
-  const T b1 = static_cast<T>(o_.beta1), b2 = static_cast<T>(o_.beta2), eps = static_cast<T>(o_.eps);
+  const T lr = static_cast<T>(this->lr()), wd = static_cast<T>(options_.weight_decay);
+  const T b1 = static_cast<T>(options_.beta1), b2 = static_cast<T>(options_.beta2), eps = static_cast<T>(options_.eps);
   const T bc1 = T(1) - std::pow(b1, step);
   const T bc2_sqrt = std::sqrt(T(1) - std::pow(b2, step));
   const T step_size = lr / bc1;

@@ -27,15 +27,15 @@ TAPEGRAD_SIMD_CLONES void sgd_plain(double* w, const double* g, std::size_t n, d
 
 template <class T>
 SGD<T>::SGD(std::vector<Parameter<T>*> params, double lr, SGDOptions options)
-    : Optimizer<T>(std::move(params), lr, "SGD"), o_(options) {
-  this->check_nonnegative("SGD", "momentum value", o_.momentum);
-  this->check_nonnegative("SGD", "weight_decay value", o_.weight_decay);
-  if (!(o_.dampening >= 0 && o_.dampening <= 1)) {
-    throw ValueError("SGD: invalid dampening value (must be in [0, 1]): " + std::to_string(o_.dampening));
+    : Optimizer<T>(std::move(params), lr, "SGD"), options_(options) {
+  this->check_nonnegative("SGD", "momentum value", options_.momentum);
+  this->check_nonnegative("SGD", "weight_decay value", options_.weight_decay);
+  if (!(options_.dampening >= 0 && options_.dampening <= 1)) {
+    throw ValueError("SGD: invalid dampening value (must be in [0, 1]): " + std::to_string(options_.dampening));
   }
-  if (o_.nesterov && (o_.momentum <= 0 || o_.dampening != 0)) {
+  if (options_.nesterov && (options_.momentum <= 0 || options_.dampening != 0)) {
     throw ValueError("SGD: Nesterov momentum requires a momentum and zero dampening (got momentum " +
-                     std::to_string(o_.momentum) + ", dampening " + std::to_string(o_.dampening) + ")");
+                     std::to_string(options_.momentum) + ", dampening " + std::to_string(options_.dampening) + ")");
   }
 }
 
@@ -44,8 +44,8 @@ void SGD<T>::update(std::size_t i, Parameter<T>& p) {
   T* w = p.value.data();
   const T* grad = p.grad().data();
   const std::size_t n = p.value.size();
-  const T lr = static_cast<T>(this->lr()), wd = static_cast<T>(o_.weight_decay);
-  const T mom = static_cast<T>(o_.momentum), damp = static_cast<T>(o_.dampening);
+  const T lr = static_cast<T>(this->lr()), wd = static_cast<T>(options_.weight_decay);
+  const T mom = static_cast<T>(options_.momentum), damp = static_cast<T>(options_.dampening);
   if (mom == T(0)) {
     sgd_plain(w, grad, n, lr, wd);
     return;
@@ -55,7 +55,7 @@ void SGD<T>::update(std::size_t i, Parameter<T>& p) {
   for (std::size_t j = 0; j < n; ++j) {
     const T g = grad[j] + wd * w[j];
     buf[j] = first ? g : mom * buf[j] + (T(1) - damp) * g;
-    w[j] -= lr * (o_.nesterov ? g + mom * buf[j] : buf[j]);
+    w[j] -= lr * (options_.nesterov ? g + mom * buf[j] : buf[j]);
   }
 }
 

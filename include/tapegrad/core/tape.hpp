@@ -328,8 +328,10 @@ class BackwardCtx {
   const xt::xarray<T>* grad_;
 };
 
-// Adds `g` (of a shape that broadcasts to... from `acc`'s shape) into `acc`, summing over the
-// broadcast dimensions: the adjoint of broadcasting `acc`'s shape up to g's shape.
+// acc += g summed down to acc's shape, where acc's shape broadcasts to g's shape: every element
+// of g is added to the element of acc it was broadcast from. This is the adjoint of broadcasting
+// a value of acc's shape up to g's shape. An acc of more dimensions than g (and more than one
+// element) is a ShapeError.
 template <class T>
 void sum_to_add(const xt::xarray<T>& g, xt::xarray<T>& acc);
 

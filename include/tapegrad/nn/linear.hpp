@@ -25,8 +25,10 @@ class Linear : public Module<T> {
   std::string type_name() const override { return "Linear"; }
   std::string extra_repr() const override;
 
-  Parameter<T>& weight;
-  Parameter<T>* bias = nullptr;  // null when LinearOptions().bias(false)
+  // Public parameters are pointers in every module, as an optional one (bias) must be: weight is
+  // never null, bias is null when LinearOptions().bias(false).
+  Parameter<T>* weight;
+  Parameter<T>* bias = nullptr;
 
  private:
   std::size_t in_, out_;

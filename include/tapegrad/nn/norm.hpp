@@ -36,7 +36,7 @@ class LayerNorm : public Module<T> {
 
  private:
   Shape shape_;
-  LayerNormOptions o_;
+  LayerNormOptions options_;
 };
 
 class BatchNormOptions {
@@ -86,7 +86,7 @@ class BatchNorm1d : public Module<T> {
 
  private:
   std::size_t c_;
-  BatchNormOptions o_;
+  BatchNormOptions options_;
   BatchStatistics batch_stats_;  // a training forward's, for the running statistics
 };
 

@@ -26,8 +26,8 @@ class RecurrentLayerNorm : public Module<T> {
   std::string type_name() const override { return "LayerNorm"; }
   std::string extra_repr() const override;
 
-  Parameter<T>& weight;
-  Parameter<T>& bias;
+  Parameter<T>* weight;  // never null
+  Parameter<T>* bias;    // never null
 
  private:
   double eps_;
@@ -76,7 +76,7 @@ class SequenceBatchNorm : public Module<T> {
   std::string extra_repr() const override;
   std::size_t max_length() const { return running_mean.shape()[0]; }
 
-  Parameter<T>& weight;
+  Parameter<T>* weight;  // never null
   xt::xarray<T>& running_mean;
   xt::xarray<T>& running_var;
   xt::xarray<T>& num_batches_tracked;

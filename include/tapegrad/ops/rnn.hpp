@@ -1,6 +1,6 @@
 #pragma once
-// The fused recurrent op: one Elman RNN layer over a whole sequence is ONE tape node
-// (DESIGN.md, section 3). Forward computes the input projection of every time step with one
+// The fused recurrent op: one Elman RNN layer over a whole sequence is ONE tape node, so the
+// tape holds one node per layer instead of several per time step. Forward computes the input projection of every time step with one
 // GEMM and then one GEMM per step for the recurrence; backward is back-propagation through
 // time in one reverse loop. The RNN module (nn/rnn.hpp) stacks layers of it.
 #include "tapegrad/core/tape.hpp"

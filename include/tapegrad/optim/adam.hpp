@@ -26,12 +26,12 @@ class Adam : public Optimizer<T> {
   void update(std::size_t i, Parameter<T>& p) override;
 
  private:
-  AdamOptions o_;
+  AdamOptions options_;
   bool decoupled_;
 };
 
 // torch.optim.AdamW: p *= 1 - lr * weight_decay, then Adam without weight decay in the grad.
-// Its weight_decay default is 1e-2 (AdamWOptions() sets it).
+// Its weight_decay default is 1e-2 (AdamW::default_options() sets it).
 template <class T>
 class AdamW : public Adam<T> {
  public:

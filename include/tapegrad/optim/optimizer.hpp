@@ -48,8 +48,10 @@ class Optimizer {
  protected:
   // The update of parameter i (its value and grad are params_[i]->value / ->grad).
   virtual void update(std::size_t i, Parameter<T>& p) = 0;
-  // Named state of parameter i; `created` tells whether it existed before this call.
+  // Whether parameter i has the named state yet.
   bool has_state(std::size_t i, const std::string& name) const;
+  // Named state of parameter i, created as zeros on first use (of the parameter's shape; "step":
+  // a scalar).
   xt::xarray<T>& state(std::size_t i, const std::string& name);
   // Throws ValueError unless v is finite and >= 0.
   static void check_nonnegative(const char* opt, const char* what, double v);

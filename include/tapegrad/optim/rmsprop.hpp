@@ -23,7 +23,7 @@ class RMSprop : public Optimizer<T> {
 
  private:
   void update(std::size_t i, Parameter<T>& p) override;
-  RMSpropOptions o_;
+  RMSpropOptions options_;
 };
 
 extern template class RMSprop<float>;

@@ -22,7 +22,7 @@ class SGD : public Optimizer<T> {
 
  private:
   void update(std::size_t i, Parameter<T>& p) override;
-  SGDOptions o_;
+  SGDOptions options_;
 };
 
 extern template class SGD<float>;

@@ -1,5 +1,6 @@
-// The bad-input catalogue, part 1: ops, the tape and modules. (Part 2, test_bad_inputs_2.cpp:
-// optimizers, schedulers, gradcheck, data and files.)
+// The bad-input catalogue for ops, the tape and modules. Recurrent modules, training
+// (optimizers, schedulers, clipping, gradcheck), data and files: test_bad_inputs_training.cpp;
+// the rest of the public API: test_bad_inputs_api.cpp.
 //
 // Every case asserts three things: the exception's exact type, that its message names the
 // offending shapes / values / keys, and that nothing changed: the tape (size and contents),

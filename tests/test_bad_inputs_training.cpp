@@ -1,6 +1,6 @@
-// The bad-input catalogue, part 2: recurrent modules, optimizers, schedulers, gradient clipping,
-// gradcheck, data loading, CSV, MNIST and checkpoint files. (Part 1, test_bad_inputs.cpp: ops,
-// the tape and the other modules.)
+// The bad-input catalogue for recurrent modules, optimizers, schedulers, gradient clipping,
+// gradcheck, data loading, CSV, MNIST and checkpoint files. Ops, the tape and the other
+// modules: test_bad_inputs_ops.cpp; the rest of the public API: test_bad_inputs_api.cpp.
 //
 // Every case asserts the exception's exact type, that its message names the offending values /
 // keys / lines, and that nothing changed: parameters, grads, optimizer state, files on disk.
@@ -334,7 +334,7 @@ TEST_CASE("a checkpoint truncated at every byte offset is an IoError naming the 
   const auto before = model.state_dict();
   std::uint64_t header_len = 0;
   for (int i = 0; i < 8; ++i) header_len |= std::uint64_t(static_cast<unsigned char>(full[i])) << (8 * i);
-  const fs::path dir = tgtest::scratch_dir("bad_inputs", "truncated");
+  const fs::path dir = tgtest::scratch_dir("bad_inputs_training", "truncated");
   for (std::size_t k = 0; k < full.size(); ++k) {
     INFO("truncated to " << k << " of " << full.size() << " bytes");
     const std::string cut = full.substr(0, k);
@@ -392,7 +392,7 @@ TEST_CASE("a checkpoint with an unknown or unsupported dtype is an IoError namin
 }
 
 TEST_CASE("saving a checkpoint into a missing directory or under a reserved name is an error and leaves the disk as it was") {
-  const fs::path dir = tgtest::scratch_dir("bad_inputs", "save");
+  const fs::path dir = tgtest::scratch_dir("bad_inputs_training", "save");
   const fs::path file = dir / "model.safetensors";
   tg::TensorMap<float> good{{"w", tgtest::randn<float>({2, 2}, 1)}};
   tg::save_safetensors<float>(file.string(), good);
