@@ -251,3 +251,93 @@ TEST_CASE("gradcheck, fast mode and the Taylor test pass on a correct composite 
   CHECK(taylor.ok);
   for (double order : taylor.orders) CHECK(order > 1.8);
 }
+
+namespace {
+
+// A custom op with more saved state than the built-in ops: y = c1 x + c2 x^2 + ... + c5 x^5,
+// saving the powers x^0..x^4 (five arrays) and the coefficients (five scalars) for backward
+// dy/dx = sum_k k c_k x^(k-1).
+enum class PolySaved : std::size_t { x0, x1, x2, x3, x4, count };
+enum class PolyScalar : std::size_t { c1, c2, c3, c4, c5, count };
+enum class PolyInt : std::size_t { degree, count };
+constexpr PolySaved kPowers[] = {PolySaved::x0, PolySaved::x1, PolySaved::x2, PolySaved::x3, PolySaved::x4};
+constexpr PolyScalar kCoefs[] = {PolyScalar::c1, PolyScalar::c2, PolyScalar::c3, PolyScalar::c4, PolyScalar::c5};
+
+template <class T>
+tg::Var<T> poly5(const tg::Var<T>& x) {
+  tg::Tape<T>& t = tg::Tape<T>::of("poly5", {x});
+  auto r = t.record("poly5", {x});
+  const xt::xarray<T>& xv = t.value(x);
+  xt::xarray<T>& y = r.out(xv.shape());
+  y.fill(T(0));
+  xt::xarray<T>& x0 = r.save(PolySaved::x0);  // must stay valid across the later saves
+  if (x0.shape() != xv.shape()) x0.resize(xv.shape());  // in place: a reused slot keeps its buffer
+  x0.fill(T(1));
+  for (std::size_t k = 1; k <= 5; ++k) {
+    const xt::xarray<T> next = r.save(kPowers[k - 1]) * xv;  // x^k
+    if (k < 5) r.save(kPowers[k]) = next;
+    const double c = 0.5 * static_cast<double>(k) - 1.0;
+    r.set_scalar(kCoefs[k - 1], c);
+    y += static_cast<T>(c) * next;
+  }
+  const bool x0_kept = x0 == xt::ones<T>(xv.shape());
+  CHECK(x0_kept);
+  r.set_int(PolyInt::degree, 5);
+  return r.finish([](tg::BackwardCtx<T>& c) {
+    xt::xarray<T> d = xt::zeros<T>(c.input(0).shape());
+    for (std::size_t k = 1; k <= static_cast<std::size_t>(c.int_at(PolyInt::degree)); ++k) {
+      d += static_cast<T>(static_cast<double>(k) * c.scalar(kCoefs[k - 1])) * c.saved(kPowers[k - 1]);
+    }
+    c.accumulate(0, c.grad() * d);
+  });
+}
+
+}  // namespace
+
+TEST_CASE("a node holds as many saved arrays and scalars as its op names, and backward reads them") {
+  auto f = [](tg::Tape<double>&, const Vars& v) { return poly5(v[0]); };
+  const std::vector<xt::xarray<double>> in = {tgtest::randn({3, 4}, 21)};
+  CHECK_GRADCHECK(f, in);
+
+  tg::Tape<double> t;
+  auto x = t.input(xt::xarray<double>{2.0}, true);
+  auto y = poly5(x);
+  CHECK(t.node(y.index()).saved.size() == 5);
+  CHECK(t.node(y.index()).scalars.size() == 5);
+  // y = -0.5 x + 0 x^2 + 0.5 x^3 + x^4 + 1.5 x^5, y' = -0.5 + 1.5 x^2 + 4 x^3 + 7.5 x^4
+  CHECK(y.value()(0) == Approx(-1.0 + 4.0 + 16.0 + 48.0));
+  t.backward(y);
+  CHECK(x.grad()(0) == Approx(-0.5 + 6.0 + 32.0 + 120.0));
+}
+
+TEST_CASE("slot reuse after reset keeps five saved arrays, scalars and ints without reallocating") {
+  tg::Tape<float> t;
+  const xt::xarray<float> xin = tgtest::randn<float>({4, 6}, 22);
+  // A slot holds poly5 (5 saved arrays), layer_norm (3 and an int list) and a sum.
+  auto step = [&] {
+    t.reset();
+    auto x = t.input_view(xin, true);
+    auto y = tg::layer_norm(poly5(x), tg::Var<float>(), tg::Var<float>(), 1);
+    t.backward(tg::sum(y * y));
+  };
+  // What each node's saved state lives in: any reallocation changes one of these pointers.
+  auto buffers = [&] {
+    std::vector<const void*> p;
+    for (std::size_t i = 0; i < t.size(); ++i) {
+      const auto& n = t.node(i);
+      p.push_back(n.saved.data());
+      p.push_back(n.scalars.data());
+      p.push_back(n.ints.data());
+      for (const auto& s : n.saved) p.push_back(s.data());
+    }
+    return p;
+  };
+  step();
+  step();
+  const auto before = buffers();
+  const auto bytes = t.bytes_allocated();
+  REQUIRE(t.node(1).saved.size() == 5);
+  for (int i = 0; i < 5; ++i) step();
+  CHECK(buffers() == before);
+  CHECK(t.bytes_allocated() == bytes);
+}

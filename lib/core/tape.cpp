@@ -130,7 +130,7 @@ Node<T>& Tape<T>::slot() {
   n.view = nullptr;
   n.view_data = nullptr;
   n.ints.clear();
-  n.scalars = {};
+  n.scalars.clear();
   n.requires_grad = false;
   n.has_grad = false;
   n.freed = false;

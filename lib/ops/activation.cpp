@@ -13,6 +13,12 @@ using detail::unary_backward;
 
 namespace {
 
+// What activations keep for backward beyond x and y.
+enum class LeakyScalar : std::size_t { slope, count };
+enum class EluScalar : std::size_t { alpha, count };
+enum class SoftplusScalar : std::size_t { beta, threshold, count };
+enum class SoftmaxInt : std::size_t { axis, count };  // softmax and log_softmax
+
 // A tensor seen around `axis` as (outer, n, inner): lane (o, i) is the n elements at
 // o*n*inner + i + k*inner, k = 0..n-1. Softmax works on one lane at a time.
 struct Lanes {
@@ -68,10 +74,10 @@ template <class T>
 Var<T> leaky_relu(const Var<T>& x, scalar_t<T> a) {
   return unary<T>("leaky_relu", x, [a](T v) { return v > T(0) ? v : v * a; },
                   [](BackwardCtx<T>& c) {
-                    const T a = static_cast<T>(c.scalar(0));
+                    const T a = static_cast<T>(c.scalar(LeakyScalar::slope));
                     unary_backward<T>(c, [a](T v, T) { return v > T(0) ? T(1) : a; });
                   },
-                  a);
+                  [a](Recorder<T>& r) { r.set_scalar(LeakyScalar::slope, a); });
 }
 
 // tanh: y = tanh x;  dL/dx = dL/dy * (1 - y²)
@@ -140,10 +146,10 @@ template <class T>
 Var<T> elu(const Var<T>& x, scalar_t<T> alpha) {
   return unary<T>("elu", x, [alpha](T v) { return v > T(0) ? v : alpha * std::expm1(v); },
                   [](BackwardCtx<T>& c) {
-                    const T alpha = static_cast<T>(c.scalar(0));
+                    const T alpha = static_cast<T>(c.scalar(EluScalar::alpha));
                     unary_backward<T>(c, [alpha](T v, T) { return v <= T(0) ? alpha * std::exp(v) : T(1); });
                   },
-                  alpha);
+                  [alpha](Recorder<T>& r) { r.set_scalar(EluScalar::alpha, alpha); });
 }
 
 // softplus: y = log(1 + e^(βx)) / β, or y = x where βx > threshold;
@@ -155,13 +161,17 @@ Var<T> softplus(const Var<T>& x, scalar_t<T> beta, scalar_t<T> threshold) {
                     return v * beta > threshold ? v : std::log1p(std::exp(v * beta)) / beta;
                   },
                   [](BackwardCtx<T>& c) {
-                    const T beta = static_cast<T>(c.scalar(0)), threshold = static_cast<T>(c.scalar(1));
+                    const T beta = static_cast<T>(c.scalar(SoftplusScalar::beta)),
+                            threshold = static_cast<T>(c.scalar(SoftplusScalar::threshold));
                     unary_backward<T>(c, [beta, threshold](T v, T) {
                       const T z = std::exp(v * beta);
                       return v * beta > threshold ? T(1) : z / (z + T(1));
                     });
                   },
-                  beta, threshold);
+                  [beta, threshold](Recorder<T>& r) {
+                    r.set_scalar(SoftplusScalar::beta, beta);
+                    r.set_scalar(SoftplusScalar::threshold, threshold);
+                  });
 }
 
 // softmax along an axis, lane by lane: m = max x, y = e^(x - m) / Σ e^(x - m)
@@ -173,7 +183,7 @@ Var<T> softmax(const Var<T>& x, std::ptrdiff_t axis) {
   const Shape& s = t.shape(x);
   const std::size_t ax = softmax_axis("softmax", axis, s);
   auto r = t.record("softmax", {x});
-  r.ints().push_back(static_cast<std::ptrdiff_t>(ax));
+  r.set_int(SoftmaxInt::axis, static_cast<std::ptrdiff_t>(ax));
   const T* px = t.value(x).data();
   T* py = r.out(s).data();
   const Lanes l = lanes_of(s, ax);
@@ -192,7 +202,7 @@ Var<T> softmax(const Var<T>& x, std::ptrdiff_t axis) {
     const T* y = c.output().data();
     const T* g = c.grad().data();
     T* gx = c.input_grad(0).data();
-    const Lanes l = lanes_of(c.output().shape(), static_cast<std::size_t>(c.ints()[0]));
+    const Lanes l = lanes_of(c.output().shape(), static_cast<std::size_t>(c.int_at(SoftmaxInt::axis)));
     for_each_lane(l, [&](std::size_t b) {
       double dot = 0;
       for (std::size_t k = 0; k < l.n; ++k) dot += double(g[b + k * l.inner]) * y[b + k * l.inner];
@@ -213,7 +223,7 @@ Var<T> log_softmax(const Var<T>& x, std::ptrdiff_t axis) {
   const Shape& s = t.shape(x);
   const std::size_t ax = softmax_axis("log_softmax", axis, s);
   auto r = t.record("log_softmax", {x});
-  r.ints().push_back(static_cast<std::ptrdiff_t>(ax));
+  r.set_int(SoftmaxInt::axis, static_cast<std::ptrdiff_t>(ax));
   const T* px = t.value(x).data();
   T* py = r.out(s).data();
   const Lanes l = lanes_of(s, ax);
@@ -232,7 +242,7 @@ Var<T> log_softmax(const Var<T>& x, std::ptrdiff_t axis) {
     const T* y = c.output().data();
     const T* g = c.grad().data();
     T* gx = c.input_grad(0).data();
-    const Lanes l = lanes_of(c.output().shape(), static_cast<std::size_t>(c.ints()[0]));
+    const Lanes l = lanes_of(c.output().shape(), static_cast<std::size_t>(c.int_at(SoftmaxInt::axis)));
     for_each_lane(l, [&](std::size_t b) {
       double gsum = 0;
       for (std::size_t k = 0; k < l.n; ++k) gsum += g[b + k * l.inner];

@@ -2,6 +2,10 @@
 
 namespace tapegrad {
 
+namespace {
+enum class DropoutSaved : std::size_t { mask, count };  // 0 or 1/(1-p) per element
+}  // namespace
+
 template <class T>
 Var<T> dropout(const Var<T>& x, double p, bool training, Generator& gen) {
   if (!(p >= 0 && p <= 1)) {
@@ -13,7 +17,7 @@ Var<T> dropout(const Var<T>& x, double p, bool training, Generator& gen) {
   T* y = r.out(xv.shape()).data();
   const T* xp = xv.data();
   const std::size_t n = xv.size();
-  xt::xarray<T>& mask = r.save(0);
+  xt::xarray<T>& mask = r.save(DropoutSaved::mask);
   if (mask.shape() != xv.shape()) mask.resize(xv.shape());
   T* m = mask.data();
   const T scale = (training && p < 1) ? static_cast<T>(1.0 / (1.0 - p)) : T(1);
@@ -24,7 +28,7 @@ Var<T> dropout(const Var<T>& x, double p, bool training, Generator& gen) {
   return r.finish([](BackwardCtx<T>& c) {
     if (!c.needs_grad(0)) return;
     const T* g = c.grad().data();
-    const T* m = c.saved(0).data();
+    const T* m = c.saved(DropoutSaved::mask).data();
     T* gx = c.input_grad(0).data();
     for (std::size_t i = 0, n = c.grad().size(); i < n; ++i) gx[i] += g[i] * m[i];
   });

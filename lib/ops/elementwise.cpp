@@ -14,6 +14,11 @@ using detail::unary_backward;
 
 namespace {
 
+// The scalar parameters unary ops keep for backward.
+enum class ScaleScalar : std::size_t { k, count };  // mul_scalar's factor, rdiv_scalar's numerator
+enum class PowScalar : std::size_t { p, count };
+enum class ClampScalar : std::size_t { lo, hi, count };
+
 // Calls f(i, ia, ib) for each element i of the broadcast output, with ia / ib the offsets of
 // the a and b elements that meet there. Backward loops use the same walk and write
 // `ga[ia] += ...`: repeated offsets sum the gradient over the broadcast dims.
@@ -109,16 +114,16 @@ template <class T>
 Var<T> add_scalar(const Var<T>& x, scalar_t<T> k) {
   return unary<T>("add_scalar", x, [k](T v) { return v + k; }, [](BackwardCtx<T>& c) {
     unary_backward<T>(c, [](T, T) { return T(1); });
-  }, k);
+  });
 }
 
 // mul_scalar: y = c x;  dL/dx = c dL/dy
 template <class T>
 Var<T> mul_scalar(const Var<T>& x, scalar_t<T> k) {
   return unary<T>("mul_scalar", x, [k](T v) { return v * k; }, [](BackwardCtx<T>& c) {
-    const T k = static_cast<T>(c.scalar(0));
+    const T k = static_cast<T>(c.scalar(ScaleScalar::k));
     unary_backward<T>(c, [k](T, T) { return k; });
-  }, k);
+  }, [k](Recorder<T>& r) { r.set_scalar(ScaleScalar::k, k); });
 }
 
 // rsub_scalar: y = c - x;  dL/dx = -dL/dy
@@ -126,16 +131,16 @@ template <class T>
 Var<T> rsub_scalar(const Var<T>& x, scalar_t<T> k) {
   return unary<T>("rsub_scalar", x, [k](T v) { return k - v; }, [](BackwardCtx<T>& c) {
     unary_backward<T>(c, [](T, T) { return T(-1); });
-  }, k);
+  });
 }
 
 // rdiv_scalar: y = c / x;  dL/dx = -dL/dy * c / x^2 = -dL/dy * y / x
 template <class T>
 Var<T> rdiv_scalar(const Var<T>& x, scalar_t<T> k) {
   return unary<T>("rdiv_scalar", x, [k](T v) { return k / v; }, [](BackwardCtx<T>& c) {
-    const T k = static_cast<T>(c.scalar(0));
+    const T k = static_cast<T>(c.scalar(ScaleScalar::k));
     unary_backward<T>(c, [k](T v, T) { return -k / (v * v); });
-  }, k);
+  }, [k](Recorder<T>& r) { r.set_scalar(ScaleScalar::k, k); });
 }
 
 // neg: y = -x;  dL/dx = -dL/dy
@@ -150,9 +155,9 @@ Var<T> neg(const Var<T>& x) {
 template <class T>
 Var<T> pow(const Var<T>& x, scalar_t<T> p) {
   return unary<T>("pow", x, [p](T v) { return std::pow(v, p); }, [](BackwardCtx<T>& c) {
-    const T p = static_cast<T>(c.scalar(0));
+    const T p = static_cast<T>(c.scalar(PowScalar::p));
     unary_backward<T>(c, [p](T v, T) { return p == T(0) ? T(0) : p * std::pow(v, p - T(1)); });
-  }, p);
+  }, [p](Recorder<T>& r) { r.set_scalar(PowScalar::p, p); });
 }
 
 // exp: y = e^x;  dL/dx = dL/dy * y
@@ -195,10 +200,14 @@ Var<T> clamp(const Var<T>& x, scalar_t<T> lo, scalar_t<T> hi) {
   }
   return unary<T>("clamp", x, [lo, hi](T v) { return v < lo ? lo : (v > hi ? hi : v); },
                   [](BackwardCtx<T>& c) {
-                    const T lo = static_cast<T>(c.scalar(0)), hi = static_cast<T>(c.scalar(1));
+                    const T lo = static_cast<T>(c.scalar(ClampScalar::lo)),
+                            hi = static_cast<T>(c.scalar(ClampScalar::hi));
                     unary_backward<T>(c, [lo, hi](T v, T) { return T(v >= lo && v <= hi); });
                   },
-                  lo, hi);
+                  [lo, hi](Recorder<T>& r) {
+                    r.set_scalar(ClampScalar::lo, lo);
+                    r.set_scalar(ClampScalar::hi, hi);
+                  });
 }
 
 template <class T>

@@ -12,9 +12,11 @@ namespace tapegrad {
 
 namespace {
 
-// Node scalars shared by the losses: [0] the reduction, [1] the count Mean divides by.
-// cross_entropy also keeps ε in [2].
-constexpr std::size_t kReduction = 0, kCount = 1, kSmoothing = 2;
+// Node scalars shared by the losses: the reduction, the count Mean divides by, and (for
+// cross_entropy) the label smoothing ε.
+enum class LossScalar : std::size_t { reduction, mean_divisor, smoothing, count };
+// cross_entropy keeps the softmax of each row for backward. Every loss's ints are its targets.
+enum class CeSaved : std::size_t { probs, count };
 
 // The result's shape: the per-element losses for None, a 0-d scalar otherwise.
 Shape reduced_shape(Reduction reduction, const Shape& per_element) {
@@ -34,10 +36,10 @@ void reduce_into(T* out, Reduction reduction, double sum, double count) {
 // dL/d(loss_i) for element i of the unreduced loss, from the node's upstream gradient.
 template <class T>
 double upstream_at(const BackwardCtx<T>& c, std::size_t i) {
-  const auto reduction = static_cast<Reduction>(static_cast<int>(c.scalar(kReduction)));
+  const auto reduction = static_cast<Reduction>(static_cast<int>(c.scalar(LossScalar::reduction)));
   if (reduction == Reduction::None) return c.grad().data()[i];
   if (reduction == Reduction::Sum) return c.grad().data()[0];
-  return c.grad().data()[0] / c.scalar(kCount);
+  return c.grad().data()[0] / c.scalar(LossScalar::mean_divisor);
 }
 
 // The validated layout of a class-index loss: `n` rows of `c` classes (an unbatched (C) input
@@ -103,14 +105,14 @@ Var<T> cross_entropy(const Var<T>& logits, const std::vector<std::int64_t>& targ
   }
   const ClassLayout l = check_class_targets("cross_entropy", s, targets, o.ignore_index);
   auto r = t.record("cross_entropy", {logits});
-  r.set_scalar(kReduction, static_cast<double>(o.reduction));
-  r.set_scalar(kCount, static_cast<double>(l.counted));
-  r.set_scalar(kSmoothing, o.label_smoothing);
+  r.set_scalar(LossScalar::reduction, static_cast<double>(o.reduction));
+  r.set_scalar(LossScalar::mean_divisor, static_cast<double>(l.counted));
+  r.set_scalar(LossScalar::smoothing, o.label_smoothing);
   store_targets(r.ints(), targets, o.ignore_index);
   const bool save = r.requires_grad();
   T* probs = nullptr;
   if (save) {
-    xt::xarray<T>& p = r.save(0);
+    xt::xarray<T>& p = r.save(CeSaved::probs);
     if (p.shape() != s) p.resize(s);
     probs = p.data();
   }
@@ -149,8 +151,8 @@ Var<T> cross_entropy(const Var<T>& logits, const std::vector<std::int64_t>& targ
     if (!c.needs_grad(0)) return;
     const std::size_t classes = c.input(0).shape().back();
     const std::vector<std::ptrdiff_t>& tgt = c.ints();
-    const double eps = c.scalar(kSmoothing), off = eps / static_cast<double>(classes);
-    const T* p = c.saved(0).data();
+    const double eps = c.scalar(LossScalar::smoothing), off = eps / static_cast<double>(classes);
+    const T* p = c.saved(CeSaved::probs).data();
     T* gx = c.input_grad(0).data();
     for (std::size_t n = 0; n < tgt.size(); ++n) {
       if (tgt[n] < 0) continue;
@@ -171,8 +173,8 @@ Var<T> nll_loss(const Var<T>& log_probs, const std::vector<std::int64_t>& target
   const Shape& s = t.shape(log_probs);
   const ClassLayout l = check_class_targets("nll_loss", s, targets, ignore_index);
   auto r = t.record("nll_loss", {log_probs});
-  r.set_scalar(kReduction, static_cast<double>(reduction));
-  r.set_scalar(kCount, static_cast<double>(l.counted));
+  r.set_scalar(LossScalar::reduction, static_cast<double>(reduction));
+  r.set_scalar(LossScalar::mean_divisor, static_cast<double>(l.counted));
   store_targets(r.ints(), targets, ignore_index);
   T* out = r.out(reduced_shape(reduction, l.batched ? Shape{l.n} : Shape{})).data();
   const T* lp = t.value(log_probs).data();
@@ -206,8 +208,8 @@ Var<T> mse_loss(const Var<T>& input, const Var<T>& target, Reduction reduction) 
                      "a loss's target, PyTorch only warns)");
   }
   auto r = t.record("mse_loss", {input, target});
-  r.set_scalar(kReduction, static_cast<double>(reduction));
-  r.set_scalar(kCount, static_cast<double>(numel(s)));
+  r.set_scalar(LossScalar::reduction, static_cast<double>(reduction));
+  r.set_scalar(LossScalar::mean_divisor, static_cast<double>(numel(s)));
   T* out = r.out(reduced_shape(reduction, s)).data();
   const T* x = t.value(input).data();
   const T* y = t.value(target).data();
@@ -280,8 +282,8 @@ Var<T> bce_with_logits(const Var<T>& logits, const Var<T>& targets, Reduction re
     }
   }
   auto r = pos_weight ? t.record(op, {logits, targets, *pos_weight}) : t.record(op, {logits, targets});
-  r.set_scalar(kReduction, static_cast<double>(reduction));
-  r.set_scalar(kCount, static_cast<double>(numel(s)));
+  r.set_scalar(LossScalar::reduction, static_cast<double>(reduction));
+  r.set_scalar(LossScalar::mean_divisor, static_cast<double>(numel(s)));
   T* out = r.out(reduced_shape(reduction, s)).data();
   const T* x = t.value(logits).data();
   const T* y = t.value(targets).data();

@@ -10,6 +10,10 @@ namespace tapegrad {
 
 namespace {
 
+// matmul's sizes (see MatmulDims) and linear's (X as rows x in, W as out x in).
+enum class MatmulInt : std::size_t { ba, bb, bo, m, k, n, count };
+enum class LinearInt : std::size_t { rows, in, out, count };
+
 // A matmul seen as a batch of (M, K) @ (K, N) products. A 1-D a is one row (M = 1), a 1-D b
 // one column (N = 1): the data layout is the same, so only the sizes change. An operand
 // without a batch dim has batch size 1 and is shared by every product.
@@ -75,9 +79,12 @@ Var<T> matmul(const Var<T>& a, const Var<T>& b) {
   MatmulDims d;
   const Shape out_shape = matmul_shape(t.shape(a), t.shape(b), d);
   auto r = t.record("matmul", {a, b});
-  auto& ints = r.ints();
-  ints.assign({std::ptrdiff_t(d.ba), std::ptrdiff_t(d.bb), std::ptrdiff_t(d.bo),
-               std::ptrdiff_t(d.m), std::ptrdiff_t(d.k), std::ptrdiff_t(d.n)});
+  r.set_int(MatmulInt::ba, std::ptrdiff_t(d.ba));
+  r.set_int(MatmulInt::bb, std::ptrdiff_t(d.bb));
+  r.set_int(MatmulInt::bo, std::ptrdiff_t(d.bo));
+  r.set_int(MatmulInt::m, std::ptrdiff_t(d.m));
+  r.set_int(MatmulInt::k, std::ptrdiff_t(d.k));
+  r.set_int(MatmulInt::n, std::ptrdiff_t(d.n));
   const T* A = t.value(a).data();
   const T* B = t.value(b).data();
   T* C = r.out(out_shape).data();
@@ -90,8 +97,9 @@ Var<T> matmul(const Var<T>& a, const Var<T>& b) {
     }
   }
   return r.finish([](BackwardCtx<T>& c) {
-    const auto& v = c.ints();
-    const std::size_t ba = v[0], bb = v[1], bo = v[2], m = v[3], k = v[4], n = v[5];
+    const std::size_t ba = c.int_at(MatmulInt::ba), bb = c.int_at(MatmulInt::bb),
+                      bo = c.int_at(MatmulInt::bo), m = c.int_at(MatmulInt::m),
+                      k = c.int_at(MatmulInt::k), n = c.int_at(MatmulInt::n);
     const T* A = c.input(0).data();
     const T* B = c.input(1).data();
     const T* G = c.grad().data();
@@ -152,7 +160,9 @@ Var<T> linear(const Var<T>& x, const Var<T>& W, const Var<T>& b) {
   out_shape.back() = out;
 
   auto r = has_bias ? t.record("linear", {x, W, b}) : t.record("linear", {x, W});
-  r.ints().assign({std::ptrdiff_t(rows), std::ptrdiff_t(in), std::ptrdiff_t(out)});
+  r.set_int(LinearInt::rows, std::ptrdiff_t(rows));
+  r.set_int(LinearInt::in, std::ptrdiff_t(in));
+  r.set_int(LinearInt::out, std::ptrdiff_t(out));
   const T* X = t.value(x).data();
   const T* Wd = t.value(W).data();
   T* Y = r.out(out_shape).data();
@@ -168,8 +178,8 @@ Var<T> linear(const Var<T>& x, const Var<T>& W, const Var<T>& b) {
     gemm<T>(false, true, rows, out, in, T(1), X, in, Wd, in, has_bias ? T(1) : T(0), Y, out);
   }
   return r.finish([](BackwardCtx<T>& c) {
-    const auto& v = c.ints();
-    const std::size_t rows = v[0], in = v[1], out = v[2];
+    const std::size_t rows = c.int_at(LinearInt::rows), in = c.int_at(LinearInt::in),
+                      out = c.int_at(LinearInt::out);
     const T* G = c.grad().data();
     if (c.needs_grad(0)) {  // dX += G W  (dX = G W on dX's first touch: beta = 0 reads no dX)
       bool assign = false;

@@ -16,6 +16,17 @@ namespace tapegrad {
 
 namespace {
 
+// Saved by layer_norm and batch_norm (training): the statistics split as norm_kernels.hpp
+// describes, in the order of the kernels' parameters.
+enum class NormSaved : std::size_t { mean_hi, mean_lo, rstd, count };
+// layer_norm's ints: the normalized size, then the (group, e) pairs of its wide groups.
+enum class LnInt : std::size_t { dim, count };
+// batch_norm's ints (both modes): the (N, C, L) view of x; in training, then the (channel, e)
+// pairs of the wide channels.
+enum class BnInt : std::size_t { n, ch, len, count };
+// batch_norm_eval: the running mean and 1/sqrt(running_var + eps) per channel.
+enum class BnEvalSaved : std::size_t { running_mean, rstd, count };
+
 // weight and bias: both undefined (no affine) or both live Vars of x's tape with shape `s`.
 // what() describes `s` for the message; it is called only to throw (no string is built on the
 // path that succeeds: a training step allocates nothing).
@@ -107,19 +118,19 @@ Var<T> layer_norm(const Var<T>& x, const Var<T>& weight, const Var<T>& bias,
   T *mean_hi = nullptr, *mean_lo = nullptr, *rstd = nullptr;
   std::vector<std::ptrdiff_t>* wide = nullptr;
   if (r.requires_grad()) {
-    mean_hi = sized(r.save(0), groups);
-    rstd = sized(r.save(1), groups);
-    mean_lo = sized(r.save(2), groups);
-    r.ints().assign({static_cast<std::ptrdiff_t>(dim)});
-    wide = &r.ints();
+    mean_hi = sized(r.save(NormSaved::mean_hi), groups);
+    mean_lo = sized(r.save(NormSaved::mean_lo), groups);
+    rstd = sized(r.save(NormSaved::rstd), groups);
+    r.set_int(LnInt::dim, static_cast<std::ptrdiff_t>(dim));
+    wide = &r.template int_list<LnInt>();
   }
   detail::layer_norm_forward(r.out(xs).data(), mean_hi, mean_lo, rstd, wide, t.value(x).data(),
                              affine ? t.value(weight).data() : nullptr,
                              affine ? t.value(bias).data() : nullptr, groups, dim, eps);
   return r.finish([](BackwardCtx<T>& c) {
-    const std::size_t dim = static_cast<std::size_t>(c.ints()[0]);
-    const std::ptrdiff_t* wide = c.ints().data() + 1;  // the (group, e) pairs of wide groups
-    const std::size_t groups = c.saved(1).size();
+    const std::size_t dim = static_cast<std::size_t>(c.int_at(LnInt::dim));
+    const IntSpan wide = c.template int_list<LnInt>();  // the (group, e) pairs of wide groups
+    const std::size_t groups = c.saved(NormSaved::rstd).size();
     const bool affine = c.num_inputs() == 3;
     // dw and db are computed together (one pass), when either is needed
     thread_local std::vector<double> dw, db;
@@ -130,9 +141,9 @@ Var<T> layer_norm(const Var<T>& x, const Var<T>& weight, const Var<T>& bias,
     T* dx = c.needs_grad(0) ? c.input_grad_write(0, assign).data() : nullptr;
     detail::layer_norm_backward(dx, assign, dw.empty() ? nullptr : dw.data(),
                                 db.empty() ? nullptr : db.data(), c.grad().data(), c.input(0).data(),
-                                affine ? c.input(1).data() : nullptr, c.saved(0).data(),
-                                c.saved(2).data(), c.saved(1).data(), wide,
-                                c.ints().data() + c.ints().size(), groups, dim);
+                                affine ? c.input(1).data() : nullptr,
+                                c.saved(NormSaved::mean_hi).data(), c.saved(NormSaved::mean_lo).data(),
+                                c.saved(NormSaved::rstd).data(), wide.begin(), wide.end(), groups, dim);
     if (!dw.empty() && c.needs_grad(1)) add_into(c.input_grad(1), dw);
     if (!db.empty() && c.needs_grad(2)) add_into(c.input_grad(2), db);
   });
@@ -175,19 +186,21 @@ template <class T>
 void save_batch_stats(Recorder<T>& r, const std::vector<double>& mean, const std::vector<double>& var,
                       const std::vector<std::size_t>& wide, std::size_t n, std::size_t ch,
                       std::size_t len, double eps) {
-  T* hi = sized(r.save(0), ch);
-  T* rs = sized(r.save(1), ch);
-  T* lo = sized(r.save(2), ch);
+  T* hi = sized(r.save(NormSaved::mean_hi), ch);
+  T* lo = sized(r.save(NormSaved::mean_lo), ch);
+  T* rs = sized(r.save(NormSaved::rstd), ch);
   for (std::size_t c = 0; c < ch; ++c) {
     hi[c] = static_cast<T>(mean[c]);
     lo[c] = static_cast<T>(mean[c] - static_cast<double>(hi[c]));
     rs[c] = static_cast<T>(1.0 / std::sqrt(var[c] + eps));
   }
-  r.ints().assign({static_cast<std::ptrdiff_t>(n), static_cast<std::ptrdiff_t>(ch),
-                   static_cast<std::ptrdiff_t>(len)});
+  r.set_int(BnInt::n, static_cast<std::ptrdiff_t>(n));
+  r.set_int(BnInt::ch, static_cast<std::ptrdiff_t>(ch));
+  r.set_int(BnInt::len, static_cast<std::ptrdiff_t>(len));
+  std::vector<std::ptrdiff_t>& pairs = r.template int_list<BnInt>();
   for (const std::size_t c : wide) {
     const int e = detail::save_wide_stats(hi[c], lo[c], rs[c], mean[c], 1.0 / std::sqrt(var[c] + eps));
-    if (e != 0) r.ints().insert(r.ints().end(), {static_cast<std::ptrdiff_t>(c), e});
+    if (e != 0) pairs.insert(pairs.end(), {static_cast<std::ptrdiff_t>(c), e});
   }
 }
 
@@ -217,9 +230,10 @@ Var<T> batch_norm_impl(const Var<T>& x, const Var<T>& weight, const Var<T>& bias
   out(mean, var);
   if (r.requires_grad()) save_batch_stats(r, mean, var, wide, n, ch, len, eps);
   return r.finish([](BackwardCtx<T>& c) {
-    const auto& d = c.ints();
-    const auto n = static_cast<std::size_t>(d[0]), ch = static_cast<std::size_t>(d[1]),
-               len = static_cast<std::size_t>(d[2]);
+    const auto n = static_cast<std::size_t>(c.int_at(BnInt::n)),
+               ch = static_cast<std::size_t>(c.int_at(BnInt::ch)),
+               len = static_cast<std::size_t>(c.int_at(BnInt::len));
+    const IntSpan wide = c.template int_list<BnInt>();  // the (channel, e) pairs of wide channels
     const bool affine = c.num_inputs() == 3;
     thread_local std::vector<double> s1, s2;
     s1.assign(ch, 0.0);
@@ -227,9 +241,9 @@ Var<T> batch_norm_impl(const Var<T>& x, const Var<T>& weight, const Var<T>& bias
     bool assign = false;
     T* dx = c.needs_grad(0) ? c.input_grad_write(0, assign).data() : nullptr;
     detail::batch_norm_backward(dx, assign, s1.data(), s2.data(), c.grad().data(),
-                                c.input(0).data(), affine ? c.input(1).data() : nullptr, c.saved(0).data(),
-                                c.saved(2).data(), c.saved(1).data(), d.data() + 3, d.data() + d.size(),
-                                n, ch, len);
+                                c.input(0).data(), affine ? c.input(1).data() : nullptr,
+                                c.saved(NormSaved::mean_hi).data(), c.saved(NormSaved::mean_lo).data(),
+                                c.saved(NormSaved::rstd).data(), wide.begin(), wide.end(), n, ch, len);
     if (affine && c.needs_grad(1)) add_into(c.input_grad(1), s2);
     if (affine && c.needs_grad(2)) add_into(c.input_grad(2), s1);
   });
@@ -303,25 +317,26 @@ Var<T> batch_norm_eval(const Var<T>& x, const Var<T>& weight, const Var<T>& bias
     y[k] = static_cast<T>(b ? v + b[c] : v);
   });
   if (r.requires_grad()) {
-    T* m = sized(r.save(0), ch);
-    T* rs = sized(r.save(1), ch);
+    T* m = sized(r.save(BnEvalSaved::running_mean), ch);
+    T* rs = sized(r.save(BnEvalSaved::rstd), ch);
     for (std::size_t c = 0; c < ch; ++c) {
       m[c] = rm[c];
       rs[c] = static_cast<T>(1.0 / std::sqrt(static_cast<double>(running_var.data()[c]) + eps));
     }
-    r.ints().assign({static_cast<std::ptrdiff_t>(n), static_cast<std::ptrdiff_t>(ch),
-                     static_cast<std::ptrdiff_t>(len)});
+    r.set_int(BnInt::n, static_cast<std::ptrdiff_t>(n));
+    r.set_int(BnInt::ch, static_cast<std::ptrdiff_t>(ch));
+    r.set_int(BnInt::len, static_cast<std::ptrdiff_t>(len));
   }
   return r.finish([](BackwardCtx<T>& c) {
-    const auto& d = c.ints();
-    const auto n = static_cast<std::size_t>(d[0]), ch = static_cast<std::size_t>(d[1]),
-               len = static_cast<std::size_t>(d[2]);
+    const auto n = static_cast<std::size_t>(c.int_at(BnInt::n)),
+               ch = static_cast<std::size_t>(c.int_at(BnInt::ch)),
+               len = static_cast<std::size_t>(c.int_at(BnInt::len));
     const bool affine = c.num_inputs() == 3;
     const T* x = c.input(0).data();
     const T* w = affine ? c.input(1).data() : nullptr;
     const T* dy = c.grad().data();
-    const T* rm = c.saved(0).data();
-    const T* rs = c.saved(1).data();
+    const T* rm = c.saved(BnEvalSaved::running_mean).data();
+    const T* rs = c.saved(BnEvalSaved::rstd).data();
     T* dx = c.needs_grad(0) ? c.input_grad(0).data() : nullptr;
     thread_local std::vector<double> s1, s2, scale;
     s1.assign(ch, 0.0);

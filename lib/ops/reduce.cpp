@@ -11,6 +11,9 @@ namespace tapegrad {
 
 namespace {
 
+// var keeps its correction (1 unbiased, 0 biased); every reduction's ints are its axes.
+enum class VarScalar : std::size_t { correction, count };
+
 // A reduction of an input of shape `in` over `axes`. `kept` is `in` with the reduced axes set
 // to 1: its row-major layout is also the output's (dropping size-1 dims does not move any
 // element), so one flat index addresses an output element with or without keepdims.
@@ -247,7 +250,7 @@ Var<T> var(const Var<T>& x, const Axes& axes, bool unbiased, bool keepdims) {
     po[k] = dof > 0 ? static_cast<T>(ss[k] / dof) : std::numeric_limits<T>::quiet_NaN();
   }
   store_axes(r, p);
-  r.set_scalar(0, unbiased ? 1.0 : 0.0);
+  r.set_scalar(VarScalar::correction, unbiased ? 1.0 : 0.0);
   return r.finish([](BackwardCtx<T>& c) {
     if (!c.needs_grad(0)) return;
     const xt::xarray<T>& xv = c.input(0);
@@ -256,7 +259,7 @@ Var<T> var(const Var<T>& x, const Axes& axes, bool unbiased, bool keepdims) {
     if (n == 0) return;
     std::vector<double> m = group_sums(xv, kept);
     for (auto& v : m) v /= static_cast<double>(n);
-    const double dof = static_cast<double>(n) - c.scalar(0);
+    const double dof = static_cast<double>(n) - c.scalar(VarScalar::correction);
     // PyTorch: 2 / (n - d) = inf for n = 1 unbiased, times x - m = 0: NaN.
     const double f = dof > 0 ? 2.0 / dof : std::numeric_limits<double>::quiet_NaN();
     const T* px = xv.data();

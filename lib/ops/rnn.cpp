@@ -19,7 +19,7 @@ namespace {
 // The layout of the node's ints: sizes, the activation, and where the optional inputs sit in
 // the input list (-1 when absent). Inputs are {x, W_ih, W_hh} followed by those given of
 // h0, b_ih, b_hh, in that order.
-enum RnnInt { kT, kN, kI, kH, kAct, kPosH0, kPosBih, kPosBhh, kNumInts };
+enum class RnnInt : std::size_t { seq_len, N, I, H, act, pos_h0, pos_bih, pos_bhh, count };
 
 // ctx() names x's and W_ih's shapes for the message, built only to throw.
 template <class Ctx>
@@ -123,8 +123,14 @@ Var<T> rnn_layer(const Var<T>& x, const Var<T>& h0, const Var<T>& W_ih, const Va
     }
   }
   auto r = t.record("rnn_layer", inputs);
-  r.ints().assign({std::ptrdiff_t(seq_len), std::ptrdiff_t(N), std::ptrdiff_t(I), std::ptrdiff_t(H),
-                   std::ptrdiff_t(activation), pos[0], pos[1], pos[2]});
+  r.set_int(RnnInt::seq_len, std::ptrdiff_t(seq_len));
+  r.set_int(RnnInt::N, std::ptrdiff_t(N));
+  r.set_int(RnnInt::I, std::ptrdiff_t(I));
+  r.set_int(RnnInt::H, std::ptrdiff_t(H));
+  r.set_int(RnnInt::act, std::ptrdiff_t(activation));
+  r.set_int(RnnInt::pos_h0, pos[0]);
+  r.set_int(RnnInt::pos_bih, pos[1]);
+  r.set_int(RnnInt::pos_bhh, pos[2]);
 
   const std::size_t NH = N * H;
   T* Y = r.out(Shape{seq_len, N, H}).data();
@@ -147,10 +153,11 @@ Var<T> rnn_layer(const Var<T>& x, const Var<T>& h0, const Var<T>& W_ih, const Va
   }
 
   return r.finish([](BackwardCtx<T>& c) {
-    const auto& v = c.ints();
-    const std::size_t seq_len = v[kT], N = v[kN], I = v[kI], H = v[kH], NH = N * H;
-    const auto act = static_cast<RNNActivation>(v[kAct]);
-    const std::ptrdiff_t p_h0 = v[kPosH0], p_bih = v[kPosBih], p_bhh = v[kPosBhh];
+    const std::size_t seq_len = c.int_at(RnnInt::seq_len), N = c.int_at(RnnInt::N), I = c.int_at(RnnInt::I),
+                      H = c.int_at(RnnInt::H), NH = N * H;
+    const auto act = static_cast<RNNActivation>(c.int_at(RnnInt::act));
+    const std::ptrdiff_t p_h0 = c.int_at(RnnInt::pos_h0), p_bih = c.int_at(RnnInt::pos_bih),
+                         p_bhh = c.int_at(RnnInt::pos_bhh);
     const T* Y = c.output().data();
     const T* G = c.grad().data();
     const T* Wih = c.input(1).data();

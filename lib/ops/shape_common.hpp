@@ -32,7 +32,9 @@ namespace {
 // ---- gather along one axis ----
 // With x's shape split around `axis` as (outer, n, inner):
 //   y[o, k, i] = x[o, idx[k], i],   dL/dx[o, idx[k], i] += dL/dy[o, k, i]
-// (a repeated index receives the sum of its gradients). ints() = {axis, idx...}.
+// (a repeated index receives the sum of its gradients). ints: GatherInt::axis, then the indices.
+enum class GatherInt : std::size_t { axis, count };
+
 template <class T>
 void gather_backward(BackwardCtx<T>& c) {
   // An empty output has no gradient to scatter (and stored no indices); its outer dims may
@@ -43,16 +45,16 @@ void gather_backward(BackwardCtx<T>& c) {
     return;
   }
   const Shape& in = c.input(0).shape();
-  const auto& ints = c.ints();
-  const auto axis = static_cast<std::size_t>(ints[0]);
+  const IntSpan idx = c.template int_list<GatherInt>();
+  const auto axis = static_cast<std::size_t>(c.int_at(GatherInt::axis));
   const std::size_t outer = dims_product(in, 0, axis), n = in[axis], inner = dims_product(in, axis + 1, in.size());
-  const std::size_t count = ints.size() - 1;
+  const std::size_t count = idx.size();
   const T* g = c.grad().data();
   T* gx = c.input_grad(0).data();
   for (std::size_t o = 0; o < outer; ++o) {
     for (std::size_t k = 0; k < count; ++k) {
       const T* src = g + (o * count + k) * inner;
-      T* dst = gx + (o * n + static_cast<std::size_t>(ints[1 + k])) * inner;
+      T* dst = gx + (o * n + static_cast<std::size_t>(idx[k])) * inner;
       for (std::size_t i = 0; i < inner; ++i) dst[i] += src[i];
     }
   }
@@ -68,20 +70,21 @@ Var<T> gather(const char* op, const Var<T>& x, std::size_t axis, std::size_t cou
   const xt::xarray<T>& xv = t.value(x);
   const Shape& in = xv.shape();
   const std::size_t outer = dims_product(in, 0, axis), n = in[axis], inner = dims_product(in, axis + 1, in.size());
-  auto& ints = r.ints();
-  ints.push_back(static_cast<std::ptrdiff_t>(axis));
+  r.set_int(GatherInt::axis, static_cast<std::ptrdiff_t>(axis));
+  std::vector<std::ptrdiff_t>& idx = r.template int_list<GatherInt>();
+  const std::size_t first = idx.size();  // the indices follow the named ints
   // Nothing to copy: `count` (an axis of an empty input) may be as large as kMaxSize, so do
   // not store its indices either.
   if (numel(out_shape) == 0) {
     r.out(out_shape);
     return r.finish(&gather_backward<T>);
   }
-  for (std::size_t k = 0; k < count; ++k) ints.push_back(static_cast<std::ptrdiff_t>(index(k)));
+  for (std::size_t k = 0; k < count; ++k) idx.push_back(static_cast<std::ptrdiff_t>(index(k)));
   const T* px = xv.data();
   T* po = r.out(out_shape).data();
   for (std::size_t o = 0; o < outer; ++o) {
     for (std::size_t k = 0; k < count; ++k) {
-      const T* src = px + (o * n + static_cast<std::size_t>(ints[1 + k])) * inner;
+      const T* src = px + (o * n + static_cast<std::size_t>(idx[first + k])) * inner;
       std::copy(src, src + inner, po + (o * count + k) * inner);
     }
   }

@@ -11,15 +11,17 @@ namespace tapegrad {
 
 namespace {
 
+enum class JoinInt : std::size_t { outer, count };
+
 // ---- concat / stack ----
 // Seen as `outer` rows, the output's row o is input 0's row o, then input 1's row o, ...
 // (input k's rows are its size / outer contiguous elements).
-//   y[o, off_k + j] = x_k[o, j],   dL/dx_k[o, j] = dL/dy[o, off_k + j].   ints() = {outer}.
+//   y[o, off_k + j] = x_k[o, j],   dL/dx_k[o, j] = dL/dy[o, off_k + j].   int JoinInt::outer.
 template <class T>
 Var<T> join(const char* op, const std::vector<Var<T>>& xs, const Shape& out_shape, std::size_t outer) {
   Tape<T>& t = xs[0].tape();
   auto r = t.record(op, xs);
-  r.ints().push_back(static_cast<std::ptrdiff_t>(outer));
+  r.set_int(JoinInt::outer, static_cast<std::ptrdiff_t>(outer));
   T* po = r.out(out_shape).data();
   // An empty output has nothing to copy, though `outer` may be huge: skip the loop over it.
   if (outer > 0 && numel(out_shape) > 0) {
@@ -35,7 +37,7 @@ Var<T> join(const char* op, const std::vector<Var<T>>& xs, const Shape& out_shap
     }
   }
   return r.finish([](BackwardCtx<T>& c) {
-    const auto outer = static_cast<std::size_t>(c.ints()[0]);
+    const auto outer = static_cast<std::size_t>(c.int_at(JoinInt::outer));
     if (outer == 0 || c.grad().size() == 0) {
       for (std::size_t k = 0; k < c.num_inputs(); ++k) {
         if (c.needs_grad(k)) c.input_grad(k);  // empty inputs still get their (zero) gradient

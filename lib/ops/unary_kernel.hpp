@@ -5,19 +5,23 @@
 
 namespace tapegrad::detail {
 
-// Records a unary op: out[i] = fwd(x[i]); s0, s1 are kept for backward as the node's scalars.
-template <class T, class Fwd>
+// Records a unary op: out[i] = fwd(x[i]); save(r) keeps what backward needs beyond x and y
+// (the op's parameters, as scalars named by the op's slot enum).
+template <class T, class Fwd, class Save>
 Var<T> unary(const char* name, const Var<T>& x, Fwd fwd, typename Node<T>::BackwardFn backward,
-             double s0 = 0, double s1 = 0) {
+             Save save) {
   Tape<T>& t = Tape<T>::of(name, {x});
   auto r = t.record(name, {x});
-  r.set_scalar(0, s0);
-  r.set_scalar(1, s1);
+  save(r);
   const xt::xarray<T>& xv = t.value(x);
   T* po = r.out(xv.shape()).data();
   const T* px = xv.data();
   for (std::size_t i = 0, n = xv.size(); i < n; ++i) po[i] = fwd(px[i]);
   return r.finish(backward);
+}
+template <class T, class Fwd>
+Var<T> unary(const char* name, const Var<T>& x, Fwd fwd, typename Node<T>::BackwardFn backward) {
+  return unary<T>(name, x, fwd, backward, [](Recorder<T>&) {});
 }
 
 // Backward of a unary op: gx[i] += g[i] * dydx(x[i], y[i]) (assigned, =, when gx is touched

@@ -9,11 +9,12 @@
 // never destroyed by reset(): a node slot keeps its arrays, and the next step's op in the same
 // slot writes into them. A training loop that records the same graph every step therefore
 // allocates nothing after its first step. release() gives the memory back.
-#include <array>
+#include <cassert>
 #include <cstdint>
 #include <deque>
 #include <initializer_list>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <xtensor/xarray.hpp>
@@ -30,7 +31,38 @@ template <class T>
 class BackwardCtx;
 namespace detail {
 struct TapeTestAccess;
+
+// Saved state is addressed by name: each op declares its slots next to it as an
+// `enum class ... : std::size_t` whose last enumerator, `count`, is the number of slots, e.g.
+//   enum class LnSaved : std::size_t { mean_hi, rstd, mean_lo, count };
+// and records r.save(LnSaved::rstd), reads c.saved(LnSaved::rstd). A plain number does not
+// compile: a positional slot is a convention that the recording and the backward can disagree on.
+template <class E>
+constexpr std::size_t slot_index(E slot) {
+  static_assert(std::is_enum<E>::value && !std::is_convertible<E, std::size_t>::value,
+                "saved state is addressed by an op's enum class, not by a number");
+  return static_cast<std::size_t>(slot);
+}
+template <class E>
+constexpr std::size_t slot_count() {
+  return slot_index(E::count);
+}
+// Grows v to E's slot count (never shrinks it: the arrays of a longer earlier occupant stay).
+template <class E, class V>
+void grow_to_slots(V& v) {
+  if (v.size() < slot_count<E>()) v.resize(slot_count<E>());
+}
 }  // namespace detail
+
+// A read-only run of a node's ints: the variable-length list an op keeps after its named ints.
+struct IntSpan {
+  const std::ptrdiff_t* first = nullptr;
+  const std::ptrdiff_t* last = nullptr;
+  const std::ptrdiff_t* begin() const { return first; }
+  const std::ptrdiff_t* end() const { return last; }
+  std::size_t size() const { return static_cast<std::size_t>(last - first); }
+  std::ptrdiff_t operator[](std::size_t k) const { return first[k]; }
+};
 
 // A scalar argument of an op on Var<T>: T is deduced from the Var only, so `x * 2.0` works
 // for Var<float> too.
@@ -95,7 +127,11 @@ class Var {
 // ---- Node ----------------------------------------------------------------------------------
 // A node's backward is a plain function pointer: ops write it as a captureless lambda, so
 // recording allocates no closure. Whatever backward needs beyond the inputs' and the output's
-// values goes into `saved` (arrays), `scalars` and `ints`.
+// values goes into `saved` (arrays), `scalars` and `ints`, each addressed through the op's own
+// slot enum (see detail::slot_index), as many slots as the op declares. `ints` may continue
+// past the named slots with a variable-length list (axes, indices). reset() keeps the `saved`
+// arrays, so the slot's next op writes into them; `scalars` and `ints` are cleared, keeping
+// their capacity.
 template <class T>
 struct Node {
   using BackwardFn = void (*)(BackwardCtx<T>&);
@@ -110,8 +146,8 @@ struct Node {
   const xt::xarray<T>* view = nullptr;  // a leaf from input_view() reads the caller's array
   const T* view_data = nullptr;         // ... whose buffer and shape were these when bound
   Shape view_shape;
-  std::array<xt::xarray<T>, 3> saved;
-  std::array<double, 4> scalars{};
+  std::vector<xt::xarray<T>> saved;
+  std::vector<double> scalars;
   std::vector<std::ptrdiff_t> ints;
   bool requires_grad = false;
   bool has_grad = false;
@@ -138,8 +174,31 @@ class Recorder {
     return node_.value;
   }
   xt::xarray<T>& out() { return node_.value; }
-  xt::xarray<T>& save(std::size_t i) { return node_.saved.at(i); }
-  void set_scalar(std::size_t i, double v) { node_.scalars.at(i) = v; }
+  // Saved array `slot` of the op's enum E (see detail::slot_index). The first save makes all of
+  // E's slots, so a reference from an earlier save() of the same op stays valid.
+  template <class E>
+  xt::xarray<T>& save(E slot) {
+    detail::grow_to_slots<E>(node_.saved);
+    return node_.saved[detail::slot_index(slot)];
+  }
+  template <class E>
+  void set_scalar(E slot, double v) {
+    detail::grow_to_slots<E>(node_.scalars);
+    node_.scalars[detail::slot_index(slot)] = v;
+  }
+  template <class E>
+  void set_int(E slot, std::ptrdiff_t v) {
+    detail::grow_to_slots<E>(node_.ints);
+    node_.ints[detail::slot_index(slot)] = v;
+  }
+  // The ints, for an op that keeps a list: push_back appends it after E's named ints (which
+  // exist from here on), read back with BackwardCtx::int_list<E>().
+  template <class E>
+  std::vector<std::ptrdiff_t>& int_list() {
+    detail::grow_to_slots<E>(node_.ints);
+    return node_.ints;
+  }
+  // All of the ints, for an op whose ints are just a list (axes, a permutation, targets).
   std::vector<std::ptrdiff_t>& ints() { return node_.ints; }
   Var<T> finish(typename Node<T>::BackwardFn backward);
 
@@ -316,13 +375,39 @@ class BackwardCtx {
   // summed back down to input k's shape (NumPy broadcasting in reverse).
   void accumulate(std::size_t k, const xt::xarray<T>& g);
 
-  const xt::xarray<T>& saved(std::size_t i) const { return node_.saved.at(i); }
-  double scalar(std::size_t i) const { return node_.scalars.at(i); }
+  // What the op recorded, by its slot enum E (asserted in range in debug builds).
+  template <class E>
+  const xt::xarray<T>& saved(E slot) const {
+    return node_.saved[checked(slot, node_.saved.size())];
+  }
+  template <class E>
+  double scalar(E slot) const {
+    return node_.scalars[checked(slot, node_.scalars.size())];
+  }
+  template <class E>
+  std::ptrdiff_t int_at(E slot) const {
+    return node_.ints[checked(slot, node_.ints.size())];
+  }
+  // The list the op appended after E's named ints (Recorder::int_list<E>()).
+  template <class E>
+  IntSpan int_list() const {
+    const std::ptrdiff_t* p = node_.ints.data();
+    assert(detail::slot_count<E>() <= node_.ints.size());
+    return {p + detail::slot_count<E>(), p + node_.ints.size()};
+  }
+  // All of the ints, for an op whose ints are just a list.
   const std::vector<std::ptrdiff_t>& ints() const { return node_.ints; }
   const Node<T>& node() const { return node_; }
 
  private:
   Node<T>& parent(std::size_t k) const { return tape_.nodes_[node_.parents[k]]; }
+  template <class E>
+  static std::size_t checked(E slot, std::size_t size) {
+    const std::size_t i = detail::slot_index(slot);
+    assert(i < size && "BackwardCtx: a slot the op did not record");
+    (void)size;
+    return i;
+  }
   Tape<T>& tape_;
   Node<T>& node_;
   const xt::xarray<T>* grad_;
