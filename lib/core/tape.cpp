@@ -293,6 +293,117 @@ void Tape<T>::backward(const Var<T>& out, const xt::xarray<T>& upstream, Backwar
   run_backward(out, &upstream, options);
 }
 
+namespace {
+
+// Throws if node i, which the gradient reaches, cannot be backpropagated through: freed by an
+// earlier backward, or bound to a Parameter / input_view array that changed after recording.
+template <class T>
+void check_backward_through(const Node<T>& n, std::size_t i) {
+  if (n.freed) {
+    throw StateError(
+        "backward: trying to backward through the graph a second time: '" + std::string(n.op) +
+        "' (index " + std::to_string(i) + ") was already freed by a previous backward. "
+        "Pass BackwardOptions{.retain_graph = true} to the first backward if you need to "
+        "backward through the graph a second time");
+  }
+  if (n.param && n.param->version != n.param_version) {
+    throw StateError("backward: a parameter used at tape index " + std::to_string(i) +
+                     " (shape " + shape_str(n.param->value.shape()) +
+                     ") was modified in place after it was recorded (version " +
+                     std::to_string(n.param_version) + " -> " +
+                     std::to_string(n.param->version) + "); record the forward pass again");
+  }
+  if (n.view && (n.view->data() != n.view_data || n.view->shape() != n.view_shape)) {
+    throw StateError("backward: the array bound by input_view at tape index " +
+                     std::to_string(i) + " (shape " + shape_str(n.view_shape) +
+                     ") was resized or reallocated after it was recorded (now shape " +
+                     shape_str(n.view->shape()) + "); keep it unchanged until reset()");
+  }
+  if (n.param && n.param->grad_shape() != n.param->value.shape()) {
+    throw StateError("backward: parameter at tape index " + std::to_string(i) + " has value " +
+                     shape_str(n.param->value.shape()) + " but grad " +
+                     shape_str(n.param->grad_shape()));
+  }
+}
+
+// Pass 1: marks the nodes the gradient reaches from `top` (going down the parents of nodes that
+// have a backward) and checks each, before any gradient is written, so an error leaves every
+// grad untouched.
+template <class T>
+void mark_reached(std::deque<Node<T>>& nodes, std::size_t top) {
+  for (std::size_t i = 0; i <= top; ++i) nodes[i].reached = false;
+  nodes[top].reached = true;
+  for (std::size_t i = top + 1; i-- > 0;) {
+    Node<T>& n = nodes[i];
+    if (!n.reached) continue;
+    check_backward_through(n, i);
+    if (!n.backward) continue;
+    for (auto p : n.parents) {
+      if (nodes[p].requires_grad) nodes[p].reached = true;
+    }
+  }
+}
+
+// Pass 2: intermediate and parameter-leaf grads start from zero; plain leaves accumulate
+// across backward calls, as a PyTorch leaf's .grad does.
+template <class T>
+void clear_reached_grads(std::deque<Node<T>>& nodes, std::size_t top) {
+  for (std::size_t i = 0; i <= top; ++i) {
+    Node<T>& n = nodes[i];
+    if (n.reached && (!n.is_leaf() || n.param)) n.has_grad = false;
+    if (n.reached) n.grad_is_upstream = false;
+  }
+}
+
+// The root's own dL/droot: 1 for a loss, else the caller's upstream. Returns the upstream when
+// the root's backward should read it in place (nothing else reads an op's grad buffer after
+// the sweep), null when it was written into a grad buffer.
+template <class T>
+const xt::xarray<T>* seed_root(Node<T>& root, const xt::xarray<T>* upstream) {
+  if (root.param) {  // the loss is a parameter itself: dL/dp = upstream, added into p.grad
+    xt::xarray<T>& pg = root.param->mutable_grad();
+    T* g = pg.data();
+    for (std::size_t j = 0, m = pg.size(); j < m; ++j) g[j] += upstream ? upstream->data()[j] : T(1);
+    return nullptr;
+  }
+  if (root.has_grad) {  // a plain leaf that already holds a gradient
+    if (upstream) root.grad += *upstream; else root.grad += T(1);
+    return nullptr;
+  }
+  if (upstream && root.backward) {
+    root.grad_is_upstream = true;
+    return upstream;
+  }
+  if (root.grad.shape() != root.val().shape()) root.grad.resize(root.val().shape());
+  if (upstream) std::copy(upstream->data(), upstream->data() + upstream->size(), root.grad.data());
+  else root.grad.fill(T(1));
+  root.has_grad = true;
+  return nullptr;
+}
+
+// Pass 4, only once the sweep has finished: free the graph and, in anomaly mode, add into the
+// Parameters' grads. Outside anomaly mode consumers add straight into Parameter::grad
+// (BackwardCtx::input_grad: no copy); in anomaly mode they write the parameter node's own
+// buffer, so a NumericalError in the sweep leaves every Parameter's grad as it was and the graph
+// usable for another backward. (A plain leaf's .grad, which accumulates across calls, may hold
+// part of a failed pass.)
+template <class T>
+void finish_backward(std::deque<Node<T>>& nodes, std::size_t top, bool retain_graph, bool anomaly) {
+  for (std::size_t i = 0; i <= top; ++i) {
+    Node<T>& n = nodes[i];
+    if (!n.reached || !(n.has_grad || n.grad_is_upstream)) continue;
+    if (n.backward) {
+      if (!retain_graph) n.freed = true;
+    } else if (n.param && anomaly) {
+      T* g = n.param->mutable_grad().data();
+      const T* d = n.grad.data();
+      for (std::size_t j = 0, m = n.grad.size(); j < m; ++j) g[j] += d[j];
+    }
+  }
+}
+
+}  // namespace
+
 template <class T>
 void Tape<T>::run_backward(const Var<T>& out, const xt::xarray<T>* upstream,
                            BackwardOptions options) {
@@ -303,70 +414,9 @@ void Tape<T>::run_backward(const Var<T>& out, const xt::xarray<T>* upstream,
                      ") does not require grad: none of the inputs it was computed from "
                      "requires grad, or it was computed under NoGradGuard");
   }
-  // Pass 1: which nodes does the gradient reach? Check everything that could fail before any
-  // gradient is written, so an error leaves every grad untouched.
-  for (std::size_t i = 0; i <= top; ++i) nodes_[i].reached = false;
-  root.reached = true;
-  for (std::size_t i = top + 1; i-- > 0;) {
-    Node<T>& n = nodes_[i];
-    if (!n.reached) continue;
-    if (n.freed) {
-      throw StateError(
-          "backward: trying to backward through the graph a second time: '" + std::string(n.op) +
-          "' (index " + std::to_string(i) + ") was already freed by a previous backward. "
-          "Pass BackwardOptions{.retain_graph = true} to the first backward if you need to "
-          "backward through the graph a second time");
-    }
-    if (n.param && n.param->version != n.param_version) {
-      throw StateError("backward: a parameter used at tape index " + std::to_string(i) +
-                       " (shape " + shape_str(n.param->value.shape()) +
-                       ") was modified in place after it was recorded (version " +
-                       std::to_string(n.param_version) + " -> " +
-                       std::to_string(n.param->version) + "); record the forward pass again");
-    }
-    if (n.view && (n.view->data() != n.view_data || n.view->shape() != n.view_shape)) {
-      throw StateError("backward: the array bound by input_view at tape index " +
-                       std::to_string(i) + " (shape " + shape_str(n.view_shape) +
-                       ") was resized or reallocated after it was recorded (now shape " +
-                       shape_str(n.view->shape()) + "); keep it unchanged until reset()");
-    }
-    if (n.param && n.param->grad_shape() != n.param->value.shape()) {
-      throw StateError("backward: parameter at tape index " + std::to_string(i) + " has value " +
-                       shape_str(n.param->value.shape()) + " but grad " +
-                       shape_str(n.param->grad_shape()));
-    }
-    if (!n.backward) continue;
-    for (auto p : n.parents) {
-      if (nodes_[p].requires_grad) nodes_[p].reached = true;
-    }
-  }
-  // Pass 2: intermediate and parameter-leaf grads start from zero; plain leaves accumulate
-  // across backward calls, as a PyTorch leaf's .grad does.
-  for (std::size_t i = 0; i <= top; ++i) {
-    Node<T>& n = nodes_[i];
-    if (n.reached && (!n.is_leaf() || n.param)) n.has_grad = false;
-    if (n.reached) n.grad_is_upstream = false;
-  }
-  // The root's own dL/droot: the caller's upstream, read in place by the root's backward when
-  // the root is an op (nothing else reads an op's grad buffer after the sweep); 1 for a loss.
-  const xt::xarray<T>* root_grad = nullptr;
-  if (root.param) {  // the loss is a parameter itself: dL/dp = upstream, added into p.grad
-    xt::xarray<T>& pg = root.param->mutable_grad();
-    T* g = pg.data();
-    for (std::size_t j = 0, m = pg.size(); j < m; ++j) {
-      g[j] += upstream ? upstream->data()[j] : T(1);
-    }
-  } else if (root.has_grad) {  // a plain leaf that already holds a gradient
-    if (upstream) root.grad += *upstream; else root.grad += T(1);
-  } else if (upstream && root.backward) {
-    root_grad = upstream;
-    root.grad_is_upstream = true;
-  } else {
-    if (root.grad.shape() != root.val().shape()) root.grad.resize(root.val().shape());
-    if (upstream) std::copy(upstream->data(), upstream->data() + upstream->size(), root.grad.data());
-    else root.grad.fill(T(1));
-    root.has_grad = true;
-  }
+  mark_reached(nodes_, top);
+  clear_reached_grads(nodes_, top);
+  const xt::xarray<T>* root_grad = seed_root(root, upstream);
   // Pass 3: one reverse sweep. (Parameter leaves need no visit: their consumers' backward
   // functions added straight into Parameter::grad, see BackwardCtx::input_grad.)
   for (std::size_t i = top + 1; i-- > 0;) {
@@ -376,23 +426,7 @@ void Tape<T>::run_backward(const Var<T>& out, const xt::xarray<T>* upstream,
     n.backward(ctx);
     if (detect_anomaly_) check_finite_input_grads(n, i);
   }
-  // Pass 4, only once the sweep has finished: free the graph and, in anomaly mode, add into
-  // the Parameters' grads. Outside anomaly mode consumers add straight into Parameter::grad
-  // (BackwardCtx::input_grad: no copy); in anomaly mode they write the parameter node's own
-  // buffer, so a NumericalError in the sweep leaves every Parameter's grad as it was and the
-  // graph usable for another backward. (A plain leaf's .grad, which accumulates across calls,
-  // may hold part of a failed pass.)
-  for (std::size_t i = 0; i <= top; ++i) {
-    Node<T>& n = nodes_[i];
-    if (!n.reached || !(n.has_grad || n.grad_is_upstream)) continue;
-    if (n.backward) {
-      if (!options.retain_graph) n.freed = true;
-    } else if (n.param && detect_anomaly_) {
-      T* g = n.param->mutable_grad().data();
-      const T* d = n.grad.data();
-      for (std::size_t j = 0, m = n.grad.size(); j < m; ++j) g[j] += d[j];
-    }
-  }
+  finish_backward(nodes_, top, options.retain_graph, detect_anomaly_);
 }
 
 template <class T>
