@@ -112,8 +112,9 @@ template <class T>
 std::vector<std::pair<std::string, Module<T>*>> Module<T>::named_children() {
   std::vector<std::pair<std::string, Module<T>*>> out;
   for (auto& [name, c] : children_) {
-    const bool seen = std::any_of(out.begin(), out.end(), [&](const auto& e) { return e.second == c.get(); });
-    if (!seen) out.emplace_back(name, c.get());
+    Module<T>* child = c.get();  // a structured binding cannot be captured before C++20
+    const bool seen = std::any_of(out.begin(), out.end(), [&](const auto& e) { return e.second == child; });
+    if (!seen) out.emplace_back(name, child);
   }
   return out;
 }
