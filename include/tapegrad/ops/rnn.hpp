@@ -19,7 +19,7 @@ enum class RNNActivation { Tanh, ReLU };
 //   b_ih (H), b_hh (H)   each may be an undefined Var (no bias; torch's bias = false)
 // Returns every hidden state, (T, N, H); the last state is its slice T-1.
 // For float, tanh is a vectorized rational approximation within 6 ulp of the exact value
-// (glibc's tanhf, which PyTorch's scalar path matches, is within 1 ulp; see lib/ops/rnn.cpp);
+// (glibc's tanhf, which PyTorch's scalar path matches, is within 1 ulp; see lib/ops/rnn_kernels.cpp);
 // double uses std::tanh.
 // In batch-invariant mode (core/batch_invariant.hpp) the forward GEMMs use the fixed-order
 // kernels, so one sequence's states do not depend on the rest of the batch.
