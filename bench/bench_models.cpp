@@ -211,8 +211,8 @@ void BM_raw_sgemm(benchmark::State& state) {
   const auto a = bm::normal_data(std::size_t(M) * K, 7), b = bm::normal_data(std::size_t(K) * N, 5);
   std::vector<float> c(std::size_t(M) * N);
   for (auto _ : state) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, a.data(), K, b.data(), N,
-                0.0f, c.data(), N);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, a.data(), K, b.data(), N, 0.0f,
+                c.data(), N);
     benchmark::DoNotOptimize(c.data());
   }
   set_flops(state, 2.0 * M * N * K);

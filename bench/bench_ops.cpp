@@ -31,8 +31,7 @@ xt::xarray<float> random_array(const tg::Shape& shape, unsigned seed) {
 // CPU time per op = CPU time / (iterations * ops per iteration), printed as e.g. "45.2n"(s).
 void set_time_per_op(benchmark::State& state, double ops_per_iteration) {
   state.counters["time_per_op"] = benchmark::Counter(
-      ops_per_iteration,
-      benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+      ops_per_iteration, benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
 }
 
 // 2 M N K flops per GEMM; printed as e.g. "135G/s".
@@ -95,8 +94,8 @@ void BM_raw_sgemm_256x1024x1024(benchmark::State& state) {
   const xt::xarray<float> a = random_array({256, 1024}, 3), b = random_array({1024, 1024}, 4);
   xt::xarray<float> c = xt::xarray<float>::from_shape({256, 1024});
   for (auto _ : state) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, a.data(), K, b.data(),
-                N, 0.0f, c.data(), N);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, a.data(), K, b.data(), N, 0.0f,
+                c.data(), N);
     benchmark::DoNotOptimize(c.data());
   }
   set_flops(state, 2.0 * M * N * K);
@@ -159,9 +158,7 @@ int main(int argc, char** argv) {
   gemm_bench("BM_linear_forward_backward", BM_linear_forward_backward)
       ->Args({256, 1024, 1024})
       ->Args({32, 64, 64});
-  gemm_bench("BM_linear_256x1024_to_1024_forward", BM_linear_256x1024_to_1024_forward)
-      ->Arg(0)
-      ->Arg(1);
+  gemm_bench("BM_linear_256x1024_to_1024_forward", BM_linear_256x1024_to_1024_forward)->Arg(0)->Arg(1);
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();

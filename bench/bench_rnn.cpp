@@ -61,9 +61,9 @@ void train_steps(benchmark::State& state, M& rnn) {
     benchmark::ClobberMemory();
   }
   state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(kBatch));
-  state.counters["us_per_step"] = benchmark::Counter(
-      static_cast<double>(state.iterations()) * 1e-6,
-      benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+  state.counters["us_per_step"] =
+      benchmark::Counter(static_cast<double>(state.iterations()) * 1e-6,
+                         benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 
 void BM_rnn_tanh_train_step(benchmark::State& state) {

@@ -33,11 +33,10 @@ struct MlpCase {
 // BatchNorm in training mode needs more than one value per channel, so batch 1 has no
 // BatchNorm case (both libraries throw for it).
 constexpr MlpCase kMlpCases[] = {
-    {"mlp_step/batch:1/none", 1, Norm::None},       {"mlp_step/batch:1/layernorm", 1, Norm::Layer},
-    {"mlp_step/batch:32/none", 32, Norm::None},     {"mlp_step/batch:32/layernorm", 32, Norm::Layer},
-    {"mlp_step/batch:32/batchnorm", 32, Norm::Batch}, {"mlp_step/batch:256/none", 256, Norm::None},
-    {"mlp_step/batch:256/layernorm", 256, Norm::Layer},
-    {"mlp_step/batch:256/batchnorm", 256, Norm::Batch},
+    {"mlp_step/batch:1/none", 1, Norm::None},           {"mlp_step/batch:1/layernorm", 1, Norm::Layer},
+    {"mlp_step/batch:32/none", 32, Norm::None},         {"mlp_step/batch:32/layernorm", 32, Norm::Layer},
+    {"mlp_step/batch:32/batchnorm", 32, Norm::Batch},   {"mlp_step/batch:256/none", 256, Norm::None},
+    {"mlp_step/batch:256/layernorm", 256, Norm::Layer}, {"mlp_step/batch:256/batchnorm", 256, Norm::Batch},
 };
 
 // ---- (3) RNN: input 16, hidden 128, seq 32, batch 32; Linear(128, 1) on the last state, MSE --

@@ -42,7 +42,8 @@ int main(int argc, char** argv) {
   tg::Var<double> f = c * d;
 
   std::printf("f(x, y) = (x*y + exp(x)) * tanh(y)   at x = %g, y = %g\n\n", x0, y0);
-  std::printf("The tape, in creation order (a topological order of the graph):\n%s\n", tape.describe().c_str());
+  std::printf("The tape, in creation order (a topological order of the graph):\n%s\n",
+              tape.describe().c_str());
   std::printf("values: a = x*y = %.6f, b = exp(x) = %.6f, c = a + b = %.6f, d = tanh(y) = %.6f\n", a.item(),
               b.item(), c.item(), d.item());
   std::printf("        f = c*d = %.10f\n\n", f.item());

@@ -75,8 +75,9 @@ int main(int argc, char** argv) {
   tg::Tape<double> t2;
   auto x2 = t2.input(data, true);
   auto y2 = ln.forward(t2, x2);
-  std::printf("\n2. The LayerNorm module (weight = 1, bias = 0 at init): %zu nodes, the norm fused into one\n",
-              t2.size());
+  std::printf(
+      "\n2. The LayerNorm module (weight = 1, bias = 0 at init): %zu nodes, the norm fused into one\n",
+      t2.size());
   print_matrix("   LayerNorm(x)", y2.value());
   const double forward_diff = max_abs_diff(y1.value(), y2.value());
   std::printf("   max |primitive ops - LayerNorm| = %.2e\n", forward_diff);
@@ -86,7 +87,8 @@ int main(int argc, char** argv) {
   const xt::xarray<double> g = tg::normal_array<double>({2, 5}, 0, 1, gen);
   t1.backward(y1, g);
   t2.backward(y2, g);
-  std::printf("\n3. Backward with a random upstream gradient (seed %llu)\n", static_cast<unsigned long long>(seed));
+  std::printf("\n3. Backward with a random upstream gradient (seed %llu)\n",
+              static_cast<unsigned long long>(seed));
   print_matrix("   g = dL/dy", g);
   print_matrix("   dL/dx through the primitive ops", x1.grad());
   print_matrix("   dL/dx through LayerNorm", x2.grad());

@@ -74,7 +74,8 @@ int main(int argc, char** argv) {
       ->delimiter(',')
       ->check(CLI::PositiveNumber);
   app.add_option("--batch-size", o.batch_size, "examples per step")->check(CLI::Range(1, 1 << 20));
-  app.add_option("--lr", o.lr, "Adam learning rate [spirals: 0.01, mnist: 0.001]")->check(CLI::PositiveNumber);
+  app.add_option("--lr", o.lr, "Adam learning rate [spirals: 0.01, mnist: 0.001]")
+      ->check(CLI::PositiveNumber);
   app.add_option("--epochs", o.epochs, "passes over the training set [spirals: 40, mnist: 8]")
       ->check(CLI::Range(1, 1000000));
   app.add_option("--seed", o.seed, "seed of the data, the initialization and the shuffling");
@@ -106,8 +107,8 @@ int main(int argc, char** argv) {
     std::printf("%s: %zu training and %zu test examples, %zu features, %zu classes\n", o.dataset.c_str(),
                 data.train.size(), data.test.size(), features, data.classes);
     std::printf("model (%zu parameters):\n%s", net->num_parameters(), net->to_string().c_str());
-    std::printf("Adam lr %g (cosine-annealed to 0), batch size %zu, %zu epochs, seed %llu\n\n", lr, o.batch_size, epochs,
-                static_cast<unsigned long long>(o.seed));
+    std::printf("Adam lr %g (cosine-annealed to 0), batch size %zu, %zu epochs, seed %llu\n\n", lr,
+                o.batch_size, epochs, static_cast<unsigned long long>(o.seed));
 
     tg::Tape<float> tape;
     const tg::LossFn<float> loss_fn = [&](tg::Tape<float>& t, const tg::Batch<float>& b) {
@@ -126,8 +127,10 @@ int main(int argc, char** argv) {
                   stats.mean_loss, 100 * accuracy, seconds);
       std::fflush(stdout);
       if (log) {
-        log->write({{"epoch", static_cast<double>(epoch)}, {"train_loss", stats.mean_loss},
-                    {"test_accuracy", accuracy}, {"seconds", seconds}});
+        log->write({{"epoch", static_cast<double>(epoch)},
+                    {"train_loss", stats.mean_loss},
+                    {"test_accuracy", accuracy},
+                    {"seconds", seconds}});
       }
     }
     std::printf("\nfinal test accuracy: %.2f%%\n", 100 * accuracy);

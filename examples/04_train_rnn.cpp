@@ -52,14 +52,15 @@ class SequenceRegressor : public tg::Module<float> {
       cell_ = &this->register_module(
           "rnn", std::make_shared<tg::RNN<float>>(inputs, o.hidden, tg::RNNOptions().batch_first(true), gen));
     } else if (o.cell == "lnrnn") {
-      cell_ = &this->register_module(
-          "rnn", std::make_shared<tg::LNRNN<float>>(inputs, o.hidden, tg::LNRNNOptions().batch_first(true), gen));
+      cell_ = &this->register_module("rnn", std::make_shared<tg::LNRNN<float>>(
+                                                inputs, o.hidden, tg::LNRNNOptions().batch_first(true), gen));
     } else {
       cell_ = &this->register_module(
           "rnn", std::make_shared<tg::BNRNN<float>>(
                      inputs, o.hidden, tg::BNRNNOptions().batch_first(true).max_length(o.seq_len), gen));
     }
-    head_ = &this->register_module("head", std::make_shared<tg::Linear<float>>(o.hidden, 1, tg::LinearOptions(), gen));
+    head_ = &this->register_module(
+        "head", std::make_shared<tg::Linear<float>>(o.hidden, 1, tg::LinearOptions(), gen));
   }
   tg::Var<float> forward(tg::Tape<float>& t, const tg::Var<float>& x) override {
     const tg::Var<float> states = cell_->forward(t, x);  // (N, T, H)
@@ -128,7 +129,8 @@ int main(int argc, char** argv) {
   app.add_option("--hidden", o.hidden, "hidden units")->check(CLI::Range(1, 100000));
   app.add_option("--train-size", o.train_size, "training sequences")->check(CLI::Range(2, 100000000));
   app.add_option("--test-size", o.test_size, "test sequences")->check(CLI::Range(1, 100000000));
-  app.add_option("--batch-size", o.batch_size, "sequences per step (>= 2 for bnrnn)")->check(CLI::Range(1, 1 << 20));
+  app.add_option("--batch-size", o.batch_size, "sequences per step (>= 2 for bnrnn)")
+      ->check(CLI::Range(1, 1 << 20));
   app.add_option("--epochs", o.epochs, "passes over the training set")->check(CLI::Range(1, 1000000));
   app.add_option("--lr", o.lr, "Adam learning rate")->check(CLI::PositiveNumber);
   app.add_option("--clip", o.clip, "clip the gradient norm to this (0 = off)")->check(CLI::NonNegativeNumber);
@@ -187,8 +189,11 @@ int main(int argc, char** argv) {
                   o.epochs, train_loss, mse, mse / baseline, seconds);
       std::fflush(stdout);
       if (log) {
-        log->write({{"epoch", static_cast<double>(epoch)}, {"train_mse", train_loss}, {"test_mse", mse},
-                    {"baseline_mse", baseline}, {"seconds", seconds}});
+        log->write({{"epoch", static_cast<double>(epoch)},
+                    {"train_mse", train_loss},
+                    {"test_mse", mse},
+                    {"baseline_mse", baseline},
+                    {"seconds", seconds}});
       }
     }
     std::printf("\nfinal test MSE %.5f vs the baseline's %.5f: %.1fx lower\n", mse, baseline, baseline / mse);

@@ -81,8 +81,8 @@ int main(int argc, char** argv) {
   std::printf("(2) gradcheck_module on\n%s    input (2, 4), %zu parameters\n", net.to_string().c_str(),
               net.num_parameters());
   const auto g2 = tg::gradcheck_module(net, batch, options);
-  std::printf("  gradcheck_module: %s, %zu Jacobian entries compared\n    %s\n\n", g2.ok ? "passed" : "FAILED",
-              g2.checked, g2.message.c_str());
+  std::printf("  gradcheck_module: %s, %zu Jacobian entries compared\n    %s\n\n",
+              g2.ok ? "passed" : "FAILED", g2.checked, g2.message.c_str());
 
   // (3) The wrong backward.
   const tg::GradcheckFn wrong = [](tg::Tape<double>&, const Vars& v) { return wrong_square(v[0]); };

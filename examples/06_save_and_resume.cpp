@@ -96,14 +96,15 @@ int main(int argc, char** argv) {
     tg::Adam<float> opt_a(net_a->parameters(), o.lr);
     tg::DataLoader<float> loader_a(data, o.batch_size, /*shuffle=*/true, o.seed);
     std::vector<float> losses_a;
-    std::printf("run A: %zu steps (%zu batches per epoch), checkpoint after step %zu\n", o.steps, loader_a.size(),
-                o.checkpoint_step);
+    std::printf("run A: %zu steps (%zu batches per epoch), checkpoint after step %zu\n", o.steps,
+                loader_a.size(), o.checkpoint_step);
     train_steps(*net_a, opt_a, loader_a, 0, o.steps, losses_a, [&](std::size_t s) {
       if (s == o.checkpoint_step) {
         tg::save_checkpoint(o.checkpoint, *net_a, &opt_a, static_cast<std::int64_t>(s),
                             {{"example", "06_save_and_resume"}});
         std::printf("  step %zu: loss %.6f, checkpoint written to %s (%ju bytes)\n", s, losses_a.back(),
-                    o.checkpoint.c_str(), static_cast<std::uintmax_t>(std::filesystem::file_size(o.checkpoint)));
+                    o.checkpoint.c_str(),
+                    static_cast<std::uintmax_t>(std::filesystem::file_size(o.checkpoint)));
       }
     });
     std::printf("  step %zu: loss %.6f\n", o.steps, losses_a.back());
@@ -120,8 +121,9 @@ int main(int argc, char** argv) {
     tg::DataLoader<float> loader_b(data, o.batch_size, /*shuffle=*/true, o.seed);
     const std::int64_t resumed = tg::load_checkpoint(o.checkpoint, *net_b, &opt_b);
     const auto start = static_cast<std::size_t>(resumed);
-    std::printf("\nrun B: fresh model and Adam, loaded the checkpoint at step %zu: epoch %zu, batch %zu of it\n",
-                start, start / loader_b.size(), start % loader_b.size());
+    std::printf(
+        "\nrun B: fresh model and Adam, loaded the checkpoint at step %zu: epoch %zu, batch %zu of it\n",
+        start, start / loader_b.size(), start % loader_b.size());
     std::vector<float> losses_b;
     train_steps(*net_b, opt_b, loader_b, start, o.steps, losses_b, [](std::size_t) {});
     std::printf("  step %zu: loss %.6f\n", o.steps, losses_b.back());
@@ -139,17 +141,19 @@ int main(int argc, char** argv) {
         d += !same_bits(a.data()[i], b.data()[i]);
         max_diff = std::max(max_diff, std::abs(static_cast<double>(a.data()[i]) - b.data()[i]));
       }
-      std::printf("  %-22s %-10s %10zu %12.3g\n", name.c_str(), tg::shape_str(a.shape()).c_str(), d, max_diff);
+      std::printf("  %-22s %-10s %10zu %12.3g\n", name.c_str(), tg::shape_str(a.shape()).c_str(), d,
+                  max_diff);
       differing += d;
       total += a.size();
     }
     std::size_t loss_diffs = 0;
-    for (std::size_t i = 0; i < losses_b.size(); ++i) loss_diffs += !same_bits(losses_a[start + i], losses_b[i]);
-    std::printf("\nlosses of steps %zu..%zu: %zu of %zu differ; final loss A %.9g, B %.9g\n", start + 1, o.steps,
-                loss_diffs, losses_b.size(), losses_a.back(), losses_b.back());
+    for (std::size_t i = 0; i < losses_b.size(); ++i)
+      loss_diffs += !same_bits(losses_a[start + i], losses_b[i]);
+    std::printf("\nlosses of steps %zu..%zu: %zu of %zu differ; final loss A %.9g, B %.9g\n", start + 1,
+                o.steps, loss_diffs, losses_b.size(), losses_a.back(), losses_b.back());
     const bool identical = differing == 0 && loss_diffs == 0;
-    std::printf("%s: %zu of %zu values differ\n",
-                identical ? "bitwise identical" : "NOT IDENTICAL", differing, total);
+    std::printf("%s: %zu of %zu values differ\n", identical ? "bitwise identical" : "NOT IDENTICAL",
+                differing, total);
 
     // ---- run C, for contrast: the model alone, with a fresh Adam (moments zero, step 0) ----
     auto net_c = examples::make_mlp<float>(2, hidden, 2, o.norm, o.seed + 12345);
@@ -161,11 +165,13 @@ int main(int argc, char** argv) {
     const auto sc = net_c->state_dict();
     std::size_t differing_c = 0;
     for (const auto& [name, a] : sa) {
-      for (std::size_t i = 0; i < a.size(); ++i) differing_c += !same_bits(a.data()[i], sc.at(name).data()[i]);
+      for (std::size_t i = 0; i < a.size(); ++i)
+        differing_c += !same_bits(a.data()[i], sc.at(name).data()[i]);
     }
-    std::printf("\nfor contrast, run C resumes the model but not Adam's state: final loss %.9g, %zu of %zu "
-                "values differ from A\n",
-                losses_c.back(), differing_c, total);
+    std::printf(
+        "\nfor contrast, run C resumes the model but not Adam's state: final loss %.9g, %zu of %zu "
+        "values differ from A\n",
+        losses_c.back(), differing_c, total);
     return identical ? 0 : 1;
   } catch (const tg::Error& e) {
     std::fprintf(stderr, "06_save_and_resume: %s\n", e.what());

@@ -11,7 +11,8 @@ namespace tgtest {
 // LayerNorm without affine over the last `normalized_ndim` axes (torch.nn.functional.layer_norm
 // with weight = None):  y = (x - mean(x)) / sqrt(var_biased(x) + eps).
 template <class T>
-tapegrad::Var<T> layer_norm_reference(const tapegrad::Var<T>& x, double eps, std::size_t normalized_ndim = 1) {
+tapegrad::Var<T> layer_norm_reference(const tapegrad::Var<T>& x, double eps,
+                                      std::size_t normalized_ndim = 1) {
   namespace tg = tapegrad;
   tg::Axes axes;
   for (std::size_t k = 1; k <= normalized_ndim; ++k) axes.push_back(-static_cast<std::ptrdiff_t>(k));

@@ -76,9 +76,9 @@ tg::GradcheckResult gradcheck_recurrent(M& m, const xt::xarray<double>& x,
 
 }  // namespace rnntest
 
-#define CHECK_GRADCHECK_RECURRENT(m, x, h0)                        \
-  do {                                                             \
+#define CHECK_GRADCHECK_RECURRENT(m, x, h0)                          \
+  do {                                                               \
     auto gcr_result_ = rnntest::gradcheck_recurrent((m), (x), (h0)); \
-    INFO(gcr_result_.message);                                     \
-    CHECK(gcr_result_.ok);                                         \
+    INFO(gcr_result_.message);                                       \
+    CHECK(gcr_result_.ok);                                           \
   } while (0)

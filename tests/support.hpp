@@ -96,9 +96,9 @@ double max_abs_diff(const A& a, const B& b) {
 
 // Runs gradcheck in full mode and reports the worst entry on failure.
 // Variadic so a lambda with a multi-capture list ([a, b]) can be passed inline.
-#define CHECK_GRADCHECK(...)                                    \
-  do {                                                          \
-    auto gc_result_ = tapegrad::gradcheck(__VA_ARGS__);         \
-    INFO(gc_result_.message);                                   \
-    CHECK(gc_result_.ok);                                       \
+#define CHECK_GRADCHECK(...)                            \
+  do {                                                  \
+    auto gc_result_ = tapegrad::gradcheck(__VA_ARGS__); \
+    INFO(gc_result_.message);                           \
+    CHECK(gc_result_.ok);                               \
   } while (0)

@@ -52,7 +52,8 @@ TEST_CASE("elementwise activations pass gradcheck over several shapes") {
     CHECK_GRADCHECK([](tg::Tape<double>&, const Vars& v) { return tg::tanh(v[0]); }, wide);
     CHECK_GRADCHECK([](tg::Tape<double>&, const Vars& v) { return tg::sigmoid(v[0]); }, wide);
     CHECK_GRADCHECK([](tg::Tape<double>&, const Vars& v) { return tg::gelu(v[0]); }, wide);
-    CHECK_GRADCHECK([](tg::Tape<double>&, const Vars& v) { return tg::gelu(v[0], tg::GeluApprox::Tanh); }, wide);
+    CHECK_GRADCHECK([](tg::Tape<double>&, const Vars& v) { return tg::gelu(v[0], tg::GeluApprox::Tanh); },
+                    wide);
     CHECK_GRADCHECK([](tg::Tape<double>&, const Vars& v) { return tg::elu(v[0]); }, x);
     CHECK_GRADCHECK([](tg::Tape<double>&, const Vars& v) { return tg::elu(v[0], 2.5); }, x);
     CHECK_GRADCHECK([](tg::Tape<double>&, const Vars& v) { return tg::softplus(v[0]); }, wide);
@@ -75,8 +76,12 @@ TEST_CASE("softplus switches to the identity exactly above its threshold") {
 
 TEST_CASE("softmax and log_softmax pass gradcheck along every axis of 1-D, 2-D and 3-D inputs") {
   const std::vector<std::pair<tg::Shape, std::vector<std::ptrdiff_t>>> cases = {
-      {{2, 3, 4}, {0, 1, 2, -1, -2, -3}}, {{3, 1, 2}, {0, 1, -1}}, {{4, 5}, {0, 1, -1}},
-      {{1, 3}, {0, -1}},                  {{5}, {0, -1}},          {{}, {0, -1}},
+      {{2, 3, 4}, {0, 1, 2, -1, -2, -3}},
+      {{3, 1, 2}, {0, 1, -1}},
+      {{4, 5}, {0, 1, -1}},
+      {{1, 3}, {0, -1}},
+      {{5}, {0, -1}},
+      {{}, {0, -1}},
   };
   for (const auto& [shape, axes] : cases) {
     const Arrays x = {randn(shape, 21, 2.0)};
@@ -138,8 +143,9 @@ TEST_CASE("float activations agree with double ones to float precision, forward 
   const tg::Shape s{3, 4, 5};
   const xt::xarray<double> xd = randn(s, 41, 3.0);
   const xt::xarray<double> gd = randn(s, 42);
-  const std::vector<std::string> ops = {"relu", "leaky_relu", "tanh", "sigmoid", "gelu", "gelu_tanh",
-                                        "elu", "softplus", "softmax0", "softmax", "log_softmax1", "log_softmax"};
+  const std::vector<std::string> ops = {"relu",     "leaky_relu", "tanh",         "sigmoid",
+                                        "gelu",     "gelu_tanh",  "elu",          "softplus",
+                                        "softmax0", "softmax",    "log_softmax1", "log_softmax"};
   for (const auto& op : ops) {
     INFO("op " << op);
     auto run = [&op](auto x) {
@@ -169,7 +175,8 @@ TEST_CASE("float activations agree with double ones to float precision, forward 
   }
 }
 
-TEST_CASE("log_softmax and softmax of logits of magnitude 1e3 (double) and 1e4 (float) are finite and exact") {
+TEST_CASE(
+    "log_softmax and softmax of logits of magnitude 1e3 (double) and 1e4 (float) are finite and exact") {
   // Logits m, m - 1, m - 2, -m: log_softmax = -k - log(1 + e^-1 + e^-2) for k = 0, 1, 2, and
   // -2m - log(...) for the last; softmax of the last is 0.
   const double lse = std::log1p(std::exp(-1.0) + std::exp(-2.0));
@@ -204,14 +211,15 @@ TEST_CASE("log_softmax and softmax of logits of magnitude 1e3 (double) and 1e4 (
   }
 }
 
-TEST_CASE("an axis out of range is a ValueError naming the axis and the rank, and leaves the tape unchanged") {
+TEST_CASE(
+    "an axis out of range is a ValueError naming the axis and the rank, and leaves the tape unchanged") {
   tg::Tape<float> t;
   auto x = t.input(xt::xarray<float>::from_shape({2, 3, 4}), true);
   auto s = t.input(xt::xarray<float>(2.0f), true);
   const auto before = t.size();
   CHECK_THROWS_AS(tg::softmax(x, 3), tg::ValueError);
-  CHECK_THROWS_WITH(tg::softmax(x, 3), Catch::Contains("softmax") && Catch::Contains("axis 3") &&
-                                           Catch::Contains("3 dims"));
+  CHECK_THROWS_WITH(tg::softmax(x, 3),
+                    Catch::Contains("softmax") && Catch::Contains("axis 3") && Catch::Contains("3 dims"));
   CHECK_THROWS_WITH(tg::log_softmax(x, -4), Catch::Contains("log_softmax") && Catch::Contains("axis -4"));
   CHECK_THROWS_AS(tg::log_softmax(s, 1), tg::ValueError);  // a 0-d input takes only 0 and -1
   CHECK(t.size() == before);

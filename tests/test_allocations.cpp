@@ -16,8 +16,9 @@ std::atomic<long> g_news{0};
 // Under AddressSanitizer (the CI build) its allocator reports every allocation, new and malloc
 // alike, to a hook; replacing operator new there would fight its own replacement.
 // (declared here as in <sanitizer/allocator_interface.h>, which GCC does not install)
-extern "C" int __sanitizer_install_malloc_and_free_hooks(
-    void (*malloc_hook)(const volatile void*, std::size_t), void (*free_hook)(const volatile void*));
+extern "C" int __sanitizer_install_malloc_and_free_hooks(void (*malloc_hook)(const volatile void*,
+                                                                             std::size_t),
+                                                         void (*free_hook)(const volatile void*));
 namespace {
 void count_allocation(const volatile void*, std::size_t) { g_news.fetch_add(1, std::memory_order_relaxed); }
 void ignore_free(const volatile void*) {}

@@ -107,7 +107,8 @@ void check_bad_vars_are_named(const std::vector<OpCase>& cases) {
 
 }  // namespace
 
-TEST_CASE("every elementwise, activation, reduction and dropout op names itself and the input for a stale, empty or foreign Var") {
+TEST_CASE(
+    "every elementwise, activation, reduction and dropout op names itself and the input for a stale, empty or foreign Var") {
   tg::Generator gen(1);
   std::vector<OpCase> cases = {
       binary("add", [](const V& a, const V& b) { return a + b; }),
@@ -148,19 +149,33 @@ TEST_CASE("every elementwise, activation, reduction and dropout op names itself 
   check_bad_vars_are_named(cases);
 }
 
-TEST_CASE("matmul, linear, the losses, the norm ops and rnn_layer name themselves and the input for a stale, empty or foreign Var") {
+TEST_CASE(
+    "matmul, linear, the losses, the norm ops and rnn_layer name themselves and the input for a stale, empty or foreign Var") {
   const std::vector<std::int64_t> targets = {0, 2};
   std::vector<OpCase> cases = {
       {"matmul", {{2, 3}, {3, 4}}, {false, false}, [](const Vs& v) { tg::matmul(v[0], v[1]); }},
-      {"linear", {{2, 3}, {4, 3}, {4}}, {false, false, true}, [](const Vs& v) { tg::linear(v[0], v[1], v[2]); }},
+      {"linear",
+       {{2, 3}, {4, 3}, {4}},
+       {false, false, true},
+       [](const Vs& v) { tg::linear(v[0], v[1], v[2]); }},
       {"cross_entropy", {{2, 3}}, {false}, [&](const Vs& v) { tg::cross_entropy(v[0], targets); }},
       {"nll_loss", {{2, 3}}, {false}, [&](const Vs& v) { tg::nll_loss(v[0], targets); }},
       {"mse_loss", {{2, 3}, {2, 3}}, {false, false}, [](const Vs& v) { tg::mse_loss(v[0], v[1]); }},
-      {"binary_cross_entropy_with_logits", {{2, 3}, {2, 3}, {3}}, {false, false, false},
+      {"binary_cross_entropy_with_logits",
+       {{2, 3}, {2, 3}, {3}},
+       {false, false, false},
        [](const Vs& v) { tg::binary_cross_entropy_with_logits(v[0], v[1], tg::Reduction::Mean, v[2]); }},
-      {"layer_norm", {{2, 3}, {3}, {3}}, {false, true, true}, [](const Vs& v) { tg::layer_norm(v[0], v[1], v[2], 1); }},
-      {"batch_norm", {{2, 3}, {3}, {3}}, {false, true, true}, [](const Vs& v) { tg::batch_norm(v[0], v[1], v[2]); }},
-      {"rnn_layer", {{2, 2, 3}, {2, 4}, {4, 3}, {4, 4}, {4}, {4}}, {false, true, false, false, true, true},
+      {"layer_norm",
+       {{2, 3}, {3}, {3}},
+       {false, true, true},
+       [](const Vs& v) { tg::layer_norm(v[0], v[1], v[2], 1); }},
+      {"batch_norm",
+       {{2, 3}, {3}, {3}},
+       {false, true, true},
+       [](const Vs& v) { tg::batch_norm(v[0], v[1], v[2]); }},
+      {"rnn_layer",
+       {{2, 2, 3}, {2, 4}, {4, 3}, {4, 4}, {4}, {4}},
+       {false, true, false, false, true, true},
        [](const Vs& v) { tg::rnn_layer(v[0], v[1], v[2], v[3], v[4], v[5]); }},
   };
   check_bad_vars_are_named(cases);
@@ -169,18 +184,33 @@ TEST_CASE("matmul, linear, the losses, the norm ops and rnn_layer name themselve
 // Shape ops read the input's shape before record(): they check it with Tape::of first.
 TEST_CASE("shape ops name themselves and the input for a stale, empty or foreign Var") {
   std::vector<OpCase> cases = {
-      unary("reshape", [](const V& x) { return tg::reshape(x, {3, 2}); }),
+      unary("reshape",
+            [](const V& x) {
+              return tg::reshape(x, {3, 2});
+            }),
       unary("flatten", [](const V& x) { return tg::flatten(x); }),
       unary("squeeze", [](const V& x) { return tg::squeeze(x); }),
       unary("unsqueeze", [](const V& x) { return tg::unsqueeze(x, 0); }),
       unary("transpose", [](const V& x) { return tg::transpose(x, 0, 1); }),
-      unary("permute", [](const V& x) { return tg::permute(x, {1, 0}); }),
+      unary("permute",
+            [](const V& x) {
+              return tg::permute(x, {1, 0});
+            }),
       unary("slice", [](const V& x) { return tg::slice(x, 1, 0, 2); }),
       unary("select", [](const V& x) { return tg::select(x, 0, 1); }),
-      unary("index_select", [](const V& x) { return tg::index_select(x, 1, {0, 2}); }),
+      unary("index_select",
+            [](const V& x) {
+              return tg::index_select(x, 1, {0, 2});
+            }),
       unary("split", [](const V& x) { return tg::split(x, 1, 0)[0]; }),
-      binary("concat", [](const V& a, const V& b) { return tg::concat(Vs{a, b}); }),
-      binary("stack", [](const V& a, const V& b) { return tg::stack(Vs{a, b}); }),
+      binary("concat",
+             [](const V& a, const V& b) {
+               return tg::concat(Vs{a, b});
+             }),
+      binary("stack",
+             [](const V& a, const V& b) {
+               return tg::stack(Vs{a, b});
+             }),
   };
   check_bad_vars_are_named(cases);
 }
@@ -190,7 +220,7 @@ TEST_CASE("shape ops name themselves and the input for a stale, empty or foreign
 TEST_CASE("a Var kept across 2^32 resets is still stale: generations are 64-bit and do not wrap") {
   tg::Tape<double> t;
   t.reset();
-  t.reset();  // generation 3
+  t.reset();                                                    // generation 3
   const V old = tg::exp(t.input(tgtest::randn({3}, 1), true));  // index 1, generation 3
   // As if 2^32 resets had happened: with 32-bit generations the new one would equal old's.
   tg::detail::TapeTestAccess::set_generation(t, (std::uint64_t{1} << 32) + 2);
@@ -224,7 +254,8 @@ TEST_CASE("gradcheck with nothing to check is a ValueError, as in PyTorch, not a
   const std::vector<xt::xarray<double>> inputs = {tgtest::randn({3}, 1), tgtest::randn({3}, 2)};
   tg::GradcheckOptions none;
   none.wrt = {false, false};
-  expect_error<tg::ValueError>([&] { tg::gradcheck(f, inputs, none); }, {"gradcheck", "nothing to check", "none of the 2 inputs"});
+  expect_error<tg::ValueError>([&] { tg::gradcheck(f, inputs, none); },
+                               {"gradcheck", "nothing to check", "none of the 2 inputs"});
   none.fast_mode = true;
   expect_error<tg::ValueError>([&] { tg::gradcheck(f, inputs, none); }, {"gradcheck", "nothing to check"});
   CHECK(calls == 0);  // refused before evaluating anything
@@ -236,7 +267,8 @@ TEST_CASE("gradcheck with nothing to check is a ValueError, as in PyTorch, not a
   CHECK(tg::gradcheck(empty_out, {tgtest::randn({3}, 1)}).ok);
 }
 
-TEST_CASE("gradcheck with a zero, negative or NaN eps, or a negative or NaN tolerance, is a ValueError naming it") {
+TEST_CASE(
+    "gradcheck with a zero, negative or NaN eps, or a negative or NaN tolerance, is a ValueError naming it") {
   auto f = [](tg::Tape<double>&, const Vs& v) { return tg::exp(v[0]); };
   const std::vector<xt::xarray<double>> x = {tgtest::randn({3}, 1)};
   for (double eps : {0.0, -1e-6, kNaN, kInf}) {
@@ -252,7 +284,8 @@ TEST_CASE("gradcheck with a zero, negative or NaN eps, or a negative or NaN tole
   expect_error<tg::ValueError>([&] { tg::gradcheck(f, x, r); }, {"gradcheck", "rtol nan"});
 }
 
-TEST_CASE("taylor_test with a non-positive, infinite or repeated step, or a NaN min_order, is a ValueError naming it") {
+TEST_CASE(
+    "taylor_test with a non-positive, infinite or repeated step, or a NaN min_order, is a ValueError naming it") {
   auto f = [](tg::Tape<double>&, const Vs& v) { return tg::exp(v[0]); };
   const std::vector<xt::xarray<double>> x = {tgtest::randn({3}, 1)};
   tg::TaylorOptions o;
@@ -271,7 +304,8 @@ TEST_CASE("taylor_test with a non-positive, infinite or repeated step, or a NaN 
 
 // ---- core/random.hpp -------------------------------------------------------------------------
 
-TEST_CASE("a Generator refuses below(0), a reversed or infinite uniform range and a negative or NaN std; its state is unchanged") {
+TEST_CASE(
+    "a Generator refuses below(0), a reversed or infinite uniform range and a negative or NaN std; its state is unchanged") {
   tg::Generator g(42);
   tg::Generator same(42);
   expect_error<tg::ValueError>([&] { g.below(0); }, {"below", "n = 0"});
@@ -280,7 +314,8 @@ TEST_CASE("a Generator refuses below(0), a reversed or infinite uniform range an
   expect_error<tg::ValueError>([&] { g.uniform(kNaN, 1.0); }, {"uniform", "nan"});
   expect_error<tg::ValueError>([&] { g.normal(0.0, -1.0); }, {"normal", "std -1.0"});
   expect_error<tg::ValueError>([&] { g.normal(kNaN, 1.0); }, {"normal", "mean nan"});
-  expect_error<tg::ValueError>([&] { tg::uniform_array<float>({3}, 2.0, -2.0, g); }, {"uniform_array", "lo 2.0", "hi -2.0"});
+  expect_error<tg::ValueError>([&] { tg::uniform_array<float>({3}, 2.0, -2.0, g); },
+                               {"uniform_array", "lo 2.0", "hi -2.0"});
   expect_error<tg::ValueError>([&] { tg::normal_array<double>({3}, 0.0, kInf, g); }, {"normal", "std inf"});
   CHECK(g.uniform() == same.uniform());  // nothing was drawn by the refused calls
   CHECK(g.normal() == same.normal());
@@ -289,20 +324,25 @@ TEST_CASE("a Generator refuses below(0), a reversed or infinite uniform range an
 
 // ---- core/batch_invariant.hpp ----------------------------------------------------------------
 
-TEST_CASE("the batch-invariant kernels refuse a leading dimension shorter than a row and null buffers; C is unchanged") {
+TEST_CASE(
+    "the batch-invariant kernels refuse a leading dimension shorter than a row and null buffers; C is unchanged") {
   const std::vector<double> A(6, 1.0), B(6, 2.0);
   std::vector<double> C(4, 0.5);
   const auto before = C;
   // A (2, 3), B (3, 2) for NN: lda 2 < K 3.
-  expect_error<tg::ValueError>([&] { tg::detail::invariant_gemm_nn<double>(2, 2, 3, A.data(), 2, B.data(), 2, C.data(), 2); },
-                               {"invariant_gemm_nn", "leading dimension", "K 3", "lda 2"});
+  expect_error<tg::ValueError>(
+      [&] { tg::detail::invariant_gemm_nn<double>(2, 2, 3, A.data(), 2, B.data(), 2, C.data(), 2); },
+      {"invariant_gemm_nn", "leading dimension", "K 3", "lda 2"});
   // NT: B is (N, K) = (2, 3): ldb 2 < K 3.
-  expect_error<tg::ValueError>([&] { tg::detail::invariant_gemm_nt<double>(2, 2, 3, A.data(), 3, B.data(), 2, C.data(), 2); },
-                               {"invariant_gemm_nt", "leading dimension", "ldb 2"});
-  expect_error<tg::ValueError>([&] { tg::detail::invariant_gemm_nn<double>(2, 2, 3, A.data(), 3, B.data(), 2, C.data(), 1); },
-                               {"invariant_gemm_nn", "ldc 1"});
-  expect_error<tg::ValueError>([&] { tg::detail::invariant_gemm_nt<double>(2, 2, 3, nullptr, 3, B.data(), 3, C.data(), 2); },
-                               {"invariant_gemm_nt", "null buffer"});
+  expect_error<tg::ValueError>(
+      [&] { tg::detail::invariant_gemm_nt<double>(2, 2, 3, A.data(), 3, B.data(), 2, C.data(), 2); },
+      {"invariant_gemm_nt", "leading dimension", "ldb 2"});
+  expect_error<tg::ValueError>(
+      [&] { tg::detail::invariant_gemm_nn<double>(2, 2, 3, A.data(), 3, B.data(), 2, C.data(), 1); },
+      {"invariant_gemm_nn", "ldc 1"});
+  expect_error<tg::ValueError>(
+      [&] { tg::detail::invariant_gemm_nt<double>(2, 2, 3, nullptr, 3, B.data(), 3, C.data(), 2); },
+      {"invariant_gemm_nt", "null buffer"});
   CHECK(C == before);
   tg::detail::invariant_gemm_nn<double>(2, 2, 3, A.data(), 3, B.data(), 2, C.data(), 2);
   CHECK(C[0] == 6.5);
@@ -310,18 +350,21 @@ TEST_CASE("the batch-invariant kernels refuse a leading dimension shorter than a
 
 // ---- core/parameter.hpp, nn/activation.hpp ----------------------------------------------------
 
-TEST_CASE("a Parameter whose value was replaced by another shape is a StateError when bound, until zero_grad") {
+TEST_CASE(
+    "a Parameter whose value was replaced by another shape is a StateError when bound, until zero_grad") {
   tg::Parameter<double> p(tgtest::randn({2, 3}, 1));
   p.value = tgtest::randn({4}, 2);
   tg::Tape<double> t;
   TapeSnapshot<double> s(t);
-  expect_error<tg::StateError>([&] { t.param(p); }, {"param", "value has shape (4)", "grad has shape (2, 3)", "zero_grad"});
+  expect_error<tg::StateError>([&] { t.param(p); },
+                               {"param", "value has shape (4)", "grad has shape (2, 3)", "zero_grad"});
   s.check_unchanged();
   p.zero_grad();
   CHECK(t.param(p).shape() == tg::Shape{4});
 }
 
-TEST_CASE("activation modules name the op for an input from a reset tape, and softmax modules refuse a missing axis") {
+TEST_CASE(
+    "activation modules name the op for an input from a reset tape, and softmax modules refuse a missing axis") {
   tg::Tape<double> t;
   const V old = t.input(tgtest::randn({2, 3}, 1));
   t.reset();
@@ -340,7 +383,8 @@ TEST_CASE("activation modules name the op for an input from a reset tape, and so
 
 // ---- ops/reduce.hpp, ops/dropout.hpp ------------------------------------------------------------
 
-TEST_CASE("max and min over an axis of size 0 are ValueErrors naming the axis and the shape; the tape is unchanged") {
+TEST_CASE(
+    "max and min over an axis of size 0 are ValueErrors naming the axis and the shape; the tape is unchanged") {
   tg::Tape<double> t;
   const V x = t.input(xt::zeros<double>({2, 0}), true);
   TapeSnapshot<double> s(t);
@@ -363,12 +407,16 @@ TEST_CASE("dropout with p outside [0, 1] draws nothing from the generator and re
 
 // ---- data/synthetic.hpp -------------------------------------------------------------------------
 
-TEST_CASE("synthetic data sets with no examples or a negative, NaN or infinite noise are ValueErrors naming the argument") {
-  expect_error<tg::ValueError>([] { tg::two_spirals<float>(0, 0.1, 1); }, {"two_spirals", "n_per_class", "0"});
+TEST_CASE(
+    "synthetic data sets with no examples or a negative, NaN or infinite noise are ValueErrors naming the argument") {
+  expect_error<tg::ValueError>([] { tg::two_spirals<float>(0, 0.1, 1); },
+                               {"two_spirals", "n_per_class", "0"});
   expect_error<tg::ValueError>([] { tg::moons<float>(10, -0.1, 1); }, {"moons", "noise", "-0.1"});
   expect_error<tg::ValueError>([] { tg::moons<float>(10, kNaN, 1); }, {"moons", "noise", "nan"});
-  expect_error<tg::ValueError>([] { tg::gaussian_blobs<float>(10, 0, 2, 1.0, 1); }, {"gaussian_blobs", "centers", "0"});
-  expect_error<tg::ValueError>([] { tg::gaussian_blobs<float>(10, 2, 2, kInf, 1); }, {"gaussian_blobs", "std", "inf"});
+  expect_error<tg::ValueError>([] { tg::gaussian_blobs<float>(10, 0, 2, 1.0, 1); },
+                               {"gaussian_blobs", "centers", "0"});
+  expect_error<tg::ValueError>([] { tg::gaussian_blobs<float>(10, 2, 2, kInf, 1); },
+                               {"gaussian_blobs", "std", "inf"});
   expect_error<tg::ValueError>([] { tg::adding_problem<float>(10, 0, 1); }, {"adding_problem"});
   expect_error<tg::ValueError>([] { tg::sine_next_step<float>(0, 5, 1); }, {"sine_next_step"});
   expect_error<tg::ValueError>([] { tg::parity<float>(10, 0, 1); }, {"parity"});
@@ -376,17 +424,24 @@ TEST_CASE("synthetic data sets with no examples or a negative, NaN or infinite n
 
 // ---- train/fit.hpp, train/metrics_log.hpp, train/progress.hpp ---------------------------------
 
-TEST_CASE("argmax_rows of a non-matrix and classification_accuracy of an empty or unlabelled set name the problem") {
-  expect_error<tg::ShapeError>([] { tg::argmax_rows<float>(xt::zeros<float>({2, 3, 4})); }, {"argmax_rows", "(2, 3, 4)"});
+TEST_CASE(
+    "argmax_rows of a non-matrix and classification_accuracy of an empty or unlabelled set name the problem") {
+  expect_error<tg::ShapeError>(
+      [] {
+        tg::argmax_rows<float>(xt::zeros<float>({2, 3, 4}));
+      },
+      {"argmax_rows", "(2, 3, 4)"});
   tg::Sequential<float> net;
   net.emplace_back<tg::Linear<float>>(2, 2);
   const tg::Dataset<float> unlabelled(tgtest::randn<float>({3, 2}, 1));
-  expect_error<tg::StateError>([&] { tg::classification_accuracy(net, unlabelled); }, {"classification_accuracy", "no labels"});
+  expect_error<tg::StateError>([&] { tg::classification_accuracy(net, unlabelled); },
+                               {"classification_accuracy", "no labels"});
   const auto before = net.state_dict();
   CHECK((net.state_dict() == before));
 }
 
-TEST_CASE("a metrics log refuses an empty row, a repeated or comma-holding column and a changed header; the file keeps its rows") {
+TEST_CASE(
+    "a metrics log refuses an empty row, a repeated or comma-holding column and a changed header; the file keeps its rows") {
   const auto dir = tgtest::scratch_dir("bad_inputs_api", "metrics");
   const std::string path = (dir / "m.csv").string();
   tg::MetricsLog log(path);
@@ -395,10 +450,15 @@ TEST_CASE("a metrics log refuses an empty row, a repeated or comma-holding colum
   expect_error<tg::ValueError>([&] { log.write({}); }, {"at least one column"});
   expect_error<tg::ValueError>([&] { log.write({{"step", 2}, {"step", 3}}); }, {"\"step\"", "twice"});
   expect_error<tg::ValueError>([&] { log.write({{"a,b", 2}}); }, {"a,b"});
-  expect_error<tg::ValueError>([&] { log.write({{"step", 2}, {"acc", 0.9}}); }, {"row 2", "step", "acc", "loss"});
+  expect_error<tg::ValueError>(
+      [&] {
+        log.write({{"step", 2}, {"acc", 0.9}});
+      },
+      {"row 2", "step", "acc", "loss"});
   CHECK(tgtest::read_bytes(path) == before);
   CHECK(log.rows() == 1);
-  expect_error<tg::IoError>([&] { tg::MetricsLog((dir / "missing" / "m.csv").string()); }, {"MetricsLog", "missing"});
+  expect_error<tg::IoError>([&] { tg::MetricsLog((dir / "missing" / "m.csv").string()); },
+                            {"MetricsLog", "missing"});
   std::filesystem::remove_all(dir);
 }
 
@@ -422,23 +482,33 @@ TEST_CASE("format_duration of a huge finite duration is not a negative time") {
 
 // ---- nn/module_check.hpp -------------------------------------------------------------------------
 
-TEST_CASE("gradcheck_module with an input of the wrong shape is the module's ShapeError; its buffers are unchanged") {
+TEST_CASE(
+    "gradcheck_module with an input of the wrong shape is the module's ShapeError; its buffers are unchanged") {
   tg::Generator gen(1);
   tg::Sequential<double> net;
   net.emplace_back<tg::Linear<double>>(3, 2, tg::LinearOptions(), gen);
   net.emplace_back<tg::BatchNorm1d<double>>(2);
   const auto before = net.state_dict();
-  expect_error<tg::ShapeError>([&] { tg::gradcheck_module(net, tgtest::randn({4, 5}, 2)); }, {"Linear", "(4, 5)"});
+  expect_error<tg::ShapeError>(
+      [&] {
+        tg::gradcheck_module(net, tgtest::randn({4, 5}, 2));
+      },
+      {"Linear", "(4, 5)"});
   tg::GradcheckOptions o;
   o.eps = -1;
-  expect_error<tg::ValueError>([&] { tg::gradcheck_module(net, tgtest::randn({4, 3}, 2), o); }, {"gradcheck", "eps"});
+  expect_error<tg::ValueError>(
+      [&] {
+        tg::gradcheck_module(net, tgtest::randn({4, 3}, 2), o);
+      },
+      {"gradcheck", "eps"});
   CHECK((net.state_dict() == before));
 }
 
 // ---- class 5: only tapegrad errors escape --------------------------------------------------------
 
 // Both used .at(), so an index out of range escaped as std::out_of_range.
-TEST_CASE("Tape::node and Sequential::operator[] out of range are ValueErrors naming the index and the size") {
+TEST_CASE(
+    "Tape::node and Sequential::operator[] out of range are ValueErrors naming the index and the size") {
   tg::Tape<double> t;
   t.input(tgtest::randn({2}, 1));
   expect_error<tg::ValueError>([&] { t.node(5); }, {"5", "1"});

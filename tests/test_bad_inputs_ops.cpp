@@ -92,7 +92,8 @@ TEST_CASE("LayerNorm over (4) given input (2, 5) is a ShapeError naming both, an
   CHECK((module_state(ln) == before));
 }
 
-TEST_CASE("BatchNorm1d training on a batch of one is a StateError naming the input size; running stats are untouched") {
+TEST_CASE(
+    "BatchNorm1d training on a batch of one is a StateError naming the input size; running stats are untouched") {
   tg::Tape<double> t;
   tg::BatchNorm1d<double> bn(8);
   // Move the statistics off their initial values first, so "untouched" is not trivially true.
@@ -122,7 +123,8 @@ TEST_CASE("BatchNorm1d training on an empty batch is a StateError naming the sha
   CHECK((module_state(bn) == before));
 }
 
-TEST_CASE("BatchNorm1d(3) given 4 channels, or a 4-D input, is a ShapeError naming the expected and actual shapes") {
+TEST_CASE(
+    "BatchNorm1d(3) given 4 channels, or a 4-D input, is a ShapeError naming the expected and actual shapes") {
   tg::Tape<double> t;
   tg::BatchNorm1d<double> bn(3);
   const auto before = module_state(bn);
@@ -157,8 +159,8 @@ TEST_CASE("a negative or NaN eps for LayerNorm and BatchNorm1d is a ValueError a
                                {"LayerNorm", "eps", "-0.00001"});
   expect_error<tg::ValueError>([] { tg::BatchNorm1d<double>(4, tg::BatchNormOptions().eps(-1)); },
                                {"BatchNorm1d", "eps", "-1"});
-  expect_error<tg::ValueError>(
-      [] { tg::BatchNorm1d<float>(4, tg::BatchNormOptions().eps(std::nan(""))); }, {"eps", "nan"});
+  expect_error<tg::ValueError>([] { tg::BatchNorm1d<float>(4, tg::BatchNormOptions().eps(std::nan(""))); },
+                               {"eps", "nan"});
 }
 
 // ---- losses ------------------------------------------------------------------------------------
@@ -167,8 +169,11 @@ TEST_CASE("cross_entropy with target 3 or -2 for 3 classes is a ValueError namin
   tg::Tape<double> t;
   auto logits = t.input(tgtest::randn({2, 3}, 1), true);
   TapeSnapshot<double> s(t);
-  expect_error<tg::ValueError>([&] { tg::cross_entropy(logits, {0, 3}); },
-                               {"cross_entropy", "target 3", "index 1", "3 classes"});
+  expect_error<tg::ValueError>(
+      [&] {
+        tg::cross_entropy(logits, {0, 3});
+      },
+      {"cross_entropy", "target 3", "index 1", "3 classes"});
   expect_error<tg::ValueError>([&] { tg::cross_entropy(logits, {-2, 1}); }, {"target -2", "index 0"});
   expect_error<tg::ValueError>([&] { tg::nll_loss(logits, {1, 7}); }, {"nll_loss", "target 7"});
   s.check_unchanged();
@@ -178,8 +183,11 @@ TEST_CASE("cross_entropy with 3 targets for a batch of 2 is a ShapeError naming 
   tg::Tape<double> t;
   auto logits = t.input(tgtest::randn({2, 3}, 1), true);
   TapeSnapshot<double> s(t);
-  expect_error<tg::ShapeError>([&] { tg::cross_entropy(logits, {0, 1, 2}); },
-                               {"cross_entropy", "3 targets", "(2, 3)", "expected 2"});
+  expect_error<tg::ShapeError>(
+      [&] {
+        tg::cross_entropy(logits, {0, 1, 2});
+      },
+      {"cross_entropy", "3 targets", "(2, 3)", "expected 2"});
   expect_error<tg::ShapeError>([&] { tg::cross_entropy(logits, {}); }, {"0 targets"});
   s.check_unchanged();
 }
@@ -188,7 +196,8 @@ TEST_CASE("cross_entropy of an empty batch (0, 3) is a ValueError naming the sha
   tg::Tape<double> t;
   auto logits = t.input(xt::xarray<double>::from_shape({0, 3}), true);
   TapeSnapshot<double> s(t);
-  expect_error<tg::ValueError>([&] { tg::cross_entropy(logits, {}); }, {"cross_entropy", "empty batch", "(0, 3)"});
+  expect_error<tg::ValueError>([&] { tg::cross_entropy(logits, {}); },
+                               {"cross_entropy", "empty batch", "(0, 3)"});
   s.check_unchanged();
 }
 
@@ -223,8 +232,11 @@ TEST_CASE("backward on a (2, 3) output without an upstream gradient is a ShapeEr
   auto y = tg::exp(t.param(w));
   TapeSnapshot<double> s(t);
   expect_error<tg::ShapeError>([&] { t.backward(y); }, {"backward", "one-element", "(2, 3)", "upstream"});
-  expect_error<tg::ShapeError>([&] { t.backward(y, xt::xarray<double>::from_shape({3, 2})); },
-                               {"upstream gradient has shape (3, 2)", "(2, 3)"});
+  expect_error<tg::ShapeError>(
+      [&] {
+        t.backward(y, xt::xarray<double>::from_shape({3, 2}));
+      },
+      {"upstream gradient has shape (3, 2)", "(2, 3)"});
   s.check_unchanged();
   CHECK((w.grad() == xt::zeros<double>({2, 3})));
   t.backward(y, xt::ones<double>({2, 3}));  // the graph was not freed by the failed calls
@@ -245,7 +257,8 @@ TEST_CASE("a Var from a different tape is a StateError naming the op and the inp
   so.check_unchanged();
 }
 
-TEST_CASE("a Var recorded before tape.reset() is a StateError naming its index, even when its slot is reused") {
+TEST_CASE(
+    "a Var recorded before tape.reset() is a StateError naming its index, even when its slot is reused") {
   tg::Tape<double> t;
   auto old = tg::exp(t.input(tgtest::randn({3}, 1), true));
   t.reset();
@@ -268,28 +281,32 @@ TEST_CASE("a parameter changed in place after recording makes backward a StateEr
   CHECK((w.grad() == xt::zeros<double>({3})));
 }
 
-TEST_CASE("anomaly mode: log of a negative number is a NumericalError naming the op and its index; nothing is recorded") {
+TEST_CASE(
+    "anomaly mode: log of a negative number is a NumericalError naming the op and its index; nothing is recorded") {
   tg::Tape<double> t;
   t.set_detect_anomaly(true);
   auto x = t.input(xt::xarray<double>{1.0, -2.0, 3.0}, true);
   auto y = tg::mul_scalar(x, 2.0);
   TapeSnapshot<double> s(t);
-  expect_error<tg::NumericalError>([&] { tg::log(y); }, {"anomaly", "forward of 'log'", "tape index 2", "(3)"});
+  expect_error<tg::NumericalError>([&] { tg::log(y); },
+                                   {"anomaly", "forward of 'log'", "tape index 2", "(3)"});
   expect_error<tg::NumericalError>([&] { tg::div(y, tg::mul_scalar(x, 0.0)); }, {"'div'"});
   // mul_scalar(x, 0) was recorded (finite); div was not.
   CHECK(t.size() == s.size + 1);
 }
 
-TEST_CASE("anomaly mode: sqrt at 0 makes backward a NumericalError naming the op; parameter grads are untouched") {
+TEST_CASE(
+    "anomaly mode: sqrt at 0 makes backward a NumericalError naming the op; parameter grads are untouched") {
   tg::Tape<double> t;
   t.set_detect_anomaly(true);
   tg::Parameter<double> w(xt::xarray<double>{0.0, 4.0});
   tg::Parameter<double> v(xt::xarray<double>{1.0, 2.0});
-  w.mutable_grad() = {0.5, 0.5};  // a grad accumulated earlier must survive the failed backward
-  auto r = tg::sqrt(t.param(w));  // d sqrt / dw = inf at 0
+  w.mutable_grad() = {0.5, 0.5};        // a grad accumulated earlier must survive the failed backward
+  auto r = tg::sqrt(t.param(w));        // d sqrt / dw = inf at 0
   auto loss = tg::sum(r * t.param(v));  // v is recorded after sqrt: its leaf is reached first
   TapeSnapshot<double> s(t);
-  expect_error<tg::NumericalError>([&] { t.backward(loss); }, {"anomaly", "backward of 'sqrt'", "tape index 1"});
+  expect_error<tg::NumericalError>([&] { t.backward(loss); },
+                                   {"anomaly", "backward of 'sqrt'", "tape index 1"});
   s.check_unchanged();
   CHECK((w.grad() == xt::xarray<double>{0.5, 0.5}));
   CHECK((v.grad() == xt::zeros<double>({2})));
@@ -301,20 +318,29 @@ TEST_CASE("reshaping (2, 3) into (4, 2) or (4, -1) is a ShapeError naming both a
   tg::Tape<double> t;
   auto x = t.input(tgtest::randn({2, 3}, 1), true);
   TapeSnapshot<double> s(t);
-  expect_error<tg::ShapeError>([&] { tg::reshape(x, {4, 2}); }, {"reshape", "(2, 3)", "6 elements", "(4, 2)"});
+  expect_error<tg::ShapeError>(
+      [&] {
+        tg::reshape(x, {4, 2});
+      },
+      {"reshape", "(2, 3)", "6 elements", "(4, 2)"});
   expect_error<tg::ShapeError>([&] { tg::reshape(x, {4, -1}); }, {"(2, 3)", "(4, -1)"});
   expect_error<tg::ValueError>([&] { tg::reshape(x, {-1, -1}); }, {"only one dim can be -1"});
   s.check_unchanged();
 }
 
-TEST_CASE("select index 3 or -4 of an axis of size 3 is a ValueError naming the index, the axis size and the shape") {
+TEST_CASE(
+    "select index 3 or -4 of an axis of size 3 is a ValueError naming the index, the axis size and the shape") {
   tg::Tape<double> t;
   auto x = t.input(tgtest::randn({2, 3}, 1), true);
   TapeSnapshot<double> s(t);
   expect_error<tg::ValueError>([&] { tg::select(x, 1, 3); }, {"select", "index 3", "size 3", "(2, 3)"});
   expect_error<tg::ValueError>([&] { tg::select(x, -1, -4); }, {"index -4"});
   expect_error<tg::ValueError>([&] { tg::select(x, 2, 0); }, {"select", "axis 2"});
-  expect_error<tg::ValueError>([&] { tg::index_select(x, 0, {0, 2}); }, {"index_select", "index 2", "position 1"});
+  expect_error<tg::ValueError>(
+      [&] {
+        tg::index_select(x, 0, {0, 2});
+      },
+      {"index_select", "index 2", "position 1"});
   s.check_unchanged();
 }
 
@@ -327,17 +353,26 @@ TEST_CASE("slice with step 0 or an axis out of range is a ValueError naming it")
   s.check_unchanged();
 }
 
-TEST_CASE("concat of (2, 3) and (2, 4) along axis 0, or of different ranks, is a ShapeError naming the shapes") {
+TEST_CASE(
+    "concat of (2, 3) and (2, 4) along axis 0, or of different ranks, is a ShapeError naming the shapes") {
   tg::Tape<double> t;
   auto a = t.input(tgtest::randn({2, 3}, 1), true);
   auto b = t.input(tgtest::randn({2, 4}, 2), true);
   auto c = t.input(tgtest::randn({6}, 3), true);
   TapeSnapshot<double> s(t);
-  expect_error<tg::ShapeError>([&] { tg::concat<double>({a, b}, 0); }, {"concat", "(2, 3)", "input 1", "(2, 4)"});
+  expect_error<tg::ShapeError>(
+      [&] {
+        tg::concat<double>({a, b}, 0);
+      },
+      {"concat", "(2, 3)", "input 1", "(2, 4)"});
   expect_error<tg::ShapeError>([&] { tg::concat<double>({a, c}, 0); }, {"concat", "(6)"});
   expect_error<tg::ShapeError>([&] { tg::stack<double>({a, b}); }, {"stack", "(2, 4)"});
   expect_error<tg::ValueError>([&] { tg::concat<double>({}, 0); }, {"concat", "empty list"});
-  expect_error<tg::ValueError>([&] { tg::split(a, std::vector<std::size_t>{1, 1}, 1); }, {"split", "sum to 2"});
+  expect_error<tg::ValueError>(
+      [&] {
+        tg::split(a, std::vector<std::size_t>{1, 1}, 1);
+      },
+      {"split", "sum to 2"});
   s.check_unchanged();
 }
 
@@ -345,7 +380,11 @@ TEST_CASE("permute with a repeated axis and transpose of a missing axis are Valu
   tg::Tape<double> t;
   auto x = t.input(tgtest::randn({2, 3, 4}, 1), true);
   TapeSnapshot<double> s(t);
-  expect_error<tg::ValueError>([&] { tg::permute(x, {0, 1, 1}); }, {"permute", "[0, 1, 1]", "not a permutation"});
+  expect_error<tg::ValueError>(
+      [&] {
+        tg::permute(x, {0, 1, 1});
+      },
+      {"permute", "[0, 1, 1]", "not a permutation"});
   expect_error<tg::ValueError>([&] { tg::transpose(x, 0, 3); }, {"transpose", "axis 3"});
   s.check_unchanged();
 }
@@ -394,8 +433,9 @@ TEST_CASE("load_state_dict with a missing key is a ValueError listing it, and th
   sd.erase("1.running_var");
   sd.erase("0.bias");
   for (auto& [k, v] : sd) v += 1.0;  // every other entry would change the model
-  expect_error<tg::ValueError>([&] { m->load_state_dict(sd); },
-                               {"load_state_dict", "Sequential", "missing key(s)", "\"0.bias\"", "\"1.running_var\""});
+  expect_error<tg::ValueError>(
+      [&] { m->load_state_dict(sd); },
+      {"load_state_dict", "Sequential", "missing key(s)", "\"0.bias\"", "\"1.running_var\""});
   CHECK((module_state(*m) == before));
 }
 

@@ -194,7 +194,8 @@ TEST_CASE("a checkpoint without optimizer state fails clearly when an optimizer 
   fs::remove_all(dir);
 }
 
-TEST_CASE("a checkpoint written by one type of optimizer is refused by another, naming both, and nothing changes") {
+TEST_CASE(
+    "a checkpoint written by one type of optimizer is refused by another, naming both, and nothing changes") {
   const auto dir = tgtest::scratch_dir("checkpoint", "optim_type");
   const std::string path = (dir / "ck.safetensors").string();
   auto net = make_net(3, 5, 1);
@@ -214,9 +215,9 @@ TEST_CASE("a checkpoint written by one type of optimizer is refused by another, 
     CHECK_NOTHROW(probe_adam.load_state_dict(tg::read_checkpoint<float>(path).optimizer));
   }
   CHECK_THROWS_AS(tg::load_checkpoint(path, *target, &adam), tg::ValueError);
-  CHECK_THROWS_WITH(tg::load_checkpoint(path, *target, &adam),
-                    Contains("ck.safetensors") &&
-                        Contains("checkpoint was written by SGD; cannot load it into Adam"));
+  CHECK_THROWS_WITH(
+      tg::load_checkpoint(path, *target, &adam),
+      Contains("ck.safetensors") && Contains("checkpoint was written by SGD; cannot load it into Adam"));
   check_bitwise_same(target->state_dict(), model_before);
   check_bitwise_same(adam.state_dict(), adam_before);
   CHECK(adam.lr() == 0.02);
@@ -249,7 +250,8 @@ TEST_CASE("a checkpoint written before the optimizer type was recorded still loa
   tg::TensorMap<float> tensors;
   for (const auto& [k, v] : net->state_dict()) tensors["model." + k] = v;
   for (const auto& [k, v] : opt.state_dict()) tensors["optim." + k] = v;
-  tg::save_safetensors<float>(path, tensors, {{"format", "tapegrad-checkpoint"}, {"version", "1"}, {"step", "3"}});
+  tg::save_safetensors<float>(path, tensors,
+                              {{"format", "tapegrad-checkpoint"}, {"version", "1"}, {"step", "3"}});
   CHECK(tg::read_checkpoint<float>(path).optimizer_type.empty());
 
   auto fresh = make_net(3, 5, 7);
@@ -264,7 +266,8 @@ TEST_CASE("a checkpoint written before the optimizer type was recorded still loa
   fs::remove_all(dir);
 }
 
-TEST_CASE("an empty or unbacked optimizer type in a checkpoint is an IoError, and the name is reserved on save") {
+TEST_CASE(
+    "an empty or unbacked optimizer type in a checkpoint is an IoError, and the name is reserved on save") {
   const auto dir = tgtest::scratch_dir("checkpoint", "bad_type");
   auto net = make_net(3, 5, 1);
   tg::Adam<float> opt(net->parameters(), 0.01);
@@ -274,7 +277,8 @@ TEST_CASE("an empty or unbacked optimizer type in a checkpoint is an IoError, an
   tg::TensorMap<float> model_only, with_optim;
   for (const auto& [k, v] : net->state_dict()) model_only["model." + k] = with_optim["model." + k] = v;
   for (const auto& [k, v] : opt.state_dict()) with_optim["optim." + k] = v;
-  const std::map<std::string, std::string> meta = {{"format", "tapegrad-checkpoint"}, {"version", "1"}, {"step", "1"}};
+  const std::map<std::string, std::string> meta = {
+      {"format", "tapegrad-checkpoint"}, {"version", "1"}, {"step", "1"}};
 
   auto empty_meta = meta;
   empty_meta["optimizer"] = "";
@@ -288,13 +292,15 @@ TEST_CASE("an empty or unbacked optimizer type in a checkpoint is an IoError, an
   const std::string unbacked = (dir / "unbacked.safetensors").string();
   tg::save_safetensors<float>(unbacked, model_only, adam_meta);
   CHECK_THROWS_AS(tg::read_checkpoint<float>(unbacked), tg::IoError);
-  CHECK_THROWS_WITH(tg::load_checkpoint(unbacked, *net), Contains("\"Adam\"") && Contains("no optimizer state"));
+  CHECK_THROWS_WITH(tg::load_checkpoint(unbacked, *net),
+                    Contains("\"Adam\"") && Contains("no optimizer state"));
   check_bitwise_same(net->state_dict(), before);
   check_bitwise_same(opt.state_dict(), opt_before);
 
   const std::string out = (dir / "out.safetensors").string();
   CHECK_THROWS_AS(tg::save_checkpoint(out, *net, &opt, 1, {{"optimizer", "SGD"}}), tg::ValueError);
-  CHECK_THROWS_WITH(tg::save_checkpoint(out, *net, &opt, 1, {{"optimizer", "SGD"}}), Contains("\"optimizer\""));
+  CHECK_THROWS_WITH(tg::save_checkpoint(out, *net, &opt, 1, {{"optimizer", "SGD"}}),
+                    Contains("\"optimizer\""));
   CHECK_FALSE(fs::exists(out));
   fs::remove_all(dir);
 }
@@ -333,7 +339,8 @@ TEST_CASE("files that are not checkpoints, and bad save arguments, are rejected"
   tg::TensorMap<float> prefixed;
   for (const auto& [k, v] : net->state_dict()) prefixed["model." + k] = v;
   const std::string v2 = (dir / "v2.safetensors").string();
-  tg::save_safetensors<float>(v2, prefixed, {{"format", "tapegrad-checkpoint"}, {"version", "2"}, {"step", "1"}});
+  tg::save_safetensors<float>(v2, prefixed,
+                              {{"format", "tapegrad-checkpoint"}, {"version", "2"}, {"step", "1"}});
   CHECK_THROWS_WITH(tg::load_checkpoint(v2, *net), Contains("unsupported checkpoint version \"2\""));
   const std::string bad_step = (dir / "bad_step.safetensors").string();
   tg::save_safetensors<float>(bad_step, prefixed,

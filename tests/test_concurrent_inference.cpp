@@ -25,10 +25,23 @@ constexpr int kThreads = 4;
 constexpr int kRounds = 12;  // each thread forwards each of its inputs this many times
 
 // Every class deriving from Module<T> in include/tapegrad/nn, each exercised below.
-const std::set<std::string> kCoveredModules = {
-    "ReLU", "Tanh", "Sigmoid", "LeakyReLU", "GELU", "ELU", "Softplus", "Dropout",
-    "Linear", "LayerNorm", "BatchNorm1d", "RNN", "RecurrentLayerNorm", "SequenceBatchNorm",
-    "LNRNN", "BNRNN", "Sequential"};
+const std::set<std::string> kCoveredModules = {"ReLU",
+                                               "Tanh",
+                                               "Sigmoid",
+                                               "LeakyReLU",
+                                               "GELU",
+                                               "ELU",
+                                               "Softplus",
+                                               "Dropout",
+                                               "Linear",
+                                               "LayerNorm",
+                                               "BatchNorm1d",
+                                               "RNN",
+                                               "RecurrentLayerNorm",
+                                               "SequenceBatchNorm",
+                                               "LNRNN",
+                                               "BNRNN",
+                                               "Sequential"};
 
 template <class T>
 bool same_bits(const xt::xarray<T>& a, const xt::xarray<T>& b) {
@@ -199,8 +212,9 @@ TEST_CASE("every module class in include/tapegrad/nn is covered by the concurren
   }
 }
 
-TEMPLATE_TEST_CASE("activation modules and Dropout give the single-thread bits when threads share them in eval mode",
-                   "", float, double) {
+TEMPLATE_TEST_CASE(
+    "activation modules and Dropout give the single-thread bits when threads share them in eval mode", "",
+    float, double) {
   using T = TestType;
   const auto in = rows<T>(37);  // 37: the vector kernels' tails too
   check_concurrent_eval<T>({"ReLU", builder<T, tg::ReLU<T>>(), in});
@@ -211,29 +225,39 @@ TEMPLATE_TEST_CASE("activation modules and Dropout give the single-thread bits w
   check_concurrent_eval<T>({"GELU tanh", builder<T, tg::GELU<T>>(tg::GeluApprox::Tanh), in});
   check_concurrent_eval<T>({"ELU", builder<T, tg::ELU<T>>(0.7), in});
   check_concurrent_eval<T>({"Softplus", builder<T, tg::Softplus<T>>(2.0, 5.0), in});
-  check_concurrent_eval<T>({"Dropout", builder<T, tg::Dropout<T>>(0.5, std::uint64_t(3)), in, {1, 2, 3, 5, 8}, 2});
+  check_concurrent_eval<T>(
+      {"Dropout", builder<T, tg::Dropout<T>>(0.5, std::uint64_t(3)), in, {1, 2, 3, 5, 8}, 2});
 }
 
-TEMPLATE_TEST_CASE("Linear gives the single-thread bits when threads share it in eval mode", "", float, double) {
+TEMPLATE_TEST_CASE("Linear gives the single-thread bits when threads share it in eval mode", "", float,
+                   double) {
   using T = TestType;
-  check_concurrent_eval<T>({"Linear", seeded_builder<T, tg::Linear<T>>(6, 5, tg::LinearOptions()), rows<T>(6)});
+  check_concurrent_eval<T>(
+      {"Linear", seeded_builder<T, tg::Linear<T>>(6, 5, tg::LinearOptions()), rows<T>(6)});
   check_concurrent_eval<T>({"Linear without bias",
-                            seeded_builder<T, tg::Linear<T>>(6, 5, tg::LinearOptions().bias(false)), rows<T>(6)});
+                            seeded_builder<T, tg::Linear<T>>(6, 5, tg::LinearOptions().bias(false)),
+                            rows<T>(6)});
 }
 
-TEMPLATE_TEST_CASE("LayerNorm gives the single-thread bits when threads share it in eval mode", "", float, double) {
+TEMPLATE_TEST_CASE("LayerNorm gives the single-thread bits when threads share it in eval mode", "", float,
+                   double) {
   using T = TestType;
-  check_concurrent_eval<T>({"LayerNorm", builder<T, tg::LayerNorm<T>>(tg::Shape{8}, tg::LayerNormOptions()),
-                            rows<T>(8)});
-  check_concurrent_eval<T>({"LayerNorm without affine",
-                            builder<T, tg::LayerNorm<T>>(tg::Shape{8}, tg::LayerNormOptions().elementwise_affine(false)),
-                            rows<T>(8)});
-  check_concurrent_eval<T>({"LayerNorm over (3, 4)", builder<T, tg::LayerNorm<T>>(tg::Shape{3, 4}, tg::LayerNormOptions()),
-                            [](std::size_t b, std::uint64_t s) { return randn<T>({b, 3, 4}, s); }});
+  check_concurrent_eval<T>(
+      {"LayerNorm", builder<T, tg::LayerNorm<T>>(tg::Shape{8}, tg::LayerNormOptions()), rows<T>(8)});
+  check_concurrent_eval<T>(
+      {"LayerNorm without affine",
+       builder<T, tg::LayerNorm<T>>(tg::Shape{8}, tg::LayerNormOptions().elementwise_affine(false)),
+       rows<T>(8)});
+  check_concurrent_eval<T>({"LayerNorm over (3, 4)",
+                            builder<T, tg::LayerNorm<T>>(tg::Shape{3, 4}, tg::LayerNormOptions()),
+                            [](std::size_t b, std::uint64_t s) {
+                              return randn<T>({b, 3, 4}, s);
+                            }});
 }
 
-TEMPLATE_TEST_CASE("BatchNorm1d with and without running statistics gives the single-thread bits when threads share it in eval mode",
-                   "", float, double) {
+TEMPLATE_TEST_CASE(
+    "BatchNorm1d with and without running statistics gives the single-thread bits when threads share it in eval mode",
+    "", float, double) {
   using T = TestType;
   const auto ncl = [](std::size_t b, std::uint64_t s) { return randn<T>({b, 5, 3}, s, 2.0); };
   const std::vector<std::size_t> two_or_more = {2, 3, 5, 8, 13};  // batch statistics need 2 values
@@ -243,22 +267,30 @@ TEMPLATE_TEST_CASE("BatchNorm1d with and without running statistics gives the si
       const std::string name = std::string("BatchNorm1d track_running_stats=") + (track ? "true" : "false") +
                                " affine=" + (affine ? "true" : "false");
       check_concurrent_eval<T>({name + " (N, C)", builder<T, tg::BatchNorm1d<T>>(std::size_t(5), options),
-                                rows<T>(5), track ? std::vector<std::size_t>{1, 2, 3, 5, 8} : two_or_more, 3});
-      check_concurrent_eval<T>({name + " (N, C, L)", builder<T, tg::BatchNorm1d<T>>(std::size_t(5), options),
-                                ncl, {1, 2, 3, 5, 8}, 3});
+                                rows<T>(5), track ? std::vector<std::size_t>{1, 2, 3, 5, 8} : two_or_more,
+                                3});
+      check_concurrent_eval<T>({name + " (N, C, L)",
+                                builder<T, tg::BatchNorm1d<T>>(std::size_t(5), options),
+                                ncl,
+                                {1, 2, 3, 5, 8},
+                                3});
     }
   }
 }
 
 TEMPLATE_TEST_CASE("RNN gives the single-thread bits when threads share it in eval mode", "", float, double) {
   using T = TestType;
-  check_concurrent_eval<T>({"RNN tanh", seeded_builder<T, tg::RNN<T>>(4, 6, tg::RNNOptions()), sequences<T>(4, false)});
-  check_concurrent_eval<T>({"RNN relu, 2 layers, no bias, batch_first",
-                            seeded_builder<T, tg::RNN<T>>(4, 6, tg::RNNOptions().nonlinearity("relu").num_layers(2)
-                                                                    .bias(false).batch_first(true)),
-                            sequences<T>(4, true)});
+  check_concurrent_eval<T>(
+      {"RNN tanh", seeded_builder<T, tg::RNN<T>>(4, 6, tg::RNNOptions()), sequences<T>(4, false)});
+  check_concurrent_eval<T>(
+      {"RNN relu, 2 layers, no bias, batch_first",
+       seeded_builder<T, tg::RNN<T>>(
+           4, 6, tg::RNNOptions().nonlinearity("relu").num_layers(2).bias(false).batch_first(true)),
+       sequences<T>(4, true)});
   check_concurrent_eval<T>({"RNN unbatched", seeded_builder<T, tg::RNN<T>>(4, 6, tg::RNNOptions()),
-                            [](std::size_t b, std::uint64_t s) { return randn<T>({b, 4}, s); }});
+                            [](std::size_t b, std::uint64_t s) {
+                              return randn<T>({b, 4}, s);
+                            }});
 }
 
 TEMPLATE_TEST_CASE("LNRNN in both variants gives the single-thread bits when threads share it in eval mode",
@@ -266,36 +298,47 @@ TEMPLATE_TEST_CASE("LNRNN in both variants gives the single-thread bits when thr
   using T = TestType;
   for (auto variant : {tg::LNVariant::Summed, tg::LNVariant::Separate}) {
     for (bool batch_first : {false, true}) {
-      const std::string name = std::string("LNRNN ") + (variant == tg::LNVariant::Summed ? "summed" : "separate") +
+      const std::string name = std::string("LNRNN ") +
+                               (variant == tg::LNVariant::Summed ? "summed" : "separate") +
                                (batch_first ? " batch_first" : "");
       const auto options = tg::LNRNNOptions().variant(variant).batch_first(batch_first);
-      check_concurrent_eval<T>({name, seeded_builder<T, tg::LNRNN<T>>(4, 64, options), sequences<T>(4, batch_first)});
+      check_concurrent_eval<T>(
+          {name, seeded_builder<T, tg::LNRNN<T>>(4, 64, options), sequences<T>(4, batch_first)});
     }
   }
   check_concurrent_eval<T>({"LNRNN unbatched", seeded_builder<T, tg::LNRNN<T>>(4, 6, tg::LNRNNOptions()),
-                            [](std::size_t b, std::uint64_t s) { return randn<T>({b, 4}, s); }});
-  check_concurrent_eval<T>({"RecurrentLayerNorm", builder<T, tg::RecurrentLayerNorm<T>>(std::size_t(6), 1e-5),
-                            rows<T>(6)});
+                            [](std::size_t b, std::uint64_t s) {
+                              return randn<T>({b, 4}, s);
+                            }});
+  check_concurrent_eval<T>(
+      {"RecurrentLayerNorm", builder<T, tg::RecurrentLayerNorm<T>>(std::size_t(6), 1e-5), rows<T>(6)});
 }
 
-TEMPLATE_TEST_CASE("BNRNN and SequenceBatchNorm give the single-thread bits when threads share them in eval mode",
-                   "", float, double) {
+TEMPLATE_TEST_CASE(
+    "BNRNN and SequenceBatchNorm give the single-thread bits when threads share them in eval mode", "", float,
+    double) {
   using T = TestType;
   // max_length 3 and sequences of up to 6 steps: each step has its own statistics, and the
   // steps past the last share it. Trained first so every step's statistics differ.
   for (bool batch_first : {false, true}) {
     const auto options = tg::BNRNNOptions().max_length(3).batch_first(batch_first);
     check_concurrent_eval<T>({std::string("BNRNN") + (batch_first ? " batch_first" : ""),
-                              seeded_builder<T, tg::BNRNN<T>>(4, 64, options), sequences<T>(4, batch_first),
-                              {1, 2, 3, 5, 8}, 4});
+                              seeded_builder<T, tg::BNRNN<T>>(4, 64, options),
+                              sequences<T>(4, batch_first),
+                              {1, 2, 3, 5, 8},
+                              4});
   }
-  check_concurrent_eval<T>({"SequenceBatchNorm",
-                            builder<T, tg::SequenceBatchNorm<T>>(std::size_t(64), std::size_t(3), 0.5, 1e-5, 0.3),
-                            sequences<T>(64, false), {1, 2, 3, 5, 8}, 4});
+  check_concurrent_eval<T>(
+      {"SequenceBatchNorm",
+       builder<T, tg::SequenceBatchNorm<T>>(std::size_t(64), std::size_t(3), 0.5, 1e-5, 0.3),
+       sequences<T>(64, false),
+       {1, 2, 3, 5, 8},
+       4});
 }
 
-TEMPLATE_TEST_CASE("nested Sequentials of every kind of layer give the single-thread bits when threads share them in eval mode",
-                   "", float, double) {
+TEMPLATE_TEST_CASE(
+    "nested Sequentials of every kind of layer give the single-thread bits when threads share them in eval mode",
+    "", float, double) {
   using T = TestType;
   const auto mlp = [] {
     tg::Generator gen(11);
@@ -328,7 +371,8 @@ TEMPLATE_TEST_CASE("nested Sequentials of every kind of layer give the single-th
     net->push_back(head);
     return std::static_pointer_cast<tg::Module<T>>(net);
   };
-  check_concurrent_eval<T>({"Sequential of recurrent layers", recurrent, sequences<T>(4, false), {1, 2, 3, 5, 8}, 3});
+  check_concurrent_eval<T>(
+      {"Sequential of recurrent layers", recurrent, sequences<T>(4, false), {1, 2, 3, 5, 8}, 3});
 }
 
 namespace {
@@ -357,7 +401,8 @@ struct Classifier {
 
 }  // namespace
 
-TEST_CASE("classification_accuracy called by several threads on one model in training mode gives each the eval-mode accuracy and changes nothing") {
+TEST_CASE(
+    "classification_accuracy called by several threads on one model in training mode gives each the eval-mode accuracy and changes nothing") {
   tg::set_blas_threads(1);
   Classifier c;
   REQUIRE(c.net->is_training());
@@ -373,7 +418,8 @@ TEST_CASE("classification_accuracy called by several threads on one model in tra
     try {
       for (int r = 0; r < 8; ++r) {
         const auto i = static_cast<std::size_t>(k + r) % batch_sizes.size();
-        if (tg::classification_accuracy(*c.net, c.data, batch_sizes[i]) != expected[i]) mismatches.fetch_add(1);
+        if (tg::classification_accuracy(*c.net, c.data, batch_sizes[i]) != expected[i])
+          mismatches.fetch_add(1);
       }
     } catch (...) {
       errors.fetch_add(1);
@@ -390,14 +436,17 @@ TEST_CASE("classification_accuracy called by several threads on one model in tra
   CHECK(same_bits(t1.value((*c.net)(t1, t1.input(x))), t2.value((*twin.net)(t2, t2.input(x)))));
 }
 
-TEST_CASE("classification_accuracy rejects a batch size of 0 or a negative one converted to size_t, naming it") {
+TEST_CASE(
+    "classification_accuracy rejects a batch size of 0 or a negative one converted to size_t, naming it") {
   Classifier c;
   const auto state = c.net->state_dict();
   expect_error<tg::ValueError>([&] { tg::classification_accuracy(*c.net, c.data, 0); }, {"batch_size", "0"});
-  expect_error<tg::ValueError>([&] { tg::classification_accuracy(*c.net, c.data, static_cast<std::size_t>(-1)); },
-                               {"batch_size", "-1"});
-  expect_error<tg::ValueError>([&] { tg::classification_accuracy(*c.net, c.data, static_cast<std::size_t>(-32)); },
-                               {"batch_size", "-32"});
+  expect_error<tg::ValueError>(
+      [&] { tg::classification_accuracy(*c.net, c.data, static_cast<std::size_t>(-1)); },
+      {"batch_size", "-1"});
+  expect_error<tg::ValueError>(
+      [&] { tg::classification_accuracy(*c.net, c.data, static_cast<std::size_t>(-32)); },
+      {"batch_size", "-32"});
   CHECK(c.net->is_training());
   CHECK(same_state(c.net->state_dict(), state));
   // A batch larger than the dataset is one batch.
@@ -405,7 +454,8 @@ TEST_CASE("classification_accuracy rejects a batch size of 0 or a negative one c
         tg::classification_accuracy(*c.net, c.data, 2003));
 }
 
-TEST_CASE("EvalModeGuard makes modules forward as in eval mode on its own thread only, without changing their mode") {
+TEST_CASE(
+    "EvalModeGuard makes modules forward as in eval mode on its own thread only, without changing their mode") {
   Classifier c;
   const auto state = c.net->state_dict();
   const auto x = randn<float>({5, 6}, 4);

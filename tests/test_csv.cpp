@@ -36,8 +36,7 @@ TEST_CASE("the label column may be anywhere, and without one the dataset is unla
   CHECK(u.inputs() == xt::xarray<double>{{1, 3, 2}, {-45, 0, 6}});
 }
 
-TEST_CASE(
-    "CRLF line ends, blank lines, spaces, quoted header names and other delimiters are accepted") {
+TEST_CASE("CRLF line ends, blank lines, spaces, quoted header names and other delimiters are accepted") {
   tg::CsvOptions o = labelled("label");
   o.delimiter = ';';
   auto d = tg::parse_csv<double>("\"x\" ; \"label\"\r\n\r\n 0.5 ; 1.0 \r\n\n2;0\r\n\n", o);
@@ -59,15 +58,13 @@ TEST_CASE("a ragged row is an IoError naming its line and cell counts") {
       Catch::Contains("f.csv line 4 has 3 cells") && Catch::Contains("line 1 (the header) has 2"));
   tg::CsvOptions no_header;
   no_header.header = false;
-  CHECK_THROWS_WITH(tg::parse_csv<double>("1,2\n3\n", no_header),
-                    Catch::Contains("line 2 has 1 cells"));
+  CHECK_THROWS_WITH(tg::parse_csv<double>("1,2\n3\n", no_header), Catch::Contains("line 2 has 1 cells"));
 }
 
 TEST_CASE("a non-numeric cell is an IoError naming line, column, column name and the text") {
   CHECK_THROWS_AS(tg::parse_csv<double>("a,b\n1,2\n3,abc\n"), tg::IoError);
-  CHECK_THROWS_WITH(
-      tg::parse_csv<double>("a,b\n1,2\n3,abc\n", {}, "f.csv"),
-      Catch::Contains("f.csv line 3, column 2 (\"b\")") && Catch::Contains("\"abc\""));
+  CHECK_THROWS_WITH(tg::parse_csv<double>("a,b\n1,2\n3,abc\n", {}, "f.csv"),
+                    Catch::Contains("f.csv line 3, column 2 (\"b\")") && Catch::Contains("\"abc\""));
   for (const char* bad : {"", "1.2.3", "1 5", "5x", "0x10", "+-1", "--1", "nan", "inf", "1e999"}) {
     const std::string text = std::string("a,b\n1,") + bad + "\n";
     INFO("cell: " << bad);
@@ -78,40 +75,34 @@ TEST_CASE("a non-numeric cell is an IoError naming line, column, column name and
 }
 
 TEST_CASE("labels must be non-negative integers") {
-  CHECK(tg::parse_csv<double>("x,y\n1,2.0\n", labelled("y")).labels() ==
-        std::vector<std::int64_t>{2});
+  CHECK(tg::parse_csv<double>("x,y\n1,2.0\n", labelled("y")).labels() == std::vector<std::int64_t>{2});
   for (const char* bad : {"2.5", "-1", "one", "", "1e30"}) {
     const std::string text = std::string("x,y\n1,0\n1,") + bad + "\n";
     INFO("label: " << bad);
     CHECK_THROWS_AS(tg::parse_csv<double>(text, labelled("y")), tg::IoError);
-    CHECK_THROWS_WITH(
-        tg::parse_csv<double>(text, labelled("y")),
-        Catch::Contains("line 3, column 2 (\"y\")") && Catch::Contains("non-negative integer"));
+    CHECK_THROWS_WITH(tg::parse_csv<double>(text, labelled("y")),
+                      Catch::Contains("line 3, column 2 (\"y\")") && Catch::Contains("non-negative integer"));
   }
 }
 
 TEST_CASE("an unknown or duplicated label column is an IoError listing the header") {
   CHECK_THROWS_AS(tg::parse_csv<double>("a,b\n1,2\n", labelled("c")), tg::IoError);
-  CHECK_THROWS_WITH(
-      tg::parse_csv<double>("a,b\n1,2\n", labelled("c")),
-      Catch::Contains("\"c\" is not in the header") && Catch::Contains("\"a\", \"b\""));
+  CHECK_THROWS_WITH(tg::parse_csv<double>("a,b\n1,2\n", labelled("c")),
+                    Catch::Contains("\"c\" is not in the header") && Catch::Contains("\"a\", \"b\""));
   CHECK_THROWS_WITH(tg::parse_csv<double>("c,b,c\n1,2,3\n", labelled("c")),
                     Catch::Contains("columns 1 and 3"));
-  CHECK_THROWS_WITH(tg::parse_csv<double>("y\n1\n", labelled("y")),
-                    Catch::Contains("no feature columns"));
+  CHECK_THROWS_WITH(tg::parse_csv<double>("y\n1\n", labelled("y")), Catch::Contains("no feature columns"));
 }
 
 TEST_CASE("an empty file or one without data rows is an IoError") {
   CHECK_THROWS_AS(tg::parse_csv<double>(""), tg::IoError);
-  CHECK_THROWS_WITH(tg::parse_csv<double>("\n  \n", {}, "e.csv"),
-                    Catch::Contains("e.csv is empty"));
+  CHECK_THROWS_WITH(tg::parse_csv<double>("\n  \n", {}, "e.csv"), Catch::Contains("e.csv is empty"));
   CHECK_THROWS_WITH(tg::parse_csv<double>("a,b\n\n"), Catch::Contains("no data rows"));
 }
 
 TEST_CASE("a missing file is an IoError naming it; misused options are ValueErrors") {
   CHECK_THROWS_AS(tg::load_csv<double>("/nonexistent/x.csv"), tg::IoError);
-  CHECK_THROWS_WITH(tg::load_csv<double>("/nonexistent/x.csv"),
-                    Catch::Contains("/nonexistent/x.csv"));
+  CHECK_THROWS_WITH(tg::load_csv<double>("/nonexistent/x.csv"), Catch::Contains("/nonexistent/x.csv"));
   tg::CsvOptions o = labelled("y");
   o.header = false;
   CHECK_THROWS_AS(tg::parse_csv<double>("1,2\n", o), tg::ValueError);

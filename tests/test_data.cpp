@@ -184,8 +184,7 @@ TEST_CASE("a DataLoader rejects batch_size 0 and an empty dataset") {
   CHECK_THROWS_AS(tg::DataLoader<double>(d, 0), tg::ValueError);
   CHECK_THROWS_WITH(tg::DataLoader<double>(d, 0), Catch::Contains("batch_size"));
   tg::Dataset<double> empty(xt::xarray<double>(xt::zeros<double>({0, 2})));
-  CHECK_THROWS_WITH(tg::DataLoader<double>(empty, 2),
-                    Catch::Contains("empty") && Catch::Contains("(0, 2)"));
+  CHECK_THROWS_WITH(tg::DataLoader<double>(empty, 2), Catch::Contains("empty") && Catch::Contains("(0, 2)"));
 }
 
 TEST_CASE("a regression DataLoader batches targets row by row and reuses its buffer") {
@@ -331,10 +330,8 @@ TEST_CASE("every generator is deterministic for a seed and differs between seeds
   CHECK_FALSE(same(tg::two_spirals<float>(20, 0.1, 3), tg::two_spirals<float>(20, 0.1, 4)));
   CHECK(same(tg::moons<float>(20, 0.1, 3), tg::moons<float>(20, 0.1, 3)));
   CHECK_FALSE(same(tg::moons<float>(20, 0.1, 3), tg::moons<float>(20, 0.1, 4)));
-  CHECK(same(tg::gaussian_blobs<float>(20, 2, 3, 1.0, 3),
-             tg::gaussian_blobs<float>(20, 2, 3, 1.0, 3)));
-  CHECK_FALSE(same(tg::gaussian_blobs<float>(20, 2, 3, 1.0, 3),
-                   tg::gaussian_blobs<float>(20, 2, 3, 1.0, 4)));
+  CHECK(same(tg::gaussian_blobs<float>(20, 2, 3, 1.0, 3), tg::gaussian_blobs<float>(20, 2, 3, 1.0, 3)));
+  CHECK_FALSE(same(tg::gaussian_blobs<float>(20, 2, 3, 1.0, 3), tg::gaussian_blobs<float>(20, 2, 3, 1.0, 4)));
   CHECK(same(tg::adding_problem<float>(20, 6, 3), tg::adding_problem<float>(20, 6, 3)));
   CHECK_FALSE(same(tg::adding_problem<float>(20, 6, 3), tg::adding_problem<float>(20, 6, 4)));
   CHECK(same(tg::sine_next_step<float>(20, 6, 3), tg::sine_next_step<float>(20, 6, 3)));
@@ -342,8 +339,8 @@ TEST_CASE("every generator is deterministic for a seed and differs between seeds
   CHECK(same(tg::parity<float>(20, 6, 3), tg::parity<float>(20, 6, 3)));
   CHECK_FALSE(same(tg::parity<float>(20, 6, 3), tg::parity<float>(20, 6, 4)));
   // float and double draw the same numbers.
-  CHECK(tgtest::max_abs_diff(tg::moons<float>(30, 0.2, 5).inputs(),
-                             tg::moons<double>(30, 0.2, 5).inputs()) < 1e-6);
+  CHECK(tgtest::max_abs_diff(tg::moons<float>(30, 0.2, 5).inputs(), tg::moons<double>(30, 0.2, 5).inputs()) <
+        1e-6);
 }
 
 TEST_CASE("generators reject empty sizes and negative noise with the argument's name") {

@@ -9,8 +9,8 @@ using Arrays = std::vector<xt::xarray<double>>;
 namespace {
 // Shape pairs that exercise broadcasting, including size-1 dims and 0-d scalars.
 const std::vector<std::pair<tg::Shape, tg::Shape>> kShapePairs = {
-    {{3, 4}, {3, 4}}, {{3, 4}, {4}},    {{3, 1}, {1, 4}}, {{2, 3, 4}, {3, 1}},
-    {{1}, {2, 3}},    {{}, {2, 2}},     {{5}, {}},        {{2, 1, 3}, {2, 4, 1}},
+    {{3, 4}, {3, 4}}, {{3, 4}, {4}}, {{3, 1}, {1, 4}}, {{2, 3, 4}, {3, 1}},
+    {{1}, {2, 3}},    {{}, {2, 2}},  {{5}, {}},        {{2, 1, 3}, {2, 4, 1}},
 };
 }  // namespace
 
@@ -30,8 +30,8 @@ TEST_CASE("broadcast forward values match NumPy semantics") {
   tg::Tape<double> t;
   xt::xarray<double> a0 = xt::xarray<double>::from_shape({3, 1});
   a0(0, 0) = 1.0, a0(1, 0) = 2.0, a0(2, 0) = 3.0;
-  auto a = t.input(a0);  // (3, 1)
-  auto b = t.input(xt::xarray<double>({10.0, 20.0}));         // (2,)
+  auto a = t.input(a0);                                // (3, 1)
+  auto b = t.input(xt::xarray<double>({10.0, 20.0}));  // (2,)
   auto y = a * b + a;
   REQUIRE(y.shape() == tg::Shape{3, 2});
   CHECK(y.value() == xt::xarray<double>{{11, 21}, {22, 42}, {33, 63}});
@@ -64,17 +64,28 @@ TEST_CASE("elementwise ops match PyTorch's forward values and gradients") {
     auto a = t.input(tgtest::to_array(c.at("a")), true);
     auto b = t.input(tgtest::to_array(c.at("b")), true);
     tg::Var<double> y;
-    if (op == "add") y = a + b;
-    else if (op == "sub") y = a - b;
-    else if (op == "mul") y = a * b;
-    else if (op == "div") y = a / b;
-    else if (op == "pow") y = tg::pow(a, c.at("p").get<double>());
-    else if (op == "exp") y = tg::exp(a);
-    else if (op == "log") y = tg::log(a);
-    else if (op == "sqrt") y = tg::sqrt(a);
-    else if (op == "abs") y = tg::abs(a);
-    else if (op == "clamp") y = tg::clamp(a, c.at("lo").get<double>(), c.at("hi").get<double>());
-    else FAIL("unknown op in fixture: " << op);
+    if (op == "add")
+      y = a + b;
+    else if (op == "sub")
+      y = a - b;
+    else if (op == "mul")
+      y = a * b;
+    else if (op == "div")
+      y = a / b;
+    else if (op == "pow")
+      y = tg::pow(a, c.at("p").get<double>());
+    else if (op == "exp")
+      y = tg::exp(a);
+    else if (op == "log")
+      y = tg::log(a);
+    else if (op == "sqrt")
+      y = tg::sqrt(a);
+    else if (op == "abs")
+      y = tg::abs(a);
+    else if (op == "clamp")
+      y = tg::clamp(a, c.at("lo").get<double>(), c.at("hi").get<double>());
+    else
+      FAIL("unknown op in fixture: " << op);
     CHECK(tgtest::max_abs_diff(y.value(), tgtest::to_array(c.at("out"))) < 1e-12);
     t.backward(y, tgtest::to_array(c.at("upstream")));
     CHECK(tgtest::max_abs_diff(t.grad(a), tgtest::to_array(c.at("grad_a"))) < 1e-12);

@@ -88,7 +88,8 @@ TEST_CASE("02_layernorm_by_hand prints the row statistics and all three computat
 
 TEST_CASE("03_train_mlp learns two spirals, writes its metrics CSV, and rejects bad flags") {
   const fs::path csv = scratch_dir() / "metrics.csv";
-  const auto r = run(TAPEGRAD_EXAMPLE_03, "--points 500 --epochs 40 --target 0.95 --log '" + csv.string() + "'");
+  const auto r =
+      run(TAPEGRAD_EXAMPLE_03, "--points 500 --epochs 40 --target 0.95 --log '" + csv.string() + "'");
   INFO(r.output);
   CHECK(r.status == 0);
   CHECK(number_after(r.output, "final test accuracy: ") >= 95.0);
@@ -123,7 +124,8 @@ TEST_CASE("03_train_mlp reaches 85% on MNIST after one epoch") {
 }
 
 TEST_CASE("04_train_rnn beats the repeat-the-last-value baseline on sine prediction") {
-  const auto r = run(TAPEGRAD_EXAMPLE_04, "--task sine --seq-len 10 --hidden 16 --train-size 2000 --epochs 5");
+  const auto r =
+      run(TAPEGRAD_EXAMPLE_04, "--task sine --seq-len 10 --hidden 16 --train-size 2000 --epochs 5");
   INFO(r.output);
   CHECK(r.status == 0);
   const double baseline = number_after(r.output, "repeat the last value MSE ");
@@ -149,8 +151,8 @@ TEST_CASE("05_gradcheck passes the correct gradients and shows the failing check
 
 TEST_CASE("06_save_and_resume ends bitwise identical to the uninterrupted run") {
   const fs::path ck = scratch_dir() / "ck.safetensors";
-  const auto r = run(TAPEGRAD_EXAMPLE_06, "--steps 80 --checkpoint-step 45 --norm batch --checkpoint '" +
-                                              ck.string() + "'");
+  const auto r = run(TAPEGRAD_EXAMPLE_06,
+                     "--steps 80 --checkpoint-step 45 --norm batch --checkpoint '" + ck.string() + "'");
   INFO(r.output);
   CHECK(r.status == 0);
   CHECK_THAT(r.output, Contains("bitwise identical: 0 of"));

@@ -169,13 +169,13 @@ TEST_CASE("saving over a file keeps its permission bits; a new file gets the uma
 
 TEST_CASE("tensor names and metadata that are not UTF-8 are ValueErrors on save, and the file is untouched") {
   const std::vector<std::string> bad = {
-      "\xff",                 // never valid
-      "ab\xc3",               // truncated two-byte sequence
-      "\xc0\x80",             // overlong NUL
-      "\xe0\x80\xaf",         // overlong '/'
-      "\xed\xa0\x80",         // UTF-16 surrogate
-      "\xf4\x90\x80\x80",     // above U+10FFFF
-      "x\x80y",               // stray continuation byte
+      "\xff",              // never valid
+      "ab\xc3",            // truncated two-byte sequence
+      "\xc0\x80",          // overlong NUL
+      "\xe0\x80\xaf",      // overlong '/'
+      "\xed\xa0\x80",      // UTF-16 surrogate
+      "\xf4\x90\x80\x80",  // above U+10FFFF
+      "x\x80y",            // stray continuation byte
   };
   const auto dir = tgtest::scratch_dir("io_hostile", "utf8_save");
   const std::string path = (dir / "f.safetensors").string();
@@ -186,18 +186,36 @@ TEST_CASE("tensor names and metadata that are not UTF-8 are ValueErrors on save,
   const std::string before = tgtest::read_bytes(path), ck_before = tgtest::read_bytes(ck);
   for (const std::string& s : bad) {
     INFO("string: " << s);
-    expect_error<tg::ValueError>([&] { tg::safetensors_to_bytes<float>({{s, xt::xarray<float>{1.0f}}}); },
-                                 {"tensor name", "not valid UTF-8"});
-    expect_error<tg::ValueError>([&] { tg::save_safetensors<float>(path, {{s, xt::xarray<float>{1.0f}}}); },
-                                 {"not valid UTF-8"});
-    expect_error<tg::ValueError>([&] { tg::save_safetensors<float>(path, one_tensor(), {{s, "v"}}); },
-                                 {"metadata key", "not valid UTF-8"});
-    expect_error<tg::ValueError>([&] { tg::save_safetensors<float>(path, one_tensor(), {{"k", s}}); },
-                                 {"metadata value of 'k'", "not valid UTF-8"});
-    expect_error<tg::ValueError>([&] { tg::save_checkpoint(ck, *net, nullptr, 6, {{"note", s}}); },
-                                 {"save_checkpoint", ck, "not valid UTF-8"});
-    expect_error<tg::ValueError>([&] { tg::save_checkpoint(ck, *net, nullptr, 6, {{s, "x"}}); },
-                                 {"save_checkpoint", "not valid UTF-8"});
+    expect_error<tg::ValueError>(
+        [&] {
+          tg::safetensors_to_bytes<float>({{s, xt::xarray<float>{1.0f}}});
+        },
+        {"tensor name", "not valid UTF-8"});
+    expect_error<tg::ValueError>(
+        [&] {
+          tg::save_safetensors<float>(path, {{s, xt::xarray<float>{1.0f}}});
+        },
+        {"not valid UTF-8"});
+    expect_error<tg::ValueError>(
+        [&] {
+          tg::save_safetensors<float>(path, one_tensor(), {{s, "v"}});
+        },
+        {"metadata key", "not valid UTF-8"});
+    expect_error<tg::ValueError>(
+        [&] {
+          tg::save_safetensors<float>(path, one_tensor(), {{"k", s}});
+        },
+        {"metadata value of 'k'", "not valid UTF-8"});
+    expect_error<tg::ValueError>(
+        [&] {
+          tg::save_checkpoint(ck, *net, nullptr, 6, {{"note", s}});
+        },
+        {"save_checkpoint", ck, "not valid UTF-8"});
+    expect_error<tg::ValueError>(
+        [&] {
+          tg::save_checkpoint(ck, *net, nullptr, 6, {{s, "x"}});
+        },
+        {"save_checkpoint", "not valid UTF-8"});
   }
   CHECK(tgtest::read_bytes(path) == before);
   CHECK(tgtest::read_bytes(ck) == ck_before);
@@ -235,7 +253,8 @@ TEST_CASE("a header that is not UTF-8 is an IoError on load, and a checkpoint lo
 
 TEST_CASE("a name that appears twice in a safetensors header is reported as a duplicate") {
   auto load = [](const std::string& header, std::size_t data_len) {
-    return tg::load_safetensors_from_bytes<float>(tgtest::safetensors_bytes(header, std::string(data_len, '\0')));
+    return tg::load_safetensors_from_bytes<float>(
+        tgtest::safetensors_bytes(header, std::string(data_len, '\0')));
   };
   const std::string w = R"("w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]})";
   const std::string w2 = R"("w":{"dtype":"F32","shape":[1],"data_offsets":[4,8]})";
@@ -252,14 +271,16 @@ TEST_CASE("a name that appears twice in a safetensors header is reported as a du
 
 TEST_CASE("numbers out of range and nesting anywhere in a header are IoErrors naming the place") {
   auto load = [](const std::string& header, std::size_t data_len = 4) {
-    return tg::load_safetensors_from_bytes<float>(tgtest::safetensors_bytes(header, std::string(data_len, '\0')));
+    return tg::load_safetensors_from_bytes<float>(
+        tgtest::safetensors_bytes(header, std::string(data_len, '\0')));
   };
   auto entry = [](const std::string& shape, const std::string& offsets) {
     return R"({"w":{"dtype":"F32","shape":)" + shape + R"(,"data_offsets":)" + offsets + "}}";
   };
   expect_error<tg::IoError>([&] { load(entry("[18446744073709551616]", "[0,4]")); },
                             {"shape[0] must be a non-negative integer", "18446744073709551616"});
-  expect_error<tg::IoError>([&] { load(entry("[1]", "[0,1e400]")); }, {"not valid JSON", "number overflow", "1e400"});
+  expect_error<tg::IoError>([&] { load(entry("[1]", "[0,1e400]")); },
+                            {"not valid JSON", "number overflow", "1e400"});
   expect_error<tg::IoError>([&] { load(entry("[1]", "[-4,0]")); }, {"data_offsets[0]", "-4"});
   const std::string deep = std::string(100000, '[') + std::string(100000, ']');
   expect_error<tg::IoError>([&] { load(entry("[" + deep + "]", "[0,4]")); },
@@ -282,7 +303,8 @@ TEST_CASE("numbers out of range and nesting anywhere in a header are IoErrors na
                             {"malformed JSON"});
 }
 
-TEST_CASE("Optimizer::load_state_dict takes only keys of the documented grammar, and a refusal changes nothing") {
+TEST_CASE(
+    "Optimizer::load_state_dict takes only keys of the documented grammar, and a refusal changes nothing") {
   auto net = small_net(5);
   tg::Adam<float> opt(net->parameters(), 0.01);
   one_step(*net, opt);
@@ -292,13 +314,14 @@ TEST_CASE("Optimizer::load_state_dict takes only keys of the documented grammar,
   for (const std::string key :
        {"state.0junk.exp_avg", "state.+0.exp_avg", "state.-0.exp_avg", "state. 0.exp_avg", "state.00.exp_avg",
         "state.0x0.exp_avg", "state.4.exp_avg", "state.99999999999999999999999.exp_avg", "state..exp_avg",
-        "state.0.", "state.0", "state.0.exp avg", "state.0.exp.avg", "state.0.\xff", "STATE.0.exp_avg",
-        "lr2", "state.1e0.exp_avg"}) {
+        "state.0.", "state.0", "state.0.exp avg", "state.0.exp.avg", "state.0.\xff", "STATE.0.exp_avg", "lr2",
+        "state.1e0.exp_avg"}) {
     INFO("key: " << key);
     tg::StateDict<float> sd = good;
     sd.erase("state.0.exp_avg");
     sd[key] = v;
-    expect_error<tg::ValueError>([&] { opt.load_state_dict(sd); }, {"unexpected key \"" + key + "\"", "4 parameters"});
+    expect_error<tg::ValueError>([&] { opt.load_state_dict(sd); },
+                                 {"unexpected key \"" + key + "\"", "4 parameters"});
     check_bitwise_same(good, opt.state_dict());
     CHECK(opt.lr() == 0.01);
   }
@@ -310,10 +333,14 @@ TEST_CASE("Optimizer::load_state_dict takes only keys of the documented grammar,
     ptrs.push_back(params.back().get());
   }
   tg::SGD<float> sgd(ptrs, 0.1, tg::SGDOptions{0.9});
-  sgd.load_state_dict({{"lr", xt::xarray<float>(0.5f)}, {"state.11.momentum_buffer", xt::xarray<float>{2.0f}}});
+  sgd.load_state_dict(
+      {{"lr", xt::xarray<float>(0.5f)}, {"state.11.momentum_buffer", xt::xarray<float>{2.0f}}});
   CHECK(sgd.state_dict().at("state.11.momentum_buffer")(0) == 2.0f);
   expect_error<tg::ValueError>(
-      [&] { sgd.load_state_dict({{"lr", xt::xarray<float>(0.5f)}, {"state.12.momentum_buffer", xt::xarray<float>{2.0f}}}); },
+      [&] {
+        sgd.load_state_dict(
+            {{"lr", xt::xarray<float>(0.5f)}, {"state.12.momentum_buffer", xt::xarray<float>{2.0f}}});
+      },
       {"state.12.momentum_buffer", "12 parameters"});
 }
 
@@ -325,9 +352,11 @@ TEST_CASE("a checkpoint with a malformed optimizer key leaves model and optimize
   one_step(*src, src_opt);
   tg::TensorMap<float> tensors;
   for (auto& [k, val] : src->state_dict()) tensors["model." + k] = val;
-  for (auto& [k, val] : src_opt.state_dict()) tensors["optim." + (k == "state.1.exp_avg" ? "state.1junk.exp_avg" : k)] = val;
-  tg::save_safetensors(path, tensors,
-                       {{"format", "tapegrad-checkpoint"}, {"version", "1"}, {"step", "3"}, {"optimizer", "Adam"}});
+  for (auto& [k, val] : src_opt.state_dict())
+    tensors["optim." + (k == "state.1.exp_avg" ? "state.1junk.exp_avg" : k)] = val;
+  tg::save_safetensors(
+      path, tensors,
+      {{"format", "tapegrad-checkpoint"}, {"version", "1"}, {"step", "3"}, {"optimizer", "Adam"}});
   auto net = small_net(7);
   tg::Adam<float> opt(net->parameters(), 0.5);
   one_step(*net, opt);
@@ -343,8 +372,15 @@ TEST_CASE("a checkpoint with a malformed optimizer key leaves model and optimize
 TEST_CASE("hostile bytes into the parsers raise only tapegrad errors") {
   const std::string deep = std::string(5000, '{');
   const std::vector<std::string> inputs = {
-      "", "\xff\xfe", deep, "{\"a\":1e999999}", "[-99999999999999999999999999]", "{\"data\":[0.5,",
-      "{\"\xc0\x80\":1}", std::string(8, '\xff') + "{}", "\x02\0\0\0\0\0\0\0{}",
+      "",
+      "\xff\xfe",
+      deep,
+      "{\"a\":1e999999}",
+      "[-99999999999999999999999999]",
+      "{\"data\":[0.5,",
+      "{\"\xc0\x80\":1}",
+      std::string(8, '\xff') + "{}",
+      "\x02\0\0\0\0\0\0\0{}",
       tgtest::safetensors_bytes("{\"a\":{\"dtype\":\"F32\",\"shape\":[1e3],\"data_offsets\":[0,4000]}}",
                                 std::string(4000, 'x')),
   };

@@ -100,18 +100,21 @@ TEST_CASE("a header length beyond the file is refused before the file is read") 
   const off_t size = 256 * static_cast<off_t>(kMiB);
   make_sparse(path, le64(1ULL << 40), size);
   std::size_t peak = peak_of([&] {
-    expect_error<tg::IoError>([&] { tg::load_safetensors<float>(path); }, {path, "header length 1099511627776"});
+    expect_error<tg::IoError>([&] { tg::load_safetensors<float>(path); },
+                              {path, "header length 1099511627776"});
   });
   CHECK(peak < kMiB);
   // A length inside the limit but past the end of a (small) file: also refused unread.
   make_sparse(path, le64(90'000'000), 1000);
   peak = peak_of([&] {
-    expect_error<tg::IoError>([&] { tg::load_safetensors<float>(path); }, {"header length 90000000", "992 bytes"});
+    expect_error<tg::IoError>([&] { tg::load_safetensors<float>(path); },
+                              {"header length 90000000", "992 bytes"});
   });
   CHECK(peak < kMiB);
   // A header of 50 MB of zeros in a 256 MiB file: the header is read (it is needed), the rest not.
   make_sparse(path, le64(50'000'000), size);
-  peak = peak_of([&] { expect_error<tg::IoError>([&] { tg::load_safetensors<float>(path); }, {"not valid JSON"}); });
+  peak = peak_of(
+      [&] { expect_error<tg::IoError>([&] { tg::load_safetensors<float>(path); }, {"not valid JSON"}); });
   CHECK(peak < 50'000'000 + kMiB);
   fs::remove_all(dir);
 }
@@ -133,9 +136,13 @@ TEST_CASE("a 12 MB header of nested arrays costs about its own size, not a JSON 
     tg::write_file_atomic(path, bytes);
     INFO("header of " << bytes.size() << " bytes");
     // The header is read whole (it is needed); parsing it adds a few MB at most.
-    std::size_t peak = peak_of([&] { expect_error<tg::IoError>([&] { tg::load_safetensors<float>(path); }, {path, message}); });
+    std::size_t peak = peak_of([&] {
+      expect_error<tg::IoError>([&] { tg::load_safetensors<float>(path); }, {path, message});
+    });
     CHECK(peak < bytes.size() + 6 * kMiB);
-    peak = peak_of([&] { expect_error<tg::IoError>([&] { tg::load_safetensors_from_bytes<float>(bytes); }, {message}); });
+    peak = peak_of([&] {
+      expect_error<tg::IoError>([&] { tg::load_safetensors_from_bytes<float>(bytes); }, {message});
+    });
     CHECK(peak < bytes.size() + 6 * kMiB);
   }
   fs::remove_all(dir);
@@ -151,7 +158,8 @@ TEST_CASE("loading a file holds the tensors and one chunk, not a copy of the fil
   const std::size_t tensor_bytes = 6 * kMiB;
   const std::size_t as_float = peak_of([&] { CHECK(tg::load_safetensors<float>(path).tensors.size() == 2); });
   CHECK(as_float < tensor_bytes + 1536 * 1024);  // + the 1 MiB chunk and small change
-  const std::size_t as_double = peak_of([&] { CHECK(tg::load_safetensors<double>(path).tensors.size() == 2); });
+  const std::size_t as_double =
+      peak_of([&] { CHECK(tg::load_safetensors<double>(path).tensors.size() == 2); });
   CHECK(as_double < 2 * tensor_bytes + 1536 * 1024);
   const std::string bytes = tgtest::read_bytes(path);
   const std::size_t from_bytes = peak_of([&] { tg::load_safetensors_from_bytes<float>(bytes); });

@@ -130,7 +130,8 @@ TEST_CASE("The lab's CSVs do not depend on the number of worker threads", "[lab]
   }
   for (const auto& n : names) check_same_results(one + "/" + n, two + "/" + n);
   const std::string report = read_file(one + "/report.md");
-  for (const char* heading : {"## 1.", "## 4.", "## 6.", "## 7."}) CHECK(report.find(heading) != std::string::npos);
+  for (const char* heading : {"## 1.", "## 4.", "## 6.", "## 7."})
+    CHECK(report.find(heading) != std::string::npos);
   remove_scratch({one, two});
 }
 
@@ -170,8 +171,10 @@ TEST_CASE("The tiny lab shows the qualitative results each section is about", "[
     REQUIRE(!e2.rows.empty());
     for (std::size_t r = 0; r < e2.rows.size(); ++r) {
       INFO(e2.at(r, "key"));
-      if (e2.at(r, "norm") == "batch_train") CHECK(e2.num(r, "offdiag_max") > 0);
-      else CHECK(e2.num(r, "offdiag_max") == 0);
+      if (e2.at(r, "norm") == "batch_train")
+        CHECK(e2.num(r, "offdiag_max") > 0);
+      else
+        CHECK(e2.num(r, "offdiag_max") == 0);
     }
   }
   SECTION("e3: batch-invariant mode gives bitwise identical outputs") {
@@ -205,8 +208,10 @@ TEST_CASE("The tiny lab shows the qualitative results each section is about", "[
       }
       // Training-mode test accuracy exists for BatchNorm only.
       const double tm = e4.num(r, "test_acc_train_mode");
-      if (e4.at(r, "norm") == "batch") CHECK((tm >= 0 && tm <= 1));
-      else CHECK(std::isnan(tm));
+      if (e4.at(r, "norm") == "batch")
+        CHECK((tm >= 0 && tm <= 1));
+      else
+        CHECK(std::isnan(tm));
       CHECK((e4.num(r, "test_acc") >= 0 && e4.num(r, "test_acc") <= 1));
     }
     CHECK(at_3 == 12);  // 3 norms x 2 batch sizes x 2 seeds
@@ -292,7 +297,8 @@ TEST_CASE("A lab killed mid-sweep resumes where it stopped and ends with the sam
   CHECK(executed == static_cast<int>(total - rows_at_kill));
   CHECK(read_file(dir + "/report.md").find("## 4.") != std::string::npos);
   remove_scratch({clean});
-  for (int attempt = 0; attempt < 5; ++attempt) remove_scratch({(process_scratch() / ("resume-" + std::to_string(attempt))).string()});
+  for (int attempt = 0; attempt < 5; ++attempt)
+    remove_scratch({(process_scratch() / ("resume-" + std::to_string(attempt))).string()});
 }
 
 TEST_CASE("The lab rejects bad flags with a nonzero exit and a message naming the flag", "[lab]") {
@@ -301,8 +307,9 @@ TEST_CASE("The lab rejects bad flags with a nonzero exit and a message naming th
   struct Case {
     std::string args, expect;
   };
-  for (const Case& c : {Case{"--threads 0", "--threads"}, Case{"--only 9", "--only"}, Case{"--only 4,x", "'x'"},
-                        Case{"--no-such-flag", "--no-such-flag"}, Case{"--tiny --quick", "--quick"}}) {
+  for (const Case& c :
+       {Case{"--threads 0", "--threads"}, Case{"--only 9", "--only"}, Case{"--only 4,x", "'x'"},
+        Case{"--no-such-flag", "--no-such-flag"}, Case{"--tiny --quick", "--quick"}}) {
     INFO(c.args);
     const std::string log = dir + "/log.txt";
     CHECK(run_lab(c.args + out, log) != 0);

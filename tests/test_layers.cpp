@@ -96,14 +96,16 @@ TEST_CASE("BatchNorm1d matches torch.nn.BatchNorm1d: training steps, running sta
   }
 }
 
-TEST_CASE("BatchNorm1d in training mode with one value per channel throws PyTorch's error and changes nothing") {
+TEST_CASE(
+    "BatchNorm1d in training mode with one value per channel throws PyTorch's error and changes nothing") {
   tg::BatchNorm1d<float> bn(8);
   tg::Tape<float> t;
   auto x = t.input(xt::xarray<float>(xt::ones<float>({1, 8})));
   const auto before = bn.state_dict();
   const auto n = t.size();
-  CHECK_THROWS_WITH(bn.forward(t, x), Catch::Contains("Expected more than 1 value per channel when training") &&
-                                          Catch::Contains("(1, 8)"));
+  CHECK_THROWS_WITH(
+      bn.forward(t, x),
+      Catch::Contains("Expected more than 1 value per channel when training") && Catch::Contains("(1, 8)"));
   CHECK_THROWS_AS(bn.forward(t, x), tg::StateError);
   CHECK(t.size() == n);
   const auto after = bn.state_dict();
@@ -167,7 +169,8 @@ TEST_CASE("the fused LayerNorm module agrees with LayerNorm composed from primit
   tg::Tape<double> t;
   auto x = t.input(tgtest::randn({5, 7}, 5, 10.0), true);
   auto fused = ln.forward(t, x);
-  auto composed = tgtest::layer_norm_reference(x, t.constant(ln.weight->value), t.constant(ln.bias->value), 1e-5);
+  auto composed =
+      tgtest::layer_norm_reference(x, t.constant(ln.weight->value), t.constant(ln.bias->value), 1e-5);
   CHECK(tgtest::max_abs_diff(fused.value(), composed.value()) < 1e-12);
   const auto up = tgtest::randn({5, 7}, 6);
   t.backward(fused, up, tg::BackwardOptions{true});

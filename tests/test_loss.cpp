@@ -47,7 +47,8 @@ TEST_CASE("cross_entropy passes gradcheck for every reduction, with and without 
     const Arrays x = {randn(c.shape, 51, 2.0)};
     for (const tg::Reduction r : kReductions) {
       for (const double eps : {0.0, 0.1, 1.0}) {
-        INFO("logits " << tg::shape_str(c.shape) << ", ignore " << c.ignore << ", " << name(r) << ", eps " << eps);
+        INFO("logits " << tg::shape_str(c.shape) << ", ignore " << c.ignore << ", " << name(r) << ", eps "
+                       << eps);
         const auto o = ce_options(r, eps, c.ignore);
         const Targets tgt = c.targets;
         const auto f = [o, tgt](tg::Tape<double>&, const Vars& v) { return tg::cross_entropy(v[0], tgt, o); };
@@ -62,9 +63,16 @@ TEST_CASE("nll_loss passes gradcheck for every reduction and with ignore_index")
   const Arrays one = {randn({3}, 53)};
   for (const tg::Reduction r : kReductions) {
     INFO(name(r));
-    CHECK_GRADCHECK([r](tg::Tape<double>&, const Vars& v) { return tg::nll_loss(v[0], Targets{0, 2, 1, 2}, r); }, lp);
-    CHECK_GRADCHECK([r](tg::Tape<double>&, const Vars& v) { return tg::nll_loss(v[0], Targets{0, 2, 1, 2}, r, 2); },
-                    lp);
+    CHECK_GRADCHECK(
+        [r](tg::Tape<double>&, const Vars& v) {
+          return tg::nll_loss(v[0], Targets{0, 2, 1, 2}, r);
+        },
+        lp);
+    CHECK_GRADCHECK(
+        [r](tg::Tape<double>&, const Vars& v) {
+          return tg::nll_loss(v[0], Targets{0, 2, 1, 2}, r, 2);
+        },
+        lp);
     CHECK_GRADCHECK([r](tg::Tape<double>&, const Vars& v) { return tg::nll_loss(v[0], Targets{1}, r); }, one);
   }
 }
@@ -86,12 +94,14 @@ TEST_CASE("binary_cross_entropy_with_logits passes gradcheck for logits, targets
     const Arrays in = {randn(s, 56, 3.0), uniform(s, 57, 0.0, 1.0), uniform(ws, 58, 0.5, 3.0)};
     for (const tg::Reduction r : kReductions) {
       INFO("logits " << tg::shape_str(s) << ", pos_weight " << tg::shape_str(ws) << ", " << name(r));
-      CHECK_GRADCHECK([r](tg::Tape<double>&, const Vars& v) {
-        return tg::binary_cross_entropy_with_logits(v[0], v[1], r);
-      }, Arrays(in.begin(), in.begin() + 2));
-      CHECK_GRADCHECK([r](tg::Tape<double>&, const Vars& v) {
-        return tg::binary_cross_entropy_with_logits(v[0], v[1], r, v[2]);
-      }, in);
+      CHECK_GRADCHECK([r](tg::Tape<double>&,
+                          const Vars& v) { return tg::binary_cross_entropy_with_logits(v[0], v[1], r); },
+                      Arrays(in.begin(), in.begin() + 2));
+      CHECK_GRADCHECK(
+          [r](tg::Tape<double>&, const Vars& v) {
+            return tg::binary_cross_entropy_with_logits(v[0], v[1], r, v[2]);
+          },
+          in);
     }
   }
 }
@@ -158,7 +168,8 @@ TEST_CASE("cross_entropy equals nll_loss of log_softmax, and the smoothed formul
     for (std::size_t j = 0; j < 4; ++j) all -= lp.value()(n, j);
     expected += 0.7 * -lp.value()(n, static_cast<std::size_t>(tgt[n])) + 0.3 / 4 * all;
   }
-  CHECK(tg::cross_entropy(x, tgt, ce_options(tg::Reduction::Mean, 0.3)).item() == Approx(expected / 5).epsilon(1e-14));
+  CHECK(tg::cross_entropy(x, tgt, ce_options(tg::Reduction::Mean, 0.3)).item() ==
+        Approx(expected / 5).epsilon(1e-14));
 }
 
 TEST_CASE("cross_entropy with logits of magnitude 1e3 (double) and 1e4 (float) is finite and exact") {
@@ -217,8 +228,9 @@ TEST_CASE("float losses agree with double ones to float precision") {
   const xt::xarray<double> wd = uniform({4}, 65, 0.5, 2.0);
   const Targets tgt = {0, 3, -100, 1, 3};
   auto run = [&](auto x, auto y, auto w) {
-    return tg::cross_entropy(x, tgt, ce_options(tg::Reduction::Mean, 0.1)) + tg::nll_loss(x, tgt, tg::Reduction::Sum) +
-           tg::mse_loss(x, y) + tg::binary_cross_entropy_with_logits(x, y, tg::Reduction::Sum, w);
+    return tg::cross_entropy(x, tgt, ce_options(tg::Reduction::Mean, 0.1)) +
+           tg::nll_loss(x, tgt, tg::Reduction::Sum) + tg::mse_loss(x, y) +
+           tg::binary_cross_entropy_with_logits(x, y, tg::Reduction::Sum, w);
   };
   tg::Tape<double> td;
   auto xv = td.input(xd, true);
@@ -226,7 +238,8 @@ TEST_CASE("float losses agree with double ones to float precision") {
   td.backward(ld);
   tg::Tape<float> tf;
   auto xf = tf.input(xt::xarray<float>(xt::cast<float>(xd)), true);
-  auto lf = run(xf, tf.input(xt::xarray<float>(xt::cast<float>(yd))), tf.input(xt::xarray<float>(xt::cast<float>(wd))));
+  auto lf = run(xf, tf.input(xt::xarray<float>(xt::cast<float>(yd))),
+                tf.input(xt::xarray<float>(xt::cast<float>(wd))));
   tf.backward(lf);
   CHECK(lf.item() == Approx(ld.item()).epsilon(1e-6));
   CHECK(tgtest::max_abs_diff(tf.grad(xf), td.grad(xv)) < 1e-5);
@@ -249,9 +262,11 @@ TEST_CASE("a target out of range is a ValueError naming its index and value, and
   auto x = t.input(xt::xarray<float>::from_shape({3, 5}), true);
   const auto before = t.size();
   CHECK_THROWS_AS(tg::cross_entropy(x, {0, 5, 1}), tg::ValueError);
-  CHECK_THROWS_WITH(tg::cross_entropy(x, {0, 5, 1}), Catch::Contains("cross_entropy") && Catch::Contains("target 5") &&
-                                                         Catch::Contains("index 1") && Catch::Contains("5 classes"));
-  CHECK_THROWS_WITH(tg::cross_entropy(x, {0, 1, -1}), Catch::Contains("target -1") && Catch::Contains("index 2"));
+  CHECK_THROWS_WITH(tg::cross_entropy(x, {0, 5, 1}),
+                    Catch::Contains("cross_entropy") && Catch::Contains("target 5") &&
+                        Catch::Contains("index 1") && Catch::Contains("5 classes"));
+  CHECK_THROWS_WITH(tg::cross_entropy(x, {0, 1, -1}),
+                    Catch::Contains("target -1") && Catch::Contains("index 2"));
   CHECK_THROWS_WITH(tg::nll_loss(x, {7, 1, 1}), Catch::Contains("nll_loss") && Catch::Contains("target 7"));
   // -100 is only special while it is the ignore_index
   CHECK_THROWS_WITH(tg::cross_entropy(x, {0, -100, 1}, ce_options(tg::Reduction::Mean, 0.0, 4)),
@@ -259,7 +274,8 @@ TEST_CASE("a target out of range is a ValueError naming its index and value, and
   CHECK(t.size() == before);
 }
 
-TEST_CASE("a targets length that differs from the batch is a ShapeError naming both, and leaves the tape unchanged") {
+TEST_CASE(
+    "a targets length that differs from the batch is a ShapeError naming both, and leaves the tape unchanged") {
   tg::Tape<double> t;
   auto x = t.input(xt::xarray<double>::from_shape({3, 5}), true);
   auto one = t.input(xt::xarray<double>::from_shape({5}), true);
@@ -279,12 +295,15 @@ TEST_CASE("an empty batch is a ValueError and logits that are not (N, C) or (C) 
   auto no_classes = t.input(xt::xarray<double>::from_shape({2, 0}), true);
   const auto before = t.size();
   CHECK_THROWS_AS(tg::cross_entropy(empty, {}), tg::ValueError);
-  CHECK_THROWS_WITH(tg::cross_entropy(empty, {}), Catch::Contains("empty batch") && Catch::Contains("(0, 4)"));
+  CHECK_THROWS_WITH(tg::cross_entropy(empty, {}),
+                    Catch::Contains("empty batch") && Catch::Contains("(0, 4)"));
   CHECK_THROWS_AS(tg::nll_loss(empty, {}), tg::ValueError);
   CHECK_THROWS_AS(tg::cross_entropy(cube, {0, 1}), tg::ShapeError);
-  CHECK_THROWS_WITH(tg::cross_entropy(cube, {0, 1}), Catch::Contains("(N, C)") && Catch::Contains("(2, 3, 4)"));
+  CHECK_THROWS_WITH(tg::cross_entropy(cube, {0, 1}),
+                    Catch::Contains("(N, C)") && Catch::Contains("(2, 3, 4)"));
   CHECK_THROWS_AS(tg::nll_loss(scalar, {0}), tg::ShapeError);
-  CHECK_THROWS_WITH(tg::cross_entropy(no_classes, {0, 0}), Catch::Contains("no classes") && Catch::Contains("(2, 0)"));
+  CHECK_THROWS_WITH(tg::cross_entropy(no_classes, {0, 0}),
+                    Catch::Contains("no classes") && Catch::Contains("(2, 0)"));
   CHECK(t.size() == before);
 }
 
@@ -295,7 +314,8 @@ TEST_CASE("label_smoothing outside [0, 1] is a ValueError naming the value, and 
   CHECK_THROWS_AS(tg::cross_entropy(x, {0, 1}, ce_options(tg::Reduction::Mean, -0.1)), tg::ValueError);
   CHECK_THROWS_WITH(tg::cross_entropy(x, {0, 1}, ce_options(tg::Reduction::Mean, 1.5)),
                     Catch::Contains("label_smoothing") && Catch::Contains("1.5"));
-  CHECK_THROWS_AS(tg::cross_entropy(x, {0, 1}, ce_options(tg::Reduction::Mean, std::nan(""))), tg::ValueError);
+  CHECK_THROWS_AS(tg::cross_entropy(x, {0, 1}, ce_options(tg::Reduction::Mean, std::nan(""))),
+                  tg::ValueError);
   CHECK(t.size() == before);
 }
 
@@ -307,8 +327,8 @@ TEST_CASE("mse_loss and bce_with_logits reject targets of another shape (stricte
   auto w_big = t.input(xt::xarray<float>::from_shape({2, 4, 3}));
   const auto before = t.size();
   CHECK_THROWS_AS(tg::mse_loss(x, col), tg::ShapeError);
-  CHECK_THROWS_WITH(tg::mse_loss(x, col), Catch::Contains("mse_loss") && Catch::Contains("(4, 3)") &&
-                                              Catch::Contains("(4, 1)"));
+  CHECK_THROWS_WITH(tg::mse_loss(x, col),
+                    Catch::Contains("mse_loss") && Catch::Contains("(4, 3)") && Catch::Contains("(4, 1)"));
   CHECK_THROWS_AS(tg::binary_cross_entropy_with_logits(x, col), tg::ShapeError);
   CHECK_THROWS_WITH(tg::binary_cross_entropy_with_logits(x, x, tg::Reduction::Mean, w_bad),
                     Catch::Contains("pos_weight") && Catch::Contains("(4)") && Catch::Contains("(4, 3)"));

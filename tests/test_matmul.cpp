@@ -13,11 +13,24 @@ namespace {
 
 // Every rank combination matmul supports, with size-1 dims, one row, one column and K = 1.
 const std::vector<std::pair<tg::Shape, tg::Shape>> kMatmulShapes = {
-    {{5}, {5}},          {{1}, {1}},          {{3, 4}, {4, 2}},       {{1, 4}, {4, 1}},
-    {{3, 1}, {1, 2}},    {{1, 1}, {1, 1}},    {{4}, {4, 3}},          {{3, 4}, {4}},
-    {{1, 3}, {3}},       {{2, 3, 4}, {2, 4, 5}}, {{2, 3, 4}, {4, 5}}, {{3, 4}, {2, 4, 5}},
-    {{1, 3, 4}, {2, 4, 5}}, {{2, 3, 4}, {1, 4, 5}}, {{2, 3, 4}, {4}}, {{4}, {2, 4, 3}},
-    {{1, 1, 3}, {1, 3, 1}}, {{2, 1, 3}, {3, 1}},
+    {{5}, {5}},
+    {{1}, {1}},
+    {{3, 4}, {4, 2}},
+    {{1, 4}, {4, 1}},
+    {{3, 1}, {1, 2}},
+    {{1, 1}, {1, 1}},
+    {{4}, {4, 3}},
+    {{3, 4}, {4}},
+    {{1, 3}, {3}},
+    {{2, 3, 4}, {2, 4, 5}},
+    {{2, 3, 4}, {4, 5}},
+    {{3, 4}, {2, 4, 5}},
+    {{1, 3, 4}, {2, 4, 5}},
+    {{2, 3, 4}, {1, 4, 5}},
+    {{2, 3, 4}, {4}},
+    {{4}, {2, 4, 3}},
+    {{1, 1, 3}, {1, 3, 1}},
+    {{2, 1, 3}, {3, 1}},
 };
 
 // Reference: out[b][i][j] = sum_k a[b][i][k] * w[j][k] (+ bias[j]), in double.
@@ -58,9 +71,11 @@ TEST_CASE("matmul passes gradcheck for every supported rank combination and size
 
 TEST_CASE("matmul gradients accumulate over several uses of an input and over a shared operand") {
   const Arrays in = {randn({3, 4}, 1), randn({4, 2}, 2), randn({4, 2}, 3)};
-  CHECK_GRADCHECK([](tg::Tape<double>&, const Vars& v) {
-    return tg::matmul(v[0], v[1]) + tg::matmul(v[0], v[2]) * tg::matmul(v[0], v[1]);
-  }, in);
+  CHECK_GRADCHECK(
+      [](tg::Tape<double>&, const Vars& v) {
+        return tg::matmul(v[0], v[1]) + tg::matmul(v[0], v[2]) * tg::matmul(v[0], v[1]);
+      },
+      in);
   const Arrays sq = {randn({3, 3}, 4)};
   CHECK_GRADCHECK([](tg::Tape<double>&, const Vars& v) { return tg::matmul(v[0], v[0]); }, sq);
 }
@@ -68,8 +83,8 @@ TEST_CASE("matmul gradients accumulate over several uses of an input and over a 
 TEST_CASE("matmul output shapes follow torch.matmul") {
   tg::Tape<float> t;
   auto shape_of = [&](const tg::Shape& sa, const tg::Shape& sb) {
-    return tg::matmul(t.input(xt::xarray<float>::from_shape(sa)),
-                      t.input(xt::xarray<float>::from_shape(sb))).shape();
+    return tg::matmul(t.input(xt::xarray<float>::from_shape(sa)), t.input(xt::xarray<float>::from_shape(sb)))
+        .shape();
   };
   CHECK(shape_of({5}, {5}) == tg::Shape{});
   CHECK(shape_of({4}, {4, 3}) == tg::Shape{3});
@@ -96,17 +111,15 @@ TEST_CASE("a product over an empty inner dimension is zero, even in a reused out
 }
 
 TEST_CASE("linear passes gradcheck with and without bias for x of rank 1, 2 and 3") {
-  const std::vector<std::pair<tg::Shape, std::size_t>> cases = {
-      {{3}, 2}, {{4, 3}, 5}, {{1, 3}, 1}, {{2, 3, 4}, 6}, {{5, 1}, 3}, {{1, 1}, 1}};
+  const std::vector<std::pair<tg::Shape, std::size_t>> cases = {{{3}, 2},       {{4, 3}, 5}, {{1, 3}, 1},
+                                                                {{2, 3, 4}, 6}, {{5, 1}, 3}, {{1, 1}, 1}};
   for (const auto& [sx, out] : cases) {
     INFO("x " << tg::shape_str(sx) << ", out_features " << out);
     const tg::Shape sw{out, sx.back()};
     const Arrays with_bias = {randn(sx, 21), randn(sw, 22), randn({out}, 23)};
-    CHECK_GRADCHECK([](tg::Tape<double>&, const Vars& v) { return tg::linear(v[0], v[1], v[2]); },
-                    with_bias);
+    CHECK_GRADCHECK([](tg::Tape<double>&, const Vars& v) { return tg::linear(v[0], v[1], v[2]); }, with_bias);
     const Arrays no_bias = {randn(sx, 21), randn(sw, 22)};
-    CHECK_GRADCHECK([](tg::Tape<double>&, const Vars& v) { return tg::linear(v[0], v[1]); },
-                    no_bias);
+    CHECK_GRADCHECK([](tg::Tape<double>&, const Vars& v) { return tg::linear(v[0], v[1]); }, no_bias);
   }
 }
 
@@ -121,9 +134,9 @@ TEST_CASE("linear is one node, and its weight and bias gradients accumulate over
   CHECK(t.describe().find("linear") != std::string::npos);
   // W and b feed two linear nodes: their gradients are the sum over both (beta = 1 GEMMs).
   const Arrays in = {randn({4, 3}, 4), randn({4, 3}, 5), randn({2, 3}, 6), randn({2}, 7)};
-  CHECK_GRADCHECK([](tg::Tape<double>&, const Vars& v) {
-    return tg::linear(v[0], v[2], v[3]) * tg::linear(v[1], v[2], v[3]);
-  }, in);
+  CHECK_GRADCHECK([](tg::Tape<double>&,
+                     const Vars& v) { return tg::linear(v[0], v[2], v[3]) * tg::linear(v[1], v[2], v[3]); },
+                  in);
 }
 
 TEST_CASE("matmul and linear match PyTorch's forward values and gradients") {
@@ -138,9 +151,12 @@ TEST_CASE("matmul and linear match PyTorch's forward values and gradients") {
     for (const auto& v : in) shapes += tg::shape_str(v.shape()) + " ";
     INFO(op << " " << shapes);
     tg::Var<double> y;
-    if (op == "matmul") y = tg::matmul(in[0], in[1]);
-    else if (in.size() == 3) y = tg::linear(in[0], in[1], in[2]);
-    else y = tg::linear(in[0], in[1]);
+    if (op == "matmul")
+      y = tg::matmul(in[0], in[1]);
+    else if (in.size() == 3)
+      y = tg::linear(in[0], in[1], in[2]);
+    else
+      y = tg::linear(in[0], in[1]);
     CHECK(tgtest::max_abs_diff(y.value(), tgtest::to_array(c.at("out"))) < 1e-12);
     t.backward(y, tgtest::to_array(c.at("upstream")));
     for (std::size_t k = 0; k < in.size(); ++k) {
@@ -215,8 +231,7 @@ TEST_CASE("in batch-invariant mode a row's output is bitwise the same in batches
     auto xv = t.input(x), wv = t.input(w), wtv = t.input(wt), bv = t.input(b);
     xt::xarray<float> x3 = x;
     x3.reshape({1, batch, in});
-    return std::array<xt::xarray<float>, 3>{tg::linear(xv, wv, bv).value(),
-                                            tg::matmul(xv, wtv).value(),
+    return std::array<xt::xarray<float>, 3>{tg::linear(xv, wv, bv).value(), tg::matmul(xv, wtv).value(),
                                             tg::matmul(t.input(x3), wtv).value()};
   };
   const char* kNames[] = {"linear", "matmul 2-D", "matmul 3-D"};
@@ -229,14 +244,17 @@ TEST_CASE("in batch-invariant mode a row's output is bitwise the same in batches
       for (std::size_t k = 0; k < 3; ++k) {
         const std::size_t d = differing_bits(many[k], batch - 1, single[k]);
         INFO("batch " << batch << ", " << kNames[k]);
-        if (invariant) CHECK(d == 0);
-        else blas_diffs += d;
+        if (invariant)
+          CHECK(d == 0);
+        else
+          blas_diffs += d;
         if (!invariant) per_batch += " " + std::to_string(d);
       }
       if (!invariant) per_batch += " (batch " + std::to_string(batch) + ");";
     }
     if (!invariant) {
-      WARN("default OpenBLAS path: " << blas_diffs << " of " << 5 * 3 * out
+      WARN("default OpenBLAS path: "
+           << blas_diffs << " of " << 5 * 3 * out
            << " output elements of the fixed row differ bitwise from its batch-of-1 result;"
            << " linear, matmul 2-D, matmul 3-D:" << per_batch);
     }
@@ -259,8 +277,8 @@ TEST_CASE("matmul shape errors name both shapes and leave the tape unchanged") {
                     Catch::Contains("at least 1 dimension") && Catch::Contains("() @ (3, 4)"));
   CHECK_THROWS_WITH(tg::matmul(r4, a34),
                     Catch::Contains("rank > 3") && Catch::Contains("(2, 2, 2, 2) @ (3, 4)"));
-  CHECK_THROWS_WITH(tg::matmul(b234, b345), Catch::Contains("batch dimensions differ") &&
-                                                Catch::Contains("(2, 3, 4) @ (3, 4, 5)"));
+  CHECK_THROWS_WITH(tg::matmul(b234, b345),
+                    Catch::Contains("batch dimensions differ") && Catch::Contains("(2, 3, 4) @ (3, 4, 5)"));
   CHECK(t.size() == before);
   tg::Tape<float> other;
   auto foreign = other.input(xt::xarray<float>::from_shape({4, 2}));
@@ -272,16 +290,15 @@ TEST_CASE("matmul shape errors name both shapes and leave the tape unchanged") {
 TEST_CASE("linear shape errors name x, W and b and leave the tape unchanged") {
   tg::Tape<double> t;
   auto in = [&](const tg::Shape& s) { return t.input(xt::xarray<double>::from_shape(s), true); };
-  auto x = in({4, 3}), w = in({5, 3}), w_bad = in({5, 4}), w1 = in({3}), b = in({5}),
-       b_bad = in({4}), b2 = in({1, 5}), s = in({});
+  auto x = in({4, 3}), w = in({5, 3}), w_bad = in({5, 4}), w1 = in({3}), b = in({5}), b_bad = in({4}),
+       b2 = in({1, 5}), s = in({});
   const auto before = t.size();
   CHECK_THROWS_AS(tg::linear(x, w_bad, b), tg::ShapeError);
-  CHECK_THROWS_WITH(tg::linear(x, w_bad, b), Catch::Contains("linear") &&
-                                                 Catch::Contains("x (4, 3)") &&
-                                                 Catch::Contains("W (5, 4)"));
+  CHECK_THROWS_WITH(tg::linear(x, w_bad, b),
+                    Catch::Contains("linear") && Catch::Contains("x (4, 3)") && Catch::Contains("W (5, 4)"));
   CHECK_THROWS_WITH(tg::linear(x, w1), Catch::Contains("2-D") && Catch::Contains("(3)"));
-  CHECK_THROWS_WITH(tg::linear(x, w, b_bad), Catch::Contains("bias must have shape (5)") &&
-                                                 Catch::Contains("got (4)"));
+  CHECK_THROWS_WITH(tg::linear(x, w, b_bad),
+                    Catch::Contains("bias must have shape (5)") && Catch::Contains("got (4)"));
   CHECK_THROWS_WITH(tg::linear(x, w, b2), Catch::Contains("got (1, 5)"));
   CHECK_THROWS_WITH(tg::linear(s, w), Catch::Contains("x ()"));
   CHECK(t.size() == before);
@@ -341,7 +358,8 @@ void check_gemm_shapes(const std::vector<std::array<std::size_t, 3>>& sizes, dou
           tg::gemm<T>(ta, tb, M, N, K, T(1.5), A.data(), lda, B.data(), ldb, beta, C.data(), ldc);
           for (std::size_t i = 0; i < M; ++i) {
             for (std::size_t j = 0; j < N; ++j) {
-              CHECK(std::abs(static_cast<long double>(C(i, j)) - ref(i, j)) <= tol * (1 + std::sqrt(double(K))));
+              CHECK(std::abs(static_cast<long double>(C(i, j)) - ref(i, j)) <=
+                    tol * (1 + std::sqrt(double(K))));
             }
             for (std::size_t j = N; j < ldc; ++j) CHECK(std::isnan(C(i, j)) == (beta == T(0)));  // untouched
           }
@@ -355,9 +373,9 @@ void check_gemm_shapes(const std::vector<std::array<std::size_t, 3>>& sizes, dou
 TEST_CASE("gemm's vector and outer-product shapes match a plain triple loop for every transpose") {
   // M = 1 and N = 1 go to GEMV, K = 1 to the outer-product loop (lib/core/blas.cpp). Sizes
   // cover the SIMD blocks and their tails.
-  const std::vector<std::array<std::size_t, 3>> sizes = {
-      {1, 5, 3}, {4, 1, 3}, {4, 5, 1}, {1, 1, 3}, {1, 5, 1}, {4, 1, 1},
-      {1, 70, 37}, {1, 9, 128}, {70, 1, 37}, {33, 1, 129}, {37, 70, 1}, {1, 1, 100}};
+  const std::vector<std::array<std::size_t, 3>> sizes = {{1, 5, 3},   {4, 1, 3},    {4, 5, 1},   {1, 1, 3},
+                                                         {1, 5, 1},   {4, 1, 1},    {1, 70, 37}, {1, 9, 128},
+                                                         {70, 1, 37}, {33, 1, 129}, {37, 70, 1}, {1, 1, 100}};
   check_gemm_shapes<double>(sizes, 1e-13);
   check_gemm_shapes<float>(sizes, 2e-5);
 }

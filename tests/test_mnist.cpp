@@ -40,8 +40,8 @@ TEST_CASE("a digit file's text parses into (k, 784) images, optionally only the 
   REQUIRE(b.shape() == tg::Shape({2, 784}));
   CHECK(b(1, 5) == 0.25f);
   // Other members are skipped, whatever they hold.
-  const auto c = tg::parse_mnist_digits<float>(
-      "{\"meta\": {\"data\": [[2]], \"x\": [1, 2]}, \"data\": " + digit_text(1).substr(9));
+  const auto c = tg::parse_mnist_digits<float>("{\"meta\": {\"data\": [[2]], \"x\": [1, 2]}, \"data\": " +
+                                               digit_text(1).substr(9));
   CHECK(c.shape() == tg::Shape({1, 784}));
 }
 
@@ -81,8 +81,7 @@ TEST_CASE("load_mnist names the missing file") {
     std::ofstream(dir / (std::to_string(d) + ".json")) << digit_text(1);
   }
   CHECK_THROWS_AS(tg::load_mnist<float>(dir.string()), tg::IoError);
-  CHECK_THROWS_WITH(tg::load_mnist<float>(dir.string()),
-                    Catch::Contains((dir / "4.json").string()));
+  CHECK_THROWS_WITH(tg::load_mnist<float>(dir.string()), Catch::Contains((dir / "4.json").string()));
   std::ofstream(dir / "4.json") << "{\"data\": [2]}";
   CHECK_THROWS_WITH(tg::load_mnist<float>(dir.string()),
                     Catch::Contains("4.json") && Catch::Contains("outside [0, 1]"));
@@ -106,12 +105,10 @@ TEST_CASE("default_mnist_dir honours TAPEGRAD_DATA_DIR") {
   if (old) ::setenv("TAPEGRAD_DATA_DIR", saved.c_str(), 1);
 }
 
-TEST_CASE(
-    "a 20-per-class subset of the real MNIST digits loads with the documented shape and range") {
+TEST_CASE("a 20-per-class subset of the real MNIST digits loads with the documented shape and range") {
   const std::string dir = mnist_dir();
   if (!fs::exists(fs::path(dir) / "0.json")) {
-    WARN("MNIST data not found in " << dir
-                                    << ": test skipped. Run scripts/fetch-mnist to enable it.");
+    WARN("MNIST data not found in " << dir << ": test skipped. Run scripts/fetch-mnist to enable it.");
     return;
   }
   const auto d = tg::load_mnist<float>(dir, 20);
@@ -154,8 +151,7 @@ TEST_CASE(
 TEST_CASE("the full MNIST package holds 10,000 valid images with the known per-digit counts") {
   const std::string dir = mnist_dir();
   if (!fs::exists(fs::path(dir) / "0.json")) {
-    WARN("MNIST data not found in " << dir
-                                    << ": test skipped. Run scripts/fetch-mnist to enable it.");
+    WARN("MNIST data not found in " << dir << ": test skipped. Run scripts/fetch-mnist to enable it.");
     return;
   }
   const auto d = tg::load_mnist<float>(dir);  // reads and validates every value
@@ -167,8 +163,7 @@ TEST_CASE("the full MNIST package holds 10,000 valid images with the known per-d
 
 TEST_CASE("deeply nested JSON in a digit file is skipped or rejected without recursion") {
   const std::string deep = std::string(100000, '[') + std::string(100000, ']');
-  const auto a = tg::parse_mnist_digits<float>("{\"x\": " + deep + ", \"data\": " +
-                                               digit_text(1).substr(9));
+  const auto a = tg::parse_mnist_digits<float>("{\"x\": " + deep + ", \"data\": " + digit_text(1).substr(9));
   CHECK(a.shape() == tg::Shape({1, 784}));
   CHECK_THROWS_WITH(tg::parse_mnist_digits<float>("{\"data\": " + deep + "}"),
                     Catch::Contains("data[0] is an array"));

@@ -77,9 +77,8 @@ TEST_CASE("load_state_dict rejects missing, unexpected and mis-shaped keys witho
   auto bad_shape = net->state_dict();
   bad_shape["0.scale"] = xt::zeros<double>({4});
   bad_shape["0.shift"] = xt::zeros<double>({4});
-  CHECK_THROWS_WITH(net->load_state_dict(bad_shape),
-                    Catch::Contains("size mismatch for 0.scale") && Catch::Contains("(4)") &&
-                        Catch::Contains("(3)"));
+  CHECK_THROWS_WITH(net->load_state_dict(bad_shape), Catch::Contains("size mismatch for 0.scale") &&
+                                                         Catch::Contains("(4)") && Catch::Contains("(3)"));
   CHECK_THROWS_AS(net->load_state_dict(bad_shape), tg::ShapeError);
   const auto after = net->state_dict();
   for (const auto& [k, v] : before) CHECK((after.at(k) == v));

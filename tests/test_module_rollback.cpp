@@ -48,9 +48,9 @@ tg::StateDict<double> grads(tg::Module<double>& m) {
 TEST_CASE("truncate drops the nodes past n: their Vars stay invalid after new nodes fill the slots") {
   tg::Tape<double> t;
   auto a = t.input(tgtest::randn({3}, 1), true);
-  auto b = tg::exp(a);                               // index 1
-  auto c = b * 2.0;                                  // index 2
-  auto d = tg::tanh(c);                              // index 3
+  auto b = tg::exp(a);   // index 1
+  auto c = b * 2.0;      // index 2
+  auto d = tg::tanh(c);  // index 3
   REQUIRE(t.size() == 4);
   t.truncate(2);
   CHECK(t.size() == 2);
@@ -79,11 +79,11 @@ TEST_CASE("truncate drops the nodes past n: their Vars stay invalid after new no
 TEST_CASE("truncate twice, and a stale Var from an earlier truncate stays invalid") {
   tg::Tape<double> t;
   auto a = t.input(tgtest::randn({2}, 1));
-  auto b = tg::exp(a);      // index 1, generation g
+  auto b = tg::exp(a);  // index 1, generation g
   t.truncate(1);
-  auto b2 = tg::tanh(a);    // index 1 again, a new generation
-  auto c2 = tg::exp(b2);    // index 2
-  t.truncate(2);            // drops c2 only: b2 stays valid
+  auto b2 = tg::tanh(a);  // index 1 again, a new generation
+  auto c2 = tg::exp(b2);  // index 2
+  t.truncate(2);          // drops c2 only: b2 stays valid
   CHECK(std::abs(t.value(b2)(0) - std::tanh(t.value(a)(0))) < 1e-14);
   expect_error<tg::StateError>([&] { t.value(b); }, {"index 1"});
   expect_error<tg::StateError>([&] { t.value(c2); }, {"index 2"});
@@ -120,7 +120,7 @@ TEST_CASE("truncate forgets the bind_param entries whose Var it dropped and keep
   t.bind_param(q, vq);
   t.truncate(1);
   CHECK(t.param(p).index() == vp.index());  // still bound
-  auto bound_q = t.param(q);                 // binds q itself again, not the dropped vq
+  auto bound_q = t.param(q);                // binds q itself again, not the dropped vq
   CHECK(t.info(bound_q.index()).is_param);
   CHECK(t.value(bound_q) == q.value);
   // backward reaches q's own grad, not a stale input leaf
@@ -130,7 +130,8 @@ TEST_CASE("truncate forgets the bind_param entries whose Var it dropped and keep
 
 // ---- Sequential -------------------------------------------------------------------------------
 
-TEST_CASE("a Sequential whose last Linear does not match throws a ShapeError and leaves tape and buffers as they were") {
+TEST_CASE(
+    "a Sequential whose last Linear does not match throws a ShapeError and leaves tape and buffers as they were") {
   tg::Generator gen(7);
   auto l0 = std::make_shared<tg::Linear<double>>(4, 8, tg::LinearOptions(), gen);
   auto bn = std::make_shared<tg::BatchNorm1d<double>>(8);
@@ -156,8 +157,8 @@ TEST_CASE("a Sequential whose last Linear does not match throws a ShapeError and
   const std::size_t size_before = t.size();
   const std::string table_before = t.describe();
   const auto buffers_before = buffers(wrong);
-  const std::string msg = expect_error<tg::ShapeError>([&] { wrong(t, x2); },
-                                                       {"Linear", "in_features=7", "(5, 8)"});
+  const std::string msg =
+      expect_error<tg::ShapeError>([&] { wrong(t, x2); }, {"Linear", "in_features=7", "(5, 8)"});
   // The exception is the Linear's own, unchanged: the same message as calling it directly.
   {
     tg::Tape<double> u;
@@ -168,7 +169,7 @@ TEST_CASE("a Sequential whose last Linear does not match throws a ShapeError and
   CHECK(t.describe() == table_before);
   CHECK(buffers(wrong) == buffers_before);  // running_mean, running_var, num_batches_tracked
   CHECK(bn->num_batches_tracked->operator()() == 1);
-  CHECK(t.value(x) == x_value);             // earlier Vars are valid
+  CHECK(t.value(x) == x_value);  // earlier Vars are valid
   CHECK(t.info(x2.index()).op == "mul_scalar");
   REQUIRE(spy->seen.defined());
   expect_error<tg::StateError>([&] { t.value(spy->seen); }, {"tape.truncate()"});
@@ -247,7 +248,8 @@ TEST_CASE("a BNRNN followed by a mismatched Linear: its running statistics are r
   CHECK(buffers(net) != before);
 }
 
-TEST_CASE("anomaly mode stopping an LNRNN or a BNRNN part-way inside a Sequential leaves the tape as it was") {
+TEST_CASE(
+    "anomaly mode stopping an LNRNN or a BNRNN part-way inside a Sequential leaves the tape as it was") {
   tg::Generator gen(9);
   tg::Sequential<double> ln_net, bn_net;
   ln_net.emplace_back<tg::LNRNN<double>>(3, 4, tg::LNRNNOptions(), gen);

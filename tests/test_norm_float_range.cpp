@@ -16,20 +16,31 @@ namespace {
 using LD = long double;
 
 // ---- data ------------------------------------------------------------------------------------
-enum class Kind { normal, spread_1e19, spread_1e20, spread_1e30, spread_3e38, near_max,
-                  near_max_mixed, subnormal, huge_mean, alternating, log_uniform, equal };
+enum class Kind {
+  normal,
+  spread_1e19,
+  spread_1e20,
+  spread_1e30,
+  spread_3e38,
+  near_max,
+  near_max_mixed,
+  subnormal,
+  huge_mean,
+  alternating,
+  log_uniform,
+  equal
+};
 
 const char* name(Kind k) {
-  static const char* names[] = {"N(0, 1)", "spread 1e19", "spread 1e20", "spread 1e30",
-                                "spread 3e38", "near FLT_MAX", "near +-FLT_MAX", "subnormal",
-                                "1e20 (1 + 1e-6 z)", "+-1e20 alternating", "+-10^U(-30, 30)",
-                                "all 1e20"};
+  static const char* names[] = {"N(0, 1)",           "spread 1e19",        "spread 1e20",     "spread 1e30",
+                                "spread 3e38",       "near FLT_MAX",       "near +-FLT_MAX",  "subnormal",
+                                "1e20 (1 + 1e-6 z)", "+-1e20 alternating", "+-10^U(-30, 30)", "all 1e20"};
   return names[static_cast<int>(k)];
 }
 
-const std::vector<Kind> kKinds = {Kind::spread_1e19, Kind::spread_1e20,  Kind::spread_1e30,
-                                  Kind::spread_3e38, Kind::near_max,     Kind::near_max_mixed,
-                                  Kind::subnormal,   Kind::huge_mean,    Kind::alternating,
+const std::vector<Kind> kKinds = {Kind::spread_1e19, Kind::spread_1e20, Kind::spread_1e30,
+                                  Kind::spread_3e38, Kind::near_max,    Kind::near_max_mixed,
+                                  Kind::subnormal,   Kind::huge_mean,   Kind::alternating,
                                   Kind::log_uniform, Kind::equal};
 
 float draw(Kind k, std::mt19937_64& rng, std::size_t j) {
@@ -38,18 +49,30 @@ float draw(Kind k, std::mt19937_64& rng, std::size_t j) {
   const double sign = u(rng) < 0.5 ? -1.0 : 1.0;
   const auto spread = [&](double s) { return s * (u(rng) - 0.5); };
   switch (k) {
-    case Kind::normal: return static_cast<float>(z(rng));
-    case Kind::spread_1e19: return static_cast<float>(spread(1e19));
-    case Kind::spread_1e20: return static_cast<float>(spread(1e20));
-    case Kind::spread_1e30: return static_cast<float>(spread(1e30));
-    case Kind::spread_3e38: return static_cast<float>(spread(3e38));
-    case Kind::near_max: return static_cast<float>(FLT_MAX * (1 - 1e-6 * u(rng)));
-    case Kind::near_max_mixed: return static_cast<float>(sign * FLT_MAX * (1 - 1e-3 * u(rng)));
-    case Kind::subnormal: return static_cast<float>(spread(2e-39));
-    case Kind::huge_mean: return static_cast<float>(1e20 * (1 + 1e-6 * z(rng)));
-    case Kind::alternating: return j % 2 ? -1e20f : 1e20f;
-    case Kind::log_uniform: return static_cast<float>(sign * std::pow(10.0, 60 * u(rng) - 30));
-    case Kind::equal: return 1e20f;
+    case Kind::normal:
+      return static_cast<float>(z(rng));
+    case Kind::spread_1e19:
+      return static_cast<float>(spread(1e19));
+    case Kind::spread_1e20:
+      return static_cast<float>(spread(1e20));
+    case Kind::spread_1e30:
+      return static_cast<float>(spread(1e30));
+    case Kind::spread_3e38:
+      return static_cast<float>(spread(3e38));
+    case Kind::near_max:
+      return static_cast<float>(FLT_MAX * (1 - 1e-6 * u(rng)));
+    case Kind::near_max_mixed:
+      return static_cast<float>(sign * FLT_MAX * (1 - 1e-3 * u(rng)));
+    case Kind::subnormal:
+      return static_cast<float>(spread(2e-39));
+    case Kind::huge_mean:
+      return static_cast<float>(1e20 * (1 + 1e-6 * z(rng)));
+    case Kind::alternating:
+      return j % 2 ? -1e20f : 1e20f;
+    case Kind::log_uniform:
+      return static_cast<float>(sign * std::pow(10.0, 60 * u(rng) - 30));
+    case Kind::equal:
+      return 1e20f;
   }
   return 0;
 }
@@ -79,8 +102,8 @@ Layout layout_of(const xt::xarray<float>& x, bool batch) {
   return {x.shape()[0], x.shape()[1], x.dimension() == 3 ? x.shape()[2] : 1, batch};
 }
 
-Reference reference(const xt::xarray<float>& x, const xt::xarray<float>& w,
-                    const xt::xarray<float>& b, const xt::xarray<float>& g, bool batch, double eps) {
+Reference reference(const xt::xarray<float>& x, const xt::xarray<float>& w, const xt::xarray<float>& b,
+                    const xt::xarray<float>& g, bool batch, double eps) {
   const Layout lay = layout_of(x, batch);
   const std::size_t m = lay.members(), np = w.size();
   Reference r;
@@ -123,8 +146,8 @@ Reference reference(const xt::xarray<float>& x, const xt::xarray<float>& w,
 // in float's range, +-Inf where it is beyond FLT_MAX. Returns the number of mismatches (the
 // first few are reported).
 template <class A>
-int mismatches(const char* what, const A& got, const std::vector<LD>& ref,
-               const std::vector<LD>& scale, double tol) {
+int mismatches(const char* what, const A& got, const std::vector<LD>& ref, const std::vector<LD>& scale,
+               double tol) {
   // (no assertion in here: it would take the UNSCOPED_INFO lines meant for the caller's CHECK)
   if (got.size() != ref.size()) {
     UNSCOPED_INFO(what << " has " << got.size() << " elements, expected " << ref.size());
@@ -133,7 +156,7 @@ int mismatches(const char* what, const A& got, const std::vector<LD>& ref,
   int bad = 0;
   for (std::size_t i = 0; i < ref.size(); ++i) {
     const LD f = got.data()[i], e = ref[i];
-    const bool ok = std::isnan(e)            ? std::isnan(f)
+    const bool ok = std::isnan(e)           ? std::isnan(f)
                     : std::abs(e) > FLT_MAX ? std::isinf(f) && (f > 0) == (e > 0)
                                             : std::abs(f - e) <= tol * (std::abs(e) + scale[i]);
     if (!ok && ++bad <= 3) {
@@ -226,9 +249,10 @@ TEST_CASE("float32 layer_norm with eps = 0 normalizes subnormal spreads whose va
 
 // ---- BatchNorm ---------------------------------------------------------------------------------
 
-TEST_CASE("float32 batch_norm agrees with long double at float's range edges, batches of 2 to 300, 2-D and 3-D") {
-  const std::vector<tg::Shape> shapes = {{2, 45}, {3, 45}, {17, 45}, {255, 13}, {300, 45},
-                                         {2, 5, 3}, {7, 4, 17}, {3, 3, 257}};
+TEST_CASE(
+    "float32 batch_norm agrees with long double at float's range edges, batches of 2 to 300, 2-D and 3-D") {
+  const std::vector<tg::Shape> shapes = {{2, 45},   {3, 45},   {17, 45},   {255, 13},
+                                         {300, 45}, {2, 5, 3}, {7, 4, 17}, {3, 3, 257}};
   for (const auto& s : shapes) {
     for (const Kind kind : kKinds) {
       INFO(tg::shape_str(s) << ", " << name(kind));
@@ -371,8 +395,11 @@ TEST_CASE("anomaly mode reports a float32 layer_norm input gradient beyond FLT_M
   auto xv = t.input(x, true);
   auto y = tg::layer_norm(xv, tg::Var<float>(), tg::Var<float>(), 1, 0.0);
   CHECK(xt::all(xt::isfinite(y.value())));
-  tgtest::expect_error<tg::NumericalError>([&] { t.backward(y, tgtest::randn<float>({2, 16}, 3)); },
-                                           {"backward of 'layer_norm'", "NaN or Inf"});
+  tgtest::expect_error<tg::NumericalError>(
+      [&] {
+        t.backward(y, tgtest::randn<float>({2, 16}, 3));
+      },
+      {"backward of 'layer_norm'", "NaN or Inf"});
 }
 
 TEST_CASE("anomaly mode reports a float32 batch variance beyond FLT_MAX and leaves the outputs untouched") {
@@ -395,7 +422,8 @@ TEST_CASE("anomaly mode reports a float32 batch variance beyond FLT_MAX and leav
   CHECK(y.value()(1, 0) == -1.0f);
 }
 
-TEST_CASE("anomaly mode refuses a BatchNorm1d step whose running variance would overflow float, changing nothing") {
+TEST_CASE(
+    "anomaly mode refuses a BatchNorm1d step whose running variance would overflow float, changing nothing") {
   // Channel 0: var = 2.25e76 (spread 3e38), so running_var = 0.9 + 0.1 * 2 * 2.25e76.
   const xt::xarray<float> x{{1.5e38f, 1.0f}, {-1.5e38f, 2.0f}};
   tg::BatchNorm1d<float> bn(2);
@@ -403,8 +431,7 @@ TEST_CASE("anomaly mode refuses a BatchNorm1d step whose running variance would 
   t.set_detect_anomaly(true);
   auto xv = t.input(x);
   const std::size_t size = t.size();
-  tgtest::expect_error<tg::NumericalError>([&] { bn(t, xv); },
-                                           {"BatchNorm1d", "running_var", "channel 0"});
+  tgtest::expect_error<tg::NumericalError>([&] { bn(t, xv); }, {"BatchNorm1d", "running_var", "channel 0"});
   CHECK(t.size() == size);
   CHECK((*bn.running_mean == xt::xarray<float>{0, 0}));
   CHECK((*bn.running_var == xt::xarray<float>{1, 1}));
@@ -419,7 +446,8 @@ TEST_CASE("anomaly mode refuses a BatchNorm1d step whose running variance would 
 
 // ---- clip_grad_norm ----------------------------------------------------------------------------
 
-TEST_CASE("clip_grad_norm of float32 gradients near float's range edges agrees with long double for p = 2, 20, 100 and inf") {
+TEST_CASE(
+    "clip_grad_norm of float32 gradients near float's range edges agrees with long double for p = 2, 20, 100 and inf") {
   for (const double scale : {1e20, 3e37, 1e-20, 1e-40}) {
     for (const double p : {2.0, 20.0, 100.0, HUGE_VAL}) {
       INFO("grads ~ " << scale << ", p = " << p);

@@ -56,8 +56,8 @@ Reference reference_norm(const xt::xarray<float>& xf, const xt::xarray<float>& w
   const std::size_t n = xf.shape()[0], ch = xf.shape()[1], len = xf.dimension() == 3 ? xf.shape()[2] : 1;
   const std::size_t groups = over_rows ? ch : n;
   const auto idx = [&](std::size_t grp, std::size_t j) {  // j-th member of group grp
-    if (!over_rows) return grp * ch + j;                       // row grp, column j
-    return ((j / len) * ch + grp) * len + j % len;             // channel grp, (i, l) = j
+    if (!over_rows) return grp * ch + j;                  // row grp, column j
+    return ((j / len) * ch + grp) * len + j % len;        // channel grp, (i, l) = j
   };
   const std::size_t m = over_rows ? n * len : ch;
   const auto param = [&](const xt::xarray<float>& p, std::size_t grp, std::size_t k) {
@@ -73,7 +73,8 @@ Reference reference_norm(const xt::xarray<float>& xf, const xt::xarray<float>& w
     LD mean = 0, var = 0;
     for (std::size_t j = 0; j < m; ++j) mean += xf.data()[idx(grp, j)];
     mean /= static_cast<LD>(m);
-    for (std::size_t j = 0; j < m; ++j) var += (xf.data()[idx(grp, j)] - mean) * (xf.data()[idx(grp, j)] - mean);
+    for (std::size_t j = 0; j < m; ++j)
+      var += (xf.data()[idx(grp, j)] - mean) * (xf.data()[idx(grp, j)] - mean);
     const LD rstd = 1 / std::sqrt(var / static_cast<LD>(m) + static_cast<LD>(eps));
     LD a1 = 0, a2 = 0;  // mean(dxhat), mean(dxhat xhat)
     for (std::size_t j = 0; j < m; ++j) {
@@ -149,10 +150,12 @@ TEST_CASE("float32 layer_norm on awkward sizes matches a plain double reference 
   }
 }
 
-TEST_CASE("float32 batch_norm on awkward sizes, 2-D and 3-D, matches a plain double reference in y, dx, dw and db") {
+TEST_CASE(
+    "float32 batch_norm on awkward sizes, 2-D and 3-D, matches a plain double reference in y, dx, dw and db") {
   // (Not 2 values per channel: then xhat = +-1 and the exact dx vanishes by cancellation, so an
   // error relative to dx itself says nothing about float rounding.)
-  const std::vector<tg::Shape> shapes = {{67, 1029}, {67, 3}, {4, 17}, {33, 40}, {7, 5, 33}, {67, 3, 17}, {3, 2, 1}};
+  const std::vector<tg::Shape> shapes = {{67, 1029}, {67, 3},     {4, 17},  {33, 40},
+                                         {7, 5, 33}, {67, 3, 17}, {3, 2, 1}};
   for (const double offset : {0.0, 1e4}) {
     for (const auto& s : shapes) {
       INFO("offset " << offset << ", " << tg::shape_str(s));

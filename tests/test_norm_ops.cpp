@@ -112,9 +112,11 @@ TEST_CASE("layer_norm passes gradcheck over shapes, normalized dims and affine o
     const std::size_t nd = k.nd;
     CHECK_GRADCHECK([nd](tg::Tape<double>&, const Vars& v) { return tg::layer_norm(v[0], v[1], v[2], nd); },
                     affine);
-    CHECK_GRADCHECK([nd](tg::Tape<double>&, const Vars& v) {
-      return tg::layer_norm(v[0], tg::Var<double>(), tg::Var<double>(), nd, 1e-3);
-    }, Arrays{affine[0]});
+    CHECK_GRADCHECK(
+        [nd](tg::Tape<double>&, const Vars& v) {
+          return tg::layer_norm(v[0], tg::Var<double>(), tg::Var<double>(), nd, 1e-3);
+        },
+        Arrays{affine[0]});
   }
 }
 
@@ -125,9 +127,11 @@ TEST_CASE("batch_norm in training mode passes gradcheck over (N, C) and (N, C, L
     const tg::Shape cs{s[1]};
     const Arrays in = {randn(s, 21, 1.5), uniform(cs, 22, 0.5, 1.5), randn(cs, 23)};
     CHECK_GRADCHECK([](tg::Tape<double>&, const Vars& v) { return tg::batch_norm(v[0], v[1], v[2]); }, in);
-    CHECK_GRADCHECK([](tg::Tape<double>&, const Vars& v) {
-      return tg::batch_norm(v[0], tg::Var<double>(), tg::Var<double>(), 1e-3);
-    }, Arrays{in[0]});
+    CHECK_GRADCHECK(
+        [](tg::Tape<double>&, const Vars& v) {
+          return tg::batch_norm(v[0], tg::Var<double>(), tg::Var<double>(), 1e-3);
+        },
+        Arrays{in[0]});
   }
 }
 
@@ -137,12 +141,13 @@ TEST_CASE("batch_norm in eval mode passes gradcheck with constant running statis
     const tg::Shape cs{s[1]};
     const xt::xarray<double> rm = randn(cs, 31, 0.5), rv = uniform(cs, 32, 0.3, 2.0);
     const Arrays in = {randn(s, 33), uniform(cs, 34, 0.5, 1.5), randn(cs, 35)};
-    CHECK_GRADCHECK([&](tg::Tape<double>&, const Vars& v) {
-      return tg::batch_norm_eval(v[0], v[1], v[2], rm, rv);
-    }, in);
-    CHECK_GRADCHECK([&](tg::Tape<double>&, const Vars& v) {
-      return tg::batch_norm_eval(v[0], tg::Var<double>(), tg::Var<double>(), rm, rv, 1e-3);
-    }, Arrays{in[0]});
+    CHECK_GRADCHECK(
+        [&](tg::Tape<double>&, const Vars& v) { return tg::batch_norm_eval(v[0], v[1], v[2], rm, rv); }, in);
+    CHECK_GRADCHECK(
+        [&](tg::Tape<double>&, const Vars& v) {
+          return tg::batch_norm_eval(v[0], tg::Var<double>(), tg::Var<double>(), rm, rv, 1e-3);
+        },
+        Arrays{in[0]});
   }
 }
 
@@ -214,7 +219,8 @@ TEST_CASE("LayerNorm output has mean 0 and biased std sqrt(var / (var + eps)) ov
   auto y = tg::layer_norm(t.input(x), tg::Var<double>(), tg::Var<double>(), 2, eps);
   for (std::size_t g = 0; g < 5; ++g) {
     double mx = 0, vx = 0, my = 0, vy = 0;
-    for (std::size_t i = 0; i < 12; ++i) mx += x.data()[g * 12 + i] / 12, my += y.value().data()[g * 12 + i] / 12;
+    for (std::size_t i = 0; i < 12; ++i)
+      mx += x.data()[g * 12 + i] / 12, my += y.value().data()[g * 12 + i] / 12;
     for (std::size_t i = 0; i < 12; ++i) {
       vx += std::pow(x.data()[g * 12 + i] - mx, 2) / 12;
       vy += std::pow(y.value().data()[g * 12 + i] - my, 2) / 12;
@@ -257,7 +263,8 @@ TEST_CASE("two consumers of x add their gradients: layer_norm accumulates, never
 
 // ---- numerical stability (float32) ---------------------------------------------------------
 
-TEST_CASE("float32 layer_norm of 1e4 + 1e-2 randn matches double precision within 1e-3; naive float does not") {
+TEST_CASE(
+    "float32 layer_norm of 1e4 + 1e-2 randn matches double precision within 1e-3; naive float does not") {
   const xt::xarray<float> x = offset_input({8, 64}, 81);
   const xt::xarray<double> ref = normalize_rows_double(x, 1e-5);
   tg::Tape<float> t;
@@ -356,7 +363,8 @@ TEST_CASE("a constant BatchNorm channel in training gives finite output and grad
 
 // ---- bad inputs ----------------------------------------------------------------------------
 
-TEST_CASE("layer_norm rejects bad normalized_ndim, weight/bias shapes and half-given affine, leaving the tape unchanged") {
+TEST_CASE(
+    "layer_norm rejects bad normalized_ndim, weight/bias shapes and half-given affine, leaving the tape unchanged") {
   tg::Tape<double> t;
   auto x = t.input(randn({2, 3, 4}, 121), true);
   auto w4 = t.input(xt::xarray<double>(xt::ones<double>({4})), true);
@@ -365,13 +373,16 @@ TEST_CASE("layer_norm rejects bad normalized_ndim, weight/bias shapes and half-g
   auto w34 = t.input(xt::xarray<double>(xt::ones<double>({3, 4})), true);
   const auto before = t.size();
   CHECK_THROWS_AS(tg::layer_norm(x, w4, b4, 0), tg::ValueError);
-  CHECK_THROWS_WITH(tg::layer_norm(x, w4, b4, 4),
-                    Catch::Contains("layer_norm") && Catch::Contains("(2, 3, 4)") && Catch::Contains("got 4"));
+  CHECK_THROWS_WITH(tg::layer_norm(x, w4, b4, 4), Catch::Contains("layer_norm") &&
+                                                      Catch::Contains("(2, 3, 4)") &&
+                                                      Catch::Contains("got 4"));
   CHECK_THROWS_AS(tg::layer_norm(x, w5, b4, 1), tg::ShapeError);
-  CHECK_THROWS_WITH(tg::layer_norm(x, w5, b4, 1),
-                    Catch::Contains("weight has shape (5)") && Catch::Contains("(2, 3, 4)") && Catch::Contains("is (4)"));
+  CHECK_THROWS_WITH(tg::layer_norm(x, w5, b4, 1), Catch::Contains("weight has shape (5)") &&
+                                                      Catch::Contains("(2, 3, 4)") &&
+                                                      Catch::Contains("is (4)"));
   CHECK_THROWS_WITH(tg::layer_norm(x, w4, w5, 1), Catch::Contains("bias has shape (5)"));
-  CHECK_THROWS_WITH(tg::layer_norm(x, w4, b4, 2), Catch::Contains("weight has shape (4)") && Catch::Contains("is (3, 4)"));
+  CHECK_THROWS_WITH(tg::layer_norm(x, w4, b4, 2),
+                    Catch::Contains("weight has shape (4)") && Catch::Contains("is (3, 4)"));
   CHECK_THROWS_AS(tg::layer_norm(x, w34, b4, 2), tg::ShapeError);
   CHECK_THROWS_AS(tg::layer_norm(x, w4, tg::Var<double>(), 1), tg::ValueError);
   CHECK_THROWS_WITH(tg::layer_norm(x, tg::Var<double>(), b4, 1), Catch::Contains("bias only"));
@@ -383,7 +394,8 @@ TEST_CASE("layer_norm rejects bad normalized_ndim, weight/bias shapes and half-g
   CHECK(other.size() == 1);
 }
 
-TEST_CASE("batch_norm rejects bad ranks, channel mismatches and one value per channel, leaving the tape unchanged") {
+TEST_CASE(
+    "batch_norm rejects bad ranks, channel mismatches and one value per channel, leaving the tape unchanged") {
   tg::Tape<float> t;
   auto x4d = t.input(xt::xarray<float>::from_shape({2, 3, 4, 5}));
   auto x1d = t.input(xt::xarray<float>::from_shape({3}));
@@ -396,12 +408,14 @@ TEST_CASE("batch_norm rejects bad ranks, channel mismatches and one value per ch
   auto b8 = t.input(xt::xarray<float>(xt::zeros<float>({8})));
   const xt::xarray<float> rm3 = xt::zeros<float>({3}), rv3 = xt::ones<float>({3}), rv4 = xt::ones<float>({4});
   const auto before = t.size();
-  CHECK_THROWS_WITH(tg::batch_norm(x4d, tg::Var<float>(), tg::Var<float>()),
-                    Catch::Contains("batch_norm") && Catch::Contains("4-D") && Catch::Contains("(2, 3, 4, 5)"));
+  CHECK_THROWS_WITH(
+      tg::batch_norm(x4d, tg::Var<float>(), tg::Var<float>()),
+      Catch::Contains("batch_norm") && Catch::Contains("4-D") && Catch::Contains("(2, 3, 4, 5)"));
   CHECK_THROWS_AS(tg::batch_norm(x1d, tg::Var<float>(), tg::Var<float>()), tg::ShapeError);
   CHECK_THROWS_AS(tg::batch_norm_eval(x4d, tg::Var<float>(), tg::Var<float>(), rm3, rv3), tg::ShapeError);
-  CHECK_THROWS_WITH(tg::batch_norm(x, w8, b8),
-                    Catch::Contains("weight has shape (8)") && Catch::Contains("(4, 3)") && Catch::Contains("3 channels"));
+  CHECK_THROWS_WITH(tg::batch_norm(x, w8, b8), Catch::Contains("weight has shape (8)") &&
+                                                   Catch::Contains("(4, 3)") &&
+                                                   Catch::Contains("3 channels"));
   CHECK_THROWS_AS(tg::batch_norm(x, w3, b8), tg::ShapeError);
   CHECK_THROWS_AS(tg::batch_norm_eval(x, w8, b8, rm3, rv3), tg::ShapeError);
   CHECK_THROWS_WITH(tg::batch_norm_eval(x, w3, b3, rm3, rv4),
@@ -409,8 +423,9 @@ TEST_CASE("batch_norm rejects bad ranks, channel mismatches and one value per ch
   CHECK_THROWS_AS(tg::batch_norm(x, w3, tg::Var<float>()), tg::ValueError);
   xt::xarray<float> mean = {7.0f}, var = {7.0f};
   CHECK_THROWS_AS(tg::batch_norm(one, w8, b8, 1e-5, &mean, &var), tg::StateError);
-  CHECK_THROWS_WITH(tg::batch_norm(one, w8, b8),
-                    Catch::Contains("Expected more than 1 value per channel when training, got input size (1, 8)"));
+  CHECK_THROWS_WITH(
+      tg::batch_norm(one, w8, b8),
+      Catch::Contains("Expected more than 1 value per channel when training, got input size (1, 8)"));
   CHECK_THROWS_WITH(tg::batch_norm(one3, tg::Var<float>(), tg::Var<float>()),
                     Catch::Contains("got input size (1, 8, 1)"));
   CHECK(mean(0) == 7.0f);  // out-parameters untouched by a failed call

@@ -38,11 +38,11 @@ TEST_CASE("BNRNN matches the PyTorch re-implementation: output, gradients and ru
   int n = 0;
   for (const auto& c : fx.at("cases")) {
     if (c.at("module") != "BNRNN") continue;
-    INFO("case " << n++ << ": training " << c.at("training") << ", x " << c.at("x").at("shape")
-                 << ", T_max " << c.at("max_length"));
-    tg::BNRNN<double> m(size_of(c, "input_size"), size_of(c, "hidden_size"),
-                        tg::BNRNNOptions().max_length(size_of(c, "max_length"))
-                            .batch_first(c.at("batch_first").get<bool>()));
+    INFO("case " << n++ << ": training " << c.at("training") << ", x " << c.at("x").at("shape") << ", T_max "
+                 << c.at("max_length"));
+    tg::BNRNN<double> m(
+        size_of(c, "input_size"), size_of(c, "hidden_size"),
+        tg::BNRNNOptions().max_length(size_of(c, "max_length")).batch_first(c.at("batch_first").get<bool>()));
     m.train(c.at("training").get<bool>());
     rnntest::check_fixture_case(m, c);  // also compares the buffers after the step
   }
@@ -133,7 +133,7 @@ TEST_CASE("BNRNN training with a batch of 1 throws the BatchNorm error and chang
   const std::size_t n = t.size();
   CHECK_THROWS_AS(m.forward(t, x), tg::StateError);
   CHECK_THROWS_WITH(m.forward(t, x), Catch::Contains("more than 1 value per channel") &&
-                                          Catch::Contains("(4, 1, 2)") && Catch::Contains("eval()"));
+                                         Catch::Contains("(4, 1, 2)") && Catch::Contains("eval()"));
   CHECK_THROWS_AS(m.forward(t, unbatched), tg::StateError);
   CHECK(t.size() == n);
   CHECK(buffers_equal(m.state_dict(), before));

@@ -49,9 +49,11 @@ TEST_CASE("README: a model and a training step, as in PyTorch") {
 }
 
 TEST_CASE("README: checking a gradient") {
-  auto r = tg::gradcheck([](tg::Tape<double>&, const std::vector<tg::Var<double>>& v) {
-    return tg::layer_norm(v[0], tg::Var<double>(), tg::Var<double>(), 1);
-  }, {xt::xarray<double>{{0.5, -1.2, 3.3}, {2.0, -0.7, 1.2}}});
+  auto r = tg::gradcheck(
+      [](tg::Tape<double>&, const std::vector<tg::Var<double>>& v) {
+        return tg::layer_norm(v[0], tg::Var<double>(), tg::Var<double>(), 1);
+      },
+      {xt::xarray<double>{{0.5, -1.2, 3.3}, {2.0, -0.7, 1.2}}});
   INFO(r.message);
   CHECK(r.ok);
 }

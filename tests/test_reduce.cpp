@@ -12,9 +12,9 @@ using Arrays = std::vector<xt::xarray<double>>;
 namespace {
 // (shape, axes) pairs: all axes, single, negative, several non-adjacent, size-1 dims, 0-d.
 const std::vector<std::pair<tg::Shape, tg::Axes>> kConfigs = {
-    {{3, 4}, {}},        {{3, 4}, {0}},     {{3, 4}, {-1}},       {{2, 3, 4}, {0, 2}},
-    {{2, 3, 4}, {1}},    {{4, 1, 3}, {1}},  {{4, 1, 3}, {0, -1}}, {{1, 5}, {0}},
-    {{2, 2, 3}, {-1, 0}}, {{}, {}},         {{}, {0}},            {{5}, {0}},
+    {{3, 4}, {}},     {{3, 4}, {0}},        {{3, 4}, {-1}}, {{2, 3, 4}, {0, 2}},  {{2, 3, 4}, {1}},
+    {{4, 1, 3}, {1}}, {{4, 1, 3}, {0, -1}}, {{1, 5}, {0}},  {{2, 2, 3}, {-1, 0}}, {{}, {}},
+    {{}, {0}},        {{5}, {0}},
 };
 
 tg::Var<double> reduce_by_name(const std::string& op, const tg::Var<double>& x, const tg::Axes& axes,
@@ -35,15 +35,19 @@ TEST_CASE("reductions pass gradcheck over axes, keepdims and shapes with size-1 
       const Arrays x = {randn(shape, 11)};  // distinct values: no ties for max/min
       for (const std::string op : {"sum", "mean", "max", "min"}) {
         INFO("op " << op);
-        CHECK_GRADCHECK([&](tg::Tape<double>&, const Vars& v) { return reduce_by_name(op, v[0], axes, keepdims, true); }, x);
+        CHECK_GRADCHECK(
+            [&](tg::Tape<double>&, const Vars& v) { return reduce_by_name(op, v[0], axes, keepdims, true); },
+            x);
       }
       std::size_t n = 1;
       if (!shape.empty()) {
         for (auto a : tg::normalize_axes("test", axes, shape.size())) n *= shape[a];
       }
-      CHECK_GRADCHECK([&](tg::Tape<double>&, const Vars& v) { return tg::var(v[0], axes, false, keepdims); }, x);
+      CHECK_GRADCHECK([&](tg::Tape<double>&, const Vars& v) { return tg::var(v[0], axes, false, keepdims); },
+                      x);
       if (n > 1) {
-        CHECK_GRADCHECK([&](tg::Tape<double>&, const Vars& v) { return tg::var(v[0], axes, true, keepdims); }, x);
+        CHECK_GRADCHECK([&](tg::Tape<double>&, const Vars& v) { return tg::var(v[0], axes, true, keepdims); },
+                        x);
       }
     }
   }
@@ -56,9 +60,11 @@ TEST_CASE("reductions of reductions and the all-axes overloads pass gradcheck") 
   CHECK_GRADCHECK([](tg::Tape<double>&, const Vars& v) { return tg::max(v[0]); }, x);
   CHECK_GRADCHECK([](tg::Tape<double>&, const Vars& v) { return tg::min(v[0]); }, x);
   CHECK_GRADCHECK([](tg::Tape<double>&, const Vars& v) { return tg::var(v[0]); }, x);
-  CHECK_GRADCHECK([](tg::Tape<double>&, const Vars& v) {
-    return tg::var(tg::max(v[0], {1}, true) * tg::mean(v[0], {0}), {0, 1}, true, false);
-  }, x);
+  CHECK_GRADCHECK(
+      [](tg::Tape<double>&, const Vars& v) {
+        return tg::var(tg::max(v[0], {1}, true) * tg::mean(v[0], {0}), {0, 1}, true, false);
+      },
+      x);
 }
 
 TEST_CASE("reductions match PyTorch's forward values and gradients") {
@@ -127,9 +133,11 @@ TEST_CASE("float reductions agree with double ones") {
   for (const std::string op : {"sum", "mean", "max", "min", "var"}) {
     INFO("op " << op);
     const tg::Axes axes = {0, 2};
-    tg::Var<float> yf = op == "sum" ? tg::sum(vf, axes) : op == "mean" ? tg::mean(vf, axes)
-                      : op == "max" ? tg::max(vf, axes) : op == "min" ? tg::min(vf, axes)
-                      : tg::var(vf, axes, true, false);
+    tg::Var<float> yf = op == "sum"    ? tg::sum(vf, axes)
+                        : op == "mean" ? tg::mean(vf, axes)
+                        : op == "max"  ? tg::max(vf, axes)
+                        : op == "min"  ? tg::min(vf, axes)
+                                       : tg::var(vf, axes, true, false);
     tg::Var<double> yd = reduce_by_name(op, vd, axes, false, true);
     CHECK(tgtest::max_abs_diff(yf.value(), yd.value()) < 1e-5);
     const auto up = randn(yd.shape(), 22);
@@ -177,7 +185,7 @@ TEST_CASE("var of float32 data with a large common offset is accurate to 1e-3 of
 TEST_CASE("degenerate reductions give PyTorch's NaN and 0 results") {
   tg::Tape<double> t;
   auto one = t.input(xt::xarray<double>{{2.0, 5.0}}, true);  // (1, 2)
-  auto v = tg::var(one, {0});                                  // n = 1, unbiased: 0/0
+  auto v = tg::var(one, {0});                                // n = 1, unbiased: 0/0
   CHECK(std::isnan(v.value()(0)));
   CHECK(std::isnan(v.value()(1)));
   CHECK(tg::var(one, {0}, false).value() == xt::xarray<double>{0.0, 0.0});
@@ -215,10 +223,13 @@ TEST_CASE("bad reduction axes are ValueErrors naming the op and axes, and leave 
   auto e = t.input(xt::xarray<float>::from_shape({2, 0}), true);
   const auto before = t.size();
   CHECK_THROWS_AS(tg::sum(x, {2}), tg::ValueError);
-  CHECK_THROWS_WITH(tg::mean(x, {-3}), Catch::Contains("mean") && Catch::Contains("axis -3") && Catch::Contains("2 dims"));
-  CHECK_THROWS_WITH(tg::var(x, {1, -1}), Catch::Contains("var") && Catch::Contains("[1, -1]") && Catch::Contains("repeats"));
+  CHECK_THROWS_WITH(tg::mean(x, {-3}),
+                    Catch::Contains("mean") && Catch::Contains("axis -3") && Catch::Contains("2 dims"));
+  CHECK_THROWS_WITH(tg::var(x, {1, -1}),
+                    Catch::Contains("var") && Catch::Contains("[1, -1]") && Catch::Contains("repeats"));
   CHECK_THROWS_AS(tg::max(x, {0, 0}), tg::ValueError);
-  CHECK_THROWS_WITH(tg::max(e, {1}), Catch::Contains("max") && Catch::Contains("axis 1 of size 0") && Catch::Contains("(2, 0)"));
+  CHECK_THROWS_WITH(tg::max(e, {1}), Catch::Contains("max") && Catch::Contains("axis 1 of size 0") &&
+                                         Catch::Contains("(2, 0)"));
   CHECK_THROWS_AS(tg::min(e), tg::ValueError);
   auto s = t.input(xt::xarray<float>(1.0f));
   CHECK_THROWS_AS(tg::sum(s, {1}), tg::ValueError);
@@ -238,7 +249,8 @@ TEST_CASE("LayerNorm composed from mean, var, sub, div and sqrt reproduces the w
   CHECK(std::abs(var.value()(1) - 3.7016) < 1e-12);
   auto y = tgtest::layer_norm_reference(x, 1e-5);
   const xt::xarray<double> expected = {
-      {-0.05210195320817495, -1.1592684588818931, 1.771466409077949, 0.14328037132248123, -0.7033763683103622},
+      {-0.05210195320817495, -1.1592684588818931, 1.771466409077949, 0.14328037132248123,
+       -0.7033763683103622},
       {1.081105321539628, -0.3222525477666199, 0.6652955824859249, -1.7775866344545805, 0.3534382781956476}};
   CHECK(tgtest::max_abs_diff(y.value(), expected) < 1e-12);
 }
@@ -247,15 +259,19 @@ TEST_CASE("composed LayerNorm passes gradcheck, with and without affine") {
   const Arrays x = {xt::xarray<double>{{0.5, -1.2, 3.3, 0.8, -0.5}, {2.0, -0.7, 1.2, -3.5, 0.6}}};
   // Full mode probes each output with a unit upstream vector: the whole Jacobian, never the
   // sum of the outputs (whose gradient is zero for a normalization).
-  CHECK_GRADCHECK([](tg::Tape<double>&, const Vars& v) { return tgtest::layer_norm_reference(v[0], 1e-5); }, x);
-  CHECK_GRADCHECK([](tg::Tape<double>&, const Vars& v) { return tgtest::layer_norm_reference(v[0], 1e-5, 2); },
-                  Arrays{randn({2, 3, 4}, 41)});
-  CHECK_GRADCHECK([](tg::Tape<double>&, const Vars& v) { return tgtest::layer_norm_reference(v[0], v[1], v[2], 1e-5); },
-                  (Arrays{randn({3, 4}, 42), randn({4}, 43), randn({4}, 44)}));
+  CHECK_GRADCHECK([](tg::Tape<double>&, const Vars& v) { return tgtest::layer_norm_reference(v[0], 1e-5); },
+                  x);
+  CHECK_GRADCHECK(
+      [](tg::Tape<double>&, const Vars& v) { return tgtest::layer_norm_reference(v[0], 1e-5, 2); },
+      Arrays{randn({2, 3, 4}, 41)});
+  CHECK_GRADCHECK(
+      [](tg::Tape<double>&, const Vars& v) { return tgtest::layer_norm_reference(v[0], v[1], v[2], 1e-5); },
+      (Arrays{randn({3, 4}, 42), randn({4}, 43), randn({4}, 44)}));
   tg::GradcheckOptions fast;
   fast.fast_mode = true;  // random upstream weights v^T J u
-  const auto r = tg::gradcheck([](tg::Tape<double>&, const Vars& v) { return tgtest::layer_norm_reference(v[0], 1e-5); },
-                               Arrays{randn({4, 6}, 45)}, fast);
+  const auto r =
+      tg::gradcheck([](tg::Tape<double>&, const Vars& v) { return tgtest::layer_norm_reference(v[0], 1e-5); },
+                    Arrays{randn({4, 6}, 45)}, fast);
   INFO(r.message);
   CHECK(r.ok);
 }

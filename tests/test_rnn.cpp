@@ -40,9 +40,9 @@ TEST_CASE("RNN matches torch.nn.RNN: output, h_n and every gradient") {
   const auto fx = tgtest::load_fixture("rnn.json");
   int n = 0;
   for (const auto& c : fx.at("cases")) {
-    INFO("case " << n++ << ": layers " << c.at("num_layers") << ", " << c.at("nonlinearity")
-                 << ", bias " << c.at("bias") << ", batch_first " << c.at("batch_first")
-                 << ", x " << c.at("x").at("shape") << ", h0 " << c.contains("h0"));
+    INFO("case " << n++ << ": layers " << c.at("num_layers") << ", " << c.at("nonlinearity") << ", bias "
+                 << c.at("bias") << ", batch_first " << c.at("batch_first") << ", x " << c.at("x").at("shape")
+                 << ", h0 " << c.contains("h0"));
     tg::RNN<double> rnn(c.at("input_size").get<std::size_t>(), c.at("hidden_size").get<std::size_t>(),
                         options_of(c));
     rnntest::check_fixture_case(rnn, c);
@@ -58,7 +58,8 @@ TEST_CASE("RNN gradients pass gradcheck w.r.t. input, h0 and all parameters on o
   }
   SECTION("two relu layers, no bias, batch_first, with h0") {
     tg::Generator gen(2);
-    tg::RNN<double> rnn(2, 3, tg::RNNOptions().num_layers(2).nonlinearity("relu").bias(false).batch_first(true), gen);
+    tg::RNN<double> rnn(
+        2, 3, tg::RNNOptions().num_layers(2).nonlinearity("relu").bias(false).batch_first(true), gen);
     CHECK_GRADCHECK_RECURRENT(rnn, randn({2, 3, 2}, 3), std::optional(randn({2, 2, 3}, 4)));
   }
   SECTION("two tanh layers, T = 4, N = 1, no h0") {
@@ -85,7 +86,7 @@ TEST_CASE("the fused rnn_layer equals the same RNN composed from linear and tanh
       xt::xarray<double> out[2];
       for (int fused = 0; fused < 2; ++fused) {
         tg::Tape<double> t;
-        std::vector<tg::Var<double>> in = {t.input(xv, true), t.input(h0v, true), t.input(wih, true),
+        std::vector<tg::Var<double>> in = {t.input(xv, true),  t.input(h0v, true), t.input(wih, true),
                                            t.input(whh, true), t.input(bih, true), t.input(bhh, true)};
         const tg::Var<double> h0 = with_h0 ? in[1] : tg::Var<double>();
         const auto y = fused ? tg::rnn_layer(in[0], h0, in[2], in[3], in[4], in[5], act)
@@ -148,8 +149,9 @@ TEST_CASE("RNN uses PyTorch's parameter names, shapes and init range") {
   CHECK(sd.at("bias_hh_l1").shape() == tg::Shape{16});
   CHECK(tg::RNN<float>(3, 4, tg::RNNOptions().bias(false)).named_parameters().size() == 2);
   CHECK(rnn.to_string() == "RNN(3, 16, num_layers=2)\n");
-  CHECK(tg::RNN<float>(3, 4, tg::RNNOptions().nonlinearity("relu").bias(false).batch_first(true))
-            .to_string() == "RNN(3, 4, nonlinearity='relu', bias=False, batch_first=True)\n");
+  CHECK(
+      tg::RNN<float>(3, 4, tg::RNNOptions().nonlinearity("relu").bias(false).batch_first(true)).to_string() ==
+      "RNN(3, 4, nonlinearity='relu', bias=False, batch_first=True)\n");
 }
 
 TEST_CASE("RNN forward returns the output and the shapes follow torch.nn.RNN") {

@@ -135,8 +135,7 @@ TEST_CASE("a file truncated at any byte is an IoError, never a crash or a partia
     INFO("truncated to " << len << " of " << bytes.size() << " bytes");
     CHECK_THROWS_AS(tg::load_safetensors_from_bytes<float>(bytes.substr(0, len)), tg::IoError);
   }
-  CHECK_THROWS_WITH(tg::load_safetensors_from_bytes<float>(bytes.substr(0, 5)),
-                    Contains("5 bytes"));
+  CHECK_THROWS_WITH(tg::load_safetensors_from_bytes<float>(bytes.substr(0, 5)), Contains("5 bytes"));
 }
 
 TEST_CASE("a header length beyond the file or the 100 MB cap is an IoError with the numbers") {
@@ -153,7 +152,8 @@ TEST_CASE("a header length beyond the file or the 100 MB cap is an IoError with 
 
 TEST_CASE("inconsistent data offsets are IoErrors naming the tensors and offsets") {
   auto load = [](const std::string& header, std::size_t data_len) {
-    return tg::load_safetensors_from_bytes<float>(tgtest::safetensors_bytes(header, std::string(data_len, '\0')));
+    return tg::load_safetensors_from_bytes<float>(
+        tgtest::safetensors_bytes(header, std::string(data_len, '\0')));
   };
   SECTION("overlap") {
     CHECK_THROWS_AS(load(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},
@@ -170,9 +170,8 @@ TEST_CASE("inconsistent data offsets are IoErrors naming the tensors and offsets
                       Contains("overlap"));
   }
   SECTION("out of range") {
-    CHECK_THROWS_WITH(
-        load(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}})", 12),
-        Contains("'a'") && Contains("[8, 16]") && Contains("data section of 12 bytes"));
+    CHECK_THROWS_WITH(load(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}})", 12),
+                      Contains("'a'") && Contains("[8, 16]") && Contains("data section of 12 bytes"));
     CHECK_THROWS_WITH(load(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[8,4]}})", 12),
                       Contains("'a'") && Contains("begin > end"));
   }
@@ -184,9 +183,8 @@ TEST_CASE("inconsistent data offsets are IoErrors naming the tensors and offsets
         Contains("too many elements"));
     std::string many = "[1";
     for (int i = 0; i < 64; ++i) many += ",1";
-    CHECK_THROWS_WITH(
-        load(R"({"a":{"dtype":"F32","shape":)" + many + R"(],"data_offsets":[0,4]}})", 4),
-        Contains("65 dims"));
+    CHECK_THROWS_WITH(load(R"({"a":{"dtype":"F32","shape":)" + many + R"(],"data_offsets":[0,4]}})", 4),
+                      Contains("65 dims"));
     // A zero dim makes the tensor empty, but the other dims must still be indexable.
     CHECK(load(R"({"a":{"dtype":"F32","shape":[0,1048576,1048576],"data_offsets":[0,0]}})", 0)
               .tensors.at("a")
@@ -205,7 +203,8 @@ TEST_CASE("inconsistent data offsets are IoErrors naming the tensors and offsets
 
 TEST_CASE("malformed header entries are IoErrors naming the tensor") {
   auto load = [](const std::string& header, std::size_t data_len = 4) {
-    return tg::load_safetensors_from_bytes<float>(tgtest::safetensors_bytes(header, std::string(data_len, '\0')));
+    return tg::load_safetensors_from_bytes<float>(
+        tgtest::safetensors_bytes(header, std::string(data_len, '\0')));
   };
   CHECK_THROWS_WITH(load(R"({"a":{"dtype":"F31","shape":[1],"data_offsets":[0,4]}})"),
                     Contains("'a'") && Contains("unknown dtype F31"));
@@ -225,12 +224,10 @@ TEST_CASE("malformed header entries are IoErrors naming the tensor") {
   CHECK_THROWS_WITH(load(R"({"a":[1]})"), Contains("'a': header entry must be an object"));
   CHECK_THROWS_WITH(load(R"([1, 2])"), Contains("must be a JSON object"));
   CHECK_THROWS_WITH(load(R"({"a":)"), Contains("not valid JSON"));
-  CHECK_THROWS_WITH(load(R"({"__metadata__":{"k":1}})", 0),
-                    Contains("__metadata__['k'] must be a string"));
+  CHECK_THROWS_WITH(load(R"({"__metadata__":{"k":1}})", 0), Contains("__metadata__['k'] must be a string"));
   CHECK_THROWS_WITH(load(R"({"__metadata__":[]})", 0), Contains("__metadata__ must be an object"));
-  CHECK_THROWS_AS(
-      tg::safetensors_to_bytes(tg::TensorMap<float>{{"__metadata__", xt::xarray<float>{1}}}),
-      tg::ValueError);
+  CHECK_THROWS_AS(tg::safetensors_to_bytes(tg::TensorMap<float>{{"__metadata__", xt::xarray<float>{1}}}),
+                  tg::ValueError);
 }
 
 TEST_CASE("random corruption of a valid file either loads or throws an IoError") {
@@ -242,8 +239,7 @@ TEST_CASE("random corruption of a valid file either loads or throws an IoError")
     const int flips = 1 + static_cast<int>(rng() % 3);
     for (int f = 0; f < flips; ++f) {
       // Mostly the length field and the header, where the structure lives.
-      const std::size_t limit =
-          (rng() % 4 == 0) ? bytes.size() : std::min<std::size_t>(bytes.size(), 300);
+      const std::size_t limit = (rng() % 4 == 0) ? bytes.size() : std::min<std::size_t>(bytes.size(), 300);
       bytes[rng() % limit] = static_cast<char>(rng() & 0xFF);
     }
     try {
@@ -265,12 +261,10 @@ TEST_CASE("an interrupted write leaves the previous file intact and no temporary
   tg::TensorMap<float> after;
   after["weight"] = xt::ones<float>({3, 4});
   const std::string new_bytes = tg::safetensors_to_bytes(after);
-  for (std::size_t fail_at :
-       {std::size_t(0), std::size_t(7), new_bytes.size() / 2, new_bytes.size() - 1}) {
+  for (std::size_t fail_at : {std::size_t(0), std::size_t(7), new_bytes.size() / 2, new_bytes.size() - 1}) {
     INFO("failing after " << fail_at << " bytes");
     CHECK_THROWS_AS(tg::write_file_atomic(path, new_bytes, fail_at), tg::IoError);
-    CHECK_THROWS_WITH(tg::write_file_atomic(path, new_bytes, fail_at),
-                      Contains("simulated failure"));
+    CHECK_THROWS_WITH(tg::write_file_atomic(path, new_bytes, fail_at), Contains("simulated failure"));
     CHECK(tgtest::read_bytes(path) == old_bytes);
     CHECK(dir_entries(dir) == std::vector<std::string>{"ckpt.safetensors"});
     const auto still = tg::load_safetensors<float>(path);
@@ -300,8 +294,9 @@ TEST_CASE("unwritable or missing paths are IoErrors naming the path") {
 
 TEST_CASE("a deeply nested header is an IoError, not a stack overflow") {
   const std::string deep = std::string(100000, '[') + std::string(100000, ']');
-  CHECK_THROWS_WITH(tg::load_safetensors_from_bytes<float>(tgtest::safetensors_bytes("{\"a\":" + deep + "}", "")),
-                    Contains("'a': header entry must be an object; got an array of 1 elements"));
+  CHECK_THROWS_WITH(
+      tg::load_safetensors_from_bytes<float>(tgtest::safetensors_bytes("{\"a\":" + deep + "}", "")),
+      Contains("'a': header entry must be an object; got an array of 1 elements"));
   CHECK_THROWS_WITH(tg::load_safetensors_from_bytes<float>(tgtest::safetensors_bytes(deep, "")),
                     Contains("must be a JSON object"));
 }

@@ -60,7 +60,8 @@ const char* const kOptimizers[] = {"SGD", "Adam", "AdamW", "RMSprop"};
 
 // ---- schedulers ------------------------------------------------------------------------------
 
-TEST_CASE("StepLR with a negative, zero, NaN or infinite gamma is a ValueError naming it; the lr is unchanged") {
+TEST_CASE(
+    "StepLR with a negative, zero, NaN or infinite gamma is a ValueError naming it; the lr is unchanged") {
   TwoParams p;
   tg::SGD<float> sgd(p.list(), 0.5);
   expect_error<tg::ValueError>([&] { tg::StepLR<float>(sgd, 2, -0.5); }, {"StepLR", "gamma", "-0.5"});
@@ -70,7 +71,8 @@ TEST_CASE("StepLR with a negative, zero, NaN or infinite gamma is a ValueError n
   CHECK(sgd.lr() == 0.5);
 }
 
-TEST_CASE("CosineAnnealingLR with a negative, NaN or infinite eta_min is a ValueError naming it; the lr is unchanged") {
+TEST_CASE(
+    "CosineAnnealingLR with a negative, NaN or infinite eta_min is a ValueError naming it; the lr is unchanged") {
   TwoParams p;
   tg::SGD<float> sgd(p.list(), 0.5);
   expect_error<tg::ValueError>([&] { tg::CosineAnnealingLR<float>(sgd, 10, -0.1); },
@@ -85,14 +87,16 @@ TEST_CASE("LinearLR with NaN or infinite factors or negative total_iters is a Va
   TwoParams p;
   tg::SGD<float> sgd(p.list(), 0.5);
   expect_error<tg::ValueError>([&] { tg::LinearLR<float>(sgd, kNaN); }, {"LinearLR", "start_factor", "nan"});
-  expect_error<tg::ValueError>([&] { tg::LinearLR<float>(sgd, 0.5, kInf); }, {"LinearLR", "end_factor", "inf"});
+  expect_error<tg::ValueError>([&] { tg::LinearLR<float>(sgd, 0.5, kInf); },
+                               {"LinearLR", "end_factor", "inf"});
   expect_error<tg::ValueError>([&] { tg::LinearLR<float>(sgd, 0.5, -0.5); }, {"end_factor", "-0.5"});
   expect_error<tg::ValueError>([&] { tg::LinearLR<float>(sgd, 1.5); }, {"start_factor", "1.5"});
   expect_error<tg::ValueError>([&] { tg::LinearLR<float>(sgd, 0.5, 1.0, -2); }, {"total_iters", "-2"});
   CHECK(sgd.lr() == 0.5);
 }
 
-TEST_CASE("a scheduler step whose lr the optimizer refuses throws and leaves last_epoch and the lr unchanged") {
+TEST_CASE(
+    "a scheduler step whose lr the optimizer refuses throws and leaves last_epoch and the lr unchanged") {
   TwoParams p;
   tg::SGD<float> sgd(p.list(), 0.5);
   // 0.5 * (1e200)^2 overflows to infinity at the second step.
@@ -137,30 +141,51 @@ TEST_CASE("an infinite learning rate is a ValueError at construction, in set_lr 
     s.check_unchanged();
   }
   expect_error<tg::ValueError>([&] { tg::SGD<float>(p.list(), kInf); }, {"SGD", "learning rate", "inf"});
-  expect_error<tg::ValueError>([&] { tg::RMSprop<float>(p.list(), kInf); }, {"RMSprop", "learning rate", "inf"});
+  expect_error<tg::ValueError>([&] { tg::RMSprop<float>(p.list(), kInf); },
+                               {"RMSprop", "learning rate", "inf"});
 }
 
-TEST_CASE("SGD with an infinite momentum or weight decay, or a dampening outside [0, 1], is a ValueError naming it") {
+TEST_CASE(
+    "SGD with an infinite momentum or weight decay, or a dampening outside [0, 1], is a ValueError naming it") {
   TwoParams p;
-  expect_error<tg::ValueError>([&] { tg::SGD<float>(p.list(), 0.1, tg::SGDOptions{kInf}); }, {"SGD", "momentum", "inf"});
-  expect_error<tg::ValueError>([&] { tg::SGD<float>(p.list(), 0.1, tg::SGDOptions{0.9, 0, kInf}); },
-                               {"SGD", "weight_decay", "inf"});
-  expect_error<tg::ValueError>([&] { tg::SGD<float>(p.list(), 0.1, tg::SGDOptions{0.9, kNaN}); }, {"SGD", "dampening", "nan"});
-  expect_error<tg::ValueError>([&] { tg::SGD<float>(p.list(), 0.1, tg::SGDOptions{0.9, -0.5}); }, {"SGD", "dampening", "-0.5"});
-  expect_error<tg::ValueError>([&] { tg::SGD<float>(p.list(), 0.1, tg::SGDOptions{0.9, 2.0}); }, {"SGD", "dampening", "2.0"});
+  expect_error<tg::ValueError>([&] { tg::SGD<float>(p.list(), 0.1, tg::SGDOptions{kInf}); },
+                               {"SGD", "momentum", "inf"});
+  expect_error<tg::ValueError>(
+      [&] {
+        tg::SGD<float>(p.list(), 0.1, tg::SGDOptions{0.9, 0, kInf});
+      },
+      {"SGD", "weight_decay", "inf"});
+  expect_error<tg::ValueError>(
+      [&] {
+        tg::SGD<float>(p.list(), 0.1, tg::SGDOptions{0.9, kNaN});
+      },
+      {"SGD", "dampening", "nan"});
+  expect_error<tg::ValueError>(
+      [&] {
+        tg::SGD<float>(p.list(), 0.1, tg::SGDOptions{0.9, -0.5});
+      },
+      {"SGD", "dampening", "-0.5"});
+  expect_error<tg::ValueError>(
+      [&] {
+        tg::SGD<float>(p.list(), 0.1, tg::SGDOptions{0.9, 2.0});
+      },
+      {"SGD", "dampening", "2.0"});
 }
 
-TEST_CASE("Adam with an infinite eps or weight decay and RMSprop with alpha above 1 or an infinite eps are ValueErrors") {
+TEST_CASE(
+    "Adam with an infinite eps or weight decay and RMSprop with alpha above 1 or an infinite eps are ValueErrors") {
   TwoParams p;
   tg::AdamOptions a;
   a.eps = kInf;
   expect_error<tg::ValueError>([&] { tg::Adam<float>(p.list(), 1e-3, a); }, {"Adam", "epsilon", "inf"});
   tg::AdamOptions w = tg::AdamW<float>::default_options();
   w.weight_decay = kInf;
-  expect_error<tg::ValueError>([&] { tg::AdamW<float>(p.list(), 1e-3, w); }, {"AdamW", "weight_decay", "inf"});
+  expect_error<tg::ValueError>([&] { tg::AdamW<float>(p.list(), 1e-3, w); },
+                               {"AdamW", "weight_decay", "inf"});
   tg::AdamOptions b;
   b.beta2 = kNaN;
-  expect_error<tg::ValueError>([&] { tg::Adam<float>(p.list(), 1e-3, b); }, {"Adam", "beta parameter at index 1", "nan"});
+  expect_error<tg::ValueError>([&] { tg::Adam<float>(p.list(), 1e-3, b); },
+                               {"Adam", "beta parameter at index 1", "nan"});
   tg::RMSpropOptions r;
   r.alpha = 1.5;
   expect_error<tg::ValueError>([&] { tg::RMSprop<float>(p.list(), 1e-2, r); }, {"RMSprop", "alpha", "1.5"});
@@ -169,12 +194,14 @@ TEST_CASE("Adam with an infinite eps or weight decay and RMSprop with alpha abov
   expect_error<tg::ValueError>([&] { tg::RMSprop<float>(p.list(), 1e-2, e); }, {"RMSprop", "epsilon", "inf"});
   tg::RMSpropOptions m;
   m.momentum = kNaN;
-  expect_error<tg::ValueError>([&] { tg::RMSprop<float>(p.list(), 1e-2, m); }, {"RMSprop", "momentum", "nan"});
+  expect_error<tg::ValueError>([&] { tg::RMSprop<float>(p.list(), 1e-2, m); },
+                               {"RMSprop", "momentum", "nan"});
 }
 
 // ---- optimizer steps are all or nothing --------------------------------------------------------
 
-TEST_CASE("every optimizer's step with one grad of the wrong shape throws and moves no parameter and no state") {
+TEST_CASE(
+    "every optimizer's step with one grad of the wrong shape throws and moves no parameter and no state") {
   for (const char* kind : kOptimizers) {
     INFO(kind);
     TwoParams p;
@@ -188,7 +215,8 @@ TEST_CASE("every optimizer's step with one grad of the wrong shape throws and mo
   }
 }
 
-TEST_CASE("every optimizer's step after a parameter was reshaped under its state is a StateError that changes nothing") {
+TEST_CASE(
+    "every optimizer's step after a parameter was reshaped under its state is a StateError that changes nothing") {
   // The state (momentum, moments) was created for a (3) parameter that is now (5): updating
   // would read and write the state past its end.
   for (const char* kind : kOptimizers) {
@@ -206,7 +234,8 @@ TEST_CASE("every optimizer's step after a parameter was reshaped under its state
   }
 }
 
-TEST_CASE("a NaN gradient does not throw in any optimizer: it reaches only its own parameter, as in PyTorch") {
+TEST_CASE(
+    "a NaN gradient does not throw in any optimizer: it reaches only its own parameter, as in PyTorch") {
   for (const char* kind : kOptimizers) {
     INFO(kind);
     TwoParams p;

@@ -88,9 +88,11 @@ TEST_CASE("transpose and permute pass gradcheck") {
   CHECK_GRADCHECK([](tg::Tape<double>&, const Vars& v) { return tg::permute(v[0], {2, 0, 1}); }, x);
   CHECK_GRADCHECK([](tg::Tape<double>&, const Vars& v) { return tg::permute(v[0], {1, -1, 0}); }, x);
   // a weighted result, so a permutation bug cannot hide behind symmetric values
-  CHECK_GRADCHECK([](tg::Tape<double>&, const Vars& v) {
-    return tg::permute(v[0], {2, 1, 0}) * tg::permute(v[0] * v[0], {2, 1, 0});
-  }, x);
+  CHECK_GRADCHECK(
+      [](tg::Tape<double>&, const Vars& v) {
+        return tg::permute(v[0], {2, 1, 0}) * tg::permute(v[0] * v[0], {2, 1, 0});
+      },
+      x);
 }
 
 TEST_CASE("slice, select and index_select pass gradcheck") {
@@ -99,7 +101,11 @@ TEST_CASE("slice, select and index_select pass gradcheck") {
   CHECK_GRADCHECK([](tg::Tape<double>&, const Vars& v) { return tg::slice(v[0], 0, -3, tg::kSliceEnd); }, x);
   CHECK_GRADCHECK([](tg::Tape<double>&, const Vars& v) { return tg::select(v[0], 0, -1); }, x);
   CHECK_GRADCHECK([](tg::Tape<double>&, const Vars& v) { return tg::select(v[0], 1, 2); }, x);
-  CHECK_GRADCHECK([](tg::Tape<double>&, const Vars& v) { return tg::index_select(v[0], 1, {5, 0, 5, 2}); }, x);
+  CHECK_GRADCHECK(
+      [](tg::Tape<double>&, const Vars& v) {
+        return tg::index_select(v[0], 1, {5, 0, 5, 2});
+      },
+      x);
   CHECK_GRADCHECK([](tg::Tape<double>&, const Vars& v) { return tg::index_select(v[0], 0, {3, 3, 3}); }, x);
   const Arrays y = {randn({2, 1, 3}, 7)};
   CHECK_GRADCHECK([](tg::Tape<double>&, const Vars& v) { return tg::slice(v[0], 1, 0, 1); }, y);
@@ -123,14 +129,18 @@ TEST_CASE("concat, stack and split pass gradcheck") {
   for (std::size_t k = 0; k < 3; ++k) {
     INFO("piece " << k);
     CHECK_GRADCHECK([k](tg::Tape<double>&, const Vars& v) { return tg::split(v[0], 2, 0)[k]; }, x);
-    CHECK_GRADCHECK([k](tg::Tape<double>&, const Vars& v) {
-      return tg::split(v[0], std::vector<std::size_t>{1, 2, 0}, 1)[k];
-    }, x);
+    CHECK_GRADCHECK(
+        [k](tg::Tape<double>&, const Vars& v) {
+          return tg::split(v[0], std::vector<std::size_t>{1, 2, 0}, 1)[k];
+        },
+        x);
   }
-  CHECK_GRADCHECK([](tg::Tape<double>&, const Vars& v) {
-    auto p = tg::split(v[0], std::vector<std::size_t>{2, 3}, 0);
-    return tg::concat(std::vector<tg::Var<double>>{p[1] * p[1], p[0]}, 0);
-  }, x);
+  CHECK_GRADCHECK(
+      [](tg::Tape<double>&, const Vars& v) {
+        auto p = tg::split(v[0], std::vector<std::size_t>{2, 3}, 0);
+        return tg::concat(std::vector<tg::Var<double>>{p[1] * p[1], p[0]}, 0);
+      },
+      x);
 }
 
 TEST_CASE("repeated indices in index_select accumulate their gradients") {
@@ -168,8 +178,14 @@ TEST_CASE("float shape ops give the same values as double ones") {
   tg::Tape<double> td;
   auto f = tf.input(xt::xarray<float>(xt::cast<float>(xd)), true);
   auto d = td.input(xd, true);
-  auto yf = tg::concat(std::vector<tg::Var<float>>{tg::permute(f, {2, 0, 1}), tg::transpose(tg::slice(tg::transpose(f, 0, 2), 2, 1, 3), 1, 2)}, 1);
-  auto yd = tg::concat(std::vector<tg::Var<double>>{tg::permute(d, {2, 0, 1}), tg::transpose(tg::slice(tg::transpose(d, 0, 2), 2, 1, 3), 1, 2)}, 1);
+  auto yf =
+      tg::concat(std::vector<tg::Var<float>>{tg::permute(f, {2, 0, 1}),
+                                             tg::transpose(tg::slice(tg::transpose(f, 0, 2), 2, 1, 3), 1, 2)},
+                 1);
+  auto yd = tg::concat(
+      std::vector<tg::Var<double>>{tg::permute(d, {2, 0, 1}),
+                                   tg::transpose(tg::slice(tg::transpose(d, 0, 2), 2, 1, 3), 1, 2)},
+      1);
   CHECK(tgtest::max_abs_diff(yf.value(), yd.value()) < 1e-6);
   const auto up = randn(yd.shape(), 20);
   tf.backward(yf, xt::xarray<float>(xt::cast<float>(up)));
@@ -187,7 +203,8 @@ TEST_CASE("reshape to a size that does not fit is a ShapeError naming both shape
   CHECK_THROWS_WITH(tg::reshape(x, {4, -1}), "reshape: cannot reshape (2, 3) (6 elements) into (4, -1)");
   CHECK_THROWS_AS(tg::reshape(x, {4, -1}), tg::ShapeError);
   CHECK_THROWS_AS(tg::reshape(x, {7}), tg::ShapeError);
-  CHECK_THROWS_WITH(tg::reshape(x, {-1, -1}), Catch::Contains("only one dim can be -1") && Catch::Contains("(-1, -1)"));
+  CHECK_THROWS_WITH(tg::reshape(x, {-1, -1}),
+                    Catch::Contains("only one dim can be -1") && Catch::Contains("(-1, -1)"));
   CHECK_THROWS_AS(tg::reshape(x, {-1, -1}), tg::ValueError);
   CHECK_THROWS_WITH(tg::reshape(x, {-2, -3}), Catch::Contains("invalid size -2"));
   CHECK_THROWS_WITH(tg::reshape(e, {-1, 0}), Catch::Contains("(0, 3)") && Catch::Contains("ambiguous"));
@@ -198,12 +215,14 @@ TEST_CASE("an axis out of range is a ValueError naming the op, the axis and the 
   tg::Tape<double> t;
   auto x = t.input(xt::xarray<double>::from_shape({2, 3}), true);
   const auto before = t.size();
-  CHECK_THROWS_WITH(tg::squeeze(x, 2), Catch::Contains("squeeze") && Catch::Contains("axis 2") && Catch::Contains("2 dims"));
+  CHECK_THROWS_WITH(tg::squeeze(x, 2),
+                    Catch::Contains("squeeze") && Catch::Contains("axis 2") && Catch::Contains("2 dims"));
   CHECK_THROWS_WITH(tg::unsqueeze(x, -4), Catch::Contains("unsqueeze") && Catch::Contains("axis -4"));
   CHECK_THROWS_AS(tg::unsqueeze(x, 3), tg::ValueError);
   CHECK_THROWS_AS(tg::transpose(x, 0, 2), tg::ValueError);
   CHECK_THROWS_AS(tg::flatten(x, -3), tg::ValueError);
-  CHECK_THROWS_WITH(tg::flatten(x, 1, 0), Catch::Contains("flatten") && Catch::Contains("start_axis 1") && Catch::Contains("(2, 3)"));
+  CHECK_THROWS_WITH(tg::flatten(x, 1, 0), Catch::Contains("flatten") && Catch::Contains("start_axis 1") &&
+                                              Catch::Contains("(2, 3)"));
   CHECK_THROWS_WITH(tg::slice(x, 5, 0, 1), Catch::Contains("slice") && Catch::Contains("axis 5"));
   CHECK_THROWS_AS(tg::select(x, -3, 0), tg::ValueError);
   CHECK_THROWS_AS(tg::index_select(x, 2, {0}), tg::ValueError);
@@ -217,13 +236,18 @@ TEST_CASE("indices out of range and bad steps are ValueErrors naming index and s
   tg::Tape<double> t;
   auto x = t.input(xt::xarray<double>::from_shape({2, 3}), true);
   const auto before = t.size();
-  CHECK_THROWS_WITH(tg::select(x, 1, 3), Catch::Contains("select") && Catch::Contains("index 3") && Catch::Contains("size 3"));
-  CHECK_THROWS_WITH(tg::select(x, 0, -3), Catch::Contains("index -3") && Catch::Contains("size 2") && Catch::Contains("(2, 3)"));
+  CHECK_THROWS_WITH(tg::select(x, 1, 3),
+                    Catch::Contains("select") && Catch::Contains("index 3") && Catch::Contains("size 3"));
+  CHECK_THROWS_WITH(tg::select(x, 0, -3),
+                    Catch::Contains("index -3") && Catch::Contains("size 2") && Catch::Contains("(2, 3)"));
   CHECK_THROWS_AS(tg::select(x, 0, 2), tg::ValueError);
-  CHECK_THROWS_WITH(tg::index_select(x, 1, {0, 3}), Catch::Contains("index_select") && Catch::Contains("index 3") && Catch::Contains("size 3"));
+  CHECK_THROWS_WITH(tg::index_select(x, 1, {0, 3}), Catch::Contains("index_select") &&
+                                                        Catch::Contains("index 3") &&
+                                                        Catch::Contains("size 3"));
   CHECK_THROWS_WITH(tg::index_select(x, 0, {-1}), Catch::Contains("index -1"));
   CHECK_THROWS_AS(tg::index_select(x, 0, {-1}), tg::ValueError);
-  CHECK_THROWS_WITH(tg::slice(x, 1, 0, 3, 0), Catch::Contains("slice") && Catch::Contains("step must be >= 1; got 0"));
+  CHECK_THROWS_WITH(tg::slice(x, 1, 0, 3, 0),
+                    Catch::Contains("slice") && Catch::Contains("step must be >= 1; got 0"));
   CHECK_THROWS_AS(tg::slice(x, 1, 3, 0, -1), tg::ValueError);
   CHECK(t.size() == before);
 }
@@ -232,7 +256,8 @@ TEST_CASE("permute with dims that are not a permutation is a ValueError") {
   tg::Tape<double> t;
   auto x = t.input(xt::xarray<double>::from_shape({2, 3, 4}), true);
   const auto before = t.size();
-  CHECK_THROWS_WITH(tg::permute(x, {0, 0, 1}), Catch::Contains("permute") && Catch::Contains("[0, 0, 1]") && Catch::Contains("not a permutation"));
+  CHECK_THROWS_WITH(tg::permute(x, {0, 0, 1}), Catch::Contains("permute") && Catch::Contains("[0, 0, 1]") &&
+                                                   Catch::Contains("not a permutation"));
   CHECK_THROWS_AS(tg::permute(x, {0, 2, -1}), tg::ValueError);
   CHECK_THROWS_WITH(tg::permute(x, {1, 0}), Catch::Contains("2 entries") && Catch::Contains("(2, 3, 4)"));
   CHECK_THROWS_AS(tg::permute(x, {0, 1, 3}), tg::ValueError);
@@ -251,13 +276,17 @@ TEST_CASE("concat and stack reject empty lists, mismatched shapes, 0-d inputs an
   CHECK_THROWS_AS(tg::concat(Vars{}, 0), tg::ValueError);
   CHECK_THROWS_AS(tg::stack(Vars{}, 0), tg::ValueError);
   CHECK(tg::concat(Vars{a, b}, 1).shape() == tg::Shape{2, 7});  // only the concat axis differs
-  CHECK_THROWS_WITH(tg::concat(Vars{a, b}, 0), Catch::Contains("(2, 3)") && Catch::Contains("(2, 4)") && Catch::Contains("dim 1") && Catch::Contains("concat axis 0"));
+  CHECK_THROWS_WITH(tg::concat(Vars{a, b}, 0), Catch::Contains("(2, 3)") && Catch::Contains("(2, 4)") &&
+                                                   Catch::Contains("dim 1") &&
+                                                   Catch::Contains("concat axis 0"));
   CHECK_THROWS_AS(tg::concat(Vars{a, b}, 0), tg::ShapeError);
   CHECK_THROWS_WITH(tg::concat(Vars{a, c}, 0), Catch::Contains("number of dims") && Catch::Contains("(3)"));
   CHECK_THROWS_WITH(tg::concat(Vars{s, s}, 0), Catch::Contains("0-d"));
-  CHECK_THROWS_WITH(tg::stack(Vars{a, a, b}, 0), Catch::Contains("stack") && Catch::Contains("input 2") && Catch::Contains("(2, 4)"));
+  CHECK_THROWS_WITH(tg::stack(Vars{a, a, b}, 0),
+                    Catch::Contains("stack") && Catch::Contains("input 2") && Catch::Contains("(2, 4)"));
   CHECK_THROWS_AS(tg::stack(Vars{a, b}, 0), tg::ShapeError);
-  CHECK_THROWS_WITH(tg::concat(Vars{a, elsewhere}, 0), Catch::Contains("input 1") && Catch::Contains("different tape"));
+  CHECK_THROWS_WITH(tg::concat(Vars{a, elsewhere}, 0),
+                    Catch::Contains("input 1") && Catch::Contains("different tape"));
   CHECK_THROWS_AS(tg::stack(Vars{a, tg::Var<double>{}}, 0), tg::StateError);
   CHECK(t.size() == before + 1);  // only the successful concat was recorded
 }
@@ -268,7 +297,8 @@ TEST_CASE("split sizes that do not sum to the axis and a zero split_size are Val
   auto e = t.input(xt::xarray<double>::from_shape({3, 0}), true);
   const auto before = t.size();
   CHECK_THROWS_WITH(tg::split(x, std::vector<std::size_t>{2, 2}, 1),
-                    Catch::Contains("split") && Catch::Contains("[2, 2]") && Catch::Contains("sum to 4") && Catch::Contains("size 5"));
+                    Catch::Contains("split") && Catch::Contains("[2, 2]") && Catch::Contains("sum to 4") &&
+                        Catch::Contains("size 5"));
   CHECK_THROWS_AS(tg::split(x, std::vector<std::size_t>{2, 2}, 1), tg::ValueError);
   CHECK_THROWS_WITH(tg::split(x, 0, 1), Catch::Contains("split_size") && Catch::Contains("size 5"));
   CHECK(t.size() == before);

@@ -24,9 +24,12 @@ enum class Norm { None, Layer, Batch };
 
 const char* norm_name(Norm n) {
   switch (n) {
-    case Norm::None: return "none";
-    case Norm::Layer: return "LayerNorm";
-    case Norm::Batch: return "BatchNorm1d";
+    case Norm::None:
+      return "none";
+    case Norm::Layer:
+      return "LayerNorm";
+    case Norm::Batch:
+      return "BatchNorm1d";
   }
   return "?";
 }
@@ -57,7 +60,7 @@ struct SoakResult {
   std::size_t steps = 0;
   float first_loss = 0, last_loss = 0;  // means over the first and the last epoch
   std::size_t tape_bytes_after_first = 0;
-  bool tape_flat = true;          // bytes_allocated() never changed after the first step
+  bool tape_flat = true;                   // bytes_allocated() never changed after the first step
   std::size_t rss_start = 0, rss_end = 0;  // after `warmup` steps, and at the end
   double seconds = 0;
 };
@@ -90,8 +93,10 @@ SoakResult train(Norm norm, std::size_t steps, std::size_t warmup) {
       epoch_sum += loss.item();
       ++epoch_n;
       ++r.steps;
-      if (r.steps == 1) r.tape_bytes_after_first = tape.bytes_allocated();
-      else if (tape.bytes_allocated() != r.tape_bytes_after_first) r.tape_flat = false;
+      if (r.steps == 1)
+        r.tape_bytes_after_first = tape.bytes_allocated();
+      else if (tape.bytes_allocated() != r.tape_bytes_after_first)
+        r.tape_flat = false;
     }
     const float mean = static_cast<float>(epoch_sum / static_cast<double>(epoch_n));
     if (first_epoch) r.first_loss = mean;
@@ -120,7 +125,7 @@ TEST_CASE("1,000 MLP training steps per normalization keep the tape's memory fla
     CHECK(r.tape_bytes_after_first > 0);
     CHECK(r.tape_flat);
     CHECK(std::isfinite(r.last_loss));  // NaN also when a parameter went non-finite
-    CHECK(r.first_loss > 0.3f);  // about log 2 = 0.69 at the start
+    CHECK(r.first_loss > 0.3f);         // about log 2 = 0.69 at the start
     CHECK(r.last_loss < 0.5f * r.first_loss);
   }
 }
@@ -129,17 +134,19 @@ TEST_CASE("soak: 100,000 training steps per normalization with RSS at start and 
   std::size_t steps = 100000;
   if (const char* s = std::getenv("TAPEGRAD_SOAK_STEPS")) steps = std::strtoull(s, nullptr, 10);
   const std::size_t warmup = std::min<std::size_t>(1000, steps / 10);
-  std::printf("soak: %zu steps per model, RSS sampled after %zu warm-up steps and at the end\n", steps, warmup);
+  std::printf("soak: %zu steps per model, RSS sampled after %zu warm-up steps and at the end\n", steps,
+              warmup);
   for (Norm norm : {Norm::None, Norm::Layer, Norm::Batch}) {
     INFO("norm: " << norm_name(norm));
     const SoakResult r = train(norm, steps, warmup);
     const double mib = 1024.0 * 1024.0;
-    std::printf("  %-11s %7zu steps in %6.1f s (%6.1f us/step)  loss %.3f -> %.3f  tape %zu B (%s)  "
-                "RSS start %.2f MiB, end %.2f MiB, growth %+.0f KiB\n",
-                norm_name(norm), r.steps, r.seconds, 1e6 * r.seconds / static_cast<double>(r.steps),
-                r.first_loss, r.last_loss, r.tape_bytes_after_first, r.tape_flat ? "flat" : "GREW",
-                static_cast<double>(r.rss_start) / mib, static_cast<double>(r.rss_end) / mib,
-                (static_cast<double>(r.rss_end) - static_cast<double>(r.rss_start)) / 1024.0);
+    std::printf(
+        "  %-11s %7zu steps in %6.1f s (%6.1f us/step)  loss %.3f -> %.3f  tape %zu B (%s)  "
+        "RSS start %.2f MiB, end %.2f MiB, growth %+.0f KiB\n",
+        norm_name(norm), r.steps, r.seconds, 1e6 * r.seconds / static_cast<double>(r.steps), r.first_loss,
+        r.last_loss, r.tape_bytes_after_first, r.tape_flat ? "flat" : "GREW",
+        static_cast<double>(r.rss_start) / mib, static_cast<double>(r.rss_end) / mib,
+        (static_cast<double>(r.rss_end) - static_cast<double>(r.rss_start)) / 1024.0);
     std::fflush(stdout);
     CHECK(r.tape_flat);
     CHECK(std::isfinite(r.last_loss));

@@ -24,12 +24,17 @@ TEST_CASE("activations of float inputs up to 1e30 saturate exactly, with finite 
   const std::vector<Case> cases = {
       {"sigmoid", [](const tg::Var<float>& v) { return tg::sigmoid(v); }, {1, 0, 1, 0}, {0, 0, 0, 0}},
       {"tanh", [](const tg::Var<float>& v) { return tg::tanh(v); }, {1, -1, 1, -1}, {0, 0, 0, 0}},
-      {"softplus", [](const tg::Var<float>& v) { return tg::softplus(v); }, {1e4f, 0, 1e30f, 0}, {1, 0, 1, 0}},
+      {"softplus",
+       [](const tg::Var<float>& v) { return tg::softplus(v); },
+       {1e4f, 0, 1e30f, 0},
+       {1, 0, 1, 0}},
       {"elu", [](const tg::Var<float>& v) { return tg::elu(v); }, {1e4f, -1, 1e30f, -1}, {1, 0, 1, 0}},
       {"gelu", [](const tg::Var<float>& v) { return tg::gelu(v); }, {1e4f, 0, 1e30f, 0}, {1, 0, 1, 0}},
       // Regression: the tanh form's backward computed 0 * inf = NaN once x² overflowed.
-      {"gelu_tanh", [](const tg::Var<float>& v) { return tg::gelu(v, tg::GeluApprox::Tanh); },
-       {1e4f, 0, 1e30f, 0}, {1, 0, 1, 0}},
+      {"gelu_tanh",
+       [](const tg::Var<float>& v) { return tg::gelu(v, tg::GeluApprox::Tanh); },
+       {1e4f, 0, 1e30f, 0},
+       {1, 0, 1, 0}},
   };
   for (const auto& c : cases) {
     INFO(c.name);
@@ -42,7 +47,8 @@ TEST_CASE("activations of float inputs up to 1e30 saturate exactly, with finite 
   }
 }
 
-TEST_CASE("cross_entropy and softmax with masked (-inf) logits are finite and give the masked class nothing") {
+TEST_CASE(
+    "cross_entropy and softmax with masked (-inf) logits are finite and give the masked class nothing") {
   tg::Tape<float> t;
   auto x = t.input(xt::xarray<float>{{0.0f, -kInf, 1.0f}, {-kInf, 2.0f, -kInf}}, true);
   auto loss = tg::cross_entropy(x, {0, 1}, {tg::Reduction::Sum});
@@ -63,7 +69,8 @@ TEST_CASE("cross_entropy and softmax with masked (-inf) logits are finite and gi
   CHECK(t2.grad(z)(1) == 0.0f);
 }
 
-TEST_CASE("clip_grad_norm of float gradients near 1e30 gives the exact norm and clips them, without overflow") {
+TEST_CASE(
+    "clip_grad_norm of float gradients near 1e30 gives the exact norm and clips them, without overflow") {
   // Σ g² = 2.5e61 overflows float (max 3.4e38) but not the double accumulator.
   tg::Parameter<float> a(xt::zeros<float>({2})), b(xt::zeros<float>({1}));
   a.mutable_grad() = {3e30f, 0.0f};
@@ -78,7 +85,8 @@ TEST_CASE("clip_grad_norm of float gradients near 1e30 gives the exact norm and 
   CHECK(tg::clip_grad_norm<float>({&a, &b}, 1.0) == Approx(5e-30).epsilon(1e-6));
   CHECK(b.grad()(0) == 4e-30f);  // below max_norm: unchanged
   // The infinity norm of the same.
-  CHECK(tg::clip_grad_norm<float>({&a, &b}, 1.0, std::numeric_limits<double>::infinity()) == Approx(4e-30).epsilon(1e-6));
+  CHECK(tg::clip_grad_norm<float>({&a, &b}, 1.0, std::numeric_limits<double>::infinity()) ==
+        Approx(4e-30).epsilon(1e-6));
 }
 
 TEST_CASE("float sum and mean of a million values are accurate to float rounding (accumulated in double)") {
@@ -101,7 +109,8 @@ TEST_CASE("float sum and mean of a million values are accurate to float rounding
 TEST_CASE("centered RMSprop with a constant float gradient stays finite for 5,000 steps") {
   // Regression: s - a² (a variance, 0 here in the limit) rounded below 0 after ~1,200 steps and
   // sqrt turned the parameter into NaN. Adam and plain RMSprop ride along as controls.
-  tg::Parameter<float> w1(xt::xarray<float>{1, 2, 3}), w2(xt::xarray<float>{1, 2, 3}), w3(xt::xarray<float>{1, 2, 3});
+  tg::Parameter<float> w1(xt::xarray<float>{1, 2, 3}), w2(xt::xarray<float>{1, 2, 3}),
+      w3(xt::xarray<float>{1, 2, 3});
   tg::RMSpropOptions centered;
   centered.centered = true;
   tg::RMSprop<float> rms_c({&w1}, 1e-6, centered);

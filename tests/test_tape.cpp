@@ -40,8 +40,8 @@ TEST_CASE("retain_graph allows a second backward, and parameter grads accumulate
   auto loss = t.param(w) * x * x;
   t.backward(loss, tg::BackwardOptions{true});
   t.backward(loss);
-  CHECK(w.grad()(0) == 18.0);         // 2 * x^2
-  CHECK(t.grad(x)(0) == 24.0);      // leaf grads accumulate too: 2 * (2 w x)
+  CHECK(w.grad()(0) == 18.0);   // 2 * x^2
+  CHECK(t.grad(x)(0) == 24.0);  // leaf grads accumulate too: 2 * (2 w x)
   w.zero_grad();
   CHECK(w.grad()(0) == 0.0);
 }
@@ -98,8 +98,8 @@ TEST_CASE("input_view binds an array without a copy, and backward detects a real
   // Resizing the array after recording: the next backward throws and changes no gradient.
   data.resize({4});
   CHECK_THROWS_AS(t.backward(loss), tg::StateError);
-  CHECK_THROWS_WITH(t.backward(loss), Catch::Contains("input_view") && Catch::Contains("(2, 2)") &&
-                                          Catch::Contains("(4)"));
+  CHECK_THROWS_WITH(t.backward(loss),
+                    Catch::Contains("input_view") && Catch::Contains("(2, 2)") && Catch::Contains("(4)"));
   CHECK(t.grad(x) == xt::xarray<double>{{2.0, 4.0}, {6.0, 8.0}});
   // reset() forgets the binding; a new one binds the array as it is now.
   t.reset();
@@ -180,8 +180,8 @@ TEST_CASE("anomaly mode names the op that produced NaN in forward") {
   t.set_detect_anomaly(true);
   auto x = t.input(xt::xarray<double>{-1.0, 4.0}, true);
   const auto before = t.size();
-  CHECK_THROWS_WITH(tg::log(x), Catch::Contains("'log'") && Catch::Contains("tape index 1") &&
-                                    Catch::Contains("(2)"));
+  CHECK_THROWS_WITH(tg::log(x),
+                    Catch::Contains("'log'") && Catch::Contains("tape index 1") && Catch::Contains("(2)"));
   CHECK_THROWS_AS(tg::log(x), tg::NumericalError);
   CHECK(t.size() == before);
 }
@@ -211,8 +211,8 @@ TEST_CASE("describe prints the tape as a table and to_dot exports Graphviz") {
   CHECK_THAT(table, Catch::Contains("index") && Catch::Contains("param (parameter)") &&
                         Catch::Contains("exp") && Catch::Contains("(1, 2)") && Catch::Contains("0,1"));
   const std::string dot = t.to_dot();
-  CHECK_THAT(dot, Catch::StartsWith("digraph tape") && Catch::Contains("n0 -> n2") &&
-                      Catch::Contains("n2 -> n3"));
+  CHECK_THAT(dot,
+             Catch::StartsWith("digraph tape") && Catch::Contains("n0 -> n2") && Catch::Contains("n2 -> n3"));
   const auto info = t.info(2);
   CHECK(info.op == "mul");
   CHECK(info.parents == std::vector<std::uint32_t>{0, 1});
@@ -261,7 +261,8 @@ enum class PolySaved : std::size_t { x0, x1, x2, x3, x4, count };
 enum class PolyScalar : std::size_t { c1, c2, c3, c4, c5, count };
 enum class PolyInt : std::size_t { degree, count };
 constexpr PolySaved kPowers[] = {PolySaved::x0, PolySaved::x1, PolySaved::x2, PolySaved::x3, PolySaved::x4};
-constexpr PolyScalar kCoefs[] = {PolyScalar::c1, PolyScalar::c2, PolyScalar::c3, PolyScalar::c4, PolyScalar::c5};
+constexpr PolyScalar kCoefs[] = {PolyScalar::c1, PolyScalar::c2, PolyScalar::c3, PolyScalar::c4,
+                                 PolyScalar::c5};
 
 template <class T>
 tg::Var<T> poly5(const tg::Var<T>& x) {
@@ -270,7 +271,7 @@ tg::Var<T> poly5(const tg::Var<T>& x) {
   const xt::xarray<T>& xv = t.value(x);
   xt::xarray<T>& y = r.out(xv.shape());
   y.fill(T(0));
-  xt::xarray<T>& x0 = r.save(PolySaved::x0);  // must stay valid across the later saves
+  xt::xarray<T>& x0 = r.save(PolySaved::x0);            // must stay valid across the later saves
   if (x0.shape() != xv.shape()) x0.resize(xv.shape());  // in place: a reused slot keeps its buffer
   x0.fill(T(1));
   for (std::size_t k = 1; k <= 5; ++k) {

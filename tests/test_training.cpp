@@ -134,8 +134,7 @@ TEST_CASE("the metrics log writes a header from the first row and one flushed ro
   // Flushed: readable before the log is closed.
   CHECK(read_text(path) == "epoch,train_loss,test_accuracy\n1,0.5,0.875\n");
   log.write({{"epoch", 2}, {"train_loss", 0.1 + 0.2}, {"test_accuracy", std::nan("")}});
-  CHECK(read_text(path) ==
-        "epoch,train_loss,test_accuracy\n1,0.5,0.875\n2,0.30000000000000004,nan\n");
+  CHECK(read_text(path) == "epoch,train_loss,test_accuracy\n1,0.5,0.875\n2,0.30000000000000004,nan\n");
   CHECK(log.rows() == 2);
   CHECK(log.columns() == std::vector<std::string>{"epoch", "train_loss", "test_accuracy"});
 
@@ -144,8 +143,7 @@ TEST_CASE("the metrics log writes a header from the first row and one flushed ro
                     Contains("(epoch,loss,test_accuracy)") && Contains("(epoch,train_loss,test_accuracy)"));
   CHECK_THROWS_AS(log.write({}), tg::ValueError);
   CHECK(log.rows() == 2);
-  CHECK(read_text(path) ==
-        "epoch,train_loss,test_accuracy\n1,0.5,0.875\n2,0.30000000000000004,nan\n");
+  CHECK(read_text(path) == "epoch,train_loss,test_accuracy\n1,0.5,0.875\n2,0.30000000000000004,nan\n");
 
   tg::MetricsLog bad(scratch_file("bad.csv").string());
   CHECK_THROWS_WITH(bad.write({{"a,b", 1}}), Contains("\"a,b\""));

@@ -23,7 +23,8 @@ inline std::vector<std::string> split_csv_line(const std::string& line) {
 inline std::vector<std::vector<std::string>> complete_csv_lines(const std::string& text) {
   std::vector<std::vector<std::string>> lines;
   std::size_t begin = 0;
-  for (std::size_t end = text.find('\n'); end != std::string::npos; begin = end + 1, end = text.find('\n', begin)) {
+  for (std::size_t end = text.find('\n'); end != std::string::npos;
+       begin = end + 1, end = text.find('\n', begin)) {
     lines.push_back(split_csv_line(text.substr(begin, end - begin)));
   }
   return lines;

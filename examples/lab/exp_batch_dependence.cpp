@@ -24,19 +24,27 @@ const std::vector<std::size_t> kHidden = {64, 64};
 enum class Mode { None, Layer, BatchTrain, BatchEval };
 const char* mode_name(Mode m) {
   switch (m) {
-    case Mode::None: return "none";
-    case Mode::Layer: return "layer";
-    case Mode::BatchTrain: return "batch_train";
-    case Mode::BatchEval: return "batch_eval";
+    case Mode::None:
+      return "none";
+    case Mode::Layer:
+      return "layer";
+    case Mode::BatchTrain:
+      return "batch_train";
+    case Mode::BatchEval:
+      return "batch_eval";
   }
   return "?";
 }
 const char* mode_title(Mode m) {
   switch (m) {
-    case Mode::None: return "no norm";
-    case Mode::Layer: return "LayerNorm";
-    case Mode::BatchTrain: return "BatchNorm (train mode)";
-    case Mode::BatchEval: return "BatchNorm (eval mode)";
+    case Mode::None:
+      return "no norm";
+    case Mode::Layer:
+      return "LayerNorm";
+    case Mode::BatchTrain:
+      return "BatchNorm (train mode)";
+    case Mode::BatchEval:
+      return "BatchNorm (eval mode)";
   }
   return "?";
 }
@@ -135,15 +143,20 @@ SweepSpec deviation_sweep(const Config& c, const std::string& name, const std::v
         const std::uint64_t seed = c.seed;
         Run run;
         run.key = std::string(mode_name(m)) + "/B" + std::to_string(B) + (inv ? "/inv" : "");
-        run.params = {{"norm", mode_name(m)}, {"batch_size", std::to_string(B)}, {"batch_invariant", inv ? "1" : "0"},
-                      {"probes", std::to_string(probes)}, {"fillers", std::to_string(fillers)},
+        run.params = {{"norm", mode_name(m)},
+                      {"batch_size", std::to_string(B)},
+                      {"batch_invariant", inv ? "1" : "0"},
+                      {"probes", std::to_string(probes)},
+                      {"fillers", std::to_string(fillers)},
                       {"seed", std::to_string(seed)}};
         run.fn = [=] {
           const Deviation d = measure(m, B, inv, probes, fillers, seed);
           return std::vector<std::pair<std::string, double>>{
-              {"max_abs_dev", d.max_abs}, {"mean_abs_dev", d.sum_abs / static_cast<double>(d.count)},
+              {"max_abs_dev", d.max_abs},
+              {"mean_abs_dev", d.sum_abs / static_cast<double>(d.count)},
               {"differing_elements", static_cast<double>(d.differing_elements)},
-              {"differing_bits", static_cast<double>(d.differing_bits)}, {"compared", static_cast<double>(d.count)}};
+              {"differing_bits", static_cast<double>(d.differing_bits)},
+              {"compared", static_cast<double>(d.count)}};
         };
         spec.runs.push_back(std::move(run));
       }
@@ -177,7 +190,8 @@ double max_over(const std::vector<Row>& rows, const std::string& norm, const std
   return m;
 }
 
-double at_batch(const std::vector<Row>& rows, const std::string& norm, std::size_t B, const std::string& col) {
+double at_batch(const std::vector<Row>& rows, const std::string& norm, std::size_t B,
+                const std::string& col) {
   for (const auto& r : rows) {
     if (r.at("norm") == norm && num(r, "batch_size") == static_cast<double>(B)) return num(r, col);
   }
@@ -224,13 +238,16 @@ void report_dependence_table(const Config& c, const std::vector<Row>& rows, Repo
 
 std::string dependence_reading(const DependenceResults& res, std::size_t bmax) {
   return "**Reading.** Without normalization, with LayerNorm and with BatchNorm in eval mode the probe's output "
-         "moves by at most " + short_num(res.none) + ", " + short_num(res.layer) + " and " + short_num(res.batch_eval) +
+         "moves by at most " +
+         short_num(res.none) + ", " + short_num(res.layer) + " and " + short_num(res.batch_eval) +
          " over all batch sizes: float rounding (float32 spacing near 1 is 1.2e-07), coming from the matrix products "
          "taking different kernels for different batch sizes, not from the other examples. BatchNorm in training "
-         "mode moves the same output by " + short_num(res.bn2) + " at batch size 2 and still " + short_num(res.bnmax) +
-         " at " + std::to_string(bmax) + ": " +
-         (res.bn2 > 10 * res.bnmax ? "the dependence shrinks as the batch grows, since the batch statistics settle"
-                                   : "the dependence does not shrink much over this range") +
+         "mode moves the same output by " +
+         short_num(res.bn2) + " at batch size 2 and still " + short_num(res.bnmax) + " at " +
+         std::to_string(bmax) + ": " +
+         (res.bn2 > 10 * res.bnmax
+              ? "the dependence shrinks as the batch grows, since the batch statistics settle"
+              : "the dependence does not shrink much over this range") +
          ".";
 }
 
@@ -271,7 +288,8 @@ std::vector<Row> run_speed(const Config& c) {
       const double off = time_median(reps, [&] { forward(*net, t, x); });
       tg::BatchInvariantGuard on(true);
       const double inv = time_median(reps, [&] { forward(*net, t, x); });
-      return std::vector<std::pair<std::string, double>>{{"fwd_time_default_s", off}, {"fwd_time_invariant_s", inv}};
+      return std::vector<std::pair<std::string, double>>{{"fwd_time_default_s", off},
+                                                         {"fwd_time_invariant_s", inv}};
     };
     speed.runs.push_back(std::move(run));
   }
@@ -301,7 +319,8 @@ InvariantRow invariant_row(const std::vector<Row>& rows, const std::vector<Row>&
   }
   double t_off = 0, t_on = 0;
   for (const auto& r : speed_rows) {
-    if (r.at("norm") == mode_name(m)) t_off = num(r, "fwd_time_default_s"), t_on = num(r, "fwd_time_invariant_s");
+    if (r.at("norm") == mode_name(m))
+      t_off = num(r, "fwd_time_default_s"), t_on = num(r, "fwd_time_invariant_s");
   }
   out.time_ratio = t_on / t_off;
   return out;
@@ -321,12 +340,13 @@ InvariantResults aggregate_invariant(const std::vector<Row>& rows, const std::ve
 
 void report_invariant(const InvariantResults& res, Report& rep, Summary& summary) {
   rep.heading(2, "3. Batch-invariant mode: bitwise identical outputs");
-  rep.paragraph("The deviations of section 1 for no norm, LayerNorm and BatchNorm-eval are rounding, not "
-                "dependence: OpenBLAS picks different kernels (and summation orders) for different numbers of "
-                "rows. `tapegrad::set_batch_invariant(true)` makes matmul/linear use one fixed-order kernel per "
-                "output row. Same probes as section 1; `differing bits` counts the bits that differ between the "
-                "probe's output in a batch and alone, summed over all probes and fillers. Data: "
-                "`e3_batch_invariant.csv`, `e3_speed.csv`.");
+  rep.paragraph(
+      "The deviations of section 1 for no norm, LayerNorm and BatchNorm-eval are rounding, not "
+      "dependence: OpenBLAS picks different kernels (and summation orders) for different numbers of "
+      "rows. `tapegrad::set_batch_invariant(true)` makes matmul/linear use one fixed-order kernel per "
+      "output row. Same probes as section 1; `differing bits` counts the bits that differ between the "
+      "probe's output in a batch and alone, summed over all probes and fillers. Data: "
+      "`e3_batch_invariant.csv`, `e3_speed.csv`.");
   std::vector<std::vector<std::string>> table;
   for (std::size_t i = 0; i < kInvariantModes.size(); ++i) {
     const InvariantRow& r = res.rows[i];
@@ -338,10 +358,12 @@ void report_invariant(const InvariantResults& res, Report& rep, Summary& summary
             table);
   rep.paragraph("**Reading.** With batch-invariant mode on, " + short_num(res.bits_on, 6) +
                 " differing bits were found in all outputs compared (" +
-                (res.bits_on == 0 ? "bitwise identical at every batch size" : "NOT identical") + "); with it off, " +
-                short_num(res.bits_off, 6) + " bits differed (largest deviation " + short_num(res.dev_off) +
+                (res.bits_on == 0 ? "bitwise identical at every batch size" : "NOT identical") +
+                "); with it off, " + short_num(res.bits_off, 6) + " bits differed (largest deviation " +
+                short_num(res.dev_off) +
                 "). The mode's cost is the slower fixed-order kernel, given in the last column.");
-  summary["e3"] = {{"differing_bits_invariant", res.bits_on}, {"differing_bits_default", res.bits_off},
+  summary["e3"] = {{"differing_bits_invariant", res.bits_on},
+                   {"differing_bits_default", res.bits_off},
                    {"max_abs_dev_default", res.dev_off}};
 }
 
@@ -349,18 +371,22 @@ void report_invariant(const InvariantResults& res, Report& rep, Summary& summary
 
 void experiment_batch_dependence(const Config& c, Report& rep, Summary& summary) {
   const std::size_t bmax = batch_sizes(c).back();
-  const auto rows = run_sweep(deviation_sweep(c, "e1_batch_dependence", kAllModes, {false}), c.sweep("e1_batch_dependence"));
+  const auto rows = run_sweep(deviation_sweep(c, "e1_batch_dependence", kAllModes, {false}),
+                              c.sweep("e1_batch_dependence"));
   const DependenceResults res = aggregate_dependence(rows, bmax);
   rep.heading(2, "1. Does an example's output depend on its batch?");
-  rep.paragraph("A fixed MLP (32 → [64 → norm → tanh] × 2 → 10, float32) and a set of probe examples. Each probe is "
-                "placed at a random position in batches of size B whose other rows are random fillers; the table "
-                "gives the largest absolute difference between the probe's output there and its output alone "
-                "(BatchNorm in training mode: inside one fixed batch of 256, since a batch of 1 is invalid). "
-                "Data: `e1_batch_dependence.csv`.");
+  rep.paragraph(
+      "A fixed MLP (32 → [64 → norm → tanh] × 2 → 10, float32) and a set of probe examples. Each probe is "
+      "placed at a random position in batches of size B whose other rows are random fillers; the table "
+      "gives the largest absolute difference between the probe's output there and its output alone "
+      "(BatchNorm in training mode: inside one fixed batch of 256, since a batch of 1 is invalid). "
+      "Data: `e1_batch_dependence.csv`.");
   report_dependence_table(c, rows, rep);
   rep.paragraph(dependence_reading(res, bmax));
-  summary["e1"] = {{"max_abs_dev_none", res.none}, {"max_abs_dev_layer", res.layer},
-                   {"max_abs_dev_batch_eval", res.batch_eval}, {"max_abs_dev_batch_train_B2", res.bn2},
+  summary["e1"] = {{"max_abs_dev_none", res.none},
+                   {"max_abs_dev_layer", res.layer},
+                   {"max_abs_dev_batch_eval", res.batch_eval},
+                   {"max_abs_dev_batch_train_B2", res.bn2},
                    {"max_abs_dev_batch_train_Bmax", res.bnmax}};
 }
 

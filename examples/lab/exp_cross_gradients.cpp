@@ -101,7 +101,8 @@ std::vector<std::vector<std::vector<double>>> picture_blocks(const Config& c, st
   for (const auto& v : kVariants) {
     blocks.push_back(jacobian_blocks(v, hb, c.seed));
     for (std::size_t i = 0; i < hb; ++i) {
-      for (std::size_t j = 0; j < hb; ++j) hcsv << v.name << ',' << i << ',' << j << ',' << fmt(blocks.back()[i][j]) << '\n';
+      for (std::size_t j = 0; j < hb; ++j)
+        hcsv << v.name << ',' << i << ',' << j << ',' << fmt(blocks.back()[i][j]) << '\n';
     }
   }
   return blocks;
@@ -110,9 +111,9 @@ std::vector<std::vector<std::vector<double>>> picture_blocks(const Config& c, st
 // --- aggregate -------------------------------------------------------------------------------
 
 struct Results {
-  double zero_max = 0;  // largest off-diagonal block of the variants that should have none
+  double zero_max = 0;                // largest off-diagonal block of the variants that should have none
   double bn_small = 0, bn_large = 0;  // BatchNorm train: mean off-diagonal block, smallest and largest batch
-  double slope = 0;     // fitted power law between them: mean ~ B^-slope
+  double slope = 0;                   // fitted power law between them: mean ~ B^-slope
 };
 
 Results aggregate(const std::vector<Row>& rows, const std::vector<std::size_t>& sizes) {
@@ -121,7 +122,8 @@ Results aggregate(const std::vector<Row>& rows, const std::vector<std::size_t>& 
     const std::string n = row.at("norm");
     const double B = num(row, "batch_size");
     if (n != "batch_train") res.zero_max = std::max(res.zero_max, num(row, "offdiag_max"));
-    if (n == "batch_train" && B == static_cast<double>(sizes.front())) res.bn_small = num(row, "offdiag_mean");
+    if (n == "batch_train" && B == static_cast<double>(sizes.front()))
+      res.bn_small = num(row, "offdiag_mean");
     if (n == "batch_train" && B == static_cast<double>(sizes.back())) res.bn_large = num(row, "offdiag_mean");
   }
   res.slope = std::log(res.bn_small / res.bn_large) /
@@ -184,9 +186,11 @@ std::string reading_text(const Results& res, const std::vector<std::size_t>& siz
          (res.zero_max == 0 ? "exactly zero, no gradient flows between examples" : "not zero") +
          ". In training mode BatchNorm couples every pair of examples; the mean off-diagonal block norm is " +
          short_num(res.bn_small) + " at batch size " + std::to_string(sizes.front()) + " and " +
-         short_num(res.bn_large) + " at " + std::to_string(sizes.back()) + ", falling as B^-" + fixed(res.slope, 2) +
+         short_num(res.bn_large) + " at " + std::to_string(sizes.back()) + ", falling as B^-" +
+         fixed(res.slope, 2) +
          ": each example's share of the batch statistics shrinks as the batch grows, but never reaches zero (the "
-         "picture shows the batch of " + std::to_string(hb) + "; blank cells are exact zeros).";
+         "picture shows the batch of " +
+         std::to_string(hb) + "; blank cells are exact zeros).";
 }
 
 }  // namespace
@@ -200,15 +204,17 @@ void experiment_cross_gradients(const Config& c, Report& rep, Summary& summary) 
   const Results res = aggregate(rows, sizes);
 
   rep.heading(2, "2. Cross-example gradients");
-  rep.paragraph("Through the tape we compute every Jacobian block d output_i / d input_j of a batch (one backward "
-                "pass per output entry) for an MLP 16 → [32 → norm → tanh] × 2 → 4, and report the Frobenius norms "
-                "of the off-diagonal blocks (i ≠ j): how much one example's output depends on another example's "
-                "input. Data: `e2_cross_gradients.csv`, `e2_heatmap.csv`.");
+  rep.paragraph(
+      "Through the tape we compute every Jacobian block d output_i / d input_j of a batch (one backward "
+      "pass per output entry) for an MLP 16 → [32 → norm → tanh] × 2 → 4, and report the Frobenius norms "
+      "of the off-diagonal blocks (i ≠ j): how much one example's output depends on another example's "
+      "input. Data: `e2_cross_gradients.csv`, `e2_heatmap.csv`.");
   report_table(rows, sizes, rep);
   rep.paragraph("Each cell: largest off-diagonal block norm / mean diagonal block norm.");
   rep.image("e2_heatmap.png", "Jacobian block norms, batch " + std::to_string(hb));
   rep.paragraph(reading_text(res, sizes, hb));
-  summary["e2"] = {{"offdiag_max_independent", res.zero_max}, {"offdiag_mean_batch_train_Bmin", res.bn_small},
+  summary["e2"] = {{"offdiag_max_independent", res.zero_max},
+                   {"offdiag_mean_batch_train_Bmin", res.bn_small},
                    {"offdiag_mean_batch_train_Bmax", res.bn_large}};
 }
 

@@ -35,8 +35,9 @@ Grid grid(const Config& c) {
   return g;
 }
 
-const std::vector<std::string> kMetrics = {"test_acc", "test_loss",  "train_loss",      "last_window_loss",
-                                           "diverged", "steps_done", "steps_to_target", "test_acc_train_mode"};
+const std::vector<std::string> kMetrics = {"test_acc",         "test_loss",          "train_loss",
+                                           "last_window_loss", "diverged",           "steps_done",
+                                           "steps_to_target",  "test_acc_train_mode"};
 
 // --- run -------------------------------------------------------------------------------------
 
@@ -56,9 +57,11 @@ Run make_run(const Config& c, const Grid& g, Norm n, std::size_t B, double lr, s
   cfg.eval_every = g.eval_every;
   cfg.target_acc = kTarget;
   Run run;
-  run.key = std::string(norm_name(n)) + "/B" + std::to_string(B) + "/lr" + param_num(lr) + "/s" + std::to_string(s);
+  run.key =
+      std::string(norm_name(n)) + "/B" + std::to_string(B) + "/lr" + param_num(lr) + "/s" + std::to_string(s);
   run.params = sgd_params(cfg);
-  run.params.insert(run.params.end(), {{"seed", std::to_string(s)}, {"init_seed", std::to_string(cfg.init_seed)},
+  run.params.insert(run.params.end(), {{"seed", std::to_string(s)},
+                                       {"init_seed", std::to_string(cfg.init_seed)},
                                        {"order_seed", std::to_string(cfg.order_seed)}});
   run.fn = classifier_fn(cfg, kMetrics, train, test);
   return run;
@@ -68,12 +71,14 @@ std::vector<Row> run_grid(const Config& c, const Grid& g, const tg::Dataset<floa
                           const tg::Dataset<float>& test) {
   SweepSpec spec;
   spec.name = "e4_mlp_stability";
-  spec.param_cols = {"norm", "batch_size", "lr", "momentum", "steps", "hidden", "seed", "init_seed", "order_seed"};
+  spec.param_cols = {"norm",   "batch_size", "lr",        "momentum",  "steps",
+                     "hidden", "seed",       "init_seed", "order_seed"};
   spec.metric_cols = kMetrics;
   for (Norm n : kNorms) {
     for (std::size_t B : g.sizes) {
       for (double lr : g.lrs) {
-        for (std::size_t s = 0; s < g.seeds; ++s) spec.runs.push_back(make_run(c, g, n, B, lr, s, train, test));
+        for (std::size_t s = 0; s < g.seeds; ++s)
+          spec.runs.push_back(make_run(c, g, n, B, lr, s, train, test));
       }
     }
   }
@@ -92,7 +97,9 @@ struct Cell {
 Cell cell(const std::vector<Row>& rows, Norm n, std::size_t B, double lr) {
   Cell c;
   for (const auto& r : rows) {
-    if (r.at("norm") != norm_name(n) || r.at("batch_size") != std::to_string(B) || r.at("lr") != param_num(lr)) continue;
+    if (r.at("norm") != norm_name(n) || r.at("batch_size") != std::to_string(B) ||
+        r.at("lr") != param_num(lr))
+      continue;
     c.acc.push_back(num(r, "test_acc"));
     c.gap.push_back(num(r, "test_acc") - num(r, "test_acc_train_mode"));
     c.steps_to_target.push_back(num(r, "steps_to_target"));
@@ -156,8 +163,8 @@ void find_best(Results& res) {
   for (const auto& [k, s] : res.sums) {
     if (!s.best.acc.empty() && s.best.mean_acc() > res.best_overall) {
       res.best_overall = s.best.mean_acc();
-      res.best_where =
-          std::string(norm_title(k.first)) + ", batch " + std::to_string(k.second) + ", lr " + param_num(s.best_lr);
+      res.best_where = std::string(norm_title(k.first)) + ", batch " + std::to_string(k.second) + ", lr " +
+                       param_num(s.best_lr);
     }
   }
 }
@@ -198,18 +205,21 @@ std::string steps_text(const Cell& c) {
 
 std::string intro_text(const Grid& g, const Results& res) {
   return "An MLP 2 → [64 → norm → tanh] × 2 → 2 (float32) learns two interleaved spirals (" +
-         std::to_string(2 * kPerClass) + " points, noise " + fixed(kNoise, 2) + "; " + std::to_string(res.train_size) +
-         " for training, " + std::to_string(res.test_size) + " held out), trained by SGD with momentum " +
-         fixed(kMomentum, 1) + " on cross-entropy for **" + std::to_string(g.steps) +
+         std::to_string(2 * kPerClass) + " points, noise " + fixed(kNoise, 2) + "; " +
+         std::to_string(res.train_size) + " for training, " + std::to_string(res.test_size) +
+         " held out), trained by SGD with momentum " + fixed(kMomentum, 1) + " on cross-entropy for **" +
+         std::to_string(g.steps) +
          " steps at every batch size**: the batch sizes are compared per optimizer step, so a batch of " +
          std::to_string(g.sizes.front()) + " sees " + std::to_string(g.sizes.back() / g.sizes.front()) +
-         " times fewer examples than a batch of " + std::to_string(g.sizes.back()) + ". " + std::to_string(g.seeds) +
+         " times fewer examples than a batch of " + std::to_string(g.sizes.back()) + ". " +
+         std::to_string(g.seeds) +
          " seeds per cell (a seed fixes the initial weights, the same for every norm, batch size and learning rate, "
          "and the shuffling order). A run **diverged** when a step's loss was NaN/Inf or the mean loss over " +
          std::to_string(TrainConfig().window) +
          " steps exceeded 10 × ln 2 (10 × the loss of a uniform guess); it stops there, and its test accuracy is "
          "measured on the weights it stopped with (non-finite outputs count as wrong). Test accuracy is measured in "
-         "eval mode every " + std::to_string(g.eval_every) + " steps (for the steps to reach " + fixed(100 * kTarget, 0) +
+         "eval mode every " +
+         std::to_string(g.eval_every) + " steps (for the steps to reach " + fixed(100 * kTarget, 0) +
          "%) and at the end. Data: `e4_mlp_stability.csv`.";
 }
 
@@ -246,16 +256,21 @@ void report_limits_table(const Grid& g, const Results& res, Report& rep) {
   for (Norm n : kNorms) {
     for (std::size_t B : g.sizes) {
       const SizeSummary& s = res.sums.at({n, B});
-      table.push_back({norm_title(n), std::to_string(B), lr_or_dash(s.max_lr_no_div), lr_or_dash(s.max_lr_stable),
-                       s.best.acc.empty() ? "—" : short_num(s.best.mean_acc()) + " (lr " + param_num(s.best_lr) + ")",
-                       s.best.acc.empty() ? "—" : steps_text(s.best)});
+      table.push_back(
+          {norm_title(n), std::to_string(B), lr_or_dash(s.max_lr_no_div), lr_or_dash(s.max_lr_stable),
+           s.best.acc.empty() ? "—" : short_num(s.best.mean_acc()) + " (lr " + param_num(s.best_lr) + ")",
+           s.best.acc.empty() ? "—" : steps_text(s.best)});
     }
   }
-  rep.paragraph("Largest learning rate per norm and batch size. **Stable** = no seed diverged *and* the mean test "
-                "accuracy is at least " + short_num(100 * kLearned) + "% (halfway from chance to perfect); \"no divergence\" "
-                "drops the accuracy "
-                "condition. The best cell is the non-diverging learning rate with the highest mean test accuracy; "
-                "its steps to " + short_num(100 * kTarget) + "% are averaged over the seeds that reached it.");
+  rep.paragraph(
+      "Largest learning rate per norm and batch size. **Stable** = no seed diverged *and* the mean test "
+      "accuracy is at least " +
+      short_num(100 * kLearned) +
+      "% (halfway from chance to perfect); \"no divergence\" "
+      "drops the accuracy "
+      "condition. The best cell is the non-diverging learning rate with the highest mean test accuracy; "
+      "its steps to " +
+      short_num(100 * kTarget) + "% are averaged over the seeds that reached it.");
   rep.table({"norm", "batch size", "largest lr, no divergence", "largest stable lr", "best mean test acc",
              "steps to " + short_num(100 * kTarget) + "% (seeds)"},
             table);
@@ -273,13 +288,14 @@ void report_gap_table(const Grid& g, const Results& res, Report& rep) {
       continue;
     }
     const double eval_acc = s.best.mean_acc(), gap = res.gap_by_size[i];
-    gap_table.push_back({std::to_string(B), param_num(s.best_lr), short_num(eval_acc), short_num(eval_acc - gap),
-                         short_num(gap)});
+    gap_table.push_back({std::to_string(B), param_num(s.best_lr), short_num(eval_acc),
+                         short_num(eval_acc - gap), short_num(gap)});
   }
-  rep.paragraph("BatchNorm at the end of training, at each batch size's best learning rate: test accuracy in eval "
-                "mode (running statistics, how the model is deployed) and in training mode (each test batch of the "
-                "training batch size normalized by its own statistics, as during training; the running statistics "
-                "are saved and restored around this measurement).");
+  rep.paragraph(
+      "BatchNorm at the end of training, at each batch size's best learning rate: test accuracy in eval "
+      "mode (running statistics, how the model is deployed) and in training mode (each test batch of the "
+      "training batch size normalized by its own statistics, as during training; the running statistics "
+      "are saved and restored around this measurement).");
   rep.table({"batch size", "lr", "eval-mode acc", "train-mode acc", "eval − train"}, gap_table);
 }
 
@@ -287,8 +303,8 @@ void report_gap_table(const Grid& g, const Results& res, Report& rep) {
 std::string reading_limits(const Grid& g, const Results& res) {
   const std::size_t b0 = g.sizes.front(), b1 = g.sizes.back();
   auto limit = [&](Norm n, std::size_t B) { return lr_or_dash(res.sums.at({n, B}).max_lr_no_div); };
-  std::string text = "**Reading.** The largest learning rate at which no seed diverged is " + limit(Norm::None, b0) +
-                     " / " + limit(Norm::Layer, b0) + " / " + limit(Norm::Batch, b0) +
+  std::string text = "**Reading.** The largest learning rate at which no seed diverged is " +
+                     limit(Norm::None, b0) + " / " + limit(Norm::Layer, b0) + " / " + limit(Norm::Batch, b0) +
                      " (no norm / LayerNorm / BatchNorm) at batch size " + std::to_string(b0) + " and " +
                      limit(Norm::None, b1) + " / " + limit(Norm::Layer, b1) + " / " + limit(Norm::Batch, b1) +
                      " at batch size " + std::to_string(b1) + ". ";
@@ -299,7 +315,8 @@ std::string reading_limits(const Grid& g, const Results& res) {
     falls += std::string(falls.empty() ? "" : ", ") + general(hi / lo, 3) + "× for " + norm_title(n);
   }
   if (!falls.empty()) {
-    text += "From batch size " + std::to_string(b1) + " to " + std::to_string(b0) + " that limit falls " + falls + ". ";
+    text += "From batch size " + std::to_string(b1) + " to " + std::to_string(b0) + " that limit falls " +
+            falls + ". ";
   }
   return text;
 }
@@ -308,40 +325,48 @@ std::string reading_limits(const Grid& g, const Results& res) {
 std::string reading_accuracy(const Grid& g, const Results& res) {
   const std::size_t b0 = g.sizes.front(), b1 = g.sizes.back(), fl = res.first_learned;
   if (fl == 0) {
-    return "None of the three reached " + short_num(100 * kLearned) + "% mean test accuracy at any batch size in " +
-           std::to_string(g.steps) + " steps, so the accuracies compare models that did not learn the spirals "
+    return "None of the three reached " + short_num(100 * kLearned) +
+           "% mean test accuracy at any batch size in " + std::to_string(g.steps) +
+           " steps, so the accuracies compare models that did not learn the spirals "
            "and say nothing about normalization.";
   }
   std::string text;
   if (fl != b0) {
-    text += "Below batch size " + std::to_string(fl) + " none of the three reached " + short_num(100 * kLearned) +
-            "% mean test accuracy in " + std::to_string(g.steps) + " steps (" + std::to_string(g.steps * b0) +
-            " examples seen at batch size " + std::to_string(b0) + ", " +
+    text += "Below batch size " + std::to_string(fl) + " none of the three reached " +
+            short_num(100 * kLearned) + "% mean test accuracy in " + std::to_string(g.steps) + " steps (" +
+            std::to_string(g.steps * b0) + " examples seen at batch size " + std::to_string(b0) + ", " +
             short_num(static_cast<double>(g.steps * b0) / static_cast<double>(res.train_size), 2) +
             " epochs), so there only divergence tells them apart. ";
   }
   const double ln = res.sums.at({Norm::Layer, fl}).best_acc(), bn = res.sums.at({Norm::Batch, fl}).best_acc();
   const double no = res.sums.at({Norm::None, fl}).best_acc();
   const std::string verdict =
-      fl == b1 && b1 != b0 ? "only the largest batch size learned at all, so this says nothing about small batches"
-      : bn < ln - 0.05     ? "this agrees with the expectation that BatchNorm suffers from small batches while "
-                             "LayerNorm does not"
-                           : "this does not show the expected advantage of LayerNorm over BatchNorm at small batches";
-  return text + "At batch size " + std::to_string(fl) + ", the smallest where one of them learned, the best mean test "
-         "accuracy is " + short_num(no) + " (no norm), " + short_num(ln) + " (LayerNorm) and " + short_num(bn) +
-         " (BatchNorm): " + verdict + " (best overall: " + short_num(res.best_overall) + " at " + res.best_where + "). ";
+      fl == b1 && b1 != b0
+          ? "only the largest batch size learned at all, so this says nothing about small batches"
+      : bn < ln - 0.05
+          ? "this agrees with the expectation that BatchNorm suffers from small batches while "
+            "LayerNorm does not"
+          : "this does not show the expected advantage of LayerNorm over BatchNorm at small batches";
+  return text + "At batch size " + std::to_string(fl) +
+         ", the smallest where one of them learned, the best mean test "
+         "accuracy is " +
+         short_num(no) + " (no norm), " + short_num(ln) + " (LayerNorm) and " + short_num(bn) +
+         " (BatchNorm): " + verdict + " (best overall: " + short_num(res.best_overall) + " at " +
+         res.best_where + "). ";
 }
 
 // BatchNorm's train/eval gap, where BatchNorm learned.
 std::string reading_gap(const Grid& g, const Results& res) {
   std::string gaps;
   for (std::size_t i = 0; i < g.sizes.size(); ++i) {
-    if (res.sums.at({Norm::Batch, g.sizes[i]}).best_acc() < kLearned || std::isnan(res.gap_by_size[i])) continue;
+    if (res.sums.at({Norm::Batch, g.sizes[i]}).best_acc() < kLearned || std::isnan(res.gap_by_size[i]))
+      continue;
     gaps += std::string(gaps.empty() ? "" : ", ") + signed_fixed(100 * res.gap_by_size[i], 1) +
             " points at batch size " + std::to_string(g.sizes[i]);
   }
-  return gaps.empty() ? "BatchNorm learned at no batch size, so its train/eval gap means little here."
-                      : "Where BatchNorm learned, its eval-mode minus training-mode test accuracy is " + gaps + ".";
+  return gaps.empty()
+             ? "BatchNorm learned at no batch size, so its train/eval gap means little here."
+             : "Where BatchNorm learned, its eval-mode minus training-mode test accuracy is " + gaps + ".";
 }
 
 void add_summary(const Grid& g, const Results& res, Summary& summary) {
@@ -350,12 +375,16 @@ void add_summary(const Grid& g, const Results& res, Summary& summary) {
     nlohmann::json per_size = nlohmann::json::object();
     for (std::size_t B : g.sizes) {
       const SizeSummary& s = res.sums.at({n, B});
-      per_size[std::to_string(B)] = {{"max_lr_no_divergence", s.max_lr_no_div}, {"max_lr_stable", s.max_lr_stable},
-                                     {"best_lr", s.best_lr}, {"best_mean_test_acc", s.best_acc()}};
+      per_size[std::to_string(B)] = {{"max_lr_no_divergence", s.max_lr_no_div},
+                                     {"max_lr_stable", s.max_lr_stable},
+                                     {"best_lr", s.best_lr},
+                                     {"best_mean_test_acc", s.best_acc()}};
     }
     by_norm[norm_name(n)] = per_size;
   }
-  summary["e4"] = {{"best_mean_test_acc", res.best_overall}, {"best_cell", res.best_where}, {"by_norm_and_batch", by_norm},
+  summary["e4"] = {{"best_mean_test_acc", res.best_overall},
+                   {"best_cell", res.best_where},
+                   {"by_norm_and_batch", by_norm},
                    {"smallest_batch_where_a_norm_learned", res.first_learned},
                    {"batchnorm_eval_minus_train_acc_smallest_batch", res.gap_by_size.front()},
                    {"batchnorm_eval_minus_train_acc_largest_batch", res.gap_by_size.back()}};

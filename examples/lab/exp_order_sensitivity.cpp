@@ -15,7 +15,8 @@ const std::vector<Norm> kNorms = {Norm::None, Norm::Layer, Norm::Batch};
 const std::vector<std::size_t> kSizes = {4, 32};
 constexpr double kLr = 0.03, kMomentum = 0.9, kNoise = 0.2;
 constexpr std::size_t kPoints = 1024;  // 768 train, 256 test
-const std::vector<std::string> kMetrics = {"test_loss", "test_acc", "train_loss", "diverged", "test_acc_train_mode"};
+const std::vector<std::string> kMetrics = {"test_loss", "test_acc", "train_loss", "diverged",
+                                           "test_acc_train_mode"};
 
 struct Setup {
   std::size_t orders, steps;
@@ -24,8 +25,8 @@ struct Setup {
 
 // --- run -------------------------------------------------------------------------------------
 
-Run make_run(const Config& c, const Setup& su, Norm n, std::size_t B, std::size_t o, const tg::Dataset<float>& train,
-             const tg::Dataset<float>& test) {
+Run make_run(const Config& c, const Setup& su, Norm n, std::size_t B, std::size_t o,
+             const tg::Dataset<float>& train, const tg::Dataset<float>& test) {
   TrainConfig cfg;
   cfg.norm = n;
   cfg.hidden = {64, 64};
@@ -39,7 +40,8 @@ Run make_run(const Config& c, const Setup& su, Norm n, std::size_t B, std::size_
   Run run;
   run.key = std::string(norm_name(n)) + "/B" + std::to_string(B) + "/o" + std::to_string(o);
   run.params = sgd_params(cfg);
-  run.params.insert(run.params.end(), {{"init_seed", std::to_string(su.init_seed)}, {"order", std::to_string(o)},
+  run.params.insert(run.params.end(), {{"init_seed", std::to_string(su.init_seed)},
+                                       {"order", std::to_string(o)},
                                        {"order_seed", std::to_string(cfg.order_seed)}});
   run.fn = classifier_fn(cfg, kMetrics, train, test);
   return run;
@@ -49,7 +51,8 @@ std::vector<Row> run_orders(const Config& c, const Setup& su, const tg::Dataset<
                             const tg::Dataset<float>& test) {
   SweepSpec spec;
   spec.name = "e6_order_sensitivity";
-  spec.param_cols = {"norm", "batch_size", "lr", "momentum", "steps", "hidden", "init_seed", "order", "order_seed"};
+  spec.param_cols = {"norm",   "batch_size", "lr",    "momentum",  "steps",
+                     "hidden", "init_seed",  "order", "order_seed"};
   spec.metric_cols = kMetrics;
   for (Norm n : kNorms) {
     for (std::size_t B : kSizes) {
@@ -116,10 +119,11 @@ Results aggregate(const std::vector<Row>& rows) {
 // --- report ----------------------------------------------------------------------------------
 
 std::string intro_text(const Setup& su, const Results& res) {
-  return "One dataset (sklearn-style two moons, " + std::to_string(kPoints) + " points, noise " + fixed(kNoise, 1) +
-         "; " + std::to_string(res.train_size) + " for training, " + std::to_string(res.test_size) +
-         " held out), one set of initial weights, one learning rate (SGD, momentum " + fixed(kMomentum, 1) + ", lr " +
-         param_num(kLr) + ", " + std::to_string(su.steps) +
+  return "One dataset (sklearn-style two moons, " + std::to_string(kPoints) + " points, noise " +
+         fixed(kNoise, 1) + "; " + std::to_string(res.train_size) + " for training, " +
+         std::to_string(res.test_size) +
+         " held out), one set of initial weights, one learning rate (SGD, momentum " + fixed(kMomentum, 1) +
+         ", lr " + param_num(kLr) + ", " + std::to_string(su.steps) +
          " steps, MLP 2 → [64 → norm → tanh] × 2 → 2); only the shuffling seed changes, " +
          std::to_string(su.orders) +
          " orders per configuration, the same orders for every norm. The moons are used rather than the spirals of "
@@ -141,7 +145,8 @@ void report_table(const Results& res, Report& rep) {
                        short_num(s.acc.max - s.acc.min)});
     }
   }
-  rep.table({"batch size", "norm", "test loss: mean", "std", "range", "test acc: mean", "std", "range"}, table);
+  rep.table({"batch size", "norm", "test loss: mean", "std", "range", "test acc: mean", "std", "range"},
+            table);
 }
 
 // One line per configuration: the final test loss of each order.
@@ -174,20 +179,24 @@ std::string verdict(const Ratios& r) {
 }
 
 std::string reading_text(const Setup& su, const Results& res) {
-  std::string text = "**Reading.** BatchNorm's standard deviation across orders relative to the larger of no norm's "
-                     "and LayerNorm's: ";
+  std::string text =
+      "**Reading.** BatchNorm's standard deviation across orders relative to the larger of no norm's "
+      "and LayerNorm's: ";
   std::vector<std::string> worse_fit;
   for (std::size_t B : kSizes) {
     const Ratios& r = res.ratios.at(B);
-    text += "at batch size " + std::to_string(B) + ", " + fixed(r.loss, 2) + "× in test loss and " + fixed(r.acc, 2) +
-            "× in test accuracy (" + verdict(r) + ")" + (B == kSizes.back() ? ". " : "; ");
-    if (r.mean_loss > 1.5) worse_fit.push_back(fixed(r.mean_loss, 1) + "× higher at batch size " + std::to_string(B));
+    text += "at batch size " + std::to_string(B) + ", " + fixed(r.loss, 2) + "× in test loss and " +
+            fixed(r.acc, 2) + "× in test accuracy (" + verdict(r) + ")" + (B == kSizes.back() ? ". " : "; ");
+    if (r.mean_loss > 1.5)
+      worse_fit.push_back(fixed(r.mean_loss, 1) + "× higher at batch size " + std::to_string(B));
   }
   if (!worse_fit.empty()) {
-    text += "BatchNorm's mean test loss is also " + worse_fit.front() +
-            ", so part of a larger loss spread may come with its worse fit rather than with the order itself. ";
+    text +=
+        "BatchNorm's mean test loss is also " + worse_fit.front() +
+        ", so part of a larger loss spread may come with its worse fit rather than with the order itself. ";
   }
-  return text + "With " + std::to_string(su.orders) + " orders a standard deviation is itself uncertain by roughly ±" +
+  return text + "With " + std::to_string(su.orders) +
+         " orders a standard deviation is itself uncertain by roughly ±" +
          short_num(100 / std::sqrt(2.0 * static_cast<double>(su.orders - 1)), 2) + "%.";
 }
 
@@ -195,13 +204,17 @@ void add_summary(const Results& res, Summary& summary) {
   nlohmann::json out = nlohmann::json::object();
   for (const auto& [k, s] : res.spreads) {
     out[std::string(norm_name(k.first)) + "_B" + std::to_string(k.second)] = {
-        {"test_loss_std", s.loss.std}, {"test_loss_range", s.loss.max - s.loss.min}, {"test_acc_std", s.acc.std},
+        {"test_loss_std", s.loss.std},
+        {"test_loss_range", s.loss.max - s.loss.min},
+        {"test_acc_std", s.acc.std},
         {"test_acc_range", s.acc.max - s.acc.min}};
   }
   const Ratios &rs = res.ratios.at(kSizes.front()), &rl = res.ratios.at(kSizes.back());
   summary["e6"] = {{"spread", out},
-                   {"batchnorm_loss_std_ratio_small_batch", rs.loss}, {"batchnorm_acc_std_ratio_small_batch", rs.acc},
-                   {"batchnorm_loss_std_ratio_large_batch", rl.loss}, {"batchnorm_acc_std_ratio_large_batch", rl.acc}};
+                   {"batchnorm_loss_std_ratio_small_batch", rs.loss},
+                   {"batchnorm_acc_std_ratio_small_batch", rs.acc},
+                   {"batchnorm_loss_std_ratio_large_batch", rl.loss},
+                   {"batchnorm_acc_std_ratio_large_batch", rl.acc}};
 }
 
 }  // namespace

@@ -19,9 +19,9 @@ const char* cell_title(const std::string& c) {
   return "BN-RNN";
 }
 
-constexpr double kClip = 1.0;       // gradient-norm clipping threshold
+constexpr double kClip = 1.0;          // gradient-norm clipping threshold
 constexpr double kBaseline = 1.0 / 6;  // MSE of predicting the mean target (1)
-constexpr double kDiverged = 1.0;   // a test MSE above this (or NaN) counts as diverged
+constexpr double kDiverged = 1.0;      // a test MSE above this (or NaN) counts as diverged
 
 // A recurrent cell and a Linear head on its last hidden state.
 struct Net {
@@ -31,8 +31,8 @@ struct Net {
   std::vector<tg::Parameter<float>*> params;
 
   tg::Var<float> forward(tg::Tape<float>& t, const tg::Var<float>& x) {
-    const auto out = run(t, x);                             // x: (N, T, 2), batch first
-    return head->forward(t, tg::select(out.h_n, 0, 0));     // last state (N, H) -> (N, 1)
+    const auto out = run(t, x);                          // x: (N, T, 2), batch first
+    return head->forward(t, tg::select(out.h_n, 0, 0));  // last state (N, H) -> (N, 1)
   }
   void train(bool on) {
     cell->train(on);
@@ -53,7 +53,8 @@ Net make_net(const std::string& kind, std::size_t hidden, std::uint64_t seed) {
     n.cell = m;
   } else {
     const auto v = kind == "lnrnn_summed" ? tg::LNVariant::Summed : tg::LNVariant::Separate;
-    auto m = std::make_shared<tg::LNRNN<float>>(2, hidden, tg::LNRNNOptions().variant(v).batch_first(true), gen);
+    auto m =
+        std::make_shared<tg::LNRNN<float>>(2, hidden, tg::LNRNNOptions().variant(v).batch_first(true), gen);
     n.run = [m](tg::Tape<float>& t, const tg::Var<float>& x) { return m->run(t, x); };
     n.cell = m;
   }
@@ -118,8 +119,10 @@ std::vector<std::pair<std::string, double>> train_one(const std::string& kind, d
       {"steps_run", static_cast<double>(step)},
       {"grad_norm_max", gmax},
       {"grad_norm_mean", gsum / static_cast<double>(std::max<std::size_t>(step, 1))},
-      {"clipped_fraction", static_cast<double>(clipped) / static_cast<double>(std::max<std::size_t>(step, 1))}};
-  for (std::size_t k = 0; k < curve.size(); ++k) m.emplace_back("test_mse_" + std::to_string(k + 1), curve[k]);
+      {"clipped_fraction",
+       static_cast<double>(clipped) / static_cast<double>(std::max<std::size_t>(step, 1))}};
+  for (std::size_t k = 0; k < curve.size(); ++k)
+    m.emplace_back("test_mse_" + std::to_string(k + 1), curve[k]);
   return m;
 }
 
@@ -127,21 +130,29 @@ std::vector<double> learning_rates(const Config& c) {
   return c.pick<std::vector<double>>({3e-3, 3e-2}, {1e-3, 1e-2, 1e-1}, {1e-3, 3e-3, 1e-2, 3e-2, 1e-1});
 }
 
-std::vector<Row> run_cells(const Config& c, const Settings& s, const std::vector<double>& lrs, std::size_t seeds) {
+std::vector<Row> run_cells(const Config& c, const Settings& s, const std::vector<double>& lrs,
+                           std::size_t seeds) {
   SweepSpec spec;
   spec.name = "e5_rnn_stability";
   spec.param_cols = {"cell", "lr", "seed", "seq_len", "hidden", "steps", "batch_size", "clip"};
-  spec.metric_cols = {"final_test_mse", "diverged", "steps_run", "grad_norm_max", "grad_norm_mean", "clipped_fraction"};
-  for (std::size_t k = 1; k <= s.checkpoints; ++k) spec.metric_cols.push_back("test_mse_" + std::to_string(k));
+  spec.metric_cols = {"final_test_mse", "diverged",       "steps_run",
+                      "grad_norm_max",  "grad_norm_mean", "clipped_fraction"};
+  for (std::size_t k = 1; k <= s.checkpoints; ++k)
+    spec.metric_cols.push_back("test_mse_" + std::to_string(k));
   for (const auto& cell : kCells) {
     for (double lr : lrs) {
       for (std::size_t seed = 0; seed < seeds; ++seed) {
         const std::uint64_t sd = c.seed + seed;
         Run run;
         run.key = cell + "/lr" + fmt(lr) + "/s" + std::to_string(sd);
-        run.params = {{"cell", cell}, {"lr", fmt(lr)}, {"seed", std::to_string(sd)}, {"seq_len", std::to_string(s.seq_len)},
-                      {"hidden", std::to_string(s.hidden)}, {"steps", std::to_string(s.steps)},
-                      {"batch_size", std::to_string(s.batch)}, {"clip", fmt(kClip)}};
+        run.params = {{"cell", cell},
+                      {"lr", fmt(lr)},
+                      {"seed", std::to_string(sd)},
+                      {"seq_len", std::to_string(s.seq_len)},
+                      {"hidden", std::to_string(s.hidden)},
+                      {"steps", std::to_string(s.steps)},
+                      {"batch_size", std::to_string(s.batch)},
+                      {"clip", fmt(kClip)}};
         run.fn = [cell, lr, sd, s] { return train_one(cell, lr, sd, s); };
         spec.runs.push_back(std::move(run));
       }
@@ -228,12 +239,15 @@ Results aggregate(const std::vector<Row>& rows, const Settings& s, const std::ve
 
 std::string intro_text(const Settings& s, std::size_t seeds) {
   return "The adding problem (sequences of length " + std::to_string(s.seq_len) +
-         " with two marked values; the target is their sum; predicting the mean gives MSE " + fixed(kBaseline, 3) +
+         " with two marked values; the target is their sum; predicting the mean gives MSE " +
+         fixed(kBaseline, 3) +
          ") learned by a tanh RNN, the two LayerNorm-RNN variants of Ba et al. (2016) and a recurrent BatchNorm RNN "
-         "(Cooijmans et al. 2016, statistics per time step), hidden size " + std::to_string(s.hidden) + ", batch " +
-         std::to_string(s.batch) + ", Adam for " + std::to_string(s.steps) +
-         " steps with gradient-norm clipping at " + fixed(kClip, 1) + ", " + std::to_string(seeds) +
-         " seed(s) per cell. A run counts as diverged when the test MSE becomes NaN or exceeds " + fixed(kDiverged, 1) +
+         "(Cooijmans et al. 2016, statistics per time step), hidden size " +
+         std::to_string(s.hidden) + ", batch " + std::to_string(s.batch) + ", Adam for " +
+         std::to_string(s.steps) + " steps with gradient-norm clipping at " + fixed(kClip, 1) + ", " +
+         std::to_string(seeds) +
+         " seed(s) per cell. A run counts as diverged when the test MSE becomes NaN or exceeds " +
+         fixed(kDiverged, 1) +
          ". Data: `e5_rnn_stability.csv` (the test MSE at 10 points of training in columns test_mse_1..10).";
 }
 
@@ -255,7 +269,8 @@ void report_table(const Results& res, const std::vector<double>& lrs, Report& re
 void report_curves(const Config& c, const Settings& s, const Results& res, Report& rep) {
   LinePlot plot;
   plot.stem = "e5_rnn_curves";
-  plot.title = "Adding problem: test MSE during training (lr " + short_num(res.shown_lr) + ", band: min-max over seeds)";
+  plot.title = "Adding problem: test MSE during training (lr " + short_num(res.shown_lr) +
+               ", band: min-max over seeds)";
   plot.xlabel = "training step";
   plot.ylabel = "test MSE";
   plot.logy = true;
@@ -277,19 +292,24 @@ std::string reading_text(const Results& res, double top) {
   std::string div_text;
   for (const auto& cell : kCells) {
     const CellStats& a = res.agg.at({cell, top});
-    div_text += std::string(div_text.empty() ? "" : ", ") + cell_title(cell) + " " + short_num(a.div / a.n, 2);
+    div_text +=
+        std::string(div_text.empty() ? "" : ", ") + cell_title(cell) + " " + short_num(a.div / a.n, 2);
   }
   const double b = res.best_mse;
   return "**Reading.** The lowest final test MSE, " + short_num(b) + ", is reached by " +
-         (res.best_cell.empty() ? "no cell" : cell_title(res.best_cell)) + " at lr " + short_num(res.best_lr) + " (" +
-         (b < kBaseline / 4 ? "far below" : b < kBaseline ? "below" : "not below") +
+         (res.best_cell.empty() ? "no cell" : cell_title(res.best_cell)) + " at lr " +
+         short_num(res.best_lr) + " (" +
+         (b < kBaseline / 4 ? "far below"
+          : b < kBaseline   ? "below"
+                            : "not below") +
          " the predict-the-mean baseline of " + fixed(kBaseline, 3) + "). At the largest learning rate, " +
          short_num(top) + ", the diverged fractions are: " + div_text +
          ". The table's last columns show how hard each cell pulls on the clipping threshold.";
 }
 
 void add_summary(const Results& res, double top, Summary& summary) {
-  summary["e5"] = {{"best_cell", res.best_cell}, {"best_lr", res.best_lr}, {"best_final_test_mse", res.best_mse}};
+  summary["e5"] = {
+      {"best_cell", res.best_cell}, {"best_lr", res.best_lr}, {"best_final_test_mse", res.best_mse}};
   for (const auto& cell : kCells) {
     const CellStats& a = res.agg.at({cell, top});
     summary["e5"]["diverged_fraction_lr_max"][cell] = a.div / a.n;

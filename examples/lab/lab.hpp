@@ -48,12 +48,12 @@ const char* norm_title(Norm n);
 
 // Every experiment adds its section to the report and its headline numbers to `summary`.
 using Summary = nlohmann::json;
-void experiment_batch_dependence(const Config& c, Report& r, Summary& s);     // 1
-void experiment_cross_gradients(const Config& c, Report& r, Summary& s);      // 2
-void experiment_batch_invariant(const Config& c, Report& r, Summary& s);      // 3
-void experiment_mlp_stability(const Config& c, Report& r, Summary& s);        // 4
-void experiment_rnn_stability(const Config& c, Report& r, Summary& s);        // 5
-void experiment_order_sensitivity(const Config& c, Report& r, Summary& s);    // 6
-void experiment_mnist(const Config& c, Report& r, Summary& s);                // 7
+void experiment_batch_dependence(const Config& c, Report& r, Summary& s);   // 1
+void experiment_cross_gradients(const Config& c, Report& r, Summary& s);    // 2
+void experiment_batch_invariant(const Config& c, Report& r, Summary& s);    // 3
+void experiment_mlp_stability(const Config& c, Report& r, Summary& s);      // 4
+void experiment_rnn_stability(const Config& c, Report& r, Summary& s);      // 5
+void experiment_order_sensitivity(const Config& c, Report& r, Summary& s);  // 6
+void experiment_mnist(const Config& c, Report& r, Summary& s);              // 7
 
 }  // namespace lab

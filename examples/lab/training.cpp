@@ -80,7 +80,8 @@ EvalResult evaluate(tg::Sequential<float>& net, const tg::Dataset<float>& data, 
   sum.reduction = tg::Reduction::Sum;
   double loss = 0;
   std::size_t ok = 0;
-  const auto starts = batch_starts(data.size(), train_mode ? batch_size : std::max<std::size_t>(batch_size, 512));
+  const auto starts =
+      batch_starts(data.size(), train_mode ? batch_size : std::max<std::size_t>(batch_size, 512));
   for (std::size_t i = 0; i + 1 < starts.size(); ++i) {
     slice(data, starts[i], starts[i + 1], x, y);
     t.reset();
@@ -183,15 +184,19 @@ std::vector<std::pair<std::string, double>> result_metrics(const TrainResult& r,
 std::vector<std::pair<std::string, std::string>> sgd_params(const TrainConfig& cfg) {
   std::string hidden;
   for (std::size_t h : cfg.hidden) hidden += (hidden.empty() ? "" : "-") + std::to_string(h);
-  return {{"norm", norm_name(cfg.norm)}, {"batch_size", std::to_string(cfg.batch_size)}, {"lr", param_num(cfg.lr)},
-          {"momentum", param_num(cfg.momentum)}, {"steps", std::to_string(cfg.steps)}, {"hidden", hidden}};
+  return {{"norm", norm_name(cfg.norm)},
+          {"batch_size", std::to_string(cfg.batch_size)},
+          {"lr", param_num(cfg.lr)},
+          {"momentum", param_num(cfg.momentum)},
+          {"steps", std::to_string(cfg.steps)},
+          {"hidden", hidden}};
 }
 
-std::function<std::vector<std::pair<std::string, double>>()> classifier_fn(const TrainConfig& cfg,
-                                                                           const std::vector<std::string>& metrics,
-                                                                           const tg::Dataset<float>& train,
-                                                                           const tg::Dataset<float>& test) {
-  return [cfg, metrics, &train, &test] { return result_metrics(train_classifier(cfg, train, test), metrics); };
+std::function<std::vector<std::pair<std::string, double>>()> classifier_fn(
+    const TrainConfig& cfg, const std::vector<std::string>& metrics, const tg::Dataset<float>& train,
+    const tg::Dataset<float>& test) {
+  return
+      [cfg, metrics, &train, &test] { return result_metrics(train_classifier(cfg, train, test), metrics); };
 }
 
 Stats stats(const std::vector<double>& v) {

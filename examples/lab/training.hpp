@@ -26,9 +26,9 @@ struct TrainConfig {
   std::size_t steps = 1000;
   Optim optim = Optim::SGD;
   double lr = 0.1;
-  double momentum = 0;          // SGD only
-  std::uint64_t init_seed = 0;  // the weights
-  std::uint64_t order_seed = 0; // the shuffling
+  double momentum = 0;           // SGD only
+  std::uint64_t init_seed = 0;   // the weights
+  std::uint64_t order_seed = 0;  // the shuffling
   // Test evaluation (eval mode) every `eval_every` steps and at the end; 0 = only at the end.
   std::size_t eval_every = 100;
   double target_acc = 0.9;  // steps_to_target = first evaluation step reaching this accuracy
@@ -52,10 +52,10 @@ struct TrainResult {
   std::size_t steps_done = 0;
   double steps_to_target = 0;  // NaN if never reached
   std::vector<std::size_t> eval_steps;
-  std::vector<double> eval_acc;  // test accuracy (eval mode) at eval_steps
-  EvalResult test;               // at the end, eval mode
-  EvalResult train;              // at the end, eval mode, whole training set
-  double last_window_loss = 0;   // mean training-step loss over the last full window
+  std::vector<double> eval_acc;    // test accuracy (eval mode) at eval_steps
+  EvalResult test;                 // at the end, eval mode
+  EvalResult train;                // at the end, eval mode, whole training set
+  double last_window_loss = 0;     // mean training-step loss over the last full window
   double test_acc_train_mode = 0;  // BatchNorm with train_mode_eval; NaN otherwise
 };
 
@@ -85,10 +85,9 @@ std::vector<std::pair<std::string, std::string>> sgd_params(const TrainConfig& c
 
 // A sweep run's function: train_classifier(cfg, train, test), reported as result_metrics(...,
 // metrics). The datasets are held by reference and must outlive the sweep.
-std::function<std::vector<std::pair<std::string, double>>()> classifier_fn(const TrainConfig& cfg,
-                                                                           const std::vector<std::string>& metrics,
-                                                                           const tg::Dataset<float>& train,
-                                                                           const tg::Dataset<float>& test);
+std::function<std::vector<std::pair<std::string, double>>()> classifier_fn(
+    const TrainConfig& cfg, const std::vector<std::string>& metrics, const tg::Dataset<float>& train,
+    const tg::Dataset<float>& test);
 
 // Statistics of a few values: mean, sample std (0 for one value), min, max. NaNs are skipped;
 // all-NaN gives NaN everywhere.

@@ -37,7 +37,8 @@ std::vector<xt::xarray<double>> vjp(const GradcheckFn& f, const std::vector<xt::
   }
   t.backward(out, upstream);
   for (std::size_t i = 0; i < xs.size(); ++i) {
-    grads[i] = (wrt[i] && t.has_grad(vs[i])) ? t.grad(vs[i]) : xt::xarray<double>(xt::zeros<double>(xs[i].shape()));
+    grads[i] =
+        (wrt[i] && t.has_grad(vs[i])) ? t.grad(vs[i]) : xt::xarray<double>(xt::zeros<double>(xs[i].shape()));
   }
   return grads;
 }
@@ -78,8 +79,7 @@ void describe(GradcheckResult& r, const GradcheckOptions& o) {
      << (o.fast_mode ? " projections" : " Jacobian entries") << "); worst: input " << r.input;
   if (!o.fast_mode) os << ", position " << r.position << ", output " << r.output;
   os << ": analytic " << r.analytic << " vs numeric " << r.numeric << " (|diff| "
-     << std::abs(r.analytic - r.numeric) << ", allowed " << o.atol + o.rtol * std::abs(r.numeric)
-     << ")";
+     << std::abs(r.analytic - r.numeric) << ", allowed " << o.atol + o.rtol * std::abs(r.numeric) << ")";
   r.message = os.str();
 }
 
@@ -92,13 +92,13 @@ std::vector<bool> checked_wrt(const std::vector<xt::xarray<double>>& inputs, con
     throw ValueError("gradcheck: eps must be a positive finite step, got " + std::to_string(o.eps));
   }
   if (!(o.atol >= 0 && o.rtol >= 0 && std::isfinite(o.atol) && std::isfinite(o.rtol))) {
-    throw ValueError("gradcheck: atol and rtol must be finite and >= 0, got atol " +
-                     std::to_string(o.atol) + ", rtol " + std::to_string(o.rtol));
+    throw ValueError("gradcheck: atol and rtol must be finite and >= 0, got atol " + std::to_string(o.atol) +
+                     ", rtol " + std::to_string(o.rtol));
   }
   std::vector<bool> wrt = o.wrt.empty() ? std::vector<bool>(inputs.size(), true) : o.wrt;
   if (wrt.size() != inputs.size()) {
-    throw ValueError("gradcheck: options.wrt has " + std::to_string(wrt.size()) +
-                     " entries for " + std::to_string(inputs.size()) + " inputs");
+    throw ValueError("gradcheck: options.wrt has " + std::to_string(wrt.size()) + " entries for " +
+                     std::to_string(inputs.size()) + " inputs");
   }
   std::size_t differentiated = 0;
   for (std::size_t i = 0; i < inputs.size(); ++i) {

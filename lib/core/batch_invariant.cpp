@@ -12,10 +12,10 @@ thread_local bool g_batch_invariant = false;
 
 // Cache blocking of the reference kernels. The k blocks run in ascending order, so blocking
 // changes only when an element is visited, never the order of its additions.
-constexpr std::size_t kColBlock = 256;   // columns of C (and of B) per block: 1 KB of floats
-constexpr std::size_t kDepthBlock = 128; // rows of B per block: 128 x 256 floats = 128 KB
-constexpr std::size_t kRowBlock = 32;    // rows of B (= columns of C) per block in the NT kernel
-constexpr std::size_t kLanes = 8;        // partial sums of the NT kernel's dot product
+constexpr std::size_t kColBlock = 256;    // columns of C (and of B) per block: 1 KB of floats
+constexpr std::size_t kDepthBlock = 128;  // rows of B per block: 128 x 256 floats = 128 KB
+constexpr std::size_t kRowBlock = 32;     // rows of B (= columns of C) per block in the NT kernel
+constexpr std::size_t kLanes = 8;         // partial sums of the NT kernel's dot product
 
 // sum_k a[k] b[k] with partial sums s[l] over k = l (mod kLanes), in ascending k, combined in
 // a fixed tree. The independent lanes let the compiler use SIMD without reassociating.
@@ -34,13 +34,12 @@ static_assert(kLanes == 8, "lane_dot's final tree adds exactly 8 lanes");
 // A leading dimension shorter than a row would make rows overlap (and the last one run past
 // the buffer); a null buffer with work to do would be dereferenced. O(1) per GEMM.
 template <class T>
-void check_gemm(const char* who, std::size_t M, std::size_t N, std::size_t K, const T* A,
-                std::size_t lda, const T* B, std::size_t ldb, std::size_t b_rows,
-                std::size_t b_row, const T* C, std::size_t ldc) {
+void check_gemm(const char* who, std::size_t M, std::size_t N, std::size_t K, const T* A, std::size_t lda,
+                const T* B, std::size_t ldb, std::size_t b_rows, std::size_t b_row, const T* C,
+                std::size_t ldc) {
   auto dims = [&] {
-    return " (M " + std::to_string(M) + ", N " + std::to_string(N) + ", K " + std::to_string(K) +
-           ", lda " + std::to_string(lda) + ", ldb " + std::to_string(ldb) + ", ldc " +
-           std::to_string(ldc) + ")";
+    return " (M " + std::to_string(M) + ", N " + std::to_string(N) + ", K " + std::to_string(K) + ", lda " +
+           std::to_string(lda) + ", ldb " + std::to_string(ldb) + ", ldc " + std::to_string(ldc) + ")";
   };
   const bool short_a = M > 1 && lda < K;
   const bool short_b = b_rows > 1 && ldb < b_row;
@@ -60,8 +59,8 @@ void set_batch_invariant(bool on) noexcept { g_batch_invariant = on; }
 namespace detail {
 
 template <class T>
-void invariant_gemm_nn(std::size_t M, std::size_t N, std::size_t K, const T* A, std::size_t lda,
-                       const T* B, std::size_t ldb, T* C, std::size_t ldc) {
+void invariant_gemm_nn(std::size_t M, std::size_t N, std::size_t K, const T* A, std::size_t lda, const T* B,
+                       std::size_t ldb, T* C, std::size_t ldc) {
   check_gemm("invariant_gemm_nn", M, N, K, A, lda, B, ldb, K, N, C, ldc);  // B is (K, N)
   for (std::size_t j0 = 0; j0 < N; j0 += kColBlock) {
     const std::size_t nb = std::min(kColBlock, N - j0);
@@ -94,8 +93,8 @@ void invariant_gemm_nn(std::size_t M, std::size_t N, std::size_t K, const T* A, 
 }
 
 template <class T>
-void invariant_gemm_nt(std::size_t M, std::size_t N, std::size_t K, const T* A, std::size_t lda,
-                       const T* B, std::size_t ldb, T* C, std::size_t ldc) {
+void invariant_gemm_nt(std::size_t M, std::size_t N, std::size_t K, const T* A, std::size_t lda, const T* B,
+                       std::size_t ldb, T* C, std::size_t ldc) {
   check_gemm("invariant_gemm_nt", M, N, K, A, lda, B, ldb, N, K, C, ldc);  // B is (N, K)
   for (std::size_t j0 = 0; j0 < N; j0 += kRowBlock) {
     const std::size_t jend = std::min(N, j0 + kRowBlock);
@@ -107,16 +106,14 @@ void invariant_gemm_nt(std::size_t M, std::size_t N, std::size_t K, const T* A, 
   }
 }
 
-template void invariant_gemm_nn<float>(std::size_t, std::size_t, std::size_t, const float*,
-                                       std::size_t, const float*, std::size_t, float*, std::size_t);
-template void invariant_gemm_nn<double>(std::size_t, std::size_t, std::size_t, const double*,
-                                        std::size_t, const double*, std::size_t, double*,
-                                        std::size_t);
-template void invariant_gemm_nt<float>(std::size_t, std::size_t, std::size_t, const float*,
-                                       std::size_t, const float*, std::size_t, float*, std::size_t);
-template void invariant_gemm_nt<double>(std::size_t, std::size_t, std::size_t, const double*,
-                                        std::size_t, const double*, std::size_t, double*,
-                                        std::size_t);
+template void invariant_gemm_nn<float>(std::size_t, std::size_t, std::size_t, const float*, std::size_t,
+                                       const float*, std::size_t, float*, std::size_t);
+template void invariant_gemm_nn<double>(std::size_t, std::size_t, std::size_t, const double*, std::size_t,
+                                        const double*, std::size_t, double*, std::size_t);
+template void invariant_gemm_nt<float>(std::size_t, std::size_t, std::size_t, const float*, std::size_t,
+                                       const float*, std::size_t, float*, std::size_t);
+template void invariant_gemm_nt<double>(std::size_t, std::size_t, std::size_t, const double*, std::size_t,
+                                        const double*, std::size_t, double*, std::size_t);
 
 }  // namespace detail
 }  // namespace tapegrad

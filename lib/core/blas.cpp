@@ -29,33 +29,30 @@ void scale_rows(std::size_t M, std::size_t N, T beta, T* C, std::size_t ldc) {
   }
 }
 
-void call(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n, int k, float alpha, const float* a,
-          int lda, const float* b, int ldb, float beta, float* c, int ldc) {
+void call(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n, int k, float alpha, const float* a, int lda,
+          const float* b, int ldb, float beta, float* c, int ldc) {
   cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
-void call(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n, int k, double alpha,
-          const double* a, int lda, const double* b, int ldb, double beta, double* c, int ldc) {
+void call(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n, int k, double alpha, const double* a, int lda,
+          const double* b, int ldb, double beta, double* c, int ldc) {
   cblas_dgemm(CblasRowMajor, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
-void call_gemv(bool trans, int m, int n, float alpha, const float* a, int lda, const float* x,
-               int incx, float beta, float* y, int incy) {
-  cblas_sgemv(CblasRowMajor, trans ? CblasTrans : CblasNoTrans, m, n, alpha, a, lda, x, incx, beta,
-              y, incy);
+void call_gemv(bool trans, int m, int n, float alpha, const float* a, int lda, const float* x, int incx,
+               float beta, float* y, int incy) {
+  cblas_sgemv(CblasRowMajor, trans ? CblasTrans : CblasNoTrans, m, n, alpha, a, lda, x, incx, beta, y, incy);
 }
-void call_gemv(bool trans, int m, int n, double alpha, const double* a, int lda, const double* x,
-               int incx, double beta, double* y, int incy) {
-  cblas_dgemv(CblasRowMajor, trans ? CblasTrans : CblasNoTrans, m, n, alpha, a, lda, x, incx, beta,
-              y, incy);
+void call_gemv(bool trans, int m, int n, double alpha, const double* a, int lda, const double* x, int incx,
+               double beta, double* y, int incy) {
+  cblas_dgemv(CblasRowMajor, trans ? CblasTrans : CblasNoTrans, m, n, alpha, a, lda, x, incx, beta, y, incy);
 }
 
 // C (M x N) = alpha a b^T + beta C for K = 1, a with stride inc_a and b with stride inc_b: one
 // streaming pass over C. (OpenBLAS's GEMM runs a generic small-matrix kernel here at about half
 // this speed; the MLP's weight gradient at batch 1 is this case.)
 template <class T>
-TAPEGRAD_ALWAYS_INLINE void outer_loop(std::size_t M, std::size_t N, T alpha, const T* a,
-                                       std::size_t inc_a, const T* b, std::size_t inc_b, T beta,
-                                       T* C, std::size_t ldc) {
+TAPEGRAD_ALWAYS_INLINE void outer_loop(std::size_t M, std::size_t N, T alpha, const T* a, std::size_t inc_a,
+                                       const T* b, std::size_t inc_b, T beta, T* C, std::size_t ldc) {
   for (std::size_t i = 0; i < M; ++i) {
     const T s = alpha * a[i * inc_a];
     T* c = C + i * ldc;
@@ -70,14 +67,13 @@ TAPEGRAD_ALWAYS_INLINE void outer_loop(std::size_t M, std::size_t N, T alpha, co
     }
   }
 }
-TAPEGRAD_SIMD_CLONES void outer(std::size_t M, std::size_t N, float alpha, const float* a,
-                                std::size_t inc_a, const float* b, std::size_t inc_b, float beta,
-                                float* C, std::size_t ldc) {
+TAPEGRAD_SIMD_CLONES void outer(std::size_t M, std::size_t N, float alpha, const float* a, std::size_t inc_a,
+                                const float* b, std::size_t inc_b, float beta, float* C, std::size_t ldc) {
   outer_loop(M, N, alpha, a, inc_a, b, inc_b, beta, C, ldc);
 }
 TAPEGRAD_SIMD_CLONES void outer(std::size_t M, std::size_t N, double alpha, const double* a,
-                                std::size_t inc_a, const double* b, std::size_t inc_b, double beta,
-                                double* C, std::size_t ldc) {
+                                std::size_t inc_a, const double* b, std::size_t inc_b, double beta, double* C,
+                                std::size_t ldc) {
   outer_loop(M, N, alpha, a, inc_a, b, inc_b, beta, C, ldc);
 }
 }  // namespace
@@ -104,8 +100,8 @@ void check_gemm_args(bool trans_a, bool trans_b, std::size_t M, std::size_t N, s
 }
 
 template <class T>
-void gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t K, T alpha,
-          const T* A, std::size_t lda, const T* B, std::size_t ldb, T beta, T* C, std::size_t ldc) {
+void gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t K, T alpha, const T* A,
+          std::size_t lda, const T* B, std::size_t ldb, T beta, T* C, std::size_t ldc) {
   if (M == 0 || N == 0) return;
   check_gemm_args(trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc);
   if (K == 0) {
@@ -124,23 +120,21 @@ void gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t 
   // zeroed here first, keeping gemm's "beta = 0 never reads C".)
   if (M == 1) {  // c (1 x N) = a (1 x K) op(B) = op(B)^T a
     if (beta == T(0)) std::fill(C, C + N, T(0));
-    call_gemv(!trans_b, to_blas_int(trans_b ? N : K, "N"), to_blas_int(trans_b ? K : N, "K"), alpha,
-              B, to_blas_int(ld(ldb), "ldb"), A, to_blas_int(trans_a ? ld(lda) : 1, "lda"), beta, C,
-              1);
+    call_gemv(!trans_b, to_blas_int(trans_b ? N : K, "N"), to_blas_int(trans_b ? K : N, "K"), alpha, B,
+              to_blas_int(ld(ldb), "ldb"), A, to_blas_int(trans_a ? ld(lda) : 1, "lda"), beta, C, 1);
     return;
   }
   if (N == 1) {  // c (M x 1, stride ldc) = op(A) b (K x 1)
     if (beta == T(0)) scale_rows(M, 1, T(0), C, ldc);
-    call_gemv(trans_a, to_blas_int(trans_a ? K : M, "M"), to_blas_int(trans_a ? M : K, "K"), alpha,
-              A, to_blas_int(ld(lda), "lda"), B, to_blas_int(trans_b ? 1 : ld(ldb), "ldb"), beta, C,
+    call_gemv(trans_a, to_blas_int(trans_a ? K : M, "M"), to_blas_int(trans_a ? M : K, "K"), alpha, A,
+              to_blas_int(ld(lda), "lda"), B, to_blas_int(trans_b ? 1 : ld(ldb), "ldb"), beta, C,
               to_blas_int(ld(ldc), "ldc"));
     return;
   }
   // CBLAS requires every leading dimension >= 1 even where a matrix has a single column.
-  call(trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
-       to_blas_int(M, "M"), to_blas_int(N, "N"), to_blas_int(K, "K"), alpha, A,
-       to_blas_int(ld(lda), "lda"), B, to_blas_int(ld(ldb), "ldb"), beta, C,
-       to_blas_int(ld(ldc), "ldc"));
+  call(trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, to_blas_int(M, "M"),
+       to_blas_int(N, "N"), to_blas_int(K, "K"), alpha, A, to_blas_int(ld(lda), "lda"), B,
+       to_blas_int(ld(ldb), "ldb"), beta, C, to_blas_int(ld(ldc), "ldc"));
 }
 
 void set_blas_threads(int n) {
@@ -150,10 +144,9 @@ void set_blas_threads(int n) {
 
 int blas_threads() { return openblas_get_num_threads(); }
 
-template void gemm<float>(bool, bool, std::size_t, std::size_t, std::size_t, float, const float*,
-                          std::size_t, const float*, std::size_t, float, float*, std::size_t);
-template void gemm<double>(bool, bool, std::size_t, std::size_t, std::size_t, double,
-                           const double*, std::size_t, const double*, std::size_t, double, double*,
-                           std::size_t);
+template void gemm<float>(bool, bool, std::size_t, std::size_t, std::size_t, float, const float*, std::size_t,
+                          const float*, std::size_t, float, float*, std::size_t);
+template void gemm<double>(bool, bool, std::size_t, std::size_t, std::size_t, double, const double*,
+                           std::size_t, const double*, std::size_t, double, double*, std::size_t);
 
 }  // namespace tapegrad

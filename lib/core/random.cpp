@@ -15,8 +15,8 @@ void Generator::bad_uniform(double lo, double hi) {
 namespace {
 void check_normal(double mean, double std) {
   if (!(std >= 0 && std::isfinite(std) && std::isfinite(mean))) {
-    throw ValueError("normal: need a finite mean and a finite std >= 0, got mean " +
-                     std::to_string(mean) + ", std " + std::to_string(std));
+    throw ValueError("normal: need a finite mean and a finite std >= 0, got mean " + std::to_string(mean) +
+                     ", std " + std::to_string(std));
   }
 }
 }  // namespace
@@ -58,8 +58,8 @@ void manual_seed(std::uint64_t seed) { default_generator() = Generator(seed); }
 template <class T>
 xt::xarray<T> uniform_array(const Shape& shape, double lo, double hi, Generator& gen) {
   if (!(lo <= hi && std::isfinite(hi - lo))) {  // before drawing: the generator is unchanged
-    throw ValueError("uniform_array: need finite lo <= hi, got lo " + std::to_string(lo) +
-                     ", hi " + std::to_string(hi));
+    throw ValueError("uniform_array: need finite lo <= hi, got lo " + std::to_string(lo) + ", hi " +
+                     std::to_string(hi));
   }
   xt::xarray<T> a = xt::xarray<T>::from_shape(shape);
   for (auto& v : a) v = static_cast<T>(gen.uniform(lo, hi));

@@ -70,10 +70,10 @@ std::size_t checked_numel(const char* op, const Shape& s, std::size_t from, std:
     if (s[d] == 0) {
       empty = true;
     } else if (s[d] > kMaxSize || __builtin_mul_overflow(nonzero, s[d], &nonzero) || nonzero > kMaxSize) {
-      throw ShapeError(std::string(op) + ": shape " + shape_str(s) +
-                       " is too large: " + (s[d] > kMaxSize ? "dim " + std::to_string(d) + " is " + too_large(s[d])
-                                                            : "its number of elements overflows the largest size " +
-                                                                  std::to_string(kMaxSize)));
+      throw ShapeError(std::string(op) + ": shape " + shape_str(s) + " is too large: " +
+                       (s[d] > kMaxSize ? "dim " + std::to_string(d) + " is " + too_large(s[d])
+                                        : "its number of elements overflows the largest size " +
+                                              std::to_string(kMaxSize)));
     }
   }
   return empty ? 0 : nonzero;
@@ -95,8 +95,8 @@ Shape broadcast_shapes(const char* op, const Shape& a, const Shape& b) {
     const std::size_t db = i < nd - b.size() ? 1 : b[i - (nd - b.size())];
     if (da != db && da != 1 && db != 1) {
       throw ShapeError(std::string(op) + ": shapes " + shape_str(a) + " and " + shape_str(b) +
-                       " cannot be broadcast together (dim " + std::to_string(i) + ": " +
-                       std::to_string(da) + " vs " + std::to_string(db) + ")");
+                       " cannot be broadcast together (dim " + std::to_string(i) + ": " + std::to_string(da) +
+                       " vs " + std::to_string(db) + ")");
     }
     out[i] = da == 1 ? db : da;
   }
@@ -108,9 +108,8 @@ std::size_t normalize_axis(const char* op, std::ptrdiff_t axis, std::size_t ndim
   const auto nd = static_cast<std::ptrdiff_t>(ndim);
   if (axis < -nd || axis >= nd) {
     throw ValueError(std::string(op) + ": axis " + std::to_string(axis) +
-                     " is out of range for a tensor with " + std::to_string(ndim) +
-                     " dims (expected -" + std::to_string(ndim) + " <= axis < " +
-                     std::to_string(ndim) + ")");
+                     " is out of range for a tensor with " + std::to_string(ndim) + " dims (expected -" +
+                     std::to_string(ndim) + " <= axis < " + std::to_string(ndim) + ")");
   }
   return static_cast<std::size_t>(axis < 0 ? axis + nd : axis);
 }

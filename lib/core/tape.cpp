@@ -29,8 +29,7 @@ template <class T>
 T Var<T>::item() const {
   const auto& v = value();
   if (v.size() != 1) {
-    throw ShapeError("item: only a one-element Var converts to a number; got shape " +
-                     shape_str(v.shape()));
+    throw ShapeError("item: only a one-element Var converts to a number; got shape " + shape_str(v.shape()));
   }
   return v.data()[0];
 }
@@ -51,8 +50,8 @@ void Tape<T>::check(const Var<T>& v, const char* what) const {
   // in a later generation. A Var of the current generation needs no look at its node (the
   // common case, on every op's path): nothing was dropped since it was recorded, or the
   // generation would have moved on.
-  const bool live = v.index_ < size_ && (v.generation_ == generation_ ||
-                                         nodes_[v.index_].generation == v.generation_);
+  const bool live =
+      v.index_ < size_ && (v.generation_ == generation_ || nodes_[v.index_].generation == v.generation_);
   if (!live) {
     throw StateError(std::string(what) + ": the Var (index " + std::to_string(v.index_) +
                      ") was recorded before tape.reset() or dropped by tape.truncate(); "
@@ -68,14 +67,16 @@ void Tape<T>::check_input(const char* op, std::size_t k, const Var<T>& v) const 
   }
   if (v.tape_ != this) {
     throw StateError(std::string(op) + ": input " + std::to_string(k) + " (index " +
-                     std::to_string(v.index_) + ") is on a different tape than input 0; all "
+                     std::to_string(v.index_) +
+                     ") is on a different tape than input 0; all "
                      "inputs of an op must be recorded on the same tape");
   }
-  const bool live = v.index_ < size_ && (v.generation_ == generation_ ||
-                                         nodes_[v.index_].generation == v.generation_);
+  const bool live =
+      v.index_ < size_ && (v.generation_ == generation_ || nodes_[v.index_].generation == v.generation_);
   if (!live) {
     throw StateError(std::string(op) + ": input " + std::to_string(k) + " (index " +
-                     std::to_string(v.index_) + ") is a Var from before tape.reset() or dropped "
+                     std::to_string(v.index_) +
+                     ") is a Var from before tape.reset() or dropped "
                      "by tape.truncate(); record it again on the current tape");
   }
 }
@@ -274,10 +275,11 @@ template <class T>
 void Tape<T>::backward(const Var<T>& loss, BackwardOptions options) {
   const Node<T>& n = node_of(loss);
   if (n.val().size() != 1) {
-    throw ShapeError("backward: a gradient can be created implicitly only for a one-element "
-                     "output; '" + std::string(n.op) + "' (index " + std::to_string(loss.index_) +
-                     ") has shape " + shape_str(n.val().shape()) +
-                     ". Pass the upstream gradient: tape.backward(out, upstream)");
+    throw ShapeError(
+        "backward: a gradient can be created implicitly only for a one-element "
+        "output; '" +
+        std::string(n.op) + "' (index " + std::to_string(loss.index_) + ") has shape " +
+        shape_str(n.val().shape()) + ". Pass the upstream gradient: tape.backward(out, upstream)");
   }
   run_backward(loss, nullptr, options);
 }
@@ -287,8 +289,8 @@ void Tape<T>::backward(const Var<T>& out, const xt::xarray<T>& upstream, Backwar
   const Node<T>& n = node_of(out);
   if (upstream.shape() != n.val().shape()) {
     throw ShapeError("backward: upstream gradient has shape " + shape_str(upstream.shape()) +
-                     " but the output '" + std::string(n.op) + "' (index " +
-                     std::to_string(out.index_) + ") has shape " + shape_str(n.val().shape()));
+                     " but the output '" + std::string(n.op) + "' (index " + std::to_string(out.index_) +
+                     ") has shape " + shape_str(n.val().shape()));
   }
   run_backward(out, &upstream, options);
 }
@@ -300,29 +302,28 @@ namespace {
 template <class T>
 void check_backward_through(const Node<T>& n, std::size_t i) {
   if (n.freed) {
-    throw StateError(
-        "backward: trying to backward through the graph a second time: '" + std::string(n.op) +
-        "' (index " + std::to_string(i) + ") was already freed by a previous backward. "
-        "Pass BackwardOptions{.retain_graph = true} to the first backward if you need to "
-        "backward through the graph a second time");
+    throw StateError("backward: trying to backward through the graph a second time: '" + std::string(n.op) +
+                     "' (index " + std::to_string(i) +
+                     ") was already freed by a previous backward. "
+                     "Pass BackwardOptions{.retain_graph = true} to the first backward if you need to "
+                     "backward through the graph a second time");
   }
   if (n.param && n.param->version != n.param_version) {
-    throw StateError("backward: a parameter used at tape index " + std::to_string(i) +
-                     " (shape " + shape_str(n.param->value.shape()) +
+    throw StateError("backward: a parameter used at tape index " + std::to_string(i) + " (shape " +
+                     shape_str(n.param->value.shape()) +
                      ") was modified in place after it was recorded (version " +
-                     std::to_string(n.param_version) + " -> " +
-                     std::to_string(n.param->version) + "); record the forward pass again");
+                     std::to_string(n.param_version) + " -> " + std::to_string(n.param->version) +
+                     "); record the forward pass again");
   }
   if (n.view && (n.view->data() != n.view_data || n.view->shape() != n.view_shape)) {
-    throw StateError("backward: the array bound by input_view at tape index " +
-                     std::to_string(i) + " (shape " + shape_str(n.view_shape) +
+    throw StateError("backward: the array bound by input_view at tape index " + std::to_string(i) +
+                     " (shape " + shape_str(n.view_shape) +
                      ") was resized or reallocated after it was recorded (now shape " +
                      shape_str(n.view->shape()) + "); keep it unchanged until reset()");
   }
   if (n.param && n.param->grad_shape() != n.param->value.shape()) {
     throw StateError("backward: parameter at tape index " + std::to_string(i) + " has value " +
-                     shape_str(n.param->value.shape()) + " but grad " +
-                     shape_str(n.param->grad_shape()));
+                     shape_str(n.param->value.shape()) + " but grad " + shape_str(n.param->grad_shape()));
   }
 }
 
@@ -367,7 +368,10 @@ const xt::xarray<T>* seed_root(Node<T>& root, const xt::xarray<T>* upstream) {
     return nullptr;
   }
   if (root.has_grad) {  // a plain leaf that already holds a gradient
-    if (upstream) root.grad += *upstream; else root.grad += T(1);
+    if (upstream)
+      root.grad += *upstream;
+    else
+      root.grad += T(1);
     return nullptr;
   }
   if (upstream && root.backward) {
@@ -375,8 +379,10 @@ const xt::xarray<T>* seed_root(Node<T>& root, const xt::xarray<T>* upstream) {
     return upstream;
   }
   if (root.grad.shape() != root.val().shape()) root.grad.resize(root.val().shape());
-  if (upstream) std::copy(upstream->data(), upstream->data() + upstream->size(), root.grad.data());
-  else root.grad.fill(T(1));
+  if (upstream)
+    std::copy(upstream->data(), upstream->data() + upstream->size(), root.grad.data());
+  else
+    root.grad.fill(T(1));
   root.has_grad = true;
   return nullptr;
 }
@@ -405,8 +411,7 @@ void finish_backward(std::deque<Node<T>>& nodes, std::size_t top, bool retain_gr
 }  // namespace
 
 template <class T>
-void Tape<T>::run_backward(const Var<T>& out, const xt::xarray<T>* upstream,
-                           BackwardOptions options) {
+void Tape<T>::run_backward(const Var<T>& out, const xt::xarray<T>* upstream, BackwardOptions options) {
   const std::size_t top = out.index_;
   Node<T>& root = nodes_[top];
   if (!root.requires_grad) {
@@ -447,8 +452,7 @@ const xt::xarray<T>& Tape<T>::grad(const Var<T>& v) const {
   if (!n.has_grad) {
     throw StateError("grad: '" + std::string(n.op) + "' (index " + std::to_string(v.index_) +
                      ") has no gradient: " +
-                     (n.requires_grad ? "no backward pass has reached it yet"
-                                      : "it does not require grad"));
+                     (n.requires_grad ? "no backward pass has reached it yet" : "it does not require grad"));
   }
   return n.grad;
 }
@@ -535,8 +539,8 @@ void Tape<T>::reset() {
 template <class T>
 void Tape<T>::truncate(std::size_t n) {
   if (n > size_) {
-    throw ValueError("truncate: cannot roll the tape back to " + std::to_string(n) +
-                     " nodes; it has only " + std::to_string(size_));
+    throw ValueError("truncate: cannot roll the tape back to " + std::to_string(n) + " nodes; it has only " +
+                     std::to_string(size_));
   }
   if (n == size_) return;  // nothing dropped: every Var of this generation stays valid
   size_ = n;
@@ -581,8 +585,7 @@ void Tape<T>::check_finite_output(const Node<T>& n, std::size_t index) const {
   if (all_finite(n.val())) return;
   throw NumericalError("anomaly: forward of '" + std::string(n.op) + "' (tape index " +
                        std::to_string(index) + ", input shapes " + input_shapes(n) +
-                       ") produced NaN or Inf in its output of shape " +
-                       shape_str(n.val().shape()));
+                       ") produced NaN or Inf in its output of shape " + shape_str(n.val().shape()));
 }
 
 template <class T>
@@ -603,8 +606,8 @@ void Tape<T>::check_finite_input_grads(const Node<T>& n, std::size_t index) cons
 template <class T>
 NodeInfo Tape<T>::info(std::size_t index) const {
   if (index >= size_) {
-    throw ValueError("info: index " + std::to_string(index) + " is past the tape's " +
-                     std::to_string(size_) + " nodes");
+    throw ValueError("info: index " + std::to_string(index) + " is past the tape's " + std::to_string(size_) +
+                     " nodes");
   }
   const Node<T>& n = nodes_[index];
   return NodeInfo{index, n.op, n.val().shape(), n.parents, n.requires_grad, n.param != nullptr};
@@ -636,10 +639,11 @@ std::string Tape<T>::to_dot() const {
   os << "digraph tape {\n  rankdir=LR;\n  node [shape=box, fontname=\"monospace\"];\n";
   for (std::size_t i = 0; i < size_; ++i) {
     const Node<T>& n = nodes_[i];
-    os << "  n" << i << " [label=\"" << i << ": " << n.op << "\\n" << shape_str(n.val().shape())
-       << "\"";
-    if (n.param) os << ", style=filled, fillcolor=\"#fde9a9\"";
-    else if (n.is_leaf()) os << ", style=filled, fillcolor=\"#dbe9f6\"";
+    os << "  n" << i << " [label=\"" << i << ": " << n.op << "\\n" << shape_str(n.val().shape()) << "\"";
+    if (n.param)
+      os << ", style=filled, fillcolor=\"#fde9a9\"";
+    else if (n.is_leaf())
+      os << ", style=filled, fillcolor=\"#dbe9f6\"";
     if (!n.requires_grad) os << ", color=gray";
     os << "];\n";
     for (auto p : n.parents) os << "  n" << p << " -> n" << i << ";\n";

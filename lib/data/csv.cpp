@@ -30,8 +30,7 @@ std::vector<std::string> split(const std::string& line, char delim) {
   std::size_t start = 0;
   for (;;) {
     const auto pos = line.find(delim, start);
-    cells.push_back(
-        trim(line.substr(start, pos == std::string::npos ? std::string::npos : pos - start)));
+    cells.push_back(trim(line.substr(start, pos == std::string::npos ? std::string::npos : pos - start)));
     if (pos == std::string::npos) return cells;
     start = pos + 1;
   }
@@ -82,8 +81,8 @@ struct Parser {
   std::vector<std::string> names;  // empty without a header
 
   std::string where(std::size_t line, std::size_t col) const {
-    std::string s = "load_csv: " + source + " line " + std::to_string(line) + ", column " +
-                    std::to_string(col + 1);
+    std::string s =
+        "load_csv: " + source + " line " + std::to_string(line) + ", column " + std::to_string(col + 1);
     if (col < names.size()) s += " (\"" + names[col] + "\")";
     return s;
   }
@@ -108,8 +107,8 @@ Dataset<T> parse_csv_stream(std::istream& in, const CsvOptions& opt, const std::
   Lines lines(in);
   std::string line;
   if (!lines.next(line)) {
-    throw IoError("load_csv: " + source + " is empty (no " +
-                  std::string(opt.header ? "header" : "data") + " line)");
+    throw IoError("load_csv: " + source + " is empty (no " + std::string(opt.header ? "header" : "data") +
+                  " line)");
   }
   std::size_t ncols = 0;
   std::size_t first_line = lines.number();
@@ -128,8 +127,8 @@ Dataset<T> parse_csv_stream(std::istream& in, const CsvOptions& opt, const std::
       if (p.names[c] != opt.label_column) continue;
       if (label_col >= 0) {
         throw IoError("load_csv: " + source + ": label column \"" + opt.label_column +
-                      "\" appears twice in the header (columns " + std::to_string(label_col + 1) +
-                      " and " + std::to_string(c + 1) + ")");
+                      "\" appears twice in the header (columns " + std::to_string(label_col + 1) + " and " +
+                      std::to_string(c + 1) + ")");
       }
       label_col = static_cast<std::ptrdiff_t>(c);
     }
@@ -137,8 +136,8 @@ Dataset<T> parse_csv_stream(std::istream& in, const CsvOptions& opt, const std::
       std::string all;
       for (std::size_t c = 0; c < ncols; ++c) all += (c ? ", " : "") + ("\"" + p.names[c] + "\"");
       throw IoError("load_csv: " + source + ": label column \"" + opt.label_column +
-                    "\" is not in the header on line " + std::to_string(first_line) +
-                    " (columns: " + all + ")");
+                    "\" is not in the header on line " + std::to_string(first_line) + " (columns: " + all +
+                    ")");
     }
   }
   const std::size_t nfeat = ncols - (label_col >= 0 ? 1 : 0);
@@ -163,8 +162,7 @@ Dataset<T> parse_csv_stream(std::istream& in, const CsvOptions& opt, const std::
       const auto v = parse_number(cells[c]);
       if (static_cast<std::ptrdiff_t>(c) == label_col) {
         if (!v || !(*v >= 0.0) || *v > 9007199254740992.0 || std::floor(*v) != *v) {
-          throw IoError(p.where(ln, c) + ": label \"" + cells[c] +
-                        "\" is not a non-negative integer");
+          throw IoError(p.where(ln, c) + ": label \"" + cells[c] + "\" is not a non-negative integer");
         }
         labels.push_back(static_cast<std::int64_t>(*v));
         continue;
@@ -199,8 +197,7 @@ Dataset<T> load_csv(std::istream& in, const CsvOptions& options, const std::stri
 }
 
 template <class T>
-Dataset<T> parse_csv(const std::string& text, const CsvOptions& options,
-                     const std::string& source) {
+Dataset<T> parse_csv(const std::string& text, const CsvOptions& options, const std::string& source) {
   std::istringstream in(text);
   return parse_csv_stream<T>(in, options, source);
 }

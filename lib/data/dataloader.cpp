@@ -44,8 +44,8 @@ std::uint64_t epoch_seed(std::uint64_t seed, std::uint64_t epoch) {
 }
 
 template <class T>
-DataLoader<T>::DataLoader(const Dataset<T>& data, std::size_t batch_size, bool shuffle,
-                          std::uint64_t seed, bool drop_last)
+DataLoader<T>::DataLoader(const Dataset<T>& data, std::size_t batch_size, bool shuffle, std::uint64_t seed,
+                          bool drop_last)
     : data_(&data), batch_size_(batch_size), shuffle_(shuffle), seed_(seed), drop_last_(drop_last) {
   if (batch_size == 0) {
     throw ValueError("DataLoader: batch_size must be >= 1; got 0");
@@ -54,8 +54,8 @@ DataLoader<T>::DataLoader(const Dataset<T>& data, std::size_t batch_size, bool s
   // rejects batch_size=-1. Any other size is fine: one larger than the dataset gives one batch.
   checked_size("DataLoader: batch_size", batch_size);
   if (data.empty()) {
-    throw ValueError("DataLoader: the dataset is empty (inputs of shape " +
-                     shape_str(data.inputs().shape()) + "); there is nothing to iterate");
+    throw ValueError("DataLoader: the dataset is empty (inputs of shape " + shape_str(data.inputs().shape()) +
+                     "); there is nothing to iterate");
   }
 }
 
@@ -79,23 +79,20 @@ std::vector<std::size_t> DataLoader<T>::epoch_order(std::size_t epoch) const {
 }
 
 template <class T>
-void DataLoader<T>::fill_batch(const std::vector<std::size_t>& order, std::size_t b,
-                               Batch<T>& out) const {
+void DataLoader<T>::fill_batch(const std::vector<std::size_t>& order, std::size_t b, Batch<T>& out) const {
   if (b >= size() || order.size() != data_->size()) {
     throw ValueError("DataLoader::fill_batch: batch " + std::to_string(b) + " of an epoch with " +
-                     std::to_string(size()) + " batches over an order of " +
-                     std::to_string(order.size()) + " indices (dataset size " +
-                     std::to_string(data_->size()) + ")");
+                     std::to_string(size()) + " batches over an order of " + std::to_string(order.size()) +
+                     " indices (dataset size " + std::to_string(data_->size()) + ")");
   }
   const std::size_t begin = b * batch_size_;
   const std::size_t count = std::min(batch_size_, order.size() - begin);
   const std::size_t* idx = order.data() + begin;
   for (std::size_t i = 0; i < count; ++i) {
     if (idx[i] >= data_->size()) {
-      throw ValueError("DataLoader::fill_batch: order[" + std::to_string(begin + i) + "] = " +
-                       std::to_string(idx[i]) + " (in batch " + std::to_string(b) +
-                       ") is out of range for a dataset of " + std::to_string(data_->size()) +
-                       " examples");
+      throw ValueError("DataLoader::fill_batch: order[" + std::to_string(begin + i) +
+                       "] = " + std::to_string(idx[i]) + " (in batch " + std::to_string(b) +
+                       ") is out of range for a dataset of " + std::to_string(data_->size()) + " examples");
     }
   }
   out.indices.assign(idx, idx + count);

@@ -65,21 +65,19 @@ Dataset<T>::Dataset(xt::xarray<T> inputs, xt::xarray<T> targets)
   check_has_example_dim("inputs", inputs_);
   check_has_example_dim("targets", targets_);
   if (targets_.shape()[0] != inputs_.shape()[0]) {
-    throw ShapeError("Dataset: inputs of shape " + shape_str(inputs_.shape()) +
-                     " and targets of shape " + shape_str(targets_.shape()) +
-                     " have different numbers of examples (" + std::to_string(inputs_.shape()[0]) +
-                     " vs " + std::to_string(targets_.shape()[0]) + ")");
+    throw ShapeError("Dataset: inputs of shape " + shape_str(inputs_.shape()) + " and targets of shape " +
+                     shape_str(targets_.shape()) + " have different numbers of examples (" +
+                     std::to_string(inputs_.shape()[0]) + " vs " + std::to_string(targets_.shape()[0]) + ")");
   }
 }
 
 template <class T>
 const std::vector<std::int64_t>& Dataset<T>::labels() const {
   if (kind_ != DatasetKind::classification) {
-    throw StateError("Dataset::labels: this dataset has no class labels (it is " +
-                     std::string(kind_ == DatasetKind::regression
-                                     ? "a regression dataset; use targets()"
-                                     : "unlabelled") +
-                     ")");
+    throw StateError(
+        "Dataset::labels: this dataset has no class labels (it is " +
+        std::string(kind_ == DatasetKind::regression ? "a regression dataset; use targets()" : "unlabelled") +
+        ")");
   }
   return labels_;
 }
@@ -120,8 +118,8 @@ Dataset<T> Dataset<T>::subset(const std::vector<std::size_t>& indices) const {
   for (std::size_t i = 0; i < indices.size(); ++i) {
     if (indices[i] >= n) {
       throw ValueError("Dataset::subset: index " + std::to_string(indices[i]) + " (at position " +
-                       std::to_string(i) + ") is out of range for a dataset of " +
-                       std::to_string(n) + " examples");
+                       std::to_string(i) + ") is out of range for a dataset of " + std::to_string(n) +
+                       " examples");
     }
   }
   xt::xarray<T> x = gather_rows(inputs_, indices);
@@ -173,16 +171,14 @@ std::pair<Dataset<T>, Dataset<T>> train_test_split(const Dataset<T>& data, doubl
   const auto n_test = static_cast<std::size_t>(std::ceil(test_fraction * static_cast<double>(n)));
   if (n_test == 0 || n_test >= n) {
     throw ValueError("train_test_split: test_fraction " + std::to_string(test_fraction) + " of " +
-                     std::to_string(n) + " examples leaves " + std::to_string(n_test) +
-                     " test and " + std::to_string(n - std::min(n, n_test)) +
+                     std::to_string(n) + " examples leaves " + std::to_string(n_test) + " test and " +
+                     std::to_string(n - std::min(n, n_test)) +
                      " train examples; both parts must be non-empty");
   }
   std::mt19937_64 rng(seed);
   const std::vector<std::size_t> perm = random_permutation(n, rng);
-  const std::vector<std::size_t> test(perm.begin(),
-                                      perm.begin() + static_cast<std::ptrdiff_t>(n_test));
-  const std::vector<std::size_t> train(perm.begin() + static_cast<std::ptrdiff_t>(n_test),
-                                       perm.end());
+  const std::vector<std::size_t> test(perm.begin(), perm.begin() + static_cast<std::ptrdiff_t>(n_test));
+  const std::vector<std::size_t> train(perm.begin() + static_cast<std::ptrdiff_t>(n_test), perm.end());
   return {data.subset(train), data.subset(test)};
 }
 
@@ -190,7 +186,7 @@ template class Dataset<float>;
 template class Dataset<double>;
 template std::pair<Dataset<float>, Dataset<float>> train_test_split(const Dataset<float>&, double,
                                                                     std::uint64_t);
-template std::pair<Dataset<double>, Dataset<double>> train_test_split(const Dataset<double>&,
-                                                                      double, std::uint64_t);
+template std::pair<Dataset<double>, Dataset<double>> train_test_split(const Dataset<double>&, double,
+                                                                      std::uint64_t);
 
 }  // namespace tapegrad

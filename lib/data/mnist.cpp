@@ -41,8 +41,7 @@ class DigitsSax : public nlohmann::json_sax<json> {
   bool number_float(number_float_t v, const string_t&) override { return number(v); }
 
   bool start_object(std::size_t) override {
-    if (in_data())
-      return fail("data[" + std::to_string(values.size()) + "] is an object, expected a number");
+    if (in_data()) return fail("data[" + std::to_string(values.size()) + "] is an object, expected a number");
     if (depth_ == 1 && key_is_data_) return fail("\"data\" is an object, expected an array");
     ++depth_;
     return true;
@@ -60,8 +59,7 @@ class DigitsSax : public nlohmann::json_sax<json> {
   }
   bool start_array(std::size_t) override {
     if (depth_ == 0) return fail("the top level is an array, expected an object {\"data\": [...]}");
-    if (in_data())
-      return fail("data[" + std::to_string(values.size()) + "] is an array, expected a number");
+    if (in_data()) return fail("data[" + std::to_string(values.size()) + "] is an array, expected a number");
     if (depth_ == 1 && key_is_data_) saw_data = true;
     ++depth_;
     return true;
@@ -84,8 +82,7 @@ class DigitsSax : public nlohmann::json_sax<json> {
   }
   bool scalar(const char* what) {
     if (depth_ == 0) return fail(std::string("the top level is ") + what + ", expected an object");
-    if (depth_ == 1 && key_is_data_)
-      return fail(std::string("\"data\" is ") + what + ", expected an array");
+    if (depth_ == 1 && key_is_data_) return fail(std::string("\"data\" is ") + what + ", expected an array");
     if (in_data())
       return fail("data[" + std::to_string(values.size()) + "] is " + what + ", expected a number");
     return true;
@@ -133,11 +130,11 @@ std::string default_mnist_dir() {
 }
 
 template <class T>
-xt::xarray<T> parse_mnist_digits(const std::string& text, std::size_t max_images,
-                                 const std::string& source) {
+xt::xarray<T> parse_mnist_digits(const std::string& text, std::size_t max_images, const std::string& source) {
   checked_size("parse_mnist_digits: max_images", max_images);
   // A limit of more values than fit in memory is no limit (0): max_images * 784 may overflow.
-  const std::size_t limit = max_images == 0 || max_images > kMaxSize / kMnistPixels ? 0 : max_images * kMnistPixels;
+  const std::size_t limit =
+      max_images == 0 || max_images > kMaxSize / kMnistPixels ? 0 : max_images * kMnistPixels;
   DigitsSax sax(limit);
   const std::string where = "parse_mnist_digits: " + source + ": ";
   try {
@@ -180,9 +177,7 @@ Dataset<T> load_mnist(const std::string& dir, std::size_t max_per_class) {
 
 template Dataset<float> load_mnist<float>(const std::string&, std::size_t);
 template Dataset<double> load_mnist<double>(const std::string&, std::size_t);
-template xt::xarray<float> parse_mnist_digits<float>(const std::string&, std::size_t,
-                                                     const std::string&);
-template xt::xarray<double> parse_mnist_digits<double>(const std::string&, std::size_t,
-                                                       const std::string&);
+template xt::xarray<float> parse_mnist_digits<float>(const std::string&, std::size_t, const std::string&);
+template xt::xarray<double> parse_mnist_digits<double>(const std::string&, std::size_t, const std::string&);
 
 }  // namespace tapegrad

@@ -27,15 +27,14 @@ double normal(std::mt19937_64& rng) {
 void check_count(const char* fn, const char* name, std::size_t n, std::size_t min) {
   checked_size((std::string(fn) + ": " + name).c_str(), n);
   if (n < min) {
-    throw ValueError(std::string(fn) + ": " + name + " must be >= " + std::to_string(min) +
-                     "; got " + std::to_string(n));
+    throw ValueError(std::string(fn) + ": " + name + " must be >= " + std::to_string(min) + "; got " +
+                     std::to_string(n));
   }
 }
 
 void check_scale(const char* fn, const char* name, double v) {
   if (!(v >= 0.0) || !std::isfinite(v)) {
-    throw ValueError(std::string(fn) + ": " + name + " must be finite and >= 0; got " +
-                     std::to_string(v));
+    throw ValueError(std::string(fn) + ": " + name + " must be finite and >= 0; got " + std::to_string(v));
   }
 }
 
@@ -47,7 +46,8 @@ Dataset<T> two_spirals(std::size_t n_per_class, double noise, std::uint64_t seed
   check_scale("two_spirals", "noise", noise);
   std::mt19937_64 rng(seed);
   const std::size_t n = n_per_class;
-  checked_mul("two_spirals: 2 classes * n_per_class * 2 features", checked_mul("two_spirals: 2 * n_per_class", 2, n), 2);
+  checked_mul("two_spirals: 2 classes * n_per_class * 2 features",
+              checked_mul("two_spirals: 2 * n_per_class", 2, n), 2);
   xt::xarray<T> x = xt::xarray<T>::from_shape({2 * n, 2});
   std::vector<std::int64_t> y(2 * n);
   for (std::size_t c = 0; c < 2; ++c) {
@@ -177,13 +177,12 @@ Dataset<T> parity(std::size_t n, std::size_t seq_len, std::uint64_t seed) {
   return Dataset<T>(std::move(x), std::move(y));
 }
 
-#define TAPEGRAD_INSTANTIATE(T)                                                        \
-  template Dataset<T> two_spirals<T>(std::size_t, double, std::uint64_t);              \
-  template Dataset<T> moons<T>(std::size_t, double, std::uint64_t);                    \
-  template Dataset<T> gaussian_blobs<T>(std::size_t, std::size_t, std::size_t, double, \
-                                        std::uint64_t);                                \
-  template Dataset<T> adding_problem<T>(std::size_t, std::size_t, std::uint64_t);      \
-  template Dataset<T> sine_next_step<T>(std::size_t, std::size_t, std::uint64_t);      \
+#define TAPEGRAD_INSTANTIATE(T)                                                                        \
+  template Dataset<T> two_spirals<T>(std::size_t, double, std::uint64_t);                              \
+  template Dataset<T> moons<T>(std::size_t, double, std::uint64_t);                                    \
+  template Dataset<T> gaussian_blobs<T>(std::size_t, std::size_t, std::size_t, double, std::uint64_t); \
+  template Dataset<T> adding_problem<T>(std::size_t, std::size_t, std::uint64_t);                      \
+  template Dataset<T> sine_next_step<T>(std::size_t, std::size_t, std::uint64_t);                      \
   template Dataset<T> parity<T>(std::size_t, std::size_t, std::uint64_t);
 TAPEGRAD_INSTANTIATE(float)
 TAPEGRAD_INSTANTIATE(double)

@@ -170,9 +170,9 @@ std::int64_t load_checkpoint(const std::string& path, Module<T>& model, Optimize
   return ck.step;
 }
 
-#define TAPEGRAD_INSTANTIATE(T)                                                                \
-  template void save_checkpoint<T>(const std::string&, const Module<T>&, const OptimizerOf<T>*,  \
-                                   std::int64_t, const std::map<std::string, std::string>&);   \
+#define TAPEGRAD_INSTANTIATE(T)                                                                 \
+  template void save_checkpoint<T>(const std::string&, const Module<T>&, const OptimizerOf<T>*, \
+                                   std::int64_t, const std::map<std::string, std::string>&);    \
   template Checkpoint<T> read_checkpoint<T>(const std::string&);                                \
   template std::int64_t load_checkpoint<T>(const std::string&, Module<T>&, OptimizerOf<T>*);
 TAPEGRAD_INSTANTIATE(float)

@@ -42,8 +42,7 @@ class FileBuf : public std::streambuf {
 void check_path(const std::string& path, const std::string& who) {
   if (path.empty()) throw IoError(who + ": the path is empty");
   if (path.find('\0') != std::string::npos) {
-    throw IoError(who + ": the path " + quoted(path.substr(0, path.find('\0'))) +
-                  "... contains a NUL byte");
+    throw IoError(who + ": the path " + quoted(path.substr(0, path.find('\0'))) + "... contains a NUL byte");
   }
 }
 
@@ -74,8 +73,7 @@ InputFile::InputFile(const std::string& path, const std::string& who) : path_(pa
   }
   if (!S_ISREG(st.st_mode)) {
     ::close(fd_);
-    throw IoError(who + ": " + quoted(path) + " is " + file_kind(st.st_mode) +
-                  ", not a regular file");
+    throw IoError(who + ": " + quoted(path) + " is " + file_kind(st.st_mode) + ", not a regular file");
   }
   size_ = static_cast<std::uint64_t>(st.st_size);
   // A regular file never blocks; clear the flag so reads behave as usual.
@@ -132,11 +130,11 @@ std::istream& InputFile::stream() {
 std::optional<mode_t> check_output_path(const std::string& path, const std::string& who) {
   check_path(path, who);
   struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) return std::nullopt;  // nothing there (or unreachable:
-                                                            // creating it reports why)
+  if (::stat(path.c_str(), &st) != 0)
+    return std::nullopt;  // nothing there (or unreachable:
+                          // creating it reports why)
   if (!S_ISREG(st.st_mode)) {
-    throw IoError(who + ": " + quoted(path) + " is " + file_kind(st.st_mode) +
-                  ", not a regular file");
+    throw IoError(who + ": " + quoted(path) + " is " + file_kind(st.st_mode) + ", not a regular file");
   }
   return st.st_mode & 07777;
 }

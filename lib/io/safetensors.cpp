@@ -138,8 +138,8 @@ void check_utf8(const std::string& s, const std::string& what) {
   if (at == std::string::npos) return;
   const auto byte = static_cast<unsigned char>(s[at]);
   throw ValueError("save_safetensors: " + what + " '" + escaped(s) + "' is not valid UTF-8 (byte " +
-                   escaped(std::string(1, static_cast<char>(byte))).replace(0, 2, "0x") +
-                   " at offset " + std::to_string(at) + "); safetensors headers are JSON text");
+                   escaped(std::string(1, static_cast<char>(byte))).replace(0, 2, "0x") + " at offset " +
+                   std::to_string(at) + "); safetensors headers are JSON text");
 }
 
 // A safetensors file from its size and a reader of its next bytes (`read(buf, n)` fills n
@@ -159,9 +159,8 @@ SafetensorsData<T> load_from(std::uint64_t size, Read&& read, const std::string&
                   std::to_string(kSafetensorsMaxHeader) + " bytes");
   }
   if (n > size - 8) {
-    throw IoError(where + "header length " + std::to_string(n) + " exceeds the " +
-                  std::to_string(size - 8) + " bytes after the length field (file size " +
-                  std::to_string(size) + ")");
+    throw IoError(where + "header length " + std::to_string(n) + " exceeds the " + std::to_string(size - 8) +
+                  " bytes after the length field (file size " + std::to_string(size) + ")");
   }
   std::string text(static_cast<std::size_t>(n), '\0');
   read(text.data(), text.size());
@@ -214,8 +213,7 @@ struct TempFile {
 
 }  // namespace
 
-void write_file_atomic(const std::string& path, const std::string& bytes,
-                       std::size_t fail_after_bytes) {
+void write_file_atomic(const std::string& path, const std::string& bytes, std::size_t fail_after_bytes) {
   namespace fs = std::filesystem;
   const fs::path target(path);
   const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
@@ -240,8 +238,8 @@ void write_file_atomic(const std::string& path, const std::string& bytes,
     done += static_cast<std::size_t>(w);
   }
   if (to_write < bytes.size()) {
-    throw IoError("write_file_atomic: simulated failure after " + std::to_string(to_write) +
-                  " of " + std::to_string(bytes.size()) + " bytes of \"" + path + "\" (test hook)");
+    throw IoError("write_file_atomic: simulated failure after " + std::to_string(to_write) + " of " +
+                  std::to_string(bytes.size()) + " bytes of \"" + path + "\" (test hook)");
   }
   // The replacement keeps the permissions of the file it replaces (a 0600 checkpoint stays
   // private); a new file gets the usual 0666 & ~umask.

@@ -33,10 +33,10 @@ std::string cut(std::string s) {
 struct ArrayField {
   bool seen = false;
   bool is_array = false;
-  std::string not_array;  // the value's description when it is not an array
-  std::size_t count = 0;  // elements
+  std::string not_array;              // the value's description when it is not an array
+  std::size_t count = 0;              // elements
   std::vector<std::uint64_t> values;  // the first kMaxRank + 1, while all are valid
-  std::string bad;        // description of the first element that is not a valid integer
+  std::string bad;                    // description of the first element that is not a valid integer
   std::size_t bad_index = 0;
 };
 
@@ -52,8 +52,8 @@ std::size_t dtype_itemsize(const std::string& t, const EntryFields& f) {
   if (f.dtype_is_string && f.dtype == "F64") return 8;
   static const char* known[] = {"BOOL", "U8",   "I8",  "F8_E5M2", "F8_E4M3", "I16", "U16",
                                 "F16",  "BF16", "I32", "U32",     "I64",     "U64"};
-  const bool is_known = f.dtype_is_string &&
-                        std::find(std::begin(known), std::end(known), f.dtype) != std::end(known);
+  const bool is_known =
+      f.dtype_is_string && std::find(std::begin(known), std::end(known), f.dtype) != std::end(known);
   throw IoError(t + ": " +
                 (is_known ? "dtype " + f.dtype + " is not supported" : "unknown dtype " + f.dtype) +
                 " (tapegrad reads F32 and F64)");
@@ -132,14 +132,13 @@ void check_tiling(std::vector<SafetensorsEntry>& entries, std::uint64_t data_len
   const SafetensorsEntry* prev = nullptr;
   for (const SafetensorsEntry& e : entries) {
     if (e.begin < pos) {
-      throw IoError(where + "tensors " + squote(prev->name) + " [" + std::to_string(prev->begin) +
-                    ", " + std::to_string(prev->end) + ") and " + squote(e.name) + " [" +
-                    std::to_string(e.begin) + ", " + std::to_string(e.end) + ") overlap");
+      throw IoError(where + "tensors " + squote(prev->name) + " [" + std::to_string(prev->begin) + ", " +
+                    std::to_string(prev->end) + ") and " + squote(e.name) + " [" + std::to_string(e.begin) +
+                    ", " + std::to_string(e.end) + ") overlap");
     }
     if (e.begin > pos) {
       throw IoError(where + "bytes [" + std::to_string(pos) + ", " + std::to_string(e.begin) +
-                    ") of the data section (before tensor " + squote(e.name) +
-                    ") belong to no tensor");
+                    ") of the data section (before tensor " + squote(e.name) + ") belong to no tensor");
     }
     pos = e.end;
     prev = &e;
@@ -157,7 +156,8 @@ struct Value {
   std::uint64_t u = 0;
   bool container() const { return kind == kObject || kind == kArray; }
   const char* type_name() const {
-    static const char* names[] = {"null", "boolean", "string", "number", "number", "number", "object", "array"};
+    static const char* names[] = {"null",   "boolean", "string", "number",
+                                  "number", "number",  "object", "array"};
     return names[kind];
   }
 };
@@ -218,8 +218,8 @@ class HeaderSax : public nlohmann::json_sax<json> {
   std::string where_;
   std::uint64_t data_len_;
   Mode mode_ = Mode::kTop;
-  std::string name_;   // the current entry's name
-  std::string field_;  // the current member of an entry
+  std::string name_;        // the current entry's name
+  std::string field_;       // the current member of an entry
   std::string raw_string_;  // the last string value, unquoted
   std::set<std::string> names_, fields_;
   EntryFields entry_;
@@ -271,7 +271,8 @@ bool HeaderSax::value(Value v) {
         }
         return describe(v, nullptr, where_ + "__metadata__ must be an object; got ");
       }
-      if (v.kind != Value::kObject) return describe(v, nullptr, tensor() + ": header entry must be an object; got ");
+      if (v.kind != Value::kObject)
+        return describe(v, nullptr, tensor() + ": header entry must be an object; got ");
       mode_ = Mode::kEntry;
       entry_ = EntryFields{};
       fields_.clear();

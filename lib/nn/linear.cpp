@@ -18,7 +18,8 @@ xt::xarray<T> fan_in_uniform(const Shape& shape, std::size_t fan_in, Generator& 
 Shape weight_shape(std::size_t in_features, std::size_t out_features) {
   checked_size("Linear: in_features", in_features);
   checked_size("Linear: out_features", out_features);
-  checked_mul("Linear: out_features * in_features (the weight's number of elements)", out_features, in_features);
+  checked_mul("Linear: out_features * in_features (the weight's number of elements)", out_features,
+              in_features);
   return {out_features, in_features};
 }
 }  // namespace
@@ -27,10 +28,12 @@ template <class T>
 Linear<T>::Linear(std::size_t in_features, std::size_t out_features, LinearOptions options, Generator& gen)
     // kaiming_uniform(a = sqrt(5)): gain = sqrt(2 / (1 + 5)), bound = gain * sqrt(3 / fan_in)
     // = 1 / sqrt(fan_in).
-    : weight(&this->register_parameter("weight", fan_in_uniform<T>(weight_shape(in_features, out_features), in_features, gen))),
+    : weight(&this->register_parameter(
+          "weight", fan_in_uniform<T>(weight_shape(in_features, out_features), in_features, gen))),
       in_(in_features),
       out_(out_features) {
-  if (options.bias()) bias = &this->register_parameter("bias", fan_in_uniform<T>({out_features}, in_features, gen));
+  if (options.bias())
+    bias = &this->register_parameter("bias", fan_in_uniform<T>({out_features}, in_features, gen));
 }
 
 template <class T>

@@ -162,8 +162,10 @@ void Module<T>::load_state_dict(const StateDict<T>& state) {
       unexpected.push_back(k);
     } else if (*s != v.shape()) {
       mismatched.push_back("size mismatch for " + k + ": copying a tensor with shape " +
-                           shape_str(v.shape()) + " from the state dict, the shape in the current "
-                           "model is " + shape_str(*s));
+                           shape_str(v.shape()) +
+                           " from the state dict, the shape in the current "
+                           "model is " +
+                           shape_str(*s));
     }
   }
   if (!missing.empty() || !unexpected.empty() || !mismatched.empty()) {

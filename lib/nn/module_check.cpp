@@ -26,9 +26,10 @@ GradcheckResult gradcheck_module(Module<double>& module, const xt::xarray<double
     throw;
   }
   restore();
-  r.message += " [input " + std::to_string(r.input) + " is " +
-               (r.input == 0 ? std::string("the module input") : "parameter '" + params[r.input - 1].first + "'") +
-               "]";
+  r.message +=
+      " [input " + std::to_string(r.input) + " is " +
+      (r.input == 0 ? std::string("the module input") : "parameter '" + params[r.input - 1].first + "'") +
+      "]";
   return r;
 }
 

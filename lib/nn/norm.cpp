@@ -31,7 +31,8 @@ Var<T> LayerNorm<T>::forward(Tape<T>& t, const Var<T>& x) {
                      ", expected input with shape (*, " + shape_str(shape_).substr(1) +
                      ", but got input of shape " + shape_str(xs));
   }
-  return layer_norm(x, weight ? t.param(*weight) : Var<T>(), bias ? t.param(*bias) : Var<T>(), k, options_.eps());
+  return layer_norm(x, weight ? t.param(*weight) : Var<T>(), bias ? t.param(*bias) : Var<T>(), k,
+                    options_.eps());
 }
 
 template <class T>
@@ -99,8 +100,8 @@ Var<T> BatchNorm1d<T>::forward(Tape<T>& t, const Var<T>& x) {
     for (std::size_t c = 0; c < c_ && t.detect_anomaly(); ++c) {
       if (std::isfinite(new_var(c))) continue;
       throw NumericalError("anomaly: BatchNorm1d's running_var for channel " + std::to_string(c) +
-                           " would become NaN or Inf (batch variance " +
-                           std::to_string(batch_stats_.var[c]) + " in double)");
+                           " would become NaN or Inf (batch variance " + std::to_string(batch_stats_.var[c]) +
+                           " in double)");
     }
     count += T(1);
     for (std::size_t c = 0; c < c_; ++c) {
@@ -113,8 +114,8 @@ Var<T> BatchNorm1d<T>::forward(Tape<T>& t, const Var<T>& x) {
 
 template <class T>
 std::string BatchNorm1d<T>::extra_repr() const {
-  return std::to_string(c_) + ", eps=" + std::to_string(options_.eps()) + ", momentum=" +
-         (options_.momentum() ? std::to_string(*options_.momentum()) : std::string("None")) +
+  return std::to_string(c_) + ", eps=" + std::to_string(options_.eps()) +
+         ", momentum=" + (options_.momentum() ? std::to_string(*options_.momentum()) : std::string("None")) +
          ", affine=" + (options_.affine() ? "True" : "False") +
          ", track_running_stats=" + (options_.track_running_stats() ? "True" : "False");
 }

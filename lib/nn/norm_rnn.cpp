@@ -53,7 +53,8 @@ std::string num(double v) {
 
 template <class T>
 RecurrentLayerNorm<T>::RecurrentLayerNorm(std::size_t features, double eps)
-    : weight(&this->register_parameter("weight", xt::ones<T>({checked_size("RecurrentLayerNorm: features", features)}))),
+    : weight(&this->register_parameter(
+          "weight", xt::ones<T>({checked_size("RecurrentLayerNorm: features", features)}))),
       bias(&this->register_parameter("bias", xt::zeros<T>({features}))),
       eps_(eps) {}
 
@@ -70,12 +71,12 @@ std::string RecurrentLayerNorm<T>::extra_repr() const {
 // ---- SequenceBatchNorm ---------------------------------------------------------------------
 
 template <class T>
-SequenceBatchNorm<T>::SequenceBatchNorm(std::size_t features, std::size_t max_length,
-                                        double gamma_init, double eps, double momentum)
+SequenceBatchNorm<T>::SequenceBatchNorm(std::size_t features, std::size_t max_length, double gamma_init,
+                                        double eps, double momentum)
     // The statistics' shape is checked first, before the weight is allocated.
     : weight(&this->register_parameter(
-          "weight", xt::xarray<T>(xt::ones<T>({checked_matrix("SequenceBatchNorm: max_length * features", max_length,
-                                                              features)[1]}) *
+          "weight", xt::xarray<T>(xt::ones<T>({checked_matrix("SequenceBatchNorm: max_length * features",
+                                                              max_length, features)[1]}) *
                                   T(gamma_init)))),
       running_mean(this->register_buffer("running_mean", xt::zeros<T>({max_length, features}))),
       running_var(this->register_buffer("running_var", xt::ones<T>({max_length, features}))),
@@ -140,12 +141,14 @@ Var<T> SequenceBatchNorm<T>::forward(Tape<T>& t, const Var<T>& x) {
   t.check(x, "SequenceBatchNorm");
   const Shape& sx = t.shape(x);
   if (sx.size() != 3 || sx[2] != weight->size() || sx[0] == 0) {
-    throw ShapeError("SequenceBatchNorm: expected input of shape (T, N, " +
-                     std::to_string(weight->size()) + ") with T >= 1; got " + shape_str(sx));
+    throw ShapeError("SequenceBatchNorm: expected input of shape (T, N, " + std::to_string(weight->size()) +
+                     ") with T >= 1; got " + shape_str(sx));
   }
   if (this->is_training() && sx[1] < 2) {
-    throw StateError("SequenceBatchNorm: expected more than 1 value per channel when training; got "
-                     "input of shape " + shape_str(sx) + ". Use eval() or a batch of at least 2");
+    throw StateError(
+        "SequenceBatchNorm: expected more than 1 value per channel when training; got "
+        "input of shape " +
+        shape_str(sx) + ". Use eval() or a batch of at least 2");
   }
   // stats_ is written by a training forward only: an eval forward writes nothing into the
   // module, so threads may share it.
@@ -191,22 +194,23 @@ LNRNN<T>::LNRNN(std::size_t input_size, std::size_t hidden_size, LNRNNOptions op
 
 template <class T>
 RNNOutput<T> LNRNN<T>::run(Tape<T>& t, const Var<T>& x, const Var<T>& h0_in) {
-  const auto layout = detail::check_sequence_input("LNRNN", t, x, h0_in, input_size_, hidden_size_,
-                                                   1, options_.batch_first());
+  const auto layout = detail::check_sequence_input("LNRNN", t, x, h0_in, input_size_, hidden_size_, 1,
+                                                   options_.batch_first());
   const Var<T> xs = detail::time_major_input(x, layout);
   const Var<T> h0 = detail::batched_h0(h0_in, layout);
   const Var<T> W_hh = t.param(*w_hh_);
   // The input projection of every step: one GEMM over (T*N, I).
   Var<T> P = linear(xs, t.param(*w_ih_));
   if (ln_x_) P = add(ln_x_->forward(t, P), t.param(*bias_));  // LN_x(W_ih x_t) + b, all steps
-  Var<T> h = h0.defined() ? select(h0, 0, 0) : t.constant(zeros<T, kInitialState>(Shape{layout.N, hidden_size_}));
+  Var<T> h =
+      h0.defined() ? select(h0, 0, 0) : t.constant(zeros<T, kInitialState>(Shape{layout.N, hidden_size_}));
   thread_local std::vector<Var<T>> states;  // reused: a training step allocates nothing
   states.clear();
   for (std::size_t s = 0; s < layout.T; ++s) {
     const Var<T> p = select(P, 0, std::ptrdiff_t(s));
     const Var<T> r = linear(h, W_hh);
-    h = ln_ ? tanh(ln_->forward(t, add(r, p)))      // tanh(g ⊙ LN(W_hh h + W_ih x) + b)
-            : tanh(add(ln_h_->forward(t, r), p));   // tanh(LN_h(W_hh h) + [LN_x(W_ih x) + b])
+    h = ln_ ? tanh(ln_->forward(t, add(r, p)))     // tanh(g ⊙ LN(W_hh h + W_ih x) + b)
+            : tanh(add(ln_h_->forward(t, r), p));  // tanh(LN_h(W_hh h) + [LN_x(W_ih x) + b])
     states.push_back(h);
   }
   return detail::to_caller_layout(stack(states, 0), unsqueeze(h, 0), layout);
@@ -219,8 +223,8 @@ Var<T> LNRNN<T>::forward(Tape<T>& t, const Var<T>& x) {
 
 template <class T>
 std::string LNRNN<T>::extra_repr() const {
-  return std::to_string(input_size_) + ", " + std::to_string(hidden_size_) + ", variant=" +
-         (options_.variant() == LNVariant::Summed ? "summed" : "separate") +
+  return std::to_string(input_size_) + ", " + std::to_string(hidden_size_) +
+         ", variant=" + (options_.variant() == LNVariant::Summed ? "summed" : "separate") +
          (options_.batch_first() ? ", batch_first=True" : "");
 }
 
@@ -249,20 +253,23 @@ BNRNN<T>::BNRNN(std::size_t input_size, std::size_t hidden_size, BNRNNOptions op
 
 template <class T>
 RNNOutput<T> BNRNN<T>::run(Tape<T>& t, const Var<T>& x, const Var<T>& h0_in) {
-  const auto layout = detail::check_sequence_input("BNRNN", t, x, h0_in, input_size_, hidden_size_,
-                                                   1, options_.batch_first());
+  const auto layout = detail::check_sequence_input("BNRNN", t, x, h0_in, input_size_, hidden_size_, 1,
+                                                   options_.batch_first());
   // Checked here, before anything is recorded or updated, rather than by the step's batch_norm.
   if (this->is_training() && layout.N < 2) {
-    throw StateError("BNRNN: expected more than 1 value per channel when training; got batch "
-                     "size " + std::to_string(layout.N) + " (input of shape " +
-                     shape_str(t.shape(x)) + "). Use eval() or a batch of at least 2");
+    throw StateError(
+        "BNRNN: expected more than 1 value per channel when training; got batch "
+        "size " +
+        std::to_string(layout.N) + " (input of shape " + shape_str(t.shape(x)) +
+        "). Use eval() or a batch of at least 2");
   }
   const Var<T> xs = detail::time_major_input(x, layout);
   const Var<T> h0 = detail::batched_h0(h0_in, layout);
   const Var<T> W_hh = t.param(*w_hh_);
   const Var<T> b = t.param(*bias_);
   const Var<T> P = linear(xs, t.param(*w_ih_));  // all steps: one GEMM over (T*N, I)
-  Var<T> h = h0.defined() ? select(h0, 0, 0) : t.constant(zeros<T, kInitialState>(Shape{layout.N, hidden_size_}));
+  Var<T> h =
+      h0.defined() ? select(h0, 0, 0) : t.constant(zeros<T, kInitialState>(Shape{layout.N, hidden_size_}));
   // The step statistics are written by a training forward only: an eval forward writes
   // nothing into the module, so threads may share it.
   const bool training = this->is_training();

@@ -12,8 +12,8 @@ namespace detail {
 
 template <class T>
 SequenceLayout check_sequence_input(const char* who, Tape<T>& t, const Var<T>& x, const Var<T>& h0,
-                                    std::size_t input_size, std::size_t hidden_size,
-                                    std::size_t num_layers, bool batch_first) {
+                                    std::size_t input_size, std::size_t hidden_size, std::size_t num_layers,
+                                    bool batch_first) {
   const std::string name(who);
   t.check(x, who);
   if (h0.defined()) t.check(h0, who);
@@ -25,8 +25,8 @@ SequenceLayout check_sequence_input(const char* who, Tape<T>& t, const Var<T>& x
   }
   if (sx.back() != input_size) {
     throw ShapeError(name + ": input.size(-1) must be equal to input_size. Expected " +
-                     std::to_string(input_size) + ", got " + std::to_string(sx.back()) +
-                     " (input of shape " + shape_str(sx) + ")");
+                     std::to_string(input_size) + ", got " + std::to_string(sx.back()) + " (input of shape " +
+                     shape_str(sx) + ")");
   }
   SequenceLayout l;
   l.batched = sx.size() == 3;
@@ -122,9 +122,8 @@ RNNOutput<T> RNN<T>::run(Tape<T>& t, const Var<T>& x, const Var<T>& h0_in) {
   for (std::size_t l = 0; l < layers_.size(); ++l) {
     const Layer& L = layers_[l];
     const Var<T> h0_l = h0.defined() ? select(h0, 0, static_cast<std::ptrdiff_t>(l)) : Var<T>();
-    h = rnn_layer(h, h0_l, t.param(*L.w_ih), t.param(*L.w_hh),
-                  L.b_ih ? t.param(*L.b_ih) : Var<T>(), L.b_hh ? t.param(*L.b_hh) : Var<T>(),
-                  activation_);
+    h = rnn_layer(h, h0_l, t.param(*L.w_ih), t.param(*L.w_hh), L.b_ih ? t.param(*L.b_ih) : Var<T>(),
+                  L.b_hh ? t.param(*L.b_hh) : Var<T>(), activation_);
     last.push_back(select(h, 0, -1));
   }
   return detail::to_caller_layout(h, stack(last, 0), layout);
@@ -145,15 +144,13 @@ std::string RNN<T>::extra_repr() const {
   return s;
 }
 
-#define TAPEGRAD_INSTANTIATE(T)                                                                   \
-  template class RNN<T>;                                                                          \
-  template detail::SequenceLayout detail::check_sequence_input(                                   \
-      const char*, Tape<T>&, const Var<T>&, const Var<T>&, std::size_t, std::size_t, std::size_t, \
-      bool);                                                                                      \
-  template Var<T> detail::time_major_input(const Var<T>&, const detail::SequenceLayout&);         \
-  template Var<T> detail::batched_h0(const Var<T>&, const detail::SequenceLayout&);               \
-  template RNNOutput<T> detail::to_caller_layout(const Var<T>&, const Var<T>&,                    \
-                                                 const detail::SequenceLayout&);
+#define TAPEGRAD_INSTANTIATE(T)                                                                          \
+  template class RNN<T>;                                                                                 \
+  template detail::SequenceLayout detail::check_sequence_input(                                          \
+      const char*, Tape<T>&, const Var<T>&, const Var<T>&, std::size_t, std::size_t, std::size_t, bool); \
+  template Var<T> detail::time_major_input(const Var<T>&, const detail::SequenceLayout&);                \
+  template Var<T> detail::batched_h0(const Var<T>&, const detail::SequenceLayout&);                      \
+  template RNNOutput<T> detail::to_caller_layout(const Var<T>&, const Var<T>&, const detail::SequenceLayout&);
 TAPEGRAD_INSTANTIATE(float)
 TAPEGRAD_INSTANTIATE(double)
 #undef TAPEGRAD_INSTANTIATE

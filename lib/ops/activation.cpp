@@ -63,21 +63,21 @@ T lane_max(const T* x, std::size_t base, const Lanes& l) {
 // relu: y = max(x, 0);  dL/dx = dL/dy * [y > 0]   (0 at x = 0, as PyTorch's threshold_backward)
 template <class T>
 Var<T> relu(const Var<T>& x) {
-  return unary<T>("relu", x, [](T v) { return std::isnan(v) || v > T(0) ? v : T(0); },
-                  [](BackwardCtx<T>& c) {
-                    unary_backward<T>(c, [](T, T y) { return y <= T(0) ? T(0) : T(1); });
-                  });
+  return unary<T>(
+      "relu", x, [](T v) { return std::isnan(v) || v > T(0) ? v : T(0); },
+      [](BackwardCtx<T>& c) { unary_backward<T>(c, [](T, T y) { return y <= T(0) ? T(0) : T(1); }); });
 }
 
 // leaky_relu: y = x if x > 0 else a x;  dL/dx = dL/dy * (x > 0 ? 1 : a)   (a at x = 0)
 template <class T>
 Var<T> leaky_relu(const Var<T>& x, scalar_t<T> a) {
-  return unary<T>("leaky_relu", x, [a](T v) { return v > T(0) ? v : v * a; },
-                  [](BackwardCtx<T>& c) {
-                    const T a = static_cast<T>(c.scalar(LeakyScalar::slope));
-                    unary_backward<T>(c, [a](T v, T) { return v > T(0) ? T(1) : a; });
-                  },
-                  [a](Recorder<T>& r) { r.set_scalar(LeakyScalar::slope, a); });
+  return unary<T>(
+      "leaky_relu", x, [a](T v) { return v > T(0) ? v : v * a; },
+      [](BackwardCtx<T>& c) {
+        const T a = static_cast<T>(c.scalar(LeakyScalar::slope));
+        unary_backward<T>(c, [a](T v, T) { return v > T(0) ? T(1) : a; });
+      },
+      [a](Recorder<T>& r) { r.set_scalar(LeakyScalar::slope, a); });
 }
 
 // tanh: y = tanh x;  dL/dx = dL/dy * (1 - y²)
@@ -89,19 +89,16 @@ Var<T> tanh(const Var<T>& x) {
   auto r = t.record("tanh", {x});
   const xt::xarray<T>& xv = t.value(x);
   detail::tanh_kernel(xv.data(), r.out(xv.shape()).data(), xv.size());
-  return r.finish([](BackwardCtx<T>& c) {
-    unary_backward<T>(c, [](T, T y) { return T(1) - y * y; });
-  });
+  return r.finish([](BackwardCtx<T>& c) { unary_backward<T>(c, [](T, T y) { return T(1) - y * y; }); });
 }
 
 // sigmoid: y = 1 / (1 + e^-x);  dL/dx = dL/dy * (1 - y) y
 // (for x << 0, e^-x overflows to inf and y is exactly 0, as in PyTorch)
 template <class T>
 Var<T> sigmoid(const Var<T>& x) {
-  return unary<T>("sigmoid", x, [](T v) { return T(1) / (T(1) + std::exp(-v)); },
-                  [](BackwardCtx<T>& c) {
-                    unary_backward<T>(c, [](T, T y) { return (T(1) - y) * y; });
-                  });
+  return unary<T>(
+      "sigmoid", x, [](T v) { return T(1) / (T(1) + std::exp(-v)); },
+      [](BackwardCtx<T>& c) { unary_backward<T>(c, [](T, T y) { return (T(1) - y) * y; }); });
 }
 
 // gelu (erf form): y = x Φ(x), Φ(x) = (1 + erf(x / √2)) / 2;
@@ -110,68 +107,70 @@ Var<T> sigmoid(const Var<T>& x) {
 //   dL/dx = dL/dy * ((1 + tanh u) / 2 + x/2 (1 - tanh² u) √(2/π) (1 + 3κ x²))
 template <class T>
 Var<T> gelu(const Var<T>& x, GeluApprox approximate) {
-  constexpr T kSqrt1_2 = T(0.70710678118654752440);        // 1/√2
-  constexpr T kInvSqrt2Pi = T(0.39894228040143267794);     // 1/√(2π)
-  constexpr T kSqrt2OverPi = T(0.79788456080286535588);    // √(2/π)
+  constexpr T kSqrt1_2 = T(0.70710678118654752440);      // 1/√2
+  constexpr T kInvSqrt2Pi = T(0.39894228040143267794);   // 1/√(2π)
+  constexpr T kSqrt2OverPi = T(0.79788456080286535588);  // √(2/π)
   constexpr T kKappa = T(0.044715);
   if (approximate == GeluApprox::Tanh) {
-    return unary<T>("gelu_tanh", x,
-                    [](T v) {
-                      const T u = kSqrt2OverPi * (v + kKappa * v * v * v);
-                      return T(0.5) * v * (T(1) + std::tanh(u));
-                    },
-                    [](BackwardCtx<T>& c) {
-                      unary_backward<T>(c, [](T v, T) {
-                        const T th = std::tanh(kSqrt2OverPi * (v + kKappa * v * v * v));
-                        const T du = kSqrt2OverPi * (T(1) + T(3) * kKappa * v * v);
-                        // Where tanh u has saturated the second term is 0; computed, it is
-                        // 0 * inf = NaN once v² overflows (|v| > 1.8e19 in float).
-                        const T sech2 = T(1) - th * th;
-                        return T(0.5) * (T(1) + th) + (sech2 == T(0) ? T(0) : T(0.5) * v * sech2 * du);
-                      });
-                    });
+    return unary<T>(
+        "gelu_tanh", x,
+        [](T v) {
+          const T u = kSqrt2OverPi * (v + kKappa * v * v * v);
+          return T(0.5) * v * (T(1) + std::tanh(u));
+        },
+        [](BackwardCtx<T>& c) {
+          unary_backward<T>(c, [](T v, T) {
+            const T th = std::tanh(kSqrt2OverPi * (v + kKappa * v * v * v));
+            const T du = kSqrt2OverPi * (T(1) + T(3) * kKappa * v * v);
+            // Where tanh u has saturated the second term is 0; computed, it is
+            // 0 * inf = NaN once v² overflows (|v| > 1.8e19 in float).
+            const T sech2 = T(1) - th * th;
+            return T(0.5) * (T(1) + th) + (sech2 == T(0) ? T(0) : T(0.5) * v * sech2 * du);
+          });
+        });
   }
-  return unary<T>("gelu", x, [](T v) { return v * T(0.5) * (T(1) + std::erf(v * kSqrt1_2)); },
-                  [](BackwardCtx<T>& c) {
-                    unary_backward<T>(c, [](T v, T) {
-                      const T cdf = T(0.5) * (T(1) + std::erf(v * kSqrt1_2));
-                      const T pdf = std::exp(T(-0.5) * v * v) * kInvSqrt2Pi;
-                      return cdf + v * pdf;
-                    });
-                  });
+  return unary<T>(
+      "gelu", x, [](T v) { return v * T(0.5) * (T(1) + std::erf(v * kSqrt1_2)); },
+      [](BackwardCtx<T>& c) {
+        unary_backward<T>(c, [](T v, T) {
+          const T cdf = T(0.5) * (T(1) + std::erf(v * kSqrt1_2));
+          const T pdf = std::exp(T(-0.5) * v * v) * kInvSqrt2Pi;
+          return cdf + v * pdf;
+        });
+      });
 }
 
 // elu: y = x if x > 0 else α (e^x - 1);  dL/dx = dL/dy * (x > 0 ? 1 : α e^x)   (α at x = 0)
 template <class T>
 Var<T> elu(const Var<T>& x, scalar_t<T> alpha) {
-  return unary<T>("elu", x, [alpha](T v) { return v > T(0) ? v : alpha * std::expm1(v); },
-                  [](BackwardCtx<T>& c) {
-                    const T alpha = static_cast<T>(c.scalar(EluScalar::alpha));
-                    unary_backward<T>(c, [alpha](T v, T) { return v <= T(0) ? alpha * std::exp(v) : T(1); });
-                  },
-                  [alpha](Recorder<T>& r) { r.set_scalar(EluScalar::alpha, alpha); });
+  return unary<T>(
+      "elu", x, [alpha](T v) { return v > T(0) ? v : alpha * std::expm1(v); },
+      [](BackwardCtx<T>& c) {
+        const T alpha = static_cast<T>(c.scalar(EluScalar::alpha));
+        unary_backward<T>(c, [alpha](T v, T) { return v <= T(0) ? alpha * std::exp(v) : T(1); });
+      },
+      [alpha](Recorder<T>& r) { r.set_scalar(EluScalar::alpha, alpha); });
 }
 
 // softplus: y = log(1 + e^(βx)) / β, or y = x where βx > threshold;
 //   dL/dx = dL/dy * e^(βx) / (e^(βx) + 1)   (= sigmoid(βx)), or dL/dy where βx > threshold
 template <class T>
 Var<T> softplus(const Var<T>& x, scalar_t<T> beta, scalar_t<T> threshold) {
-  return unary<T>("softplus", x,
-                  [beta, threshold](T v) {
-                    return v * beta > threshold ? v : std::log1p(std::exp(v * beta)) / beta;
-                  },
-                  [](BackwardCtx<T>& c) {
-                    const T beta = static_cast<T>(c.scalar(SoftplusScalar::beta)),
-                            threshold = static_cast<T>(c.scalar(SoftplusScalar::threshold));
-                    unary_backward<T>(c, [beta, threshold](T v, T) {
-                      const T z = std::exp(v * beta);
-                      return v * beta > threshold ? T(1) : z / (z + T(1));
-                    });
-                  },
-                  [beta, threshold](Recorder<T>& r) {
-                    r.set_scalar(SoftplusScalar::beta, beta);
-                    r.set_scalar(SoftplusScalar::threshold, threshold);
-                  });
+  return unary<T>(
+      "softplus", x,
+      [beta, threshold](T v) { return v * beta > threshold ? v : std::log1p(std::exp(v * beta)) / beta; },
+      [](BackwardCtx<T>& c) {
+        const T beta = static_cast<T>(c.scalar(SoftplusScalar::beta)),
+                threshold = static_cast<T>(c.scalar(SoftplusScalar::threshold));
+        unary_backward<T>(c, [beta, threshold](T v, T) {
+          const T z = std::exp(v * beta);
+          return v * beta > threshold ? T(1) : z / (z + T(1));
+        });
+      },
+      [beta, threshold](Recorder<T>& r) {
+        r.set_scalar(SoftplusScalar::beta, beta);
+        r.set_scalar(SoftplusScalar::threshold, threshold);
+      });
 }
 
 // softmax along an axis, lane by lane: m = max x, y = e^(x - m) / Σ e^(x - m)
@@ -254,15 +253,15 @@ Var<T> log_softmax(const Var<T>& x, std::ptrdiff_t axis) {
   });
 }
 
-#define TAPEGRAD_INSTANTIATE(T)                                            \
-  template Var<T> relu(const Var<T>&);                                     \
-  template Var<T> leaky_relu(const Var<T>&, scalar_t<T>);                  \
-  template Var<T> tanh(const Var<T>&);                                     \
-  template Var<T> sigmoid(const Var<T>&);                                  \
-  template Var<T> gelu(const Var<T>&, GeluApprox);                         \
-  template Var<T> elu(const Var<T>&, scalar_t<T>);                         \
-  template Var<T> softplus(const Var<T>&, scalar_t<T>, scalar_t<T>);       \
-  template Var<T> softmax(const Var<T>&, std::ptrdiff_t);                  \
+#define TAPEGRAD_INSTANTIATE(T)                                      \
+  template Var<T> relu(const Var<T>&);                               \
+  template Var<T> leaky_relu(const Var<T>&, scalar_t<T>);            \
+  template Var<T> tanh(const Var<T>&);                               \
+  template Var<T> sigmoid(const Var<T>&);                            \
+  template Var<T> gelu(const Var<T>&, GeluApprox);                   \
+  template Var<T> elu(const Var<T>&, scalar_t<T>);                   \
+  template Var<T> softplus(const Var<T>&, scalar_t<T>, scalar_t<T>); \
+  template Var<T> softmax(const Var<T>&, std::ptrdiff_t);            \
   template Var<T> log_softmax(const Var<T>&, std::ptrdiff_t);
 TAPEGRAD_INSTANTIATE(float)
 TAPEGRAD_INSTANTIATE(double)

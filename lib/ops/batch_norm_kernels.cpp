@@ -26,9 +26,9 @@ using namespace norm_impl;
 //   backward (kGrad):  s1 += sum dy, s2 += sum dy xhat,   xhat = d rt_c - c0_c
 // each in float over the block of rows, then added to the double sums.
 template <bool kGrad, std::size_t kU, class T>
-TAPEGRAD_ALWAYS_INLINE void column_sums_at(std::size_t c, const T* dy, const T* x, const T* p,
-                                           const T* rt, const T* c0, std::size_t rows,
-                                           std::size_t ch, double* s1, double* s2) {
+TAPEGRAD_ALWAYS_INLINE void column_sums_at(std::size_t c, const T* dy, const T* x, const T* p, const T* rt,
+                                           const T* c0, std::size_t rows, std::size_t ch, double* s1,
+                                           double* s2) {
   constexpr std::size_t W = kW<T>;
   Vec<T> a[kU] = {}, q[kU] = {};
   for (std::size_t r = 0; r < rows; ++r) {
@@ -54,9 +54,8 @@ TAPEGRAD_ALWAYS_INLINE void column_sums_at(std::size_t c, const T* dy, const T* 
 // All channels: four vectors at a time (independent additions), then one, then one channel
 // (the same order of additions per channel on every path).
 template <bool kGrad, class T>
-TAPEGRAD_ALWAYS_INLINE void column_sums(const T* dy, const T* x, const T* p, const T* rt,
-                                        const T* c0, std::size_t rows, std::size_t ch,
-                                        double* s1, double* s2) {
+TAPEGRAD_ALWAYS_INLINE void column_sums(const T* dy, const T* x, const T* p, const T* rt, const T* c0,
+                                        std::size_t rows, std::size_t ch, double* s1, double* s2) {
   constexpr std::size_t W = kW<T>;
   std::size_t c = 0;
   for (; c + 4 * W <= ch; c += 4 * W) column_sums_at<kGrad, 4>(c, dy, x, p, rt, c0, rows, ch, s1, s2);
@@ -83,9 +82,9 @@ TAPEGRAD_ALWAYS_INLINE void column_sums(const T* dy, const T* x, const T* p, con
 // statistics, and y over its elements (written after the float loop, which sees A = B = 0 and
 // p = 0 for it).
 template <class T>
-[[gnu::cold, gnu::noinline]]
-void bn_forward_wide(T* y, double& mean, double& var, const T* x, const T* w, const T* b,
-                     std::size_t n, std::size_t ch, std::size_t len, std::size_t c, double eps) {
+[[gnu::cold, gnu::noinline]] void bn_forward_wide(T* y, double& mean, double& var, const T* x, const T* w,
+                                                  const T* b, std::size_t n, std::size_t ch, std::size_t len,
+                                                  std::size_t c, double eps) {
   const WideStats s = wide_stats(x, n, ch, len, c);
   mean = s.p + s.md;
   var = s.var;
@@ -99,9 +98,8 @@ void bn_forward_wide(T* y, double& mean, double& var, const T* x, const T* w, co
 
 template <class T>
 TAPEGRAD_ALWAYS_INLINE void bn_forward(T* y, std::vector<double>& mean, std::vector<double>& var,
-                                       std::vector<std::size_t>& wide, const T* x, const T* w,
-                                       const T* b, std::size_t n, std::size_t ch, std::size_t len,
-                                       double eps) {
+                                       std::vector<std::size_t>& wide, const T* x, const T* w, const T* b,
+                                       std::size_t n, std::size_t ch, std::size_t len, double eps) {
   thread_local std::vector<double> s1, s2;
   thread_local std::vector<T> p, A, B;
   p.resize(ch);
@@ -114,7 +112,8 @@ TAPEGRAD_ALWAYS_INLINE void bn_forward(T* y, std::vector<double>& mean, std::vec
   if (len == 1) {
     for (std::size_t i = 0; i < n; i += kRowBlock) {
       column_sums<false>(static_cast<const T*>(nullptr), x + i * ch, p.data(), static_cast<const T*>(nullptr),
-                         static_cast<const T*>(nullptr), std::min(kRowBlock, n - i), ch, s1.data(), s2.data());
+                         static_cast<const T*>(nullptr), std::min(kRowBlock, n - i), ch, s1.data(),
+                         s2.data());
     }
   } else {
     for (std::size_t i = 0; i < n; ++i) {
@@ -172,10 +171,9 @@ TAPEGRAD_ALWAYS_INLINE void bn_forward(T* y, std::vector<double>& mean, std::vec
 // p = rt = c0 = 0 for it), and its dx is written after the float loop (which sees A = K1 =
 // K2 = 0 for it).
 template <class T>
-[[gnu::cold, gnu::noinline]]
-void bn_wide_sums(double& s1, double& s2, double& r, const T* dy, const T* x, T mean_hi,
-                  T mean_lo, T rstd, std::ptrdiff_t e, std::size_t n, std::size_t ch,
-                  std::size_t len, std::size_t c) {
+[[gnu::cold, gnu::noinline]] void bn_wide_sums(double& s1, double& s2, double& r, const T* dy, const T* x,
+                                               T mean_hi, T mean_lo, T rstd, std::ptrdiff_t e, std::size_t n,
+                                               std::size_t ch, std::size_t len, std::size_t c) {
   const WideStats s = saved_stats(mean_hi, mean_lo, rstd, e, r);
   double a1 = 0, a2 = 0;
   for_channel(n, ch, len, c, [&](std::size_t k) {
@@ -187,10 +185,9 @@ void bn_wide_sums(double& s1, double& s2, double& r, const T* dy, const T* x, T 
   s2 = a2;
 }
 template <bool kAssign, class T>
-[[gnu::cold, gnu::noinline]]
-void bn_wide_dx(T* dx, const WideStats& s, double r, double s1, double s2, const T* dy,
-                const T* x, const T* w, std::size_t n, std::size_t ch, std::size_t len,
-                std::size_t c) {
+[[gnu::cold, gnu::noinline]] void bn_wide_dx(T* dx, const WideStats& s, double r, double s1, double s2,
+                                             const T* dy, const T* x, const T* w, std::size_t n,
+                                             std::size_t ch, std::size_t len, std::size_t c) {
   const double inv_m = 1.0 / static_cast<double>(n * len);
   const double a = r * (w ? static_cast<double>(w[c]) : 1.0);
   for_channel(n, ch, len, c, [&](std::size_t k) {
@@ -202,10 +199,9 @@ void bn_wide_dx(T* dx, const WideStats& s, double r, double s1, double s2, const
 
 // Pass 2: dL/dx = A_c dy - K1_c - xhat K2_c (A_c from rt_c, so 0 for a wide channel).
 template <bool kAssign, class T>
-TAPEGRAD_ALWAYS_INLINE void bn_backward_dx(T* dx, const double* s1, const double* s2, const T* dy,
-                                           const T* x, const T* w, const T* p, const T* rt,
-                                           const T* c0, std::size_t n, std::size_t ch,
-                                           std::size_t len) {
+TAPEGRAD_ALWAYS_INLINE void bn_backward_dx(T* dx, const double* s1, const double* s2, const T* dy, const T* x,
+                                           const T* w, const T* p, const T* rt, const T* c0, std::size_t n,
+                                           std::size_t ch, std::size_t len) {
   const double inv_m = 1.0 / static_cast<double>(n * len);
   thread_local std::vector<T> A, K1, K2;
   A.resize(ch);
@@ -240,11 +236,10 @@ TAPEGRAD_ALWAYS_INLINE void bn_backward_dx(T* dx, const double* s1, const double
 }
 
 template <bool kAssign, class T>
-TAPEGRAD_ALWAYS_INLINE void bn_backward(T* dx, double* s1, double* s2, const T* dy, const T* x,
-                                        const T* w, const T* mean_hi, const T* mean_lo,
-                                        const T* rstd, const std::ptrdiff_t* wide,
-                                        const std::ptrdiff_t* wide_end, std::size_t n,
-                                        std::size_t ch, std::size_t len) {
+TAPEGRAD_ALWAYS_INLINE void bn_backward(T* dx, double* s1, double* s2, const T* dy, const T* x, const T* w,
+                                        const T* mean_hi, const T* mean_lo, const T* rstd,
+                                        const std::ptrdiff_t* wide, const std::ptrdiff_t* wide_end,
+                                        std::size_t n, std::size_t ch, std::size_t len) {
   thread_local std::vector<T> p, rt, c0;
   p.resize(ch);
   rt.resize(ch);
@@ -261,8 +256,8 @@ TAPEGRAD_ALWAYS_INLINE void bn_backward(T* dx, double* s1, double* s2, const T* 
   }
   if (len == 1) {
     for (std::size_t i = 0; i < n; i += kRowBlock) {
-      column_sums<true>(dy + i * ch, x + i * ch, p.data(), rt.data(), c0.data(),
-                        std::min(kRowBlock, n - i), ch, s1, s2);
+      column_sums<true>(dy + i * ch, x + i * ch, p.data(), rt.data(), c0.data(), std::min(kRowBlock, n - i),
+                        ch, s1, s2);
     }
   } else {
     for (std::size_t i = 0; i < n; ++i) {
@@ -301,27 +296,21 @@ TAPEGRAD_ALWAYS_INLINE void bn_backward(T* dx, double* s1, double* s2, const T* 
 // (if-else dispatch to the template instances, not lambdas: a lambda would not be compiled
 // for the clone's ISA)
 
-#define TAPEGRAD_BATCH_NORM_KERNELS(T)                                                             \
-  TAPEGRAD_SIMD_CLONES void batch_norm_forward(T* y, std::vector<double>& mean,                     \
-                                               std::vector<double>& var,                            \
-                                               std::vector<std::size_t>& wide, const T* x,          \
-                                               const T* w, const T* b, std::size_t n,               \
-                                               std::size_t ch, std::size_t len, double eps) {       \
-    bn_forward<T>(y, mean, var, wide, x, w, b, n, ch, len, eps);                                    \
-  }                                                                                                 \
-  TAPEGRAD_SIMD_CLONES void batch_norm_backward(T* dx, bool assign_dx, double* s1, double* s2,     \
-                                                const T* dy, const T* x, const T* w,                \
-                                                const T* mean_hi, const T* mean_lo, const T* rstd,  \
-                                                const std::ptrdiff_t* wide,                         \
-                                                const std::ptrdiff_t* wide_end, std::size_t n,      \
-                                                std::size_t ch, std::size_t len) {                  \
-    if (assign_dx) {                                                                                \
-      bn_backward<true, T>(dx, s1, s2, dy, x, w, mean_hi, mean_lo, rstd, wide, wide_end, n, ch,    \
-                           len);                                                                    \
-    } else {                                                                                        \
-      bn_backward<false, T>(dx, s1, s2, dy, x, w, mean_hi, mean_lo, rstd, wide, wide_end, n, ch,   \
-                            len);                                                                   \
-    }                                                                                               \
+#define TAPEGRAD_BATCH_NORM_KERNELS(T)                                                                       \
+  TAPEGRAD_SIMD_CLONES void batch_norm_forward(                                                              \
+      T* y, std::vector<double>& mean, std::vector<double>& var, std::vector<std::size_t>& wide, const T* x, \
+      const T* w, const T* b, std::size_t n, std::size_t ch, std::size_t len, double eps) {                  \
+    bn_forward<T>(y, mean, var, wide, x, w, b, n, ch, len, eps);                                             \
+  }                                                                                                          \
+  TAPEGRAD_SIMD_CLONES void batch_norm_backward(                                                             \
+      T* dx, bool assign_dx, double* s1, double* s2, const T* dy, const T* x, const T* w, const T* mean_hi,  \
+      const T* mean_lo, const T* rstd, const std::ptrdiff_t* wide, const std::ptrdiff_t* wide_end,           \
+      std::size_t n, std::size_t ch, std::size_t len) {                                                      \
+    if (assign_dx) {                                                                                         \
+      bn_backward<true, T>(dx, s1, s2, dy, x, w, mean_hi, mean_lo, rstd, wide, wide_end, n, ch, len);        \
+    } else {                                                                                                 \
+      bn_backward<false, T>(dx, s1, s2, dy, x, w, mean_hi, mean_lo, rstd, wide, wide_end, n, ch, len);       \
+    }                                                                                                        \
   }
 TAPEGRAD_BATCH_NORM_KERNELS(float)
 TAPEGRAD_BATCH_NORM_KERNELS(double)

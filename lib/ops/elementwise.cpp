@@ -32,8 +32,7 @@ void broadcast_loop(const Shape& out, const Shape& a, const Shape& b, F&& f) {
     return;
   }
   const std::size_t nd = out.size();
-  detail::for_each_broadcast2(out, detail::broadcast_strides(a, nd), detail::broadcast_strides(b, nd),
-                              f);
+  detail::for_each_broadcast2(out, detail::broadcast_strides(a, nd), detail::broadcast_strides(b, nd), f);
 }
 
 // Records a binary broadcasting op: out[i] = fwd(a[ia], b[ib]).
@@ -80,116 +79,137 @@ void binary_backward(BackwardCtx<T>& c, DA da, DB db) {
 // add: y = a + b;  dL/da = dL/dy,  dL/db = dL/dy  (each summed over its broadcast dims)
 template <class T>
 Var<T> add(const Var<T>& a, const Var<T>& b) {
-  return binary<T>("add", a, b, [](T x, T z) { return x + z; }, [](BackwardCtx<T>& c) {
-    binary_backward<T>(c, [](T, T, T) { return T(1); }, [](T, T, T) { return T(1); });
-  });
+  return binary<T>(
+      "add", a, b, [](T x, T z) { return x + z; },
+      [](BackwardCtx<T>& c) {
+        binary_backward<T>(
+            c, [](T, T, T) { return T(1); }, [](T, T, T) { return T(1); });
+      });
 }
 
 // sub: y = a - b;  dL/da = dL/dy,  dL/db = -dL/dy
 template <class T>
 Var<T> sub(const Var<T>& a, const Var<T>& b) {
-  return binary<T>("sub", a, b, [](T x, T z) { return x - z; }, [](BackwardCtx<T>& c) {
-    binary_backward<T>(c, [](T, T, T) { return T(1); }, [](T, T, T) { return T(-1); });
-  });
+  return binary<T>(
+      "sub", a, b, [](T x, T z) { return x - z; },
+      [](BackwardCtx<T>& c) {
+        binary_backward<T>(
+            c, [](T, T, T) { return T(1); }, [](T, T, T) { return T(-1); });
+      });
 }
 
 // mul: y = a * b;  dL/da = dL/dy * b,  dL/db = dL/dy * a
 template <class T>
 Var<T> mul(const Var<T>& a, const Var<T>& b) {
-  return binary<T>("mul", a, b, [](T x, T z) { return x * z; }, [](BackwardCtx<T>& c) {
-    binary_backward<T>(c, [](T, T z, T) { return z; }, [](T x, T, T) { return x; });
-  });
+  return binary<T>(
+      "mul", a, b, [](T x, T z) { return x * z; },
+      [](BackwardCtx<T>& c) {
+        binary_backward<T>(
+            c, [](T, T z, T) { return z; }, [](T x, T, T) { return x; });
+      });
 }
 
 // div: y = a / b;  dL/da = dL/dy / b,  dL/db = -dL/dy * a / b^2
 template <class T>
 Var<T> div(const Var<T>& a, const Var<T>& b) {
-  return binary<T>("div", a, b, [](T x, T z) { return x / z; }, [](BackwardCtx<T>& c) {
-    binary_backward<T>(c, [](T, T z, T) { return T(1) / z; }, [](T x, T z, T) { return -x / (z * z); });
-  });
+  return binary<T>(
+      "div", a, b, [](T x, T z) { return x / z; },
+      [](BackwardCtx<T>& c) {
+        binary_backward<T>(
+            c, [](T, T z, T) { return T(1) / z; }, [](T x, T z, T) { return -x / (z * z); });
+      });
 }
 
 // add_scalar: y = x + c;  dL/dx = dL/dy
 template <class T>
 Var<T> add_scalar(const Var<T>& x, scalar_t<T> k) {
-  return unary<T>("add_scalar", x, [k](T v) { return v + k; }, [](BackwardCtx<T>& c) {
-    unary_backward<T>(c, [](T, T) { return T(1); });
-  });
+  return unary<T>(
+      "add_scalar", x, [k](T v) { return v + k; },
+      [](BackwardCtx<T>& c) { unary_backward<T>(c, [](T, T) { return T(1); }); });
 }
 
 // mul_scalar: y = c x;  dL/dx = c dL/dy
 template <class T>
 Var<T> mul_scalar(const Var<T>& x, scalar_t<T> k) {
-  return unary<T>("mul_scalar", x, [k](T v) { return v * k; }, [](BackwardCtx<T>& c) {
-    const T k = static_cast<T>(c.scalar(ScaleScalar::k));
-    unary_backward<T>(c, [k](T, T) { return k; });
-  }, [k](Recorder<T>& r) { r.set_scalar(ScaleScalar::k, k); });
+  return unary<T>(
+      "mul_scalar", x, [k](T v) { return v * k; },
+      [](BackwardCtx<T>& c) {
+        const T k = static_cast<T>(c.scalar(ScaleScalar::k));
+        unary_backward<T>(c, [k](T, T) { return k; });
+      },
+      [k](Recorder<T>& r) { r.set_scalar(ScaleScalar::k, k); });
 }
 
 // rsub_scalar: y = c - x;  dL/dx = -dL/dy
 template <class T>
 Var<T> rsub_scalar(const Var<T>& x, scalar_t<T> k) {
-  return unary<T>("rsub_scalar", x, [k](T v) { return k - v; }, [](BackwardCtx<T>& c) {
-    unary_backward<T>(c, [](T, T) { return T(-1); });
-  });
+  return unary<T>(
+      "rsub_scalar", x, [k](T v) { return k - v; },
+      [](BackwardCtx<T>& c) { unary_backward<T>(c, [](T, T) { return T(-1); }); });
 }
 
 // rdiv_scalar: y = c / x;  dL/dx = -dL/dy * c / x^2 = -dL/dy * y / x
 template <class T>
 Var<T> rdiv_scalar(const Var<T>& x, scalar_t<T> k) {
-  return unary<T>("rdiv_scalar", x, [k](T v) { return k / v; }, [](BackwardCtx<T>& c) {
-    const T k = static_cast<T>(c.scalar(ScaleScalar::k));
-    unary_backward<T>(c, [k](T v, T) { return -k / (v * v); });
-  }, [k](Recorder<T>& r) { r.set_scalar(ScaleScalar::k, k); });
+  return unary<T>(
+      "rdiv_scalar", x, [k](T v) { return k / v; },
+      [](BackwardCtx<T>& c) {
+        const T k = static_cast<T>(c.scalar(ScaleScalar::k));
+        unary_backward<T>(c, [k](T v, T) { return -k / (v * v); });
+      },
+      [k](Recorder<T>& r) { r.set_scalar(ScaleScalar::k, k); });
 }
 
 // neg: y = -x;  dL/dx = -dL/dy
 template <class T>
 Var<T> neg(const Var<T>& x) {
-  return unary<T>("neg", x, [](T v) { return -v; }, [](BackwardCtx<T>& c) {
-    unary_backward<T>(c, [](T, T) { return T(-1); });
-  });
+  return unary<T>(
+      "neg", x, [](T v) { return -v; },
+      [](BackwardCtx<T>& c) { unary_backward<T>(c, [](T, T) { return T(-1); }); });
 }
 
 // pow: y = x^p;  dL/dx = dL/dy * p x^(p-1)   (0 when p = 0, as in PyTorch)
 template <class T>
 Var<T> pow(const Var<T>& x, scalar_t<T> p) {
-  return unary<T>("pow", x, [p](T v) { return std::pow(v, p); }, [](BackwardCtx<T>& c) {
-    const T p = static_cast<T>(c.scalar(PowScalar::p));
-    unary_backward<T>(c, [p](T v, T) { return p == T(0) ? T(0) : p * std::pow(v, p - T(1)); });
-  }, [p](Recorder<T>& r) { r.set_scalar(PowScalar::p, p); });
+  return unary<T>(
+      "pow", x, [p](T v) { return std::pow(v, p); },
+      [](BackwardCtx<T>& c) {
+        const T p = static_cast<T>(c.scalar(PowScalar::p));
+        unary_backward<T>(c, [p](T v, T) { return p == T(0) ? T(0) : p * std::pow(v, p - T(1)); });
+      },
+      [p](Recorder<T>& r) { r.set_scalar(PowScalar::p, p); });
 }
 
 // exp: y = e^x;  dL/dx = dL/dy * y
 template <class T>
 Var<T> exp(const Var<T>& x) {
-  return unary<T>("exp", x, [](T v) { return std::exp(v); }, [](BackwardCtx<T>& c) {
-    unary_backward<T>(c, [](T, T y) { return y; });
-  });
+  return unary<T>(
+      "exp", x, [](T v) { return std::exp(v); },
+      [](BackwardCtx<T>& c) { unary_backward<T>(c, [](T, T y) { return y; }); });
 }
 
 // log: y = ln x;  dL/dx = dL/dy / x
 template <class T>
 Var<T> log(const Var<T>& x) {
-  return unary<T>("log", x, [](T v) { return std::log(v); }, [](BackwardCtx<T>& c) {
-    unary_backward<T>(c, [](T v, T) { return T(1) / v; });
-  });
+  return unary<T>(
+      "log", x, [](T v) { return std::log(v); },
+      [](BackwardCtx<T>& c) { unary_backward<T>(c, [](T v, T) { return T(1) / v; }); });
 }
 
 // sqrt: y = √x;  dL/dx = dL/dy / (2 y)
 template <class T>
 Var<T> sqrt(const Var<T>& x) {
-  return unary<T>("sqrt", x, [](T v) { return std::sqrt(v); }, [](BackwardCtx<T>& c) {
-    unary_backward<T>(c, [](T, T y) { return T(0.5) / y; });
-  });
+  return unary<T>(
+      "sqrt", x, [](T v) { return std::sqrt(v); },
+      [](BackwardCtx<T>& c) { unary_backward<T>(c, [](T, T y) { return T(0.5) / y; }); });
 }
 
 // abs: y = |x|;  dL/dx = dL/dy * sign(x), with sign(0) = 0
 template <class T>
 Var<T> abs(const Var<T>& x) {
-  return unary<T>("abs", x, [](T v) { return std::abs(v); }, [](BackwardCtx<T>& c) {
-    unary_backward<T>(c, [](T v, T) { return T((v > 0) - (v < 0)); });
-  });
+  return unary<T>(
+      "abs", x, [](T v) { return std::abs(v); },
+      [](BackwardCtx<T>& c) { unary_backward<T>(c, [](T v, T) { return T((v > 0) - (v < 0)); }); });
 }
 
 // clamp: y = min(max(x, lo), hi);  dL/dx = dL/dy where lo <= x <= hi, else 0
@@ -198,16 +218,17 @@ Var<T> clamp(const Var<T>& x, scalar_t<T> lo, scalar_t<T> hi) {
   if (lo > hi) {
     throw ValueError("clamp: min " + std::to_string(lo) + " is greater than max " + std::to_string(hi));
   }
-  return unary<T>("clamp", x, [lo, hi](T v) { return v < lo ? lo : (v > hi ? hi : v); },
-                  [](BackwardCtx<T>& c) {
-                    const T lo = static_cast<T>(c.scalar(ClampScalar::lo)),
-                            hi = static_cast<T>(c.scalar(ClampScalar::hi));
-                    unary_backward<T>(c, [lo, hi](T v, T) { return T(v >= lo && v <= hi); });
-                  },
-                  [lo, hi](Recorder<T>& r) {
-                    r.set_scalar(ClampScalar::lo, lo);
-                    r.set_scalar(ClampScalar::hi, hi);
-                  });
+  return unary<T>(
+      "clamp", x, [lo, hi](T v) { return v < lo ? lo : (v > hi ? hi : v); },
+      [](BackwardCtx<T>& c) {
+        const T lo = static_cast<T>(c.scalar(ClampScalar::lo)),
+                hi = static_cast<T>(c.scalar(ClampScalar::hi));
+        unary_backward<T>(c, [lo, hi](T v, T) { return T(v >= lo && v <= hi); });
+      },
+      [lo, hi](Recorder<T>& r) {
+        r.set_scalar(ClampScalar::lo, lo);
+        r.set_scalar(ClampScalar::hi, hi);
+      });
 }
 
 template <class T>
@@ -220,23 +241,23 @@ Var<T> clamp_max(const Var<T>& x, scalar_t<T> hi) {
   return clamp(x, -std::numeric_limits<T>::infinity(), hi);
 }
 
-#define TAPEGRAD_INSTANTIATE(T)                                          \
-  template Var<T> add(const Var<T>&, const Var<T>&);                     \
-  template Var<T> sub(const Var<T>&, const Var<T>&);                     \
-  template Var<T> mul(const Var<T>&, const Var<T>&);                     \
-  template Var<T> div(const Var<T>&, const Var<T>&);                     \
-  template Var<T> add_scalar(const Var<T>&, scalar_t<T>);                \
-  template Var<T> mul_scalar(const Var<T>&, scalar_t<T>);                \
-  template Var<T> rsub_scalar(const Var<T>&, scalar_t<T>);               \
-  template Var<T> rdiv_scalar(const Var<T>&, scalar_t<T>);               \
-  template Var<T> neg(const Var<T>&);                                    \
-  template Var<T> pow(const Var<T>&, scalar_t<T>);                       \
-  template Var<T> exp(const Var<T>&);                                    \
-  template Var<T> log(const Var<T>&);                                    \
-  template Var<T> sqrt(const Var<T>&);                                   \
-  template Var<T> abs(const Var<T>&);                                    \
-  template Var<T> clamp(const Var<T>&, scalar_t<T>, scalar_t<T>);        \
-  template Var<T> clamp_min(const Var<T>&, scalar_t<T>);                 \
+#define TAPEGRAD_INSTANTIATE(T)                                   \
+  template Var<T> add(const Var<T>&, const Var<T>&);              \
+  template Var<T> sub(const Var<T>&, const Var<T>&);              \
+  template Var<T> mul(const Var<T>&, const Var<T>&);              \
+  template Var<T> div(const Var<T>&, const Var<T>&);              \
+  template Var<T> add_scalar(const Var<T>&, scalar_t<T>);         \
+  template Var<T> mul_scalar(const Var<T>&, scalar_t<T>);         \
+  template Var<T> rsub_scalar(const Var<T>&, scalar_t<T>);        \
+  template Var<T> rdiv_scalar(const Var<T>&, scalar_t<T>);        \
+  template Var<T> neg(const Var<T>&);                             \
+  template Var<T> pow(const Var<T>&, scalar_t<T>);                \
+  template Var<T> exp(const Var<T>&);                             \
+  template Var<T> log(const Var<T>&);                             \
+  template Var<T> sqrt(const Var<T>&);                            \
+  template Var<T> abs(const Var<T>&);                             \
+  template Var<T> clamp(const Var<T>&, scalar_t<T>, scalar_t<T>); \
+  template Var<T> clamp_min(const Var<T>&, scalar_t<T>);          \
   template Var<T> clamp_max(const Var<T>&, scalar_t<T>);
 TAPEGRAD_INSTANTIATE(float)
 TAPEGRAD_INSTANTIATE(double)

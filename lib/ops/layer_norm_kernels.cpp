@@ -19,10 +19,9 @@ using namespace norm_impl;
 // is computed in double (ln_forward_wide; see "range" in norm_kernels_common.hpp). The wide
 // paths are cold and not inlined: their calls cost the hot loops nothing but the branch.
 template <class T>
-[[gnu::cold, gnu::noinline]]
-void ln_forward_wide(T* y, T* mean_hi, T* mean_lo, T* rstd, std::vector<std::ptrdiff_t>* wide,
-                     const T* x, const T* w, const T* b, std::size_t g, std::size_t dim,
-                     double eps) {
+[[gnu::cold, gnu::noinline]] void ln_forward_wide(T* y, T* mean_hi, T* mean_lo, T* rstd,
+                                                  std::vector<std::ptrdiff_t>* wide, const T* x, const T* w,
+                                                  const T* b, std::size_t g, std::size_t dim, double eps) {
   const WideStats s = wide_stats(x, 1, 1, dim, 0);
   const double r = 1.0 / std::sqrt(s.var + eps);
   for (std::size_t i = 0; i < dim; ++i) {
@@ -36,8 +35,8 @@ void ln_forward_wide(T* y, T* mean_hi, T* mean_lo, T* rstd, std::vector<std::ptr
 
 template <class T>
 TAPEGRAD_ALWAYS_INLINE void ln_forward(T* y, T* mean_hi, T* mean_lo, T* rstd,
-                                       std::vector<std::ptrdiff_t>* wide, const T* x, const T* w,
-                                       const T* b, std::size_t groups, std::size_t dim, double eps) {
+                                       std::vector<std::ptrdiff_t>* wide, const T* x, const T* w, const T* b,
+                                       std::size_t groups, std::size_t dim, double eps) {
   for (std::size_t g = 0; g < groups; ++g) {
     const T* xg = x + g * dim;
     T* yg = y + g * dim;
@@ -90,9 +89,9 @@ TAPEGRAD_ALWAYS_INLINE void flush_params(double* dw, double* db, T* dwf, T* dbf,
 
 // A wide group (listed by the forward, exponent e) in double, the same formulas.
 template <bool kAffine, bool kParams, bool kAssign, class T>
-[[gnu::cold, gnu::noinline]]
-void ln_backward_wide(T* dx, double* dw, double* db, const T* dy, const T* x, const T* w,
-                      T mean_hi, T mean_lo, T rstd, std::ptrdiff_t e, std::size_t dim) {
+[[gnu::cold, gnu::noinline]] void ln_backward_wide(T* dx, double* dw, double* db, const T* dy, const T* x,
+                                                   const T* w, T mean_hi, T mean_lo, T rstd, std::ptrdiff_t e,
+                                                   std::size_t dim) {
   double r = 0, a1 = 0, a2 = 0;
   const WideStats s = saved_stats(mean_hi, mean_lo, rstd, e, r);
   for (std::size_t i = 0; i < dim; ++i) {
@@ -115,11 +114,10 @@ void ln_backward_wide(T* dx, double* dw, double* db, const T* dy, const T* x, co
 }
 
 template <bool kAffine, bool kParams, bool kAssign, class T>
-TAPEGRAD_ALWAYS_INLINE void ln_backward(T* dx, double* dw, double* db, const T* dy, const T* x,
-                                        const T* w, const T* mean_hi, const T* mean_lo,
-                                        const T* rstd, const std::ptrdiff_t* wide,
-                                        const std::ptrdiff_t* wide_end, std::size_t groups,
-                                        std::size_t dim) {
+TAPEGRAD_ALWAYS_INLINE void ln_backward(T* dx, double* dw, double* db, const T* dy, const T* x, const T* w,
+                                        const T* mean_hi, const T* mean_lo, const T* rstd,
+                                        const std::ptrdiff_t* wide, const std::ptrdiff_t* wide_end,
+                                        std::size_t groups, std::size_t dim) {
   thread_local std::vector<T> dwf, dbf;
   dwf.assign(kParams ? dim : 0, T(0));
   dbf.assign(kParams ? dim : 0, T(0));
@@ -129,8 +127,8 @@ TAPEGRAD_ALWAYS_INLINE void ln_backward(T* dx, double* dw, double* db, const T* 
     const T* dyg = dy + g * dim;
     T* dxg = dx ? dx + g * dim : nullptr;
     if (wide != wide_end && static_cast<std::size_t>(wide[0]) == g) {
-      ln_backward_wide<kAffine, kParams, kAssign>(dxg, dw, db, dyg, xg, w, mean_hi[g], mean_lo[g],
-                                                  rstd[g], wide[1], dim);
+      ln_backward_wide<kAffine, kParams, kAssign>(dxg, dw, db, dyg, xg, w, mean_hi[g], mean_lo[g], rstd[g],
+                                                  wide[1], dim);
       wide += 2;
     } else {
       const Xhat<T> xh(xg, xg[0], mean_hi[g], mean_lo[g], rstd[g]);
@@ -160,38 +158,35 @@ TAPEGRAD_ALWAYS_INLINE void ln_backward(T* dx, double* dw, double* db, const T* 
 // (if-else dispatch to the template instances, not lambdas: a lambda would not be compiled
 // for the clone's ISA)
 
-#define TAPEGRAD_LAYER_NORM_KERNELS(T)                                                             \
-  TAPEGRAD_SIMD_CLONES void layer_norm_forward(T* y, T* mean_hi, T* mean_lo, T* rstd,              \
-                                               std::vector<std::ptrdiff_t>* wide, const T* x,       \
-                                               const T* w, const T* b, std::size_t groups,          \
-                                               std::size_t dim, double eps) {                       \
-    ln_forward<T>(y, mean_hi, mean_lo, rstd, wide, x, w, b, groups, dim, eps);                      \
-  }                                                                                                 \
-  TAPEGRAD_SIMD_CLONES void layer_norm_backward(T* dx, bool assign_dx, double* dw, double* db,     \
-                                                const T* dy, const T* x, const T* w,                \
-                                                const T* mean_hi, const T* mean_lo, const T* rstd,  \
-                                                const std::ptrdiff_t* wide,                         \
-                                                const std::ptrdiff_t* wide_end, std::size_t groups, \
-                                                std::size_t dim) {                                  \
-    if (w && dw && assign_dx) {                                                                     \
-      ln_backward<true, true, true, T>(dx, dw, db, dy, x, w, mean_hi, mean_lo, rstd, wide,         \
-                                       wide_end, groups, dim);                                      \
-    } else if (w && dw) {                                                                           \
-      ln_backward<true, true, false, T>(dx, dw, db, dy, x, w, mean_hi, mean_lo, rstd, wide,        \
-                                        wide_end, groups, dim);                                     \
-    } else if (w && assign_dx) {                                                                    \
-      ln_backward<true, false, true, T>(dx, dw, db, dy, x, w, mean_hi, mean_lo, rstd, wide,        \
-                                        wide_end, groups, dim);                                     \
-    } else if (w) {                                                                                 \
-      ln_backward<true, false, false, T>(dx, dw, db, dy, x, w, mean_hi, mean_lo, rstd, wide,       \
-                                         wide_end, groups, dim);                                    \
-    } else if (assign_dx) {                                                                         \
-      ln_backward<false, false, true, T>(dx, nullptr, nullptr, dy, x, w, mean_hi, mean_lo, rstd,   \
-                                         wide, wide_end, groups, dim);                              \
-    } else {                                                                                        \
-      ln_backward<false, false, false, T>(dx, nullptr, nullptr, dy, x, w, mean_hi, mean_lo, rstd,  \
-                                          wide, wide_end, groups, dim);                             \
-    }                                                                                               \
+#define TAPEGRAD_LAYER_NORM_KERNELS(T)                                                                       \
+  TAPEGRAD_SIMD_CLONES void layer_norm_forward(                                                              \
+      T* y, T* mean_hi, T* mean_lo, T* rstd, std::vector<std::ptrdiff_t>* wide, const T* x, const T* w,      \
+      const T* b, std::size_t groups, std::size_t dim, double eps) {                                         \
+    ln_forward<T>(y, mean_hi, mean_lo, rstd, wide, x, w, b, groups, dim, eps);                               \
+  }                                                                                                          \
+  TAPEGRAD_SIMD_CLONES void layer_norm_backward(                                                             \
+      T* dx, bool assign_dx, double* dw, double* db, const T* dy, const T* x, const T* w, const T* mean_hi,  \
+      const T* mean_lo, const T* rstd, const std::ptrdiff_t* wide, const std::ptrdiff_t* wide_end,           \
+      std::size_t groups, std::size_t dim) {                                                                 \
+    if (w && dw && assign_dx) {                                                                              \
+      ln_backward<true, true, true, T>(dx, dw, db, dy, x, w, mean_hi, mean_lo, rstd, wide, wide_end, groups, \
+                                       dim);                                                                 \
+    } else if (w && dw) {                                                                                    \
+      ln_backward<true, true, false, T>(dx, dw, db, dy, x, w, mean_hi, mean_lo, rstd, wide, wide_end,        \
+                                        groups, dim);                                                        \
+    } else if (w && assign_dx) {                                                                             \
+      ln_backward<true, false, true, T>(dx, dw, db, dy, x, w, mean_hi, mean_lo, rstd, wide, wide_end,        \
+                                        groups, dim);                                                        \
+    } else if (w) {                                                                                          \
+      ln_backward<true, false, false, T>(dx, dw, db, dy, x, w, mean_hi, mean_lo, rstd, wide, wide_end,       \
+                                         groups, dim);                                                       \
+    } else if (assign_dx) {                                                                                  \
+      ln_backward<false, false, true, T>(dx, nullptr, nullptr, dy, x, w, mean_hi, mean_lo, rstd, wide,       \
+                                         wide_end, groups, dim);                                             \
+    } else {                                                                                                 \
+      ln_backward<false, false, false, T>(dx, nullptr, nullptr, dy, x, w, mean_hi, mean_lo, rstd, wide,      \
+                                          wide_end, groups, dim);                                            \
+    }                                                                                                        \
   }
 TAPEGRAD_LAYER_NORM_KERNELS(float)
 TAPEGRAD_LAYER_NORM_KERNELS(double)

@@ -53,8 +53,8 @@ ClassLayout check_class_targets(const char* op, const Shape& s, const std::vecto
                                 std::int64_t ignore_index) {
   const std::string name(op);
   if (s.size() != 1 && s.size() != 2) {
-    throw ShapeError(name + ": expected input of shape (N, C), or (C) for one example; got " +
-                     shape_str(s) + " (" + std::to_string(s.size()) + " dims)");
+    throw ShapeError(name + ": expected input of shape (N, C), or (C) for one example; got " + shape_str(s) +
+                     " (" + std::to_string(s.size()) + " dims)");
   }
   ClassLayout l;
   l.batched = s.size() == 2;
@@ -86,7 +86,8 @@ ClassLayout check_class_targets(const char* op, const Shape& s, const std::vecto
 // The targets as the node keeps them: the class index, or -1 for an ignored row.
 void store_targets(std::vector<std::ptrdiff_t>& ints, const std::vector<std::int64_t>& targets,
                    std::int64_t ignore_index) {
-  for (const std::int64_t t : targets) ints.push_back(t == ignore_index ? -1 : static_cast<std::ptrdiff_t>(t));
+  for (const std::int64_t t : targets)
+    ints.push_back(t == ignore_index ? -1 : static_cast<std::ptrdiff_t>(t));
 }
 
 }  // namespace
@@ -101,7 +102,8 @@ Var<T> cross_entropy(const Var<T>& logits, const std::vector<std::int64_t>& targ
   Tape<T>& t = Tape<T>::of("cross_entropy", {logits});
   const Shape& s = t.shape(logits);
   if (!(o.label_smoothing >= 0.0 && o.label_smoothing <= 1.0)) {
-    throw ValueError("cross_entropy: label_smoothing must be in [0, 1]; got " + std::to_string(o.label_smoothing));
+    throw ValueError("cross_entropy: label_smoothing must be in [0, 1]; got " +
+                     std::to_string(o.label_smoothing));
   }
   const ClassLayout l = check_class_targets("cross_entropy", s, targets, o.ignore_index);
   auto r = t.record("cross_entropy", {logits});
@@ -180,7 +182,8 @@ Var<T> nll_loss(const Var<T>& log_probs, const std::vector<std::int64_t>& target
   const T* lp = t.value(log_probs).data();
   double total = 0;
   for (std::size_t n = 0; n < l.n; ++n) {
-    const double loss = targets[n] == ignore_index ? 0.0 : -double(lp[n * l.c + static_cast<std::size_t>(targets[n])]);
+    const double loss =
+        targets[n] == ignore_index ? 0.0 : -double(lp[n * l.c + static_cast<std::size_t>(targets[n])]);
     total += loss;
     if (reduction == Reduction::None) out[n] = static_cast<T>(loss);
   }
@@ -191,7 +194,8 @@ Var<T> nll_loss(const Var<T>& log_probs, const std::vector<std::int64_t>& target
     const std::vector<std::ptrdiff_t>& tgt = c.ints();
     T* gx = c.input_grad(0).data();
     for (std::size_t n = 0; n < tgt.size(); ++n) {
-      if (tgt[n] >= 0) gx[n * classes + static_cast<std::size_t>(tgt[n])] -= static_cast<T>(upstream_at(c, n));
+      if (tgt[n] >= 0)
+        gx[n * classes + static_cast<std::size_t>(tgt[n])] -= static_cast<T>(upstream_at(c, n));
     }
   });
 }
@@ -204,7 +208,8 @@ Var<T> mse_loss(const Var<T>& input, const Var<T>& target, Reduction reduction) 
   const Shape& s = t.shape(input);
   if (t.shape(target) != s) {
     throw ShapeError("mse_loss: input has shape " + shape_str(s) + " but target has shape " +
-                     shape_str(t.shape(target)) + "; they must be equal (tapegrad does not broadcast "
+                     shape_str(t.shape(target)) +
+                     "; they must be equal (tapegrad does not broadcast "
                      "a loss's target, PyTorch only warns)");
   }
   auto r = t.record("mse_loss", {input, target});
@@ -255,7 +260,8 @@ void for_each_weighted(const Shape& x, const Shape* w, F&& f) {
 //   dloss/dx = (w y + 1 - y) σ(x) - w y     dloss/dy = -x + (w - 1) softplus(-x)
 //   dloss/dw = y softplus(-x)   (summed over the dims w is broadcast along)
 template <class T>
-Var<T> bce_with_logits(const Var<T>& logits, const Var<T>& targets, Reduction reduction, const Var<T>* pos_weight) {
+Var<T> bce_with_logits(const Var<T>& logits, const Var<T>& targets, Reduction reduction,
+                       const Var<T>* pos_weight) {
   const char* op = "binary_cross_entropy_with_logits";
   Tape<T>& t = Tape<T>::of(op, {logits, targets});
   if (pos_weight) t.check_input(op, 2, *pos_weight);
@@ -278,7 +284,8 @@ Var<T> bce_with_logits(const Var<T>& logits, const Var<T>& targets, Reduction re
     if (!fits) {
       throw ShapeError(std::string(op) + ": pos_weight of shape " + shape_str(ws) +
                        " does not broadcast to the input shape " + shape_str(s) +
-                       " (use shape (C) for the last dim, C = " + std::to_string(s.empty() ? 1 : s.back()) + ")");
+                       " (use shape (C) for the last dim, C = " + std::to_string(s.empty() ? 1 : s.back()) +
+                       ")");
     }
   }
   auto r = pos_weight ? t.record(op, {logits, targets, *pos_weight}) : t.record(op, {logits, targets});
@@ -327,14 +334,13 @@ Var<T> binary_cross_entropy_with_logits(const Var<T>& logits, const Var<T>& targ
   return bce_with_logits(logits, targets, reduction, &pos_weight);
 }
 
-#define TAPEGRAD_INSTANTIATE(T)                                                                     \
-  template Var<T> cross_entropy(const Var<T>&, const std::vector<std::int64_t>&,                   \
-                                const CrossEntropyOptions&);                                        \
+#define TAPEGRAD_INSTANTIATE(T)                                                                       \
+  template Var<T> cross_entropy(const Var<T>&, const std::vector<std::int64_t>&,                      \
+                                const CrossEntropyOptions&);                                          \
   template Var<T> nll_loss(const Var<T>&, const std::vector<std::int64_t>&, Reduction, std::int64_t); \
-  template Var<T> mse_loss(const Var<T>&, const Var<T>&, Reduction);                               \
-  template Var<T> binary_cross_entropy_with_logits(const Var<T>&, const Var<T>&, Reduction);       \
-  template Var<T> binary_cross_entropy_with_logits(const Var<T>&, const Var<T>&, Reduction,        \
-                                                   const Var<T>&);
+  template Var<T> mse_loss(const Var<T>&, const Var<T>&, Reduction);                                  \
+  template Var<T> binary_cross_entropy_with_logits(const Var<T>&, const Var<T>&, Reduction);          \
+  template Var<T> binary_cross_entropy_with_logits(const Var<T>&, const Var<T>&, Reduction, const Var<T>&);
 TAPEGRAD_INSTANTIATE(float)
 TAPEGRAD_INSTANTIATE(double)
 #undef TAPEGRAD_INSTANTIATE

@@ -38,14 +38,14 @@ Shape matmul_shape(const Shape& sa, const Shape& sb, MatmulDims& d) {
   const std::size_t kb = nb == 1 ? sb[0] : sb[nb - 2];
   d.n = nb == 1 ? 1 : sb[nb - 1];
   if (d.k != kb) {
-    throw ShapeError("matmul: inner dimensions differ: " + both() + " (" + std::to_string(d.k) +
-                     " vs " + std::to_string(kb) + ")");
+    throw ShapeError("matmul: inner dimensions differ: " + both() + " (" + std::to_string(d.k) + " vs " +
+                     std::to_string(kb) + ")");
   }
   d.ba = na == 3 ? sa[0] : 1;
   d.bb = nb == 3 ? sb[0] : 1;
   if (d.ba != d.bb && d.ba != 1 && d.bb != 1) {
-    throw ShapeError("matmul: batch dimensions differ: " + both() + " (" + std::to_string(d.ba) +
-                     " vs " + std::to_string(d.bb) + "; only a batch of 1 broadcasts)");
+    throw ShapeError("matmul: batch dimensions differ: " + both() + " (" + std::to_string(d.ba) + " vs " +
+                     std::to_string(d.bb) + "; only a batch of 1 broadcasts)");
   }
   d.bo = d.ba == 1 ? d.bb : d.ba;
   Shape out;
@@ -92,14 +92,13 @@ Var<T> matmul(const Var<T>& a, const Var<T>& b) {
     product(d.ba * d.m, d.n, d.k, A, B, C);
   } else {
     for (std::size_t i = 0; i < d.bo; ++i) {
-      product(d.m, d.n, d.k, A + (d.ba == 1 ? 0 : i) * d.m * d.k, B + i * d.k * d.n,
-              C + i * d.m * d.n);
+      product(d.m, d.n, d.k, A + (d.ba == 1 ? 0 : i) * d.m * d.k, B + i * d.k * d.n, C + i * d.m * d.n);
     }
   }
   return r.finish([](BackwardCtx<T>& c) {
     const std::size_t ba = c.int_at(MatmulInt::ba), bb = c.int_at(MatmulInt::bb),
-                      bo = c.int_at(MatmulInt::bo), m = c.int_at(MatmulInt::m),
-                      k = c.int_at(MatmulInt::k), n = c.int_at(MatmulInt::n);
+                      bo = c.int_at(MatmulInt::bo), m = c.int_at(MatmulInt::m), k = c.int_at(MatmulInt::k),
+                      n = c.int_at(MatmulInt::n);
     const T* A = c.input(0).data();
     const T* B = c.input(1).data();
     const T* G = c.grad().data();
@@ -120,8 +119,8 @@ Var<T> matmul(const Var<T>& a, const Var<T>& b) {
         gemm<T>(true, false, k, n, ba * m, T(1), A, k, G, n, T(1), gB, n);
       } else {
         for (std::size_t i = 0; i < bo; ++i) {
-          gemm<T>(true, false, k, n, m, T(1), A + (ba == 1 ? 0 : i) * m * k, k, G + i * m * n, n,
-                  T(1), gB + i * k * n, n);
+          gemm<T>(true, false, k, n, m, T(1), A + (ba == 1 ? 0 : i) * m * k, k, G + i * m * n, n, T(1),
+                  gB + i * k * n, n);
         }
       }
     }
@@ -141,18 +140,16 @@ Var<T> linear(const Var<T>& x, const Var<T>& W, const Var<T>& b) {
   const Shape& sx = t.shape(x);
   const Shape& sw = t.shape(W);
   if (sw.size() != 2) {
-    throw ShapeError("linear: the weight must be 2-D (out_features, in_features); got W " +
-                     shape_str(sw));
+    throw ShapeError("linear: the weight must be 2-D (out_features, in_features); got W " + shape_str(sw));
   }
   if (sx.empty() || sx.back() != sw[1]) {
-    throw ShapeError("linear: the last dim of x must equal W's in_features: x " + shape_str(sx) +
-                     ", W " + shape_str(sw) + " (expected x of shape (..., " +
-                     std::to_string(sw[1]) + "))");
+    throw ShapeError("linear: the last dim of x must equal W's in_features: x " + shape_str(sx) + ", W " +
+                     shape_str(sw) + " (expected x of shape (..., " + std::to_string(sw[1]) + "))");
   }
   const std::size_t in = sw[1], out = sw[0];
   if (has_bias && (t.shape(b).size() != 1 || t.shape(b)[0] != out)) {
-    throw ShapeError("linear: the bias must have shape (" + std::to_string(out) + ") for W " +
-                     shape_str(sw) + "; got " + shape_str(t.shape(b)));
+    throw ShapeError("linear: the bias must have shape (" + std::to_string(out) + ") for W " + shape_str(sw) +
+                     "; got " + shape_str(t.shape(b)));
   }
   std::size_t rows = 1;
   for (std::size_t d = 0; d + 1 < sx.size(); ++d) rows *= sx[d];
@@ -184,14 +181,12 @@ Var<T> linear(const Var<T>& x, const Var<T>& W, const Var<T>& b) {
     if (c.needs_grad(0)) {  // dX += G W  (dX = G W on dX's first touch: beta = 0 reads no dX)
       bool assign = false;
       T* gX = c.input_grad_write(0, assign).data();
-      gemm<T>(false, false, rows, in, out, T(1), G, out, c.input(1).data(), in,
-              assign ? T(0) : T(1), gX, in);
+      gemm<T>(false, false, rows, in, out, T(1), G, out, c.input(1).data(), in, assign ? T(0) : T(1), gX, in);
     }
     if (c.needs_grad(1)) {  // dW += G^T X  (= on the first write after zero_grad())
       bool assign = false;
       T* gW = c.input_grad_write(1, assign).data();
-      gemm<T>(true, false, out, in, rows, T(1), G, out, c.input(0).data(), in,
-              assign ? T(0) : T(1), gW, in);
+      gemm<T>(true, false, out, in, rows, T(1), G, out, c.input(0).data(), in, assign ? T(0) : T(1), gW, in);
     }
     if (c.num_inputs() == 3 && c.needs_grad(2)) {  // db += column sums of G, in double
       bool assign = false;
@@ -212,8 +207,8 @@ Var<T> linear(const Var<T>& x, const Var<T>& W, const Var<T>& b) {
   });
 }
 
-#define TAPEGRAD_INSTANTIATE(T)                                      \
-  template Var<T> matmul(const Var<T>&, const Var<T>&);              \
+#define TAPEGRAD_INSTANTIATE(T)                         \
+  template Var<T> matmul(const Var<T>&, const Var<T>&); \
   template Var<T> linear(const Var<T>&, const Var<T>&, const Var<T>&);
 TAPEGRAD_INSTANTIATE(float)
 TAPEGRAD_INSTANTIATE(double)

@@ -31,8 +31,7 @@ enum class BnEvalSaved : std::size_t { running_mean, rstd, count };
 // what() describes `s` for the message; it is called only to throw (no string is built on the
 // path that succeeds: a training step allocates nothing).
 template <class T, class What>
-bool check_affine(const char* op, Tape<T>& t, const Var<T>& w, const Var<T>& b, const Shape& s,
-                  What&& what) {
+bool check_affine(const char* op, Tape<T>& t, const Var<T>& w, const Var<T>& b, const Shape& s, What&& what) {
   if (w.defined() != b.defined()) {
     throw ValueError(std::string(op) + ": weight and bias must be given both or neither (got " +
                      (w.defined() ? "weight only" : "bias only") + ")");
@@ -95,15 +94,14 @@ void batch_dims(const char* op, const Shape& s, std::size_t& n, std::size_t& ch,
 // Saved: mean_hi, rstd, mean_lo per group (shape (G)); ints = {D, then the (group, e) pairs of
 // the groups computed in double, saved as norm_kernels.hpp describes}.
 template <class T>
-Var<T> layer_norm(const Var<T>& x, const Var<T>& weight, const Var<T>& bias,
-                  std::size_t normalized_ndim, double eps) {
+Var<T> layer_norm(const Var<T>& x, const Var<T>& weight, const Var<T>& bias, std::size_t normalized_ndim,
+                  double eps) {
   const char* op = "layer_norm";
   Tape<T>& t = Tape<T>::of(op, {x});
   const Shape& xs = t.shape(x);
   if (normalized_ndim == 0 || normalized_ndim > xs.size()) {
-    throw ValueError(std::string(op) + ": normalized_ndim must be in 1.." +
-                     std::to_string(xs.size()) + " for an input of shape " + shape_str(xs) +
-                     ", got " + std::to_string(normalized_ndim));
+    throw ValueError(std::string(op) + ": normalized_ndim must be in 1.." + std::to_string(xs.size()) +
+                     " for an input of shape " + shape_str(xs) + ", got " + std::to_string(normalized_ndim));
   }
   detail::check_eps(op, eps);
   const Shape norm_shape(xs.end() - static_cast<std::ptrdiff_t>(normalized_ndim), xs.end());
@@ -141,9 +139,9 @@ Var<T> layer_norm(const Var<T>& x, const Var<T>& weight, const Var<T>& bias,
     T* dx = c.needs_grad(0) ? c.input_grad_write(0, assign).data() : nullptr;
     detail::layer_norm_backward(dx, assign, dw.empty() ? nullptr : dw.data(),
                                 db.empty() ? nullptr : db.data(), c.grad().data(), c.input(0).data(),
-                                affine ? c.input(1).data() : nullptr,
-                                c.saved(NormSaved::mean_hi).data(), c.saved(NormSaved::mean_lo).data(),
-                                c.saved(NormSaved::rstd).data(), wide.begin(), wide.end(), groups, dim);
+                                affine ? c.input(1).data() : nullptr, c.saved(NormSaved::mean_hi).data(),
+                                c.saved(NormSaved::mean_lo).data(), c.saved(NormSaved::rstd).data(),
+                                wide.begin(), wide.end(), groups, dim);
     if (!dw.empty() && c.needs_grad(1)) add_into(c.input_grad(1), dw);
     if (!db.empty() && c.needs_grad(2)) add_into(c.input_grad(2), db);
   });
@@ -152,9 +150,8 @@ Var<T> layer_norm(const Var<T>& x, const Var<T>& weight, const Var<T>& bias,
 // The checks both BatchNorm ops make on x (N, C) or (N, C, L), eps, weight and bias; fills
 // n, ch, len and returns whether the op is affine.
 template <class T>
-bool check_batch_input(const char* op, Tape<T>& t, const Var<T>& x, const Var<T>& weight,
-                       const Var<T>& bias, double eps, std::size_t& n, std::size_t& ch,
-                       std::size_t& len) {
+bool check_batch_input(const char* op, Tape<T>& t, const Var<T>& x, const Var<T>& weight, const Var<T>& bias,
+                       double eps, std::size_t& n, std::size_t& ch, std::size_t& len) {
   t.check_input(op, 0, x);
   const Shape& xs = t.shape(x);
   batch_dims(op, xs, n, ch, len);
@@ -175,8 +172,7 @@ void check_stats(const Tape<T>& t, const Shape& xs, const std::vector<double>& v
     if (std::isfinite(static_cast<S>(v[c]))) continue;
     throw NumericalError("anomaly: forward of 'batch_norm' (tape index " + std::to_string(t.size()) +
                          ", input shape " + shape_str(xs) + ") produced NaN or Inf in its " + name +
-                         " for channel " + std::to_string(c) + " (" + std::to_string(v[c]) +
-                         " in double)");
+                         " for channel " + std::to_string(c) + " (" + std::to_string(v[c]) + " in double)");
   }
 }
 
@@ -184,8 +180,8 @@ void check_stats(const Tape<T>& t, const Shape& xs, const std::vector<double>& v
 // of the wide channels, saved as norm_kernels.hpp describes}.
 template <class T>
 void save_batch_stats(Recorder<T>& r, const std::vector<double>& mean, const std::vector<double>& var,
-                      const std::vector<std::size_t>& wide, std::size_t n, std::size_t ch,
-                      std::size_t len, double eps) {
+                      const std::vector<std::size_t>& wide, std::size_t n, std::size_t ch, std::size_t len,
+                      double eps) {
   T* hi = sized(r.save(NormSaved::mean_hi), ch);
   T* lo = sized(r.save(NormSaved::mean_lo), ch);
   T* rs = sized(r.save(NormSaved::rstd), ch);
@@ -207,8 +203,7 @@ void save_batch_stats(Recorder<T>& r, const std::vector<double>& mean, const std
 // batch_norm (training): the math is written above the kernels in batch_norm_kernels.cpp.
 // out(mean, var) hands the batch statistics out; it runs before the node is recorded.
 template <class T, class Out>
-Var<T> batch_norm_impl(const Var<T>& x, const Var<T>& weight, const Var<T>& bias, double eps,
-                       Out&& out) {
+Var<T> batch_norm_impl(const Var<T>& x, const Var<T>& weight, const Var<T>& bias, double eps, Out&& out) {
   const char* op = "batch_norm";
   Tape<T>& t = Tape<T>::of(op, {x});
   std::size_t n = 0, ch = 0, len = 0;
@@ -217,7 +212,8 @@ Var<T> batch_norm_impl(const Var<T>& x, const Var<T>& weight, const Var<T>& bias
   if (n * len < 2) {  // PyTorch's wording (F.batch_norm's _verify_batch_size)
     throw StateError(std::string(op) +
                      ": Expected more than 1 value per channel when training, got input size " +
-                     shape_str(xs) + ". Use eval mode, or a batch with more than one value per "
+                     shape_str(xs) +
+                     ". Use eval mode, or a batch with more than one value per "
                      "channel");
   }
 
@@ -240,10 +236,10 @@ Var<T> batch_norm_impl(const Var<T>& x, const Var<T>& weight, const Var<T>& bias
     s2.assign(ch, 0.0);
     bool assign = false;
     T* dx = c.needs_grad(0) ? c.input_grad_write(0, assign).data() : nullptr;
-    detail::batch_norm_backward(dx, assign, s1.data(), s2.data(), c.grad().data(),
-                                c.input(0).data(), affine ? c.input(1).data() : nullptr,
-                                c.saved(NormSaved::mean_hi).data(), c.saved(NormSaved::mean_lo).data(),
-                                c.saved(NormSaved::rstd).data(), wide.begin(), wide.end(), n, ch, len);
+    detail::batch_norm_backward(dx, assign, s1.data(), s2.data(), c.grad().data(), c.input(0).data(),
+                                affine ? c.input(1).data() : nullptr, c.saved(NormSaved::mean_hi).data(),
+                                c.saved(NormSaved::mean_lo).data(), c.saved(NormSaved::rstd).data(),
+                                wide.begin(), wide.end(), n, ch, len);
     if (affine && c.needs_grad(1)) add_into(c.input_grad(1), s2);
     if (affine && c.needs_grad(2)) add_into(c.input_grad(2), s1);
   });
@@ -252,30 +248,30 @@ Var<T> batch_norm_impl(const Var<T>& x, const Var<T>& weight, const Var<T>& bias
 template <class T>
 Var<T> batch_norm(const Var<T>& x, const Var<T>& weight, const Var<T>& bias, double eps,
                   xt::xarray<T>* batch_mean, xt::xarray<T>* batch_var) {
-  return batch_norm_impl(x, weight, bias, eps, [&](const std::vector<double>& mean,
-                                                   const std::vector<double>& var) {
-    const Shape& xs = x.tape().shape(x);
-    if (batch_mean) check_stats<T, T>(x.tape(), xs, mean, "batch mean");
-    if (batch_var) check_stats<T, T>(x.tape(), xs, var, "batch variance");
-    if (batch_mean) {
-      T* p = sized(*batch_mean, mean.size());
-      for (std::size_t c = 0; c < mean.size(); ++c) p[c] = static_cast<T>(mean[c]);
-    }
-    if (batch_var) {
-      T* p = sized(*batch_var, var.size());
-      for (std::size_t c = 0; c < var.size(); ++c) p[c] = static_cast<T>(var[c]);
-    }
-  });
+  return batch_norm_impl(x, weight, bias, eps,
+                         [&](const std::vector<double>& mean, const std::vector<double>& var) {
+                           const Shape& xs = x.tape().shape(x);
+                           if (batch_mean) check_stats<T, T>(x.tape(), xs, mean, "batch mean");
+                           if (batch_var) check_stats<T, T>(x.tape(), xs, var, "batch variance");
+                           if (batch_mean) {
+                             T* p = sized(*batch_mean, mean.size());
+                             for (std::size_t c = 0; c < mean.size(); ++c) p[c] = static_cast<T>(mean[c]);
+                           }
+                           if (batch_var) {
+                             T* p = sized(*batch_var, var.size());
+                             for (std::size_t c = 0; c < var.size(); ++c) p[c] = static_cast<T>(var[c]);
+                           }
+                         });
 }
 
 template <class T>
 Var<T> batch_norm(const Var<T>& x, const Var<T>& weight, const Var<T>& bias, double eps,
                   BatchStatistics& stats) {
-  return batch_norm_impl(x, weight, bias, eps, [&](const std::vector<double>& mean,
-                                                   const std::vector<double>& var) {
-    stats.mean.assign(mean.begin(), mean.end());
-    stats.var.assign(var.begin(), var.end());
-  });
+  return batch_norm_impl(x, weight, bias, eps,
+                         [&](const std::vector<double>& mean, const std::vector<double>& var) {
+                           stats.mean.assign(mean.begin(), mean.end());
+                           stats.var.assign(var.begin(), var.end());
+                         });
 }
 
 // batch_norm_eval: the statistics are constants, so y is affine in x per channel:
@@ -284,8 +280,7 @@ Var<T> batch_norm(const Var<T>& x, const Var<T>& weight, const Var<T>& bias, dou
 // Saved: running_mean (copied: the caller may update its buffer before backward) and rstd.
 template <class T>
 Var<T> batch_norm_eval(const Var<T>& x, const Var<T>& weight, const Var<T>& bias,
-                       const xt::xarray<T>& running_mean, const xt::xarray<T>& running_var,
-                       double eps) {
+                       const xt::xarray<T>& running_mean, const xt::xarray<T>& running_var, double eps) {
   const char* op = "batch_norm_eval";
   Tape<T>& t = Tape<T>::of(op, {x});
   std::size_t n = 0, ch = 0, len = 0;
@@ -294,9 +289,8 @@ Var<T> batch_norm_eval(const Var<T>& x, const Var<T>& weight, const Var<T>& bias
   for (const auto* s : {&running_mean, &running_var}) {
     if (s->shape() != Shape{ch}) {
       throw ShapeError(std::string(op) + ": " + (s == &running_mean ? "running_mean" : "running_var") +
-                       " has shape " + shape_str(s->shape()) + " but the input " + shape_str(xs) +
-                       " has " + std::to_string(ch) + " channels, so it must be (" +
-                       std::to_string(ch) + ")");
+                       " has shape " + shape_str(s->shape()) + " but the input " + shape_str(xs) + " has " +
+                       std::to_string(ch) + " channels, so it must be (" + std::to_string(ch) + ")");
     }
   }
 
@@ -308,8 +302,8 @@ Var<T> batch_norm_eval(const Var<T>& x, const Var<T>& weight, const Var<T>& bias
   thread_local std::vector<double> scale;  // rstd_c w_c
   scale.resize(ch);
   for (std::size_t c = 0; c < ch; ++c) {
-    scale[c] = (w ? static_cast<double>(w[c]) : 1.0) /
-               std::sqrt(static_cast<double>(running_var.data()[c]) + eps);
+    scale[c] =
+        (w ? static_cast<double>(w[c]) : 1.0) / std::sqrt(static_cast<double>(running_var.data()[c]) + eps);
   }
   T* y = r.out(xs).data();
   for_each_ncl(n, ch, len, [&](std::size_t k, std::size_t c) {
@@ -353,14 +347,13 @@ Var<T> batch_norm_eval(const Var<T>& x, const Var<T>& weight, const Var<T>& bias
   });
 }
 
-#define TAPEGRAD_INSTANTIATE(T)                                                                   \
-  template Var<T> layer_norm(const Var<T>&, const Var<T>&, const Var<T>&, std::size_t, double);   \
-  template Var<T> batch_norm(const Var<T>&, const Var<T>&, const Var<T>&, double, xt::xarray<T>*, \
-                             xt::xarray<T>*);                                                     \
-  template Var<T> batch_norm(const Var<T>&, const Var<T>&, const Var<T>&, double,                 \
-                             BatchStatistics&);                                                   \
-  template Var<T> batch_norm_eval(const Var<T>&, const Var<T>&, const Var<T>&,                    \
-                                  const xt::xarray<T>&, const xt::xarray<T>&, double);
+#define TAPEGRAD_INSTANTIATE(T)                                                                      \
+  template Var<T> layer_norm(const Var<T>&, const Var<T>&, const Var<T>&, std::size_t, double);      \
+  template Var<T> batch_norm(const Var<T>&, const Var<T>&, const Var<T>&, double, xt::xarray<T>*,    \
+                             xt::xarray<T>*);                                                        \
+  template Var<T> batch_norm(const Var<T>&, const Var<T>&, const Var<T>&, double, BatchStatistics&); \
+  template Var<T> batch_norm_eval(const Var<T>&, const Var<T>&, const Var<T>&, const xt::xarray<T>&, \
+                                  const xt::xarray<T>&, double);
 TAPEGRAD_INSTANTIATE(float)
 TAPEGRAD_INSTANTIATE(double)
 #undef TAPEGRAD_INSTANTIATE

@@ -22,9 +22,7 @@ namespace tapegrad::detail {
 // for subnormal means) and listed in `wide` as the pair (group, e), in increasing order of
 // group; the backward kernels compute the listed groups in double too. Every other group has
 // e = 0, mean = mean_hi + mean_lo, and is not listed.
-inline int rstd_exponent(double rstd) {
-  return std::isfinite(rstd) && rstd > 0 ? std::ilogb(rstd) : 0;
-}
+inline int rstd_exponent(double rstd) { return std::isfinite(rstd) && rstd > 0 ? std::ilogb(rstd) : 0; }
 // Saves a group's mean and rstd as above; returns e.
 template <class T>
 int save_wide_stats(T& mean_hi, T& mean_lo, T& rstd_saved, double mean, double rstd) {
@@ -39,21 +37,21 @@ int save_wide_stats(T& mean_hi, T& mean_lo, T& rstd_saved, double mean, double r
 // y = (x - mean) rstd w + b per group. w, b may be null (no affine); mean_hi, mean_lo, rstd
 // and wide may be null (nothing to save without grad); wide gets the (group, e) pairs appended.
 void layer_norm_forward(float* y, float* mean_hi, float* mean_lo, float* rstd,
-                        std::vector<std::ptrdiff_t>* wide, const float* x, const float* w,
-                        const float* b, std::size_t groups, std::size_t dim, double eps);
+                        std::vector<std::ptrdiff_t>* wide, const float* x, const float* w, const float* b,
+                        std::size_t groups, std::size_t dim, double eps);
 void layer_norm_forward(double* y, double* mean_hi, double* mean_lo, double* rstd,
-                        std::vector<std::ptrdiff_t>* wide, const double* x, const double* w,
-                        const double* b, std::size_t groups, std::size_t dim, double eps);
+                        std::vector<std::ptrdiff_t>* wide, const double* x, const double* w, const double* b,
+                        std::size_t groups, std::size_t dim, double eps);
 
 // dx (if non-null) is added into, or assigned when assign_dx (its first touch, see
 // BackwardCtx::input_grad_write); dw, db (if non-null, size dim) receive double sums, added.
 // [wide, wide_end): the forward's (group, e) pairs.
 void layer_norm_backward(float* dx, bool assign_dx, double* dw, double* db, const float* dy, const float* x,
-                         const float* w, const float* mean_hi, const float* mean_lo,
-                         const float* rstd, const std::ptrdiff_t* wide, const std::ptrdiff_t* wide_end,
-                         std::size_t groups, std::size_t dim);
-void layer_norm_backward(double* dx, bool assign_dx, double* dw, double* db, const double* dy, const double* x,
-                         const double* w, const double* mean_hi, const double* mean_lo,
+                         const float* w, const float* mean_hi, const float* mean_lo, const float* rstd,
+                         const std::ptrdiff_t* wide, const std::ptrdiff_t* wide_end, std::size_t groups,
+                         std::size_t dim);
+void layer_norm_backward(double* dx, bool assign_dx, double* dw, double* db, const double* dy,
+                         const double* x, const double* w, const double* mean_hi, const double* mean_lo,
                          const double* rstd, const std::ptrdiff_t* wide, const std::ptrdiff_t* wide_end,
                          std::size_t groups, std::size_t dim);
 
@@ -61,21 +59,21 @@ void layer_norm_backward(double* dx, bool assign_dx, double* dw, double* db, con
 // (cleared first) the channels computed in double, in increasing order (the op saves their
 // rstd with rstd_exponent).
 void batch_norm_forward(float* y, std::vector<double>& mean, std::vector<double>& var,
-                        std::vector<std::size_t>& wide, const float* x, const float* w,
-                        const float* b, std::size_t n, std::size_t ch, std::size_t len, double eps);
+                        std::vector<std::size_t>& wide, const float* x, const float* w, const float* b,
+                        std::size_t n, std::size_t ch, std::size_t len, double eps);
 void batch_norm_forward(double* y, std::vector<double>& mean, std::vector<double>& var,
-                        std::vector<std::size_t>& wide, const double* x, const double* w,
-                        const double* b, std::size_t n, std::size_t ch, std::size_t len, double eps);
+                        std::vector<std::size_t>& wide, const double* x, const double* w, const double* b,
+                        std::size_t n, std::size_t ch, std::size_t len, double eps);
 
 // Training backward. s1, s2 (size C, zeroed by the caller) receive sum dy and sum dy xhat per
 // channel (= dL/db and dL/dw); dx (if non-null) is added into, or assigned when assign_dx.
 // [wide, wide_end): (channel, e) pairs as for LayerNorm.
 void batch_norm_backward(float* dx, bool assign_dx, double* s1, double* s2, const float* dy, const float* x,
-                         const float* w, const float* mean_hi, const float* mean_lo,
-                         const float* rstd, const std::ptrdiff_t* wide, const std::ptrdiff_t* wide_end,
-                         std::size_t n, std::size_t ch, std::size_t len);
-void batch_norm_backward(double* dx, bool assign_dx, double* s1, double* s2, const double* dy, const double* x,
-                         const double* w, const double* mean_hi, const double* mean_lo,
+                         const float* w, const float* mean_hi, const float* mean_lo, const float* rstd,
+                         const std::ptrdiff_t* wide, const std::ptrdiff_t* wide_end, std::size_t n,
+                         std::size_t ch, std::size_t len);
+void batch_norm_backward(double* dx, bool assign_dx, double* s1, double* s2, const double* dy,
+                         const double* x, const double* w, const double* mean_hi, const double* mean_lo,
                          const double* rstd, const std::ptrdiff_t* wide, const std::ptrdiff_t* wide_end,
                          std::size_t n, std::size_t ch, std::size_t len);
 

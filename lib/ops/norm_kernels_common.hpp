@@ -223,9 +223,9 @@ inline void save_mean(T* hi, T* lo, double mean) {
   *lo = static_cast<T>(mean - static_cast<double>(*hi));
 }
 
-constexpr std::size_t kBlock = 256;      // values of a row per block (a multiple of kChunk)
-constexpr std::size_t kFlushRows = 16;   // LayerNorm rows per float dw, db partial
-constexpr std::size_t kRowBlock = 16;    // BatchNorm rows per float partial of a channel
+constexpr std::size_t kBlock = 256;     // values of a row per block (a multiple of kChunk)
+constexpr std::size_t kFlushRows = 16;  // LayerNorm rows per float dw, db partial
+constexpr std::size_t kRowBlock = 16;   // BatchNorm rows per float partial of a channel
 
 // s1 = sum d, s2 = sum d^2 over n values d = x[i] - p (x - p in T, see above).
 template <class T>

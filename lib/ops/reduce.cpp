@@ -41,8 +41,10 @@ Plan make_plan(const char* op, const Shape& in, const Axes& axes, bool keepdims)
     p.kept[a] = 1;
   }
   for (std::size_t d = 0; d < in.size(); ++d) {
-    if (!std::binary_search(p.axes.begin(), p.axes.end(), d)) p.out.push_back(in[d]);
-    else if (keepdims) p.out.push_back(1);
+    if (!std::binary_search(p.axes.begin(), p.axes.end(), d))
+      p.out.push_back(in[d]);
+    else if (keepdims)
+      p.out.push_back(1);
   }
   return p;
 }
@@ -94,8 +96,7 @@ void broadcast_back(BackwardCtx<T>& c, double scale) {
   const T* g = c.grad().data();
   T* gx = c.input_grad(0).data();
   const T s = static_cast<T>(scale);
-  for_each_in_group(in, kept_shape(in, c.ints()),
-                    [&](std::size_t i, std::size_t k) { gx[i] += g[k] * s; });
+  for_each_in_group(in, kept_shape(in, c.ints()), [&](std::size_t i, std::size_t k) { gx[i] += g[k] * s; });
 }
 
 // Does x equal the reduced extreme y? NaN matches NaN: a NaN maximum gets the gradient.
@@ -114,7 +115,10 @@ Var<T> extreme(const char* op, const Var<T>& x, const Axes& axes, bool keepdims,
   if (p.n == 0) {
     std::size_t empty_axis = 0;
     for (auto a : p.axes) {
-      if (xv.shape()[a] == 0) { empty_axis = a; break; }
+      if (xv.shape()[a] == 0) {
+        empty_axis = a;
+        break;
+      }
     }
     throw ValueError(std::string(op) + ": cannot reduce over axis " + std::to_string(empty_axis) +
                      " of size 0 (input shape " + shape_str(xv.shape()) +
@@ -276,16 +280,16 @@ Var<T> var(const Var<T>& x) {
   return var(x, Axes{}, true, false);
 }
 
-#define TAPEGRAD_INSTANTIATE(T)                                   \
-  template Var<T> sum(const Var<T>&);                             \
-  template Var<T> sum(const Var<T>&, const Axes&, bool);          \
-  template Var<T> mean(const Var<T>&);                            \
-  template Var<T> mean(const Var<T>&, const Axes&, bool);         \
-  template Var<T> max(const Var<T>&);                             \
-  template Var<T> max(const Var<T>&, const Axes&, bool);          \
-  template Var<T> min(const Var<T>&);                             \
-  template Var<T> min(const Var<T>&, const Axes&, bool);          \
-  template Var<T> var(const Var<T>&);                             \
+#define TAPEGRAD_INSTANTIATE(T)                           \
+  template Var<T> sum(const Var<T>&);                     \
+  template Var<T> sum(const Var<T>&, const Axes&, bool);  \
+  template Var<T> mean(const Var<T>&);                    \
+  template Var<T> mean(const Var<T>&, const Axes&, bool); \
+  template Var<T> max(const Var<T>&);                     \
+  template Var<T> max(const Var<T>&, const Axes&, bool);  \
+  template Var<T> min(const Var<T>&);                     \
+  template Var<T> min(const Var<T>&, const Axes&, bool);  \
+  template Var<T> var(const Var<T>&);                     \
   template Var<T> var(const Var<T>&, const Axes&, bool, bool);
 TAPEGRAD_INSTANTIATE(float)
 TAPEGRAD_INSTANTIATE(double)

@@ -23,8 +23,8 @@ struct RnnSizes {
 template <class Ctx>
 void check_shape(const char* what, const Shape& got, const Shape& want, Ctx&& ctx) {
   if (got != want) {
-    throw ShapeError("rnn_layer: " + std::string(what) + " must have shape " + shape_str(want) +
-                     "; got " + shape_str(got) + " (" + ctx() + ")");
+    throw ShapeError("rnn_layer: " + std::string(what) + " must have shape " + shape_str(want) + "; got " +
+                     shape_str(got) + " (" + ctx() + ")");
   }
 }
 
@@ -144,9 +144,9 @@ Var<T> rnn_layer(const Var<T>& x, const Var<T>& h0, const Var<T>& W_ih, const Va
   return r.finish(&rnn_layer_backward<T>);
 }
 
-#define TAPEGRAD_INSTANTIATE(T)                                                              \
-  template Var<T> rnn_layer(const Var<T>&, const Var<T>&, const Var<T>&, const Var<T>&,     \
-                            const Var<T>&, const Var<T>&, RNNActivation);
+#define TAPEGRAD_INSTANTIATE(T)                                                                        \
+  template Var<T> rnn_layer(const Var<T>&, const Var<T>&, const Var<T>&, const Var<T>&, const Var<T>&, \
+                            const Var<T>&, RNNActivation);
 TAPEGRAD_INSTANTIATE(float)
 TAPEGRAD_INSTANTIATE(double)
 #undef TAPEGRAD_INSTANTIATE

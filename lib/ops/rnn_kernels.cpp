@@ -55,9 +55,8 @@ void gemm_nt_add(std::size_t M, std::size_t N, std::size_t K, const T* A, const 
 //   h_t = act(a_t)                                   written over a_t in Y
 // Y = (h_0 .. h_{T-1}) is all backward needs: act'(a_t) is a function of h_t.
 template <class T>
-void rnn_forward(T* Y, const T* X, const T* h0, const T* W_ih, const T* W_hh, const T* b_ih,
-                 const T* b_hh, std::size_t seq_len, std::size_t N, std::size_t I, std::size_t H,
-                 RNNActivation act) {
+void rnn_forward(T* Y, const T* X, const T* h0, const T* W_ih, const T* W_hh, const T* b_ih, const T* b_hh,
+                 std::size_t seq_len, std::size_t N, std::size_t I, std::size_t H, RNNActivation act) {
   const std::size_t NH = N * H;
   // P = bias rows, then += X W_ih^T.
   if (N > 0) {
@@ -88,8 +87,8 @@ void rnn_forward(T* Y, const T* X, const T* h0, const T* W_ih, const T* W_hh, co
 //   dL/db_ih = dL/db_hh = Σ_{t,n} dA_t[n]           column sums, accumulated in double
 // Every GEMM reads the transposes in place (transpose flags), none is copied.
 template <class T>
-void rnn_backward_steps(T* dA, const T* G, const T* Y, const T* W_hh, std::size_t seq_len,
-                        std::size_t N, std::size_t H, RNNActivation act) {
+void rnn_backward_steps(T* dA, const T* G, const T* Y, const T* W_hh, std::size_t seq_len, std::size_t N,
+                        std::size_t H, RNNActivation act) {
   const std::size_t NH = N * H;
   for (std::size_t s = seq_len; s-- > 0;) {
     T* d = dA + s * NH;
@@ -106,8 +105,8 @@ void rnn_backward_x(T* dX, T beta, const T* dA, const T* W_ih, std::size_t seq_l
 }
 
 template <class T>
-void rnn_backward_w_ih(T* dW_ih, T beta, const T* dA, const T* X, std::size_t seq_len,
-                       std::size_t N, std::size_t I, std::size_t H) {
+void rnn_backward_w_ih(T* dW_ih, T beta, const T* dA, const T* X, std::size_t seq_len, std::size_t N,
+                       std::size_t I, std::size_t H) {
   gemm<T>(true, false, H, I, seq_len * N, T(1), dA, H, X, I, beta, dW_ih, I);
 }
 
@@ -132,8 +131,7 @@ void rnn_backward_h0(T* dh0, const T* dA, const T* W_hh, std::size_t N, std::siz
 }
 
 template <class T>
-void rnn_backward_bias(T* db_ih, T* db_hh, const T* dA, std::size_t seq_len, std::size_t N,
-                       std::size_t H) {
+void rnn_backward_bias(T* db_ih, T* db_hh, const T* dA, std::size_t seq_len, std::size_t N, std::size_t H) {
   constexpr std::size_t kBlock = 64;
   for (std::size_t j0 = 0; j0 < H; j0 += kBlock) {
     const std::size_t nb = std::min(kBlock, H - j0);
@@ -150,18 +148,18 @@ void rnn_backward_bias(T* db_ih, T* db_hh, const T* dA, std::size_t seq_len, std
   }
 }
 
-#define TAPEGRAD_RNN_KERNELS(T)                                                                    \
-  template void rnn_forward(T*, const T*, const T*, const T*, const T*, const T*, const T*,        \
-                            std::size_t, std::size_t, std::size_t, std::size_t, RNNActivation);    \
-  template void rnn_backward_steps(T*, const T*, const T*, const T*, std::size_t, std::size_t,     \
-                                   std::size_t, RNNActivation);                                    \
-  template void rnn_backward_x(T*, T, const T*, const T*, std::size_t, std::size_t, std::size_t,   \
-                               std::size_t);                                                       \
-  template void rnn_backward_w_ih(T*, T, const T*, const T*, std::size_t, std::size_t,             \
-                                  std::size_t, std::size_t);                                       \
-  template void rnn_backward_w_hh(T*, T, const T*, const T*, const T*, std::size_t, std::size_t,   \
-                                  std::size_t);                                                    \
-  template void rnn_backward_h0(T*, const T*, const T*, std::size_t, std::size_t);                 \
+#define TAPEGRAD_RNN_KERNELS(T)                                                                             \
+  template void rnn_forward(T*, const T*, const T*, const T*, const T*, const T*, const T*, std::size_t,    \
+                            std::size_t, std::size_t, std::size_t, RNNActivation);                          \
+  template void rnn_backward_steps(T*, const T*, const T*, const T*, std::size_t, std::size_t, std::size_t, \
+                                   RNNActivation);                                                          \
+  template void rnn_backward_x(T*, T, const T*, const T*, std::size_t, std::size_t, std::size_t,            \
+                               std::size_t);                                                                \
+  template void rnn_backward_w_ih(T*, T, const T*, const T*, std::size_t, std::size_t, std::size_t,         \
+                                  std::size_t);                                                             \
+  template void rnn_backward_w_hh(T*, T, const T*, const T*, const T*, std::size_t, std::size_t,            \
+                                  std::size_t);                                                             \
+  template void rnn_backward_h0(T*, const T*, const T*, std::size_t, std::size_t);                          \
   template void rnn_backward_bias(T*, T*, const T*, std::size_t, std::size_t, std::size_t);
 TAPEGRAD_RNN_KERNELS(float)
 TAPEGRAD_RNN_KERNELS(double)

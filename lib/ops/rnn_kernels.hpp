@@ -18,14 +18,13 @@ namespace tapegrad::detail {
 
 // Y = every hidden state. h0, b_ih, b_hh may be null (zeros).
 template <class T>
-void rnn_forward(T* Y, const T* X, const T* h0, const T* W_ih, const T* W_hh, const T* b_ih,
-                 const T* b_hh, std::size_t seq_len, std::size_t N, std::size_t I, std::size_t H,
-                 RNNActivation act);
+void rnn_forward(T* Y, const T* X, const T* h0, const T* W_ih, const T* W_hh, const T* b_ih, const T* b_hh,
+                 std::size_t seq_len, std::size_t N, std::size_t I, std::size_t H, RNNActivation act);
 
 // dA from G and Y, the reverse sweep through time.
 template <class T>
-void rnn_backward_steps(T* dA, const T* G, const T* Y, const T* W_hh, std::size_t seq_len,
-                        std::size_t N, std::size_t H, RNNActivation act);
+void rnn_backward_steps(T* dA, const T* G, const T* Y, const T* W_hh, std::size_t seq_len, std::size_t N,
+                        std::size_t H, RNNActivation act);
 
 // dX = dA W_ih + beta dX.
 template <class T>
@@ -34,8 +33,8 @@ void rnn_backward_x(T* dX, T beta, const T* dA, const T* W_ih, std::size_t seq_l
 
 // dW_ih = dA^T X + beta dW_ih.
 template <class T>
-void rnn_backward_w_ih(T* dW_ih, T beta, const T* dA, const T* X, std::size_t seq_len,
-                       std::size_t N, std::size_t I, std::size_t H);
+void rnn_backward_w_ih(T* dW_ih, T beta, const T* dA, const T* X, std::size_t seq_len, std::size_t N,
+                       std::size_t I, std::size_t H);
 
 // dW_hh = Σ_t dA_t^T h_{t-1} + beta dW_hh, h_{-1} = h0 (null: zeros).
 template <class T>
@@ -48,7 +47,6 @@ void rnn_backward_h0(T* dh0, const T* dA, const T* W_hh, std::size_t N, std::siz
 
 // db_ih += Σ_{t,n} dA_t[n], and db_hh += the same; either may be null.
 template <class T>
-void rnn_backward_bias(T* db_ih, T* db_hh, const T* dA, std::size_t seq_len, std::size_t N,
-                       std::size_t H);
+void rnn_backward_bias(T* db_ih, T* db_hh, const T* dA, std::size_t seq_len, std::size_t N, std::size_t H);
 
 }  // namespace tapegrad::detail

@@ -48,7 +48,7 @@ Var<T> relabel(const char* op, const Var<T>& x, const Shape& shape) {
 // y[j_0, ..., j_{d-1}] = x[i] with i_{perm[k]} = j_k;  dL/dx[i] = dL/dy[j] at the same pairs.
 // Walks y in row-major order with x's strides permuted. ints() = perm.
 std::array<std::ptrdiff_t, detail::kMaxDims> permuted_strides(const Shape& in,
-                                                             const std::vector<std::ptrdiff_t>& perm) {
+                                                              const std::vector<std::ptrdiff_t>& perm) {
   std::array<std::ptrdiff_t, detail::kMaxDims> stride{}, out{};
   std::ptrdiff_t s = 1;
   for (std::size_t d = in.size(); d-- > 0;) {
@@ -76,18 +76,17 @@ Var<T> permute_checked(const char* op, const Var<T>& x, const std::vector<std::s
   const T* px = t.value(x).data();
   T* po = r.out(out_shape).data();
   // An empty array has nothing to move, but its other dims may be huge: skip the walk.
-  if (!empty) detail::for_each_broadcast2(out_shape, sx, sx, [&](std::size_t j, std::ptrdiff_t i, std::ptrdiff_t) {
-    po[j] = px[i];
-  });
+  if (!empty)
+    detail::for_each_broadcast2(out_shape, sx, sx,
+                                [&](std::size_t j, std::ptrdiff_t i, std::ptrdiff_t) { po[j] = px[i]; });
   return r.finish([](BackwardCtx<T>& c) {
     if (!c.needs_grad(0)) return;
     T* gx = c.input_grad(0).data();
     if (c.grad().size() == 0) return;
     const auto sx = permuted_strides(c.input(0).shape(), c.ints());
     const T* g = c.grad().data();
-    detail::for_each_broadcast2(c.grad().shape(), sx, sx, [&](std::size_t j, std::ptrdiff_t i, std::ptrdiff_t) {
-      gx[i] += g[j];
-    });
+    detail::for_each_broadcast2(c.grad().shape(), sx, sx,
+                                [&](std::size_t j, std::ptrdiff_t i, std::ptrdiff_t) { gx[i] += g[j]; });
   });
 }
 
@@ -110,13 +109,14 @@ Var<T> reshape(const Var<T>& x, const std::vector<std::ptrdiff_t>& shape) {
       }
       inferred = static_cast<std::ptrdiff_t>(d);
     } else if (shape[d] < 0) {
-      throw ValueError("reshape: invalid size " + std::to_string(shape[d]) + " at dim " +
-                       std::to_string(d) + " of " + dims_str(shape) + " (sizes are >= 0, or -1 once)");
+      throw ValueError("reshape: invalid size " + std::to_string(shape[d]) + " at dim " + std::to_string(d) +
+                       " of " + dims_str(shape) + " (sizes are >= 0, or -1 once)");
     }
   }
   // The -1 dim counts as 1 in the product of the known sizes, which must not overflow.
   Shape out(shape.size());
-  for (std::size_t d = 0; d < shape.size(); ++d) out[d] = shape[d] == -1 ? 1 : static_cast<std::size_t>(shape[d]);
+  for (std::size_t d = 0; d < shape.size(); ++d)
+    out[d] = shape[d] == -1 ? 1 : static_cast<std::size_t>(shape[d]);
   std::size_t known = 0;
   try {
     known = checked_numel("reshape", out);
@@ -235,9 +235,12 @@ Var<T> slice(const Var<T>& x, std::ptrdiff_t axis, std::ptrdiff_t start, std::pt
   const std::size_t count = e > s ? static_cast<std::size_t>((e - s - 1) / step + 1) : 0;
   Shape out = in;
   out[a] = count;
-  return gather("slice", x, a, count,
-                [s, step](std::size_t k) { return static_cast<std::size_t>(s + static_cast<std::ptrdiff_t>(k) * step); },
-                out);
+  return gather(
+      "slice", x, a, count,
+      [s, step](std::size_t k) {
+        return static_cast<std::size_t>(s + static_cast<std::ptrdiff_t>(k) * step);
+      },
+      out);
 }
 
 // select: y = x[..., index, ...] (the axis is dropped).
@@ -257,7 +260,8 @@ Var<T> select(const Var<T>& x, std::ptrdiff_t axis, std::ptrdiff_t index) {
   for (std::size_t d = 0; d < in.size(); ++d) {
     if (d != a) out.push_back(in[d]);
   }
-  return gather("select", x, a, 1, [i](std::size_t) { return i; }, out);
+  return gather(
+      "select", x, a, 1, [i](std::size_t) { return i; }, out);
 }
 
 // index_select: y[..., k, ...] = x[..., indices[k], ...].
@@ -277,21 +281,21 @@ Var<T> index_select(const Var<T>& x, std::ptrdiff_t axis, const std::vector<std:
   }
   Shape out = in;
   out[a] = indices.size();
-  return gather("index_select", x, a, indices.size(),
-                [&indices](std::size_t k) { return static_cast<std::size_t>(indices[k]); }, out);
+  return gather(
+      "index_select", x, a, indices.size(),
+      [&indices](std::size_t k) { return static_cast<std::size_t>(indices[k]); }, out);
 }
 
-#define TAPEGRAD_INSTANTIATE(T)                                                              \
-  template Var<T> reshape(const Var<T>&, const std::vector<std::ptrdiff_t>&);                \
-  template Var<T> flatten(const Var<T>&, std::ptrdiff_t, std::ptrdiff_t);                    \
-  template Var<T> squeeze(const Var<T>&, std::ptrdiff_t);                                    \
-  template Var<T> squeeze(const Var<T>&);                                                    \
-  template Var<T> unsqueeze(const Var<T>&, std::ptrdiff_t);                                  \
-  template Var<T> transpose(const Var<T>&, std::ptrdiff_t, std::ptrdiff_t);                  \
-  template Var<T> permute(const Var<T>&, const std::vector<std::ptrdiff_t>&);                \
-  template Var<T> slice(const Var<T>&, std::ptrdiff_t, std::ptrdiff_t, std::ptrdiff_t,       \
-                        std::ptrdiff_t);                                                     \
-  template Var<T> select(const Var<T>&, std::ptrdiff_t, std::ptrdiff_t);                     \
+#define TAPEGRAD_INSTANTIATE(T)                                                                         \
+  template Var<T> reshape(const Var<T>&, const std::vector<std::ptrdiff_t>&);                           \
+  template Var<T> flatten(const Var<T>&, std::ptrdiff_t, std::ptrdiff_t);                               \
+  template Var<T> squeeze(const Var<T>&, std::ptrdiff_t);                                               \
+  template Var<T> squeeze(const Var<T>&);                                                               \
+  template Var<T> unsqueeze(const Var<T>&, std::ptrdiff_t);                                             \
+  template Var<T> transpose(const Var<T>&, std::ptrdiff_t, std::ptrdiff_t);                             \
+  template Var<T> permute(const Var<T>&, const std::vector<std::ptrdiff_t>&);                           \
+  template Var<T> slice(const Var<T>&, std::ptrdiff_t, std::ptrdiff_t, std::ptrdiff_t, std::ptrdiff_t); \
+  template Var<T> select(const Var<T>&, std::ptrdiff_t, std::ptrdiff_t);                                \
   template Var<T> index_select(const Var<T>&, std::ptrdiff_t, const std::vector<std::int64_t>&);
 TAPEGRAD_INSTANTIATE(float)
 TAPEGRAD_INSTANTIATE(double)

@@ -47,7 +47,8 @@ void gather_backward(BackwardCtx<T>& c) {
   const Shape& in = c.input(0).shape();
   const IntSpan idx = c.template int_list<GatherInt>();
   const auto axis = static_cast<std::size_t>(c.int_at(GatherInt::axis));
-  const std::size_t outer = dims_product(in, 0, axis), n = in[axis], inner = dims_product(in, axis + 1, in.size());
+  const std::size_t outer = dims_product(in, 0, axis), n = in[axis],
+                    inner = dims_product(in, axis + 1, in.size());
   const std::size_t count = idx.size();
   const T* g = c.grad().data();
   T* gx = c.input_grad(0).data();
@@ -69,7 +70,8 @@ Var<T> gather(const char* op, const Var<T>& x, std::size_t axis, std::size_t cou
   auto r = t.record(op, {x});
   const xt::xarray<T>& xv = t.value(x);
   const Shape& in = xv.shape();
-  const std::size_t outer = dims_product(in, 0, axis), n = in[axis], inner = dims_product(in, axis + 1, in.size());
+  const std::size_t outer = dims_product(in, 0, axis), n = in[axis],
+                    inner = dims_product(in, axis + 1, in.size());
   r.set_int(GatherInt::axis, static_cast<std::ptrdiff_t>(axis));
   std::vector<std::ptrdiff_t>& idx = r.template int_list<GatherInt>();
   const std::size_t first = idx.size();  // the indices follow the named ints

@@ -77,7 +77,8 @@ std::vector<Var<T>> split_checked(const Var<T>& x, std::size_t axis, const std::
   for (auto size : sizes) {
     Shape s = x.shape();
     s[axis] = size;
-    pieces.push_back(gather("split", x, axis, size, [off](std::size_t k) { return off + k; }, s));
+    pieces.push_back(gather(
+        "split", x, axis, size, [off](std::size_t k) { return off + k; }, s));
     off += size;
   }
   return pieces;
@@ -168,9 +169,10 @@ std::vector<Var<T>> split(const Var<T>& x, const std::vector<std::size_t>& sizes
   for (std::size_t k = 0; k < sizes.size(); ++k) {
     checked_size("split: a size in the list", sizes[k]);
     if (sizes[k] > in[a] - total) {
-      throw ValueError("split: sizes " + list + " do not fit axis " + std::to_string(axis) + " of input shape " +
-                       shape_str(in) + " (size " + std::to_string(in[a]) + "): size " + std::to_string(sizes[k]) +
-                       " at position " + std::to_string(k) + " goes past the end of the axis");
+      throw ValueError("split: sizes " + list + " do not fit axis " + std::to_string(axis) +
+                       " of input shape " + shape_str(in) + " (size " + std::to_string(in[a]) + "): size " +
+                       std::to_string(sizes[k]) + " at position " + std::to_string(k) +
+                       " goes past the end of the axis");
     }
     total += sizes[k];
   }
@@ -182,10 +184,10 @@ std::vector<Var<T>> split(const Var<T>& x, const std::vector<std::size_t>& sizes
   return split_checked(x, a, sizes);
 }
 
-#define TAPEGRAD_INSTANTIATE(T)                                                              \
-  template Var<T> concat(const std::vector<Var<T>>&, std::ptrdiff_t);                        \
-  template Var<T> stack(const std::vector<Var<T>>&, std::ptrdiff_t);                         \
-  template std::vector<Var<T>> split(const Var<T>&, std::size_t, std::ptrdiff_t);            \
+#define TAPEGRAD_INSTANTIATE(T)                                                   \
+  template Var<T> concat(const std::vector<Var<T>>&, std::ptrdiff_t);             \
+  template Var<T> stack(const std::vector<Var<T>>&, std::ptrdiff_t);              \
+  template std::vector<Var<T>> split(const Var<T>&, std::size_t, std::ptrdiff_t); \
   template std::vector<Var<T>> split(const Var<T>&, const std::vector<std::size_t>&, std::ptrdiff_t);
 TAPEGRAD_INSTANTIATE(float)
 TAPEGRAD_INSTANTIATE(double)

@@ -8,8 +8,7 @@ namespace tapegrad::detail {
 // Records a unary op: out[i] = fwd(x[i]); save(r) keeps what backward needs beyond x and y
 // (the op's parameters, as scalars named by the op's slot enum).
 template <class T, class Fwd, class Save>
-Var<T> unary(const char* name, const Var<T>& x, Fwd fwd, typename Node<T>::BackwardFn backward,
-             Save save) {
+Var<T> unary(const char* name, const Var<T>& x, Fwd fwd, typename Node<T>::BackwardFn backward, Save save) {
   Tape<T>& t = Tape<T>::of(name, {x});
   auto r = t.record(name, {x});
   save(r);

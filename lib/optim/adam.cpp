@@ -7,7 +7,8 @@ namespace tapegrad {
 
 namespace {
 void check_adam(const char* name, const AdamOptions& o) {
-  if (!(o.eps >= 0 && std::isfinite(o.eps))) throw ValueError(std::string(name) + ": invalid epsilon value: " + std::to_string(o.eps));
+  if (!(o.eps >= 0 && std::isfinite(o.eps)))
+    throw ValueError(std::string(name) + ": invalid epsilon value: " + std::to_string(o.eps));
   if (!(o.beta1 >= 0 && o.beta1 < 1)) {
     throw ValueError(std::string(name) + ": invalid beta parameter at index 0: " + std::to_string(o.beta1));
   }
@@ -45,14 +46,17 @@ void Adam<T>::update(std::size_t i, Parameter<T>& p) {
   T* w = p.value.data();
   const T* grad = p.grad().data();
   const T lr = static_cast<T>(this->lr()), wd = static_cast<T>(options_.weight_decay);
-  const T b1 = static_cast<T>(options_.beta1), b2 = static_cast<T>(options_.beta2), eps = static_cast<T>(options_.eps);
+  const T b1 = static_cast<T>(options_.beta1), b2 = static_cast<T>(options_.beta2),
+          eps = static_cast<T>(options_.eps);
   const T bc1 = T(1) - std::pow(b1, step);
   const T bc2_sqrt = std::sqrt(T(1) - std::pow(b2, step));
   const T step_size = lr / bc1;
   for (std::size_t j = 0, n = p.value.size(); j < n; ++j) {
     T g = grad[j];
-    if (decoupled_) w[j] *= T(1) - lr * wd;
-    else g += wd * w[j];
+    if (decoupled_)
+      w[j] *= T(1) - lr * wd;
+    else
+      g += wd * w[j];
     m[j] = b1 * m[j] + (T(1) - b1) * g;
     v[j] = b2 * v[j] + (T(1) - b2) * g * g;
     T second = v[j];

@@ -56,8 +56,8 @@ double clip_grad_norm(const std::vector<Parameter<T>*>& params, double max_norm,
   }
   if (error_if_nonfinite && !std::isfinite(total)) {
     throw ValueError("clip_grad_norm: the total norm of order " + std::to_string(norm_type) +
-                     " for gradients from " + std::to_string(params.size()) +
-                     " parameters is non-finite (" + std::to_string(total) +
+                     " for gradients from " + std::to_string(params.size()) + " parameters is non-finite (" +
+                     std::to_string(total) +
                      "), so it cannot be clipped. Pass error_if_nonfinite = false to skip this check");
   }
   const double coef = std::min(1.0, max_norm / (total + 1e-6));

@@ -134,8 +134,7 @@ void Optimizer<T>::load_state_dict(const StateDict<T>& state) {
   const std::string who = std::string(name_) + ".load_state_dict";
   if (!state.count("lr")) throw ValueError(who + ": missing key \"lr\"");
   if (state.at("lr").size() != 1) {  // read below with operator(): must hold exactly one value
-    throw ShapeError(who + ": \"lr\" must hold one number; got shape " +
-                     shape_str(state.at("lr").shape()));
+    throw ShapeError(who + ": \"lr\" must hold one number; got shape " + shape_str(state.at("lr").shape()));
   }
   std::vector<std::map<std::string, xt::xarray<T>>> next(params_.size());
   for (const auto& [key, v] : state) {
@@ -143,14 +142,15 @@ void Optimizer<T>::load_state_dict(const StateDict<T>& state) {
     std::size_t i = 0;
     std::string name;
     if (!parse_state_key(key, params_.size(), i, name)) {
-      throw ValueError(who + ": unexpected key \"" + key + "\" (this optimizer has " + std::to_string(params_.size()) +
+      throw ValueError(who + ": unexpected key \"" + key + "\" (this optimizer has " +
+                       std::to_string(params_.size()) +
                        " parameters; keys are \"lr\" and \"state.<i>.<name>\", <i> an index in plain " +
                        "decimal, <name> of letters, digits and '_')");
     }
     const Shape want = name == "step" ? Shape{} : params_[i]->value.shape();
     if (v.shape() != want) {
-      throw ShapeError(who + ": \"" + key + "\" has shape " + shape_str(v.shape()) +
-                       ", expected " + shape_str(want));
+      throw ShapeError(who + ": \"" + key + "\" has shape " + shape_str(v.shape()) + ", expected " +
+                       shape_str(want));
     }
     next[i][name] = v;
   }

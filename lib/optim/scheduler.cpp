@@ -8,7 +8,8 @@ namespace tapegrad {
 template <class T>
 StepLR<T>::StepLR(Optimizer<T>& opt, std::int64_t step_size, double gamma)
     : LRScheduler<T>(opt), step_size_(step_size), gamma_(gamma) {
-  if (step_size <= 0) throw ValueError("StepLR: step_size must be positive, got " + std::to_string(step_size));
+  if (step_size <= 0)
+    throw ValueError("StepLR: step_size must be positive, got " + std::to_string(step_size));
   if (!(std::isfinite(gamma) && gamma > 0)) {
     throw ValueError("StepLR: gamma must be a positive finite number, got " + std::to_string(gamma));
   }
@@ -26,7 +27,8 @@ CosineAnnealingLR<T>::CosineAnnealingLR(Optimizer<T>& opt, std::int64_t t_max, d
     : LRScheduler<T>(opt), t_max_(t_max), eta_min_(eta_min) {
   if (t_max <= 0) throw ValueError("CosineAnnealingLR: T_max must be positive, got " + std::to_string(t_max));
   if (!(std::isfinite(eta_min) && eta_min >= 0)) {
-    throw ValueError("CosineAnnealingLR: eta_min must be a finite number >= 0, got " + std::to_string(eta_min));
+    throw ValueError("CosineAnnealingLR: eta_min must be a finite number >= 0, got " +
+                     std::to_string(eta_min));
   }
   this->init();
 }
@@ -46,7 +48,8 @@ LinearLR<T>::LinearLR(Optimizer<T>& opt, double start_factor, double end_factor,
     throw ValueError("LinearLR: start_factor must be in (0, 1] and end_factor in [0, 1]; got " +
                      std::to_string(start_factor) + " and " + std::to_string(end_factor));
   }
-  if (total_iters <= 0) throw ValueError("LinearLR: total_iters must be positive, got " + std::to_string(total_iters));
+  if (total_iters <= 0)
+    throw ValueError("LinearLR: total_iters must be positive, got " + std::to_string(total_iters));
   this->init();
 }
 

@@ -31,11 +31,13 @@ SGD<T>::SGD(std::vector<Parameter<T>*> params, double lr, SGDOptions options)
   this->check_nonnegative("SGD", "momentum value", options_.momentum);
   this->check_nonnegative("SGD", "weight_decay value", options_.weight_decay);
   if (!(options_.dampening >= 0 && options_.dampening <= 1)) {
-    throw ValueError("SGD: invalid dampening value (must be in [0, 1]): " + std::to_string(options_.dampening));
+    throw ValueError("SGD: invalid dampening value (must be in [0, 1]): " +
+                     std::to_string(options_.dampening));
   }
   if (options_.nesterov && (options_.momentum <= 0 || options_.dampening != 0)) {
     throw ValueError("SGD: Nesterov momentum requires a momentum and zero dampening (got momentum " +
-                     std::to_string(options_.momentum) + ", dampening " + std::to_string(options_.dampening) + ")");
+                     std::to_string(options_.momentum) + ", dampening " + std::to_string(options_.dampening) +
+                     ")");
   }
 }
 

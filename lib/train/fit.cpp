@@ -54,10 +54,10 @@ namespace {
 void check_batch_size(const char* who, std::size_t batch_size) {
   const bool negative = batch_size > static_cast<std::size_t>(std::numeric_limits<std::ptrdiff_t>::max());
   if (batch_size != 0 && !negative) return;
-  const std::string value = negative ? std::to_string(static_cast<long long>(batch_size)) +
-                                           " (a negative number converted to std::size_t: " +
-                                           std::to_string(batch_size) + ")"
-                                     : "0";
+  const std::string value =
+      negative ? std::to_string(static_cast<long long>(batch_size)) +
+                     " (a negative number converted to std::size_t: " + std::to_string(batch_size) + ")"
+               : "0";
   throw ValueError(std::string(who) + ": batch_size must be >= 1; got " + value);
 }
 }  // namespace
@@ -82,10 +82,10 @@ double classification_accuracy(Module<T>& model, const Dataset<T>& data, std::si
   return static_cast<double>(correct) / static_cast<double>(data.size());
 }
 
-#define TAPEGRAD_INSTANTIATE(T)                                                                       \
-  template EpochStats train_epoch<T>(DataLoader<T>&, Optimizer<T>&, Tape<T>&, const LossFn<T>&,        \
-                                     ProgressLine*, std::size_t);                                     \
-  template double classification_accuracy<T>(Module<T>&, const Dataset<T>&, std::size_t);              \
+#define TAPEGRAD_INSTANTIATE(T)                                                                 \
+  template EpochStats train_epoch<T>(DataLoader<T>&, Optimizer<T>&, Tape<T>&, const LossFn<T>&, \
+                                     ProgressLine*, std::size_t);                               \
+  template double classification_accuracy<T>(Module<T>&, const Dataset<T>&, std::size_t);       \
   template std::vector<std::int64_t> argmax_rows<T>(const xt::xarray<T>&);
 TAPEGRAD_INSTANTIATE(float)
 TAPEGRAD_INSTANTIATE(double)

@@ -62,7 +62,8 @@ inline bool same(const tg::StateDict<float>& a, const tg::StateDict<float>& b, s
     key = k;
     const auto it = b.find(k);
     if (it == b.end() || it->second.shape() != v.shape()) return false;
-    if (v.size() != 0 && std::memcmp(it->second.data(), v.data(), v.size() * sizeof(float)) != 0) return false;
+    if (v.size() != 0 && std::memcmp(it->second.data(), v.data(), v.size() * sizeof(float)) != 0)
+      return false;
   }
   return true;
 }

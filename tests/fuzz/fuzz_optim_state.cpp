@@ -20,9 +20,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const bool adam = data[0] & 1;
   tg::StateDict<float> state;
   try {
-    state = tg::load_safetensors_from_bytes<float>(
-                std::string(reinterpret_cast<const char*>(data + 1), size - 1))
-                .tensors;
+    state =
+        tg::load_safetensors_from_bytes<float>(std::string(reinterpret_cast<const char*>(data + 1), size - 1))
+            .tensors;
   } catch (const tg::Error&) {
     return 0;
   }

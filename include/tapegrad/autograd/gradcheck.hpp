@@ -35,14 +35,14 @@ struct GradcheckOptions {
 
 struct GradcheckResult {
   bool ok = true;
-  double worst_excess = 0;     // max of |a - n| - (atol + rtol |n|); <= 0 when ok
-  std::size_t input = 0;       // where the worst entry is: input index,
-  std::size_t position = 0;    // flat position inside that input,
-  std::size_t output = 0;      // flat position in the output (full mode)
+  double worst_excess = 0;   // max of |a - n| - (atol + rtol |n|); <= 0 when ok
+  std::size_t input = 0;     // where the worst entry is: input index,
+  std::size_t position = 0;  // flat position inside that input,
+  std::size_t output = 0;    // flat position in the output (full mode)
   double analytic = 0;
   double numeric = 0;
-  std::size_t checked = 0;     // number of Jacobian entries (or projections) compared
-  std::string message;         // human-readable summary of the worst entry
+  std::size_t checked = 0;  // number of Jacobian entries (or projections) compared
+  std::string message;      // human-readable summary of the worst entry
   explicit operator bool() const { return ok; }
 };
 

@@ -35,9 +35,7 @@ void set_batch_invariant(bool on) noexcept;
 // RAII scope with batch-invariant mode on (or off), restoring the previous setting.
 class BatchInvariantGuard {
  public:
-  explicit BatchInvariantGuard(bool on = true) : previous_(batch_invariant()) {
-    set_batch_invariant(on);
-  }
+  explicit BatchInvariantGuard(bool on = true) : previous_(batch_invariant()) { set_batch_invariant(on); }
   ~BatchInvariantGuard() { set_batch_invariant(previous_); }
   BatchInvariantGuard(const BatchInvariantGuard&) = delete;
   BatchInvariantGuard& operator=(const BatchInvariantGuard&) = delete;
@@ -55,15 +53,15 @@ namespace detail {
 // 0 or the bias first). Blocked over columns and over k for the cache; the blocks of k run in
 // ascending order, so each element still sees the same sequence of additions.
 template <class T>
-void invariant_gemm_nn(std::size_t M, std::size_t N, std::size_t K, const T* A, std::size_t lda,
-                       const T* B, std::size_t ldb, T* C, std::size_t ldc);
+void invariant_gemm_nn(std::size_t M, std::size_t N, std::size_t K, const T* A, std::size_t lda, const T* B,
+                       std::size_t ldb, T* C, std::size_t ldc);
 
 // C = A B^T + C, B of shape (N, K): c[i][j] += dot(a[i], b[j]), where the dot product keeps
 // kLanes partial sums s[l] = sum over k = l (mod kLanes), in ascending k, and adds them in a
 // fixed tree at the end. The order depends only on K.
 template <class T>
-void invariant_gemm_nt(std::size_t M, std::size_t N, std::size_t K, const T* A, std::size_t lda,
-                       const T* B, std::size_t ldb, T* C, std::size_t ldc);
+void invariant_gemm_nt(std::size_t M, std::size_t N, std::size_t K, const T* A, std::size_t lda, const T* B,
+                       std::size_t ldb, T* C, std::size_t ldc);
 
 }  // namespace detail
 }  // namespace tapegrad

@@ -17,8 +17,8 @@ namespace tapegrad {
 // trans_a; ldb < N, or < K with trans_b; ldc < N), or when a buffer with elements to touch is
 // null.
 template <class T>
-void gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t K, T alpha,
-          const T* A, std::size_t lda, const T* B, std::size_t ldb, T beta, T* C, std::size_t ldc);
+void gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t K, T alpha, const T* A,
+          std::size_t lda, const T* B, std::size_t ldb, T beta, T* C, std::size_t ldc);
 
 // The number of threads OpenBLAS uses for one call (openblas_set_num_threads). The setting is
 // process-wide, not per thread. The lab and the benchmarks use 1 so that runs do not compete.

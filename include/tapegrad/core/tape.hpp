@@ -141,8 +141,8 @@ struct Node {
   xt::xarray<T> grad;
   std::vector<std::uint32_t> parents;
   BackwardFn backward = nullptr;
-  Parameter<T>* param = nullptr;      // a leaf bound to a Parameter reads param->value
-  std::uint64_t param_version = 0;    // the version it bound
+  Parameter<T>* param = nullptr;        // a leaf bound to a Parameter reads param->value
+  std::uint64_t param_version = 0;      // the version it bound
   const xt::xarray<T>* view = nullptr;  // a leaf from input_view() reads the caller's array
   const T* view_data = nullptr;         // ... whose buffer and shape were these when bound
   Shape view_shape;
@@ -151,10 +151,10 @@ struct Node {
   std::vector<std::ptrdiff_t> ints;
   bool requires_grad = false;
   bool has_grad = false;
-  bool freed = false;                 // backward ran through it without retain_graph
-  bool reached = false;               // scratch for backward's reachability pass
-  bool grad_is_upstream = false;      // root of backward(out, upstream): its grad was not kept
-  std::uint64_t generation = 0;       // the tape's generation when this slot was last recorded
+  bool freed = false;             // backward ran through it without retain_graph
+  bool reached = false;           // scratch for backward's reachability pass
+  bool grad_is_upstream = false;  // root of backward(out, upstream): its grad was not kept
+  std::uint64_t generation = 0;   // the tape's generation when this slot was last recorded
 
   bool is_leaf() const { return parents.empty(); }
   const xt::xarray<T>& val() const { return view ? *view : param ? param->value : value; }
@@ -427,11 +427,17 @@ Tape<T>& Var<T>::tape() const {
   return *tape_;
 }
 template <class T>
-const xt::xarray<T>& Var<T>::value() const { return tape().value(*this); }
+const xt::xarray<T>& Var<T>::value() const {
+  return tape().value(*this);
+}
 template <class T>
-bool Var<T>::requires_grad() const { return tape().requires_grad(*this); }
+bool Var<T>::requires_grad() const {
+  return tape().requires_grad(*this);
+}
 template <class T>
-const xt::xarray<T>& Var<T>::grad() const { return tape().grad(*this); }
+const xt::xarray<T>& Var<T>::grad() const {
+  return tape().grad(*this);
+}
 
 extern template class Tape<float>;
 extern template class Tape<double>;

@@ -33,8 +33,7 @@ template <class T>
 Dataset<T> load_csv(const std::string& path, const CsvOptions& options = {});
 // The same from a stream; `source` names it in error messages.
 template <class T>
-Dataset<T> load_csv(std::istream& in, const CsvOptions& options = {},
-                    const std::string& source = "<stream>");
+Dataset<T> load_csv(std::istream& in, const CsvOptions& options = {}, const std::string& source = "<stream>");
 // The same from the text itself (what a fuzzer calls).
 template <class T>
 Dataset<T> parse_csv(const std::string& text, const CsvOptions& options = {},

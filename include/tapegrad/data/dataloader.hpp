@@ -41,11 +41,11 @@ template <class T>
 class DataLoader {
  public:
   // ValueError for batch_size 0 or an empty dataset.
-  DataLoader(const Dataset<T>& data, std::size_t batch_size, bool shuffle = false,
-             std::uint64_t seed = 0, bool drop_last = false);
+  DataLoader(const Dataset<T>& data, std::size_t batch_size, bool shuffle = false, std::uint64_t seed = 0,
+             bool drop_last = false);
   // A temporary dataset would dangle: keep the dataset in a variable.
-  DataLoader(Dataset<T>&& data, std::size_t batch_size, bool shuffle = false,
-             std::uint64_t seed = 0, bool drop_last = false) = delete;
+  DataLoader(Dataset<T>&& data, std::size_t batch_size, bool shuffle = false, std::uint64_t seed = 0,
+             bool drop_last = false) = delete;
 
   // Batches per epoch, as len(loader) in PyTorch: ceil(N / B), or floor(N / B) with drop_last.
   std::size_t size() const;

@@ -83,7 +83,6 @@ Checkpoint<T> read_checkpoint(const std::string& path);
 // Adam"). On any error nothing changed.
 // A checkpoint with optimizer state may be loaded into a model alone (optimizer = nullptr).
 template <class T>
-std::int64_t load_checkpoint(const std::string& path, Module<T>& model,
-                             OptimizerOf<T>* optimizer = nullptr);
+std::int64_t load_checkpoint(const std::string& path, Module<T>& model, OptimizerOf<T>* optimizer = nullptr);
 
 }  // namespace tapegrad

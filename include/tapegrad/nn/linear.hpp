@@ -6,7 +6,10 @@ namespace tapegrad {
 
 class LinearOptions {
  public:
-  LinearOptions& bias(bool b) { bias_ = b; return *this; }
+  LinearOptions& bias(bool b) {
+    bias_ = b;
+    return *this;
+  }
   bool bias() const { return bias_; }
 
  private:

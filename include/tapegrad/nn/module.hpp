@@ -104,8 +104,7 @@ class Module {
   void zero_grad();
 
  protected:
-  Parameter<T>& register_parameter(const std::string& name, xt::xarray<T> value,
-                                   bool requires_grad = true);
+  Parameter<T>& register_parameter(const std::string& name, xt::xarray<T> value, bool requires_grad = true);
   xt::xarray<T>& register_buffer(const std::string& name, xt::xarray<T> value);
   template <class M>
   M& register_module(const std::string& name, std::shared_ptr<M> module) {
@@ -175,7 +174,7 @@ class Sequential : public Module<T> {
 
  private:
   std::vector<std::shared_ptr<Module<T>>> layers_;
-  std::vector<xt::xarray<T>*> buffers_at_entry_;     // which buffers were saved ...
+  std::vector<xt::xarray<T>*> buffers_at_entry_;       // which buffers were saved ...
   std::vector<xt::xarray<T>> buffer_values_at_entry_;  // ... and their values
 };
 

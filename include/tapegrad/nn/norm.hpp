@@ -10,8 +10,14 @@ namespace tapegrad {
 
 class LayerNormOptions {
  public:
-  LayerNormOptions& eps(double e) { eps_ = e; return *this; }
-  LayerNormOptions& elementwise_affine(bool a) { affine_ = a; return *this; }
+  LayerNormOptions& eps(double e) {
+    eps_ = e;
+    return *this;
+  }
+  LayerNormOptions& elementwise_affine(bool a) {
+    affine_ = a;
+    return *this;
+  }
   double eps() const { return eps_; }
   bool elementwise_affine() const { return affine_; }
 
@@ -41,11 +47,23 @@ class LayerNorm : public Module<T> {
 
 class BatchNormOptions {
  public:
-  BatchNormOptions& eps(double e) { eps_ = e; return *this; }
+  BatchNormOptions& eps(double e) {
+    eps_ = e;
+    return *this;
+  }
   // std::nullopt: running statistics are the cumulative average over all batches seen.
-  BatchNormOptions& momentum(std::optional<double> m) { momentum_ = m; return *this; }
-  BatchNormOptions& affine(bool a) { affine_ = a; return *this; }
-  BatchNormOptions& track_running_stats(bool t) { track_ = t; return *this; }
+  BatchNormOptions& momentum(std::optional<double> m) {
+    momentum_ = m;
+    return *this;
+  }
+  BatchNormOptions& affine(bool a) {
+    affine_ = a;
+    return *this;
+  }
+  BatchNormOptions& track_running_stats(bool t) {
+    track_ = t;
+    return *this;
+  }
   double eps() const { return eps_; }
   std::optional<double> momentum() const { return momentum_; }
   bool affine() const { return affine_; }

@@ -104,9 +104,18 @@ enum class LNVariant { Summed, Separate };
 
 class LNRNNOptions {
  public:
-  LNRNNOptions& variant(LNVariant v) { variant_ = v; return *this; }
-  LNRNNOptions& eps(double e) { eps_ = e; return *this; }
-  LNRNNOptions& batch_first(bool on) { batch_first_ = on; return *this; }
+  LNRNNOptions& variant(LNVariant v) {
+    variant_ = v;
+    return *this;
+  }
+  LNRNNOptions& eps(double e) {
+    eps_ = e;
+    return *this;
+  }
+  LNRNNOptions& batch_first(bool on) {
+    batch_first_ = on;
+    return *this;
+  }
   LNVariant variant() const { return variant_; }
   double eps() const { return eps_; }
   bool batch_first() const { return batch_first_; }
@@ -145,11 +154,26 @@ class LNRNN : public Module<T> {
 class BNRNNOptions {
  public:
   // T_max: the number of time steps with their own running statistics.
-  BNRNNOptions& max_length(std::size_t n) { max_length_ = n; return *this; }
-  BNRNNOptions& momentum(double m) { momentum_ = m; return *this; }
-  BNRNNOptions& eps(double e) { eps_ = e; return *this; }
-  BNRNNOptions& gamma_init(double g) { gamma_init_ = g; return *this; }
-  BNRNNOptions& batch_first(bool on) { batch_first_ = on; return *this; }
+  BNRNNOptions& max_length(std::size_t n) {
+    max_length_ = n;
+    return *this;
+  }
+  BNRNNOptions& momentum(double m) {
+    momentum_ = m;
+    return *this;
+  }
+  BNRNNOptions& eps(double e) {
+    eps_ = e;
+    return *this;
+  }
+  BNRNNOptions& gamma_init(double g) {
+    gamma_init_ = g;
+    return *this;
+  }
+  BNRNNOptions& batch_first(bool on) {
+    batch_first_ = on;
+    return *this;
+  }
   std::size_t max_length() const { return max_length_; }
   double momentum() const { return momentum_; }
   double eps() const { return eps_; }
@@ -195,7 +219,7 @@ class BNRNN : public Module<T> {
   StepStatistics<T> stats_x_, stats_h_;  // a training run()'s, reused
 };
 
-#define TAPEGRAD_NORM_RNN_EXTERN(T)          \
+#define TAPEGRAD_NORM_RNN_EXTERN(T)            \
   extern template class RecurrentLayerNorm<T>; \
   extern template class SequenceBatchNorm<T>;  \
   extern template class LNRNN<T>;              \

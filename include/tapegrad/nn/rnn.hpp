@@ -27,12 +27,24 @@ struct RNNOutput {
 // The values are validated by the RNN constructor (ValueError).
 class RNNOptions {
  public:
-  RNNOptions& num_layers(std::size_t n) { num_layers_ = n; return *this; }
+  RNNOptions& num_layers(std::size_t n) {
+    num_layers_ = n;
+    return *this;
+  }
   // "tanh" or "relu".
-  RNNOptions& nonlinearity(std::string s) { nonlinearity_ = std::move(s); return *this; }
-  RNNOptions& bias(bool on) { bias_ = on; return *this; }
+  RNNOptions& nonlinearity(std::string s) {
+    nonlinearity_ = std::move(s);
+    return *this;
+  }
+  RNNOptions& bias(bool on) {
+    bias_ = on;
+    return *this;
+  }
   // Input and output as (batch, seq, feature) instead of (seq, batch, feature).
-  RNNOptions& batch_first(bool on) { batch_first_ = on; return *this; }
+  RNNOptions& batch_first(bool on) {
+    batch_first_ = on;
+    return *this;
+  }
 
   std::size_t num_layers() const { return num_layers_; }
   const std::string& nonlinearity() const { return nonlinearity_; }
@@ -93,7 +105,7 @@ namespace detail {
 
 // The layout of a recurrent module's input, found by check_sequence_input.
 struct SequenceLayout {
-  bool batched = true;      // false for an unbatched (T, I) input
+  bool batched = true;  // false for an unbatched (T, I) input
   bool batch_first = false;
   std::size_t T = 0, N = 0;
 };
@@ -102,8 +114,8 @@ struct SequenceLayout {
 // nothing is recorded). h0 may be undefined.
 template <class T>
 SequenceLayout check_sequence_input(const char* who, Tape<T>& t, const Var<T>& x, const Var<T>& h0,
-                                    std::size_t input_size, std::size_t hidden_size,
-                                    std::size_t num_layers, bool batch_first);
+                                    std::size_t input_size, std::size_t hidden_size, std::size_t num_layers,
+                                    bool batch_first);
 // x as (T, N, I) and h0 as (num_layers, N, H) (undefined stays undefined).
 template <class T>
 Var<T> time_major_input(const Var<T>& x, const SequenceLayout& layout);

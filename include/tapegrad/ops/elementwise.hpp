@@ -6,42 +6,98 @@
 namespace tapegrad {
 
 // ---- binary, broadcasting ----
-template <class T> Var<T> add(const Var<T>& a, const Var<T>& b);  // a + b
-template <class T> Var<T> sub(const Var<T>& a, const Var<T>& b);  // a - b
-template <class T> Var<T> mul(const Var<T>& a, const Var<T>& b);  // a * b
-template <class T> Var<T> div(const Var<T>& a, const Var<T>& b);  // a / b
+template <class T>
+Var<T> add(const Var<T>& a, const Var<T>& b);  // a + b
+template <class T>
+Var<T> sub(const Var<T>& a, const Var<T>& b);  // a - b
+template <class T>
+Var<T> mul(const Var<T>& a, const Var<T>& b);  // a * b
+template <class T>
+Var<T> div(const Var<T>& a, const Var<T>& b);  // a / b
 
 // ---- with a constant ----
-template <class T> Var<T> add_scalar(const Var<T>& x, scalar_t<T> c);    // x + c
-template <class T> Var<T> mul_scalar(const Var<T>& x, scalar_t<T> c);    // x * c
-template <class T> Var<T> rsub_scalar(const Var<T>& x, scalar_t<T> c);   // c - x
-template <class T> Var<T> rdiv_scalar(const Var<T>& x, scalar_t<T> c);   // c / x
+template <class T>
+Var<T> add_scalar(const Var<T>& x, scalar_t<T> c);  // x + c
+template <class T>
+Var<T> mul_scalar(const Var<T>& x, scalar_t<T> c);  // x * c
+template <class T>
+Var<T> rsub_scalar(const Var<T>& x, scalar_t<T> c);  // c - x
+template <class T>
+Var<T> rdiv_scalar(const Var<T>& x, scalar_t<T> c);  // c / x
 
 // ---- unary ----
-template <class T> Var<T> neg(const Var<T>& x);
-template <class T> Var<T> pow(const Var<T>& x, scalar_t<T> exponent);  // x^p for a constant p
-template <class T> Var<T> exp(const Var<T>& x);
-template <class T> Var<T> log(const Var<T>& x);
-template <class T> Var<T> sqrt(const Var<T>& x);
-template <class T> Var<T> abs(const Var<T>& x);  // d|x|/dx = sign(x), 0 at 0 (PyTorch)
+template <class T>
+Var<T> neg(const Var<T>& x);
+template <class T>
+Var<T> pow(const Var<T>& x, scalar_t<T> exponent);  // x^p for a constant p
+template <class T>
+Var<T> exp(const Var<T>& x);
+template <class T>
+Var<T> log(const Var<T>& x);
+template <class T>
+Var<T> sqrt(const Var<T>& x);
+template <class T>
+Var<T> abs(const Var<T>& x);  // d|x|/dx = sign(x), 0 at 0 (PyTorch)
 // min(max(x, lo), hi); the gradient passes where lo <= x <= hi (PyTorch's clamp).
-template <class T> Var<T> clamp(const Var<T>& x, scalar_t<T> lo, scalar_t<T> hi);
-template <class T> Var<T> clamp_min(const Var<T>& x, scalar_t<T> lo);
-template <class T> Var<T> clamp_max(const Var<T>& x, scalar_t<T> hi);
+template <class T>
+Var<T> clamp(const Var<T>& x, scalar_t<T> lo, scalar_t<T> hi);
+template <class T>
+Var<T> clamp_min(const Var<T>& x, scalar_t<T> lo);
+template <class T>
+Var<T> clamp_max(const Var<T>& x, scalar_t<T> hi);
 
 // ---- operators ----
-template <class T> Var<T> operator+(const Var<T>& a, const Var<T>& b) { return add(a, b); }
-template <class T> Var<T> operator-(const Var<T>& a, const Var<T>& b) { return sub(a, b); }
-template <class T> Var<T> operator*(const Var<T>& a, const Var<T>& b) { return mul(a, b); }
-template <class T> Var<T> operator/(const Var<T>& a, const Var<T>& b) { return div(a, b); }
-template <class T> Var<T> operator-(const Var<T>& x) { return neg(x); }
-template <class T> Var<T> operator+(const Var<T>& x, scalar_t<T> c) { return add_scalar(x, c); }
-template <class T> Var<T> operator+(scalar_t<T> c, const Var<T>& x) { return add_scalar(x, c); }
-template <class T> Var<T> operator-(const Var<T>& x, scalar_t<T> c) { return add_scalar(x, -c); }
-template <class T> Var<T> operator-(scalar_t<T> c, const Var<T>& x) { return rsub_scalar(x, c); }
-template <class T> Var<T> operator*(const Var<T>& x, scalar_t<T> c) { return mul_scalar(x, c); }
-template <class T> Var<T> operator*(scalar_t<T> c, const Var<T>& x) { return mul_scalar(x, c); }
-template <class T> Var<T> operator/(const Var<T>& x, scalar_t<T> c) { return mul_scalar(x, T(1) / c); }
-template <class T> Var<T> operator/(scalar_t<T> c, const Var<T>& x) { return rdiv_scalar(x, c); }
+template <class T>
+Var<T> operator+(const Var<T>& a, const Var<T>& b) {
+  return add(a, b);
+}
+template <class T>
+Var<T> operator-(const Var<T>& a, const Var<T>& b) {
+  return sub(a, b);
+}
+template <class T>
+Var<T> operator*(const Var<T>& a, const Var<T>& b) {
+  return mul(a, b);
+}
+template <class T>
+Var<T> operator/(const Var<T>& a, const Var<T>& b) {
+  return div(a, b);
+}
+template <class T>
+Var<T> operator-(const Var<T>& x) {
+  return neg(x);
+}
+template <class T>
+Var<T> operator+(const Var<T>& x, scalar_t<T> c) {
+  return add_scalar(x, c);
+}
+template <class T>
+Var<T> operator+(scalar_t<T> c, const Var<T>& x) {
+  return add_scalar(x, c);
+}
+template <class T>
+Var<T> operator-(const Var<T>& x, scalar_t<T> c) {
+  return add_scalar(x, -c);
+}
+template <class T>
+Var<T> operator-(scalar_t<T> c, const Var<T>& x) {
+  return rsub_scalar(x, c);
+}
+template <class T>
+Var<T> operator*(const Var<T>& x, scalar_t<T> c) {
+  return mul_scalar(x, c);
+}
+template <class T>
+Var<T> operator*(scalar_t<T> c, const Var<T>& x) {
+  return mul_scalar(x, c);
+}
+template <class T>
+Var<T> operator/(const Var<T>& x, scalar_t<T> c) {
+  return mul_scalar(x, T(1) / c);
+}
+template <class T>
+Var<T> operator/(scalar_t<T> c, const Var<T>& x) {
+  return rdiv_scalar(x, c);
+}
 
 }  // namespace tapegrad

@@ -56,7 +56,7 @@ template <class T>
 Var<T> binary_cross_entropy_with_logits(const Var<T>& logits, const Var<T>& targets,
                                         Reduction reduction = Reduction::Mean);
 template <class T>
-Var<T> binary_cross_entropy_with_logits(const Var<T>& logits, const Var<T>& targets,
-                                        Reduction reduction, const Var<T>& pos_weight);
+Var<T> binary_cross_entropy_with_logits(const Var<T>& logits, const Var<T>& targets, Reduction reduction,
+                                        const Var<T>& pos_weight);
 
 }  // namespace tapegrad

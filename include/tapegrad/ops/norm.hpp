@@ -22,8 +22,8 @@ namespace tapegrad {
 // Vars for elementwise_affine = false. Throws ValueError for normalized_ndim = 0 or > x.ndim,
 // or for only one of weight/bias given; ShapeError when their shape is not the normalized one.
 template <class T>
-Var<T> layer_norm(const Var<T>& x, const Var<T>& weight, const Var<T>& bias,
-                  std::size_t normalized_ndim, double eps = 1e-5);
+Var<T> layer_norm(const Var<T>& x, const Var<T>& weight, const Var<T>& bias, std::size_t normalized_ndim,
+                  double eps = 1e-5);
 
 // BatchNorm's two modes are two functions rather than one with a mode flag, because they take
 // different inputs: training computes the statistics (and hands them out), eval is given them.

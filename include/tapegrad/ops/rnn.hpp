@@ -28,7 +28,6 @@ enum class RNNActivation { Tanh, ReLU };
 // for x's I, W_hh is not (H, H), h0 is not (N, H) or a bias is not (H); ValueError for T = 0.
 template <class T>
 Var<T> rnn_layer(const Var<T>& x, const Var<T>& h0, const Var<T>& W_ih, const Var<T>& W_hh,
-                 const Var<T>& b_ih, const Var<T>& b_hh,
-                 RNNActivation activation = RNNActivation::Tanh);
+                 const Var<T>& b_ih, const Var<T>& b_hh, RNNActivation activation = RNNActivation::Tanh);
 
 }  // namespace tapegrad

@@ -21,8 +21,7 @@ class Adam : public Optimizer<T> {
   Adam(std::vector<Parameter<T>*> params, double lr = 1e-3, AdamOptions options = {});
 
  protected:
-  Adam(std::vector<Parameter<T>*> params, double lr, AdamOptions options, bool decoupled,
-       const char* name);
+  Adam(std::vector<Parameter<T>*> params, double lr, AdamOptions options, bool decoupled, const char* name);
   void update(std::size_t i, Parameter<T>& p) override;
 
  private:

@@ -11,7 +11,7 @@ namespace tapegrad {
 // norm_type may be +infinity (max |g|). A non-finite total throws ValueError when
 // error_if_nonfinite, else the grads are scaled anyway (NaN propagates), as in PyTorch 1.13.
 template <class T>
-double clip_grad_norm(const std::vector<Parameter<T>*>& params, double max_norm,
-                      double norm_type = 2.0, bool error_if_nonfinite = false);
+double clip_grad_norm(const std::vector<Parameter<T>*>& params, double max_norm, double norm_type = 2.0,
+                      bool error_if_nonfinite = false);
 
 }  // namespace tapegrad

@@ -33,8 +33,7 @@ struct EpochStats {
 // only shown on the progress line, which is optional.
 template <class T>
 EpochStats train_epoch(DataLoader<T>& loader, Optimizer<T>& optimizer, Tape<T>& tape,
-                       const LossFn<T>& loss_fn, ProgressLine* progress = nullptr,
-                       std::size_t epoch = 0);
+                       const LossFn<T>& loss_fn, ProgressLine* progress = nullptr, std::size_t epoch = 0);
 
 // The fraction of examples of a classification dataset whose largest logit is at their
 // label, in batches of `batch_size`, without recording gradients. The forwards run as in eval

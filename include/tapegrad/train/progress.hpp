@@ -15,13 +15,13 @@
 namespace tapegrad {
 
 struct ProgressInfo {
-  std::size_t epoch = 0;        // current epoch, 1-based
-  std::size_t epochs = 0;       // total epochs; 0 = unknown (printed as "epoch 3")
-  std::size_t step = 0;         // optimizer steps done so far, over all epochs
-  std::size_t total_steps = 0;  // 0 = unknown: no "/total" and no ETA
+  std::size_t epoch = 0;                                   // current epoch, 1-based
+  std::size_t epochs = 0;                                  // total epochs; 0 = unknown (printed as "epoch 3")
+  std::size_t step = 0;                                    // optimizer steps done so far, over all epochs
+  std::size_t total_steps = 0;                             // 0 = unknown: no "/total" and no ETA
   double loss = std::numeric_limits<double>::quiet_NaN();  // NaN = not shown
-  double elapsed_seconds = 0;   // since training started
-  std::size_t examples = 0;     // examples seen; > 0 shows the rate in ex/s, else steps/s
+  double elapsed_seconds = 0;                              // since training started
+  std::size_t examples = 0;  // examples seen; > 0 shows the rate in ex/s, else steps/s
 };
 
 // "epoch E/EPOCHS  step S/TOTAL  loss L  R ex/s  ETA m:ss". The rate is examples (or steps)
