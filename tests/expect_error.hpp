@@ -38,4 +38,17 @@ std::string expect_error(F&& f, std::initializer_list<std::string> parts) {
   return "";
 }
 
+// What "the tape did not change" means: same node count and the same table of ops and shapes.
+template <class T>
+struct TapeSnapshot {
+  explicit TapeSnapshot(const tapegrad::Tape<T>& t) : tape(t), size(t.size()), table(t.describe()) {}
+  void check_unchanged() const {
+    CHECK(tape.size() == size);
+    CHECK(tape.describe() == table);
+  }
+  const tapegrad::Tape<T>& tape;
+  std::size_t size;
+  std::string table;
+};
+
 }  // namespace tgtest

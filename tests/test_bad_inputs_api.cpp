@@ -32,17 +32,7 @@ namespace {
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
-template <class T>
-struct TapeSnapshot {
-  explicit TapeSnapshot(const tg::Tape<T>& t) : tape(t), size(t.size()), table(t.describe()) {}
-  void check_unchanged() const {
-    CHECK(tape.size() == size);
-    CHECK(tape.describe() == table);
-  }
-  const tg::Tape<T>& tape;
-  std::size_t size;
-  std::string table;
-};
+using tgtest::TapeSnapshot;
 
 // ---- every op names itself for a bad Var ----------------------------------------------------
 

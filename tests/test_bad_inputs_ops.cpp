@@ -17,18 +17,7 @@ using tgtest::expect_error;
 
 namespace {
 
-// What "the tape did not change" means: same node count and the same table of ops and shapes.
-template <class T>
-struct TapeSnapshot {
-  explicit TapeSnapshot(const tg::Tape<T>& t) : tape(t), size(t.size()), table(t.describe()) {}
-  void check_unchanged() const {
-    CHECK(tape.size() == size);
-    CHECK(tape.describe() == table);
-  }
-  const tg::Tape<T>& tape;
-  std::size_t size;
-  std::string table;
-};
+using tgtest::TapeSnapshot;
 
 // A module's parameters, their grads and its buffers, by name.
 template <class T>

@@ -27,17 +27,7 @@ constexpr std::size_t k2p31 = std::size_t(1) << 31, k2p32 = std::size_t(1) << 32
 
 std::string str(std::size_t n) { return std::to_string(n); }
 
-template <class T>
-struct TapeSnapshot {
-  explicit TapeSnapshot(const tg::Tape<T>& t) : tape(t), size(t.size()), table(t.describe()) {}
-  void check_unchanged() const {
-    CHECK(tape.size() == size);
-    CHECK(tape.describe() == table);
-  }
-  const tg::Tape<T>& tape;
-  std::size_t size;
-  std::string table;
-};
+using tgtest::TapeSnapshot;
 
 xt::xarray<double> iota(const tg::Shape& shape) {
   xt::xarray<double> a = xt::xarray<double>::from_shape(shape);
