@@ -23,6 +23,15 @@ struct RNNOutput {
   Var<T> h_n;
 };
 
+// What an LSTM-type module returns, as torch.nn.LSTM's (output, (h_n, c_n)): output and h_n as
+// RNNOutput's; c_n every layer's last cell state, shaped as h_n.
+template <class T>
+struct LSTMOutput {
+  Var<T> output;
+  Var<T> h_n;
+  Var<T> c_n;
+};
+
 // torch.nn.RNN's options, with its defaults. Setters chain: RNNOptions().num_layers(2).bias(false).
 // The values are validated by the RNN constructor (ValueError).
 class RNNOptions {
