@@ -4,6 +4,7 @@
 #include "tapegrad/core/batch_invariant.hpp"
 #include "tapegrad/core/blas.hpp"
 #include "tapegrad/core/error.hpp"
+#include "tapegrad/core/grad_write.hpp"
 #include "tapegrad/core/parameter.hpp"
 #include "tapegrad/core/random.hpp"
 #include "tapegrad/core/shape.hpp"

@@ -481,19 +481,17 @@ xt::xarray<T>& BackwardCtx<T>::input_grad(std::size_t k) {
 }
 
 template <class T>
-xt::xarray<T>& BackwardCtx<T>::input_grad_write(std::size_t k, bool& assign) {
+GradWrite<T> BackwardCtx<T>::input_grad_write(std::size_t k) {
   Node<T>& p = parent(k);
   if (p.param && p.requires_grad && !tape_.detect_anomaly_ && p.param->grad_is_lazy_zero()) {
-    assign = true;  // the first write after zero_grad(): assigning is adding into zero
-    p.has_grad = true;
-    return p.param->grad_for_overwrite();
+    p.has_grad = true;  // the first write after zero_grad(): overwriting is adding into zero
+    return {p.param->grad_for_overwrite().data(), T(0)};
   }
-  assign = !(p.param && p.requires_grad) && !p.has_grad;
-  if (!assign) return input_grad(k);
+  if ((p.param && p.requires_grad) || p.has_grad) return {input_grad(k).data(), T(1)};
   const Shape& s = p.val().shape();
   if (p.grad.shape() != s) p.grad.resize(s);
   p.has_grad = true;
-  return p.grad;
+  return {p.grad.data(), T(0)};
 }
 
 template <class T>

@@ -184,24 +184,24 @@ template <class T>
   s1 = a1;
   s2 = a2;
 }
-template <bool kAssign, class T>
-[[gnu::cold, gnu::noinline]] void bn_wide_dx(T* dx, const WideStats& s, double r, double s1, double s2,
-                                             const T* dy, const T* x, const T* w, std::size_t n,
+template <class T>
+[[gnu::cold, gnu::noinline]] void bn_wide_dx(T* dx, T beta, const WideStats& s, double r, double s1,
+                                             double s2, const T* dy, const T* x, const T* w, std::size_t n,
                                              std::size_t ch, std::size_t len, std::size_t c) {
   const double inv_m = 1.0 / static_cast<double>(n * len);
   const double a = r * (w ? static_cast<double>(w[c]) : 1.0);
   for_channel(n, ch, len, c, [&](std::size_t k) {
     const double xh = s.xhat(static_cast<double>(x[k]), r);
     const double v = a * (static_cast<double>(dy[k]) - s1 * inv_m - xh * s2 * inv_m);
-    dx[k] = (kAssign ? T(0) : dx[k]) + static_cast<T>(v);
+    dx[k] = beta_add(beta, dx[k], static_cast<T>(v));
   });
 }
 
 // Pass 2: dL/dx = A_c dy - K1_c - xhat K2_c (A_c from rt_c, so 0 for a wide channel).
-template <bool kAssign, class T>
-TAPEGRAD_ALWAYS_INLINE void bn_backward_dx(T* dx, const double* s1, const double* s2, const T* dy, const T* x,
-                                           const T* w, const T* p, const T* rt, const T* c0, std::size_t n,
-                                           std::size_t ch, std::size_t len) {
+template <class T>
+TAPEGRAD_ALWAYS_INLINE void bn_backward_dx(T* dx, T beta, const double* s1, const double* s2, const T* dy,
+                                           const T* x, const T* w, const T* p, const T* rt, const T* c0,
+                                           std::size_t n, std::size_t ch, std::size_t len) {
   const double inv_m = 1.0 / static_cast<double>(n * len);
   thread_local std::vector<T> A, K1, K2;
   A.resize(ch);
@@ -220,7 +220,7 @@ TAPEGRAD_ALWAYS_INLINE void bn_backward_dx(T* dx, const double* s1, const double
       T* dxr = dx + i * ch;
       for (std::size_t c = 0; c < ch; ++c) {
         const T xh = (xr[c] - p[c]) * rt[c] - c0[c];
-        dxr[c] = (kAssign ? T(0) : dxr[c]) + (dyr[c] * A[c] - K1[c] - xh * K2[c]);
+        dxr[c] = beta_add(beta, dxr[c], dyr[c] * A[c] - K1[c] - xh * K2[c]);
       }
       continue;
     }
@@ -229,15 +229,15 @@ TAPEGRAD_ALWAYS_INLINE void bn_backward_dx(T* dx, const double* s1, const double
       const T pc = p[c], rc = rt[c], cc = c0[c], ac = A[c], k1 = K1[c], k2 = K2[c];
       for (std::size_t l = 0; l < len; ++l) {
         const T xh = (x[off + l] - pc) * rc - cc;
-        dx[off + l] = (kAssign ? T(0) : dx[off + l]) + (dy[off + l] * ac - k1 - xh * k2);
+        dx[off + l] = beta_add(beta, dx[off + l], dy[off + l] * ac - k1 - xh * k2);
       }
     }
   }
 }
 
-template <bool kAssign, class T>
-TAPEGRAD_ALWAYS_INLINE void bn_backward(T* dx, double* s1, double* s2, const T* dy, const T* x, const T* w,
-                                        const T* mean_hi, const T* mean_lo, const T* rstd,
+template <class T>
+TAPEGRAD_ALWAYS_INLINE void bn_backward(T* dx, T beta, double* s1, double* s2, const T* dy, const T* x,
+                                        const T* w, const T* mean_hi, const T* mean_lo, const T* rstd,
                                         const std::ptrdiff_t* wide, const std::ptrdiff_t* wide_end,
                                         std::size_t n, std::size_t ch, std::size_t len) {
   thread_local std::vector<T> p, rt, c0;
@@ -281,12 +281,12 @@ TAPEGRAD_ALWAYS_INLINE void bn_backward(T* dx, double* s1, double* s2, const T* 
     bn_wide_sums(s1[c], s2[c], r, dy, x, mean_hi[c], mean_lo[c], rstd[c], e[1], n, ch, len, c);
   }
   if (!dx) return;
-  bn_backward_dx<kAssign>(dx, s1, s2, dy, x, w, p.data(), rt.data(), c0.data(), n, ch, len);
+  bn_backward_dx(dx, beta, s1, s2, dy, x, w, p.data(), rt.data(), c0.data(), n, ch, len);
   for (const std::ptrdiff_t* e = wide; e != wide_end; e += 2) {
     const auto c = static_cast<std::size_t>(e[0]);
     double r = 0;
     const WideStats ws = saved_stats(mean_hi[c], mean_lo[c], rstd[c], e[1], r);
-    bn_wide_dx<kAssign>(dx, ws, r, s1[c], s2[c], dy, x, w, n, ch, len, c);
+    bn_wide_dx(dx, beta, ws, r, s1[c], s2[c], dy, x, w, n, ch, len, c);
   }
 }
 
@@ -303,14 +303,10 @@ TAPEGRAD_ALWAYS_INLINE void bn_backward(T* dx, double* s1, double* s2, const T* 
     bn_forward<T>(y, mean, var, wide, x, w, b, n, ch, len, eps);                                             \
   }                                                                                                          \
   TAPEGRAD_SIMD_CLONES void batch_norm_backward(                                                             \
-      T* dx, bool assign_dx, double* s1, double* s2, const T* dy, const T* x, const T* w, const T* mean_hi,  \
+      T* dx, T beta, double* s1, double* s2, const T* dy, const T* x, const T* w, const T* mean_hi,          \
       const T* mean_lo, const T* rstd, const std::ptrdiff_t* wide, const std::ptrdiff_t* wide_end,           \
       std::size_t n, std::size_t ch, std::size_t len) {                                                      \
-    if (assign_dx) {                                                                                         \
-      bn_backward<true, T>(dx, s1, s2, dy, x, w, mean_hi, mean_lo, rstd, wide, wide_end, n, ch, len);        \
-    } else {                                                                                                 \
-      bn_backward<false, T>(dx, s1, s2, dy, x, w, mean_hi, mean_lo, rstd, wide, wide_end, n, ch, len);       \
-    }                                                                                                        \
+    bn_backward<T>(dx, beta, s1, s2, dy, x, w, mean_hi, mean_lo, rstd, wide, wide_end, n, ch, len);          \
   }
 TAPEGRAD_BATCH_NORM_KERNELS(float)
 TAPEGRAD_BATCH_NORM_KERNELS(double)

@@ -88,10 +88,10 @@ TAPEGRAD_ALWAYS_INLINE void flush_params(double* dw, double* db, T* dwf, T* dbf,
 }
 
 // A wide group (listed by the forward, exponent e) in double, the same formulas.
-template <bool kAffine, bool kParams, bool kAssign, class T>
-[[gnu::cold, gnu::noinline]] void ln_backward_wide(T* dx, double* dw, double* db, const T* dy, const T* x,
-                                                   const T* w, T mean_hi, T mean_lo, T rstd, std::ptrdiff_t e,
-                                                   std::size_t dim) {
+template <bool kAffine, bool kParams, class T>
+[[gnu::cold, gnu::noinline]] void ln_backward_wide(T* dx, T beta, double* dw, double* db, const T* dy,
+                                                   const T* x, const T* w, T mean_hi, T mean_lo, T rstd,
+                                                   std::ptrdiff_t e, std::size_t dim) {
   double r = 0, a1 = 0, a2 = 0;
   const WideStats s = saved_stats(mean_hi, mean_lo, rstd, e, r);
   for (std::size_t i = 0; i < dim; ++i) {
@@ -109,13 +109,13 @@ template <bool kAffine, bool kParams, bool kAssign, class T>
   for (std::size_t i = 0; i < dim; ++i) {
     const double d = static_cast<double>(dy[i]), xh = s.xhat(static_cast<double>(x[i]), r);
     const double g = kAffine ? d * static_cast<double>(w[i]) : d;
-    dx[i] = (kAssign ? T(0) : dx[i]) + static_cast<T>(r * (g - a1 * inv_d - xh * a2 * inv_d));
+    dx[i] = beta_add(beta, dx[i], static_cast<T>(r * (g - a1 * inv_d - xh * a2 * inv_d)));
   }
 }
 
-template <bool kAffine, bool kParams, bool kAssign, class T>
-TAPEGRAD_ALWAYS_INLINE void ln_backward(T* dx, double* dw, double* db, const T* dy, const T* x, const T* w,
-                                        const T* mean_hi, const T* mean_lo, const T* rstd,
+template <bool kAffine, bool kParams, class T>
+TAPEGRAD_ALWAYS_INLINE void ln_backward(T* dx, T beta, double* dw, double* db, const T* dy, const T* x,
+                                        const T* w, const T* mean_hi, const T* mean_lo, const T* rstd,
                                         const std::ptrdiff_t* wide, const std::ptrdiff_t* wide_end,
                                         std::size_t groups, std::size_t dim) {
   thread_local std::vector<T> dwf, dbf;
@@ -127,8 +127,8 @@ TAPEGRAD_ALWAYS_INLINE void ln_backward(T* dx, double* dw, double* db, const T* 
     const T* dyg = dy + g * dim;
     T* dxg = dx ? dx + g * dim : nullptr;
     if (wide != wide_end && static_cast<std::size_t>(wide[0]) == g) {
-      ln_backward_wide<kAffine, kParams, kAssign>(dxg, dw, db, dyg, xg, w, mean_hi[g], mean_lo[g], rstd[g],
-                                                  wide[1], dim);
+      ln_backward_wide<kAffine, kParams>(dxg, beta, dw, db, dyg, xg, w, mean_hi[g], mean_lo[g], rstd[g],
+                                         wide[1], dim);
       wide += 2;
     } else {
       const Xhat<T> xh(xg, xg[0], mean_hi[g], mean_lo[g], rstd[g]);
@@ -142,7 +142,7 @@ TAPEGRAD_ALWAYS_INLINE void ln_backward(T* dx, double* dw, double* db, const T* 
         for (std::size_t k = 0; k < dim; ++k) {
           const T dxh = kAffine ? dyg[k] * w[k] : dyg[k];
           const T xv = (xg[k] - p) * rt - c;
-          dxg[k] = (kAssign ? T(0) : dxg[k]) + (dxh * rt - k1 - xv * k2);
+          dxg[k] = beta_add(beta, dxg[k], dxh * rt - k1 - xv * k2);
         }
       }
     }
@@ -165,27 +165,18 @@ TAPEGRAD_ALWAYS_INLINE void ln_backward(T* dx, double* dw, double* db, const T* 
     ln_forward<T>(y, mean_hi, mean_lo, rstd, wide, x, w, b, groups, dim, eps);                               \
   }                                                                                                          \
   TAPEGRAD_SIMD_CLONES void layer_norm_backward(                                                             \
-      T* dx, bool assign_dx, double* dw, double* db, const T* dy, const T* x, const T* w, const T* mean_hi,  \
+      T* dx, T beta, double* dw, double* db, const T* dy, const T* x, const T* w, const T* mean_hi,          \
       const T* mean_lo, const T* rstd, const std::ptrdiff_t* wide, const std::ptrdiff_t* wide_end,           \
       std::size_t groups, std::size_t dim) {                                                                 \
-    if (w && dw && assign_dx) {                                                                              \
-      ln_backward<true, true, true, T>(dx, dw, db, dy, x, w, mean_hi, mean_lo, rstd, wide, wide_end, groups, \
-                                       dim);                                                                 \
-    } else if (w && dw) {                                                                                    \
-      ln_backward<true, true, false, T>(dx, dw, db, dy, x, w, mean_hi, mean_lo, rstd, wide, wide_end,        \
-                                        groups, dim);                                                        \
-    } else if (w && assign_dx) {                                                                             \
-      ln_backward<true, false, true, T>(dx, dw, db, dy, x, w, mean_hi, mean_lo, rstd, wide, wide_end,        \
-                                        groups, dim);                                                        \
+    if (w && dw) {                                                                                           \
+      ln_backward<true, true, T>(dx, beta, dw, db, dy, x, w, mean_hi, mean_lo, rstd, wide, wide_end, groups, \
+                                 dim);                                                                       \
     } else if (w) {                                                                                          \
-      ln_backward<true, false, false, T>(dx, dw, db, dy, x, w, mean_hi, mean_lo, rstd, wide, wide_end,       \
-                                         groups, dim);                                                       \
-    } else if (assign_dx) {                                                                                  \
-      ln_backward<false, false, true, T>(dx, nullptr, nullptr, dy, x, w, mean_hi, mean_lo, rstd, wide,       \
-                                         wide_end, groups, dim);                                             \
+      ln_backward<true, false, T>(dx, beta, dw, db, dy, x, w, mean_hi, mean_lo, rstd, wide, wide_end,        \
+                                  groups, dim);                                                              \
     } else {                                                                                                 \
-      ln_backward<false, false, false, T>(dx, nullptr, nullptr, dy, x, w, mean_hi, mean_lo, rstd, wide,      \
-                                          wide_end, groups, dim);                                            \
+      ln_backward<false, false, T>(dx, beta, nullptr, nullptr, dy, x, w, mean_hi, mean_lo, rstd, wide,       \
+                                   wide_end, groups, dim);                                                   \
     }                                                                                                        \
   }
 TAPEGRAD_LAYER_NORM_KERNELS(float)

@@ -179,18 +179,15 @@ Var<T> linear(const Var<T>& x, const Var<T>& W, const Var<T>& b) {
                       out = c.int_at(LinearInt::out);
     const T* G = c.grad().data();
     if (c.needs_grad(0)) {  // dX += G W  (dX = G W on dX's first touch: beta = 0 reads no dX)
-      bool assign = false;
-      T* gX = c.input_grad_write(0, assign).data();
-      gemm<T>(false, false, rows, in, out, T(1), G, out, c.input(1).data(), in, assign ? T(0) : T(1), gX, in);
+      const GradWrite<T> gX = c.input_grad_write(0);
+      gemm<T>(false, false, rows, in, out, T(1), G, out, c.input(1).data(), in, gX.beta, gX.data, in);
     }
     if (c.needs_grad(1)) {  // dW += G^T X  (= on the first write after zero_grad())
-      bool assign = false;
-      T* gW = c.input_grad_write(1, assign).data();
-      gemm<T>(true, false, out, in, rows, T(1), G, out, c.input(0).data(), in, assign ? T(0) : T(1), gW, in);
+      const GradWrite<T> gW = c.input_grad_write(1);
+      gemm<T>(true, false, out, in, rows, T(1), G, out, c.input(0).data(), in, gW.beta, gW.data, in);
     }
     if (c.num_inputs() == 3 && c.needs_grad(2)) {  // db += column sums of G, in double
-      bool assign = false;
-      T* gb = c.input_grad_write(2, assign).data();
+      const GradWrite<T> gb = c.input_grad_write(2);
       constexpr std::size_t kBlock = 64;
       for (std::size_t j0 = 0; j0 < out; j0 += kBlock) {
         const std::size_t nb = std::min(kBlock, out - j0);
@@ -200,7 +197,7 @@ Var<T> linear(const Var<T>& x, const Var<T>& W, const Var<T>& b) {
           for (std::size_t j = 0; j < nb; ++j) acc[j] += static_cast<double>(g[j]);
         }
         for (std::size_t j = 0; j < nb; ++j) {
-          gb[j0 + j] = (assign ? T(0) : gb[j0 + j]) + static_cast<T>(acc[j]);
+          gb.data[j0 + j] = beta_add(gb.beta, gb.data[j0 + j], static_cast<T>(acc[j]));
         }
       }
     }

@@ -135,9 +135,8 @@ Var<T> layer_norm(const Var<T>& x, const Var<T>& weight, const Var<T>& bias, std
     const bool params = affine && (c.needs_grad(1) || c.needs_grad(2));
     dw.assign(params ? dim : 0, 0.0);
     db.assign(params ? dim : 0, 0.0);
-    bool assign = false;
-    T* dx = c.needs_grad(0) ? c.input_grad_write(0, assign).data() : nullptr;
-    detail::layer_norm_backward(dx, assign, dw.empty() ? nullptr : dw.data(),
+    const GradWrite<T> dx = c.needs_grad(0) ? c.input_grad_write(0) : GradWrite<T>{nullptr, T(0)};
+    detail::layer_norm_backward(dx.data, dx.beta, dw.empty() ? nullptr : dw.data(),
                                 db.empty() ? nullptr : db.data(), c.grad().data(), c.input(0).data(),
                                 affine ? c.input(1).data() : nullptr, c.saved(NormSaved::mean_hi).data(),
                                 c.saved(NormSaved::mean_lo).data(), c.saved(NormSaved::rstd).data(),
@@ -234,9 +233,8 @@ Var<T> batch_norm_impl(const Var<T>& x, const Var<T>& weight, const Var<T>& bias
     thread_local std::vector<double> s1, s2;
     s1.assign(ch, 0.0);
     s2.assign(ch, 0.0);
-    bool assign = false;
-    T* dx = c.needs_grad(0) ? c.input_grad_write(0, assign).data() : nullptr;
-    detail::batch_norm_backward(dx, assign, s1.data(), s2.data(), c.grad().data(), c.input(0).data(),
+    const GradWrite<T> dx = c.needs_grad(0) ? c.input_grad_write(0) : GradWrite<T>{nullptr, T(0)};
+    detail::batch_norm_backward(dx.data, dx.beta, s1.data(), s2.data(), c.grad().data(), c.input(0).data(),
                                 affine ? c.input(1).data() : nullptr, c.saved(NormSaved::mean_hi).data(),
                                 c.saved(NormSaved::mean_lo).data(), c.saved(NormSaved::rstd).data(),
                                 wide.begin(), wide.end(), n, ch, len);

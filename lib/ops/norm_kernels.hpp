@@ -43,17 +43,17 @@ void layer_norm_forward(double* y, double* mean_hi, double* mean_lo, double* rst
                         std::vector<std::ptrdiff_t>* wide, const double* x, const double* w, const double* b,
                         std::size_t groups, std::size_t dim, double eps);
 
-// dx (if non-null) is added into, or assigned when assign_dx (its first touch, see
-// BackwardCtx::input_grad_write); dw, db (if non-null, size dim) receive double sums, added.
+// dx (if non-null) is written with BLAS's beta: added into (beta = 1), or overwritten (beta =
+// 0: its first touch, see GradWrite); dw, db (if non-null, size dim) receive double sums, added.
 // [wide, wide_end): the forward's (group, e) pairs.
-void layer_norm_backward(float* dx, bool assign_dx, double* dw, double* db, const float* dy, const float* x,
+void layer_norm_backward(float* dx, float beta, double* dw, double* db, const float* dy, const float* x,
                          const float* w, const float* mean_hi, const float* mean_lo, const float* rstd,
                          const std::ptrdiff_t* wide, const std::ptrdiff_t* wide_end, std::size_t groups,
                          std::size_t dim);
-void layer_norm_backward(double* dx, bool assign_dx, double* dw, double* db, const double* dy,
-                         const double* x, const double* w, const double* mean_hi, const double* mean_lo,
-                         const double* rstd, const std::ptrdiff_t* wide, const std::ptrdiff_t* wide_end,
-                         std::size_t groups, std::size_t dim);
+void layer_norm_backward(double* dx, double beta, double* dw, double* db, const double* dy, const double* x,
+                         const double* w, const double* mean_hi, const double* mean_lo, const double* rstd,
+                         const std::ptrdiff_t* wide, const std::ptrdiff_t* wide_end, std::size_t groups,
+                         std::size_t dim);
 
 // Training forward. mean and var (size C) receive the batch statistics (biased var); wide
 // (cleared first) the channels computed in double, in increasing order (the op saves their
@@ -66,15 +66,15 @@ void batch_norm_forward(double* y, std::vector<double>& mean, std::vector<double
                         std::size_t n, std::size_t ch, std::size_t len, double eps);
 
 // Training backward. s1, s2 (size C, zeroed by the caller) receive sum dy and sum dy xhat per
-// channel (= dL/db and dL/dw); dx (if non-null) is added into, or assigned when assign_dx.
+// channel (= dL/db and dL/dw); dx (if non-null) is written with beta as for LayerNorm.
 // [wide, wide_end): (channel, e) pairs as for LayerNorm.
-void batch_norm_backward(float* dx, bool assign_dx, double* s1, double* s2, const float* dy, const float* x,
+void batch_norm_backward(float* dx, float beta, double* s1, double* s2, const float* dy, const float* x,
                          const float* w, const float* mean_hi, const float* mean_lo, const float* rstd,
                          const std::ptrdiff_t* wide, const std::ptrdiff_t* wide_end, std::size_t n,
                          std::size_t ch, std::size_t len);
-void batch_norm_backward(double* dx, bool assign_dx, double* s1, double* s2, const double* dy,
-                         const double* x, const double* w, const double* mean_hi, const double* mean_lo,
-                         const double* rstd, const std::ptrdiff_t* wide, const std::ptrdiff_t* wide_end,
-                         std::size_t n, std::size_t ch, std::size_t len);
+void batch_norm_backward(double* dx, double beta, double* s1, double* s2, const double* dy, const double* x,
+                         const double* w, const double* mean_hi, const double* mean_lo, const double* rstd,
+                         const std::ptrdiff_t* wide, const std::ptrdiff_t* wide_end, std::size_t n,
+                         std::size_t ch, std::size_t len);
 
 }  // namespace tapegrad::detail

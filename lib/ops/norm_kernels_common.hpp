@@ -13,6 +13,7 @@
 
 #include "../core/simd.hpp"
 #include "norm_kernels.hpp"
+#include "tapegrad/core/grad_write.hpp"
 
 namespace tapegrad::detail::norm_impl {
 // Unnamed: each kernel file gets its own internal copy of the helpers, as when the kernels

@@ -84,20 +84,19 @@ void rnn_layer_backward(BackwardCtx<T>& c) {
   const T* dA = dA_buf.data();
   detail::rnn_backward_steps(dA_buf.data(), c.grad().data(), Y, Whh, seq_len, N, H, act);
 
-  // input_grad_write: on a buffer's first write, beta = 0 assigns (see BackwardCtx). Each
+  // input_grad_write: on a buffer's first write, beta = 0 overwrites (see GradWrite). Each
   // buffer is written whole before the next is asked for: two inputs may be one node.
-  bool assign = false;
   if (c.needs_grad(0)) {
-    T* dX = c.input_grad_write(0, assign).data();
-    detail::rnn_backward_x(dX, assign ? T(0) : T(1), dA, Wih, seq_len, N, I, H);
+    const GradWrite<T> dX = c.input_grad_write(0);
+    detail::rnn_backward_x(dX.data, dX.beta, dA, Wih, seq_len, N, I, H);
   }
   if (c.needs_grad(1)) {
-    T* dWih = c.input_grad_write(1, assign).data();
-    detail::rnn_backward_w_ih(dWih, assign ? T(0) : T(1), dA, X, seq_len, N, I, H);
+    const GradWrite<T> dWih = c.input_grad_write(1);
+    detail::rnn_backward_w_ih(dWih.data, dWih.beta, dA, X, seq_len, N, I, H);
   }
   if (c.needs_grad(2)) {
-    T* dWhh = c.input_grad_write(2, assign).data();
-    detail::rnn_backward_w_hh(dWhh, assign ? T(0) : T(1), dA, Y, h0, seq_len, N, H);
+    const GradWrite<T> dWhh = c.input_grad_write(2);
+    detail::rnn_backward_w_hh(dWhh.data, dWhh.beta, dA, Y, h0, seq_len, N, H);
   }
   if (p_h0 >= 0 && c.needs_grad(p_h0)) detail::rnn_backward_h0(c.input_grad(p_h0).data(), dA, Whh, N, H);
   const bool need_bih = p_bih >= 0 && c.needs_grad(p_bih);

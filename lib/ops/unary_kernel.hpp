@@ -23,18 +23,18 @@ Var<T> unary(const char* name, const Var<T>& x, Fwd fwd, typename Node<T>::Backw
   return unary<T>(name, x, fwd, backward, [](Recorder<T>&) {});
 }
 
-// Backward of a unary op: gx[i] += g[i] * dydx(x[i], y[i]) (assigned, =, when gx is touched
-// first: no zero-fill pass, see BackwardCtx::input_grad_write).
+// Backward of a unary op: gx[i] += g[i] * dydx(x[i], y[i]) (assigned, =, when beta = 0: gx is
+// touched first, no zero-fill pass, see GradWrite).
 template <class T, class D>
 void unary_backward(BackwardCtx<T>& c, D dydx) {
   if (!c.needs_grad(0)) return;
   const T* x = c.input(0).data();
   const T* y = c.output().data();
   const T* g = c.grad().data();
-  bool assign = false;
-  T* gx = c.input_grad_write(0, assign).data();
+  const GradWrite<T> out = c.input_grad_write(0);
+  T* gx = out.data;
   const std::size_t n = c.grad().size();
-  if (assign) {
+  if (out.beta == T(0)) {
     for (std::size_t i = 0; i < n; ++i) gx[i] = g[i] * dydx(x[i], y[i]);
   } else {
     for (std::size_t i = 0; i < n; ++i) gx[i] += g[i] * dydx(x[i], y[i]);

@@ -20,6 +20,7 @@
 #include <xtensor/xarray.hpp>
 
 #include "tapegrad/core/error.hpp"
+#include "tapegrad/core/grad_write.hpp"
 #include "tapegrad/core/parameter.hpp"
 #include "tapegrad/core/shape.hpp"
 
@@ -348,6 +349,7 @@ class Tape {
 };
 
 // ---- what a backward function sees ---------------------------------------------------------
+
 template <class T>
 class BackwardCtx {
  public:
@@ -365,12 +367,9 @@ class BackwardCtx {
   // touches it first, otherwise holding what other consumers already added. Add into it.
   xt::xarray<T>& input_grad(std::size_t k);
   // For a backward that writes EVERY element of input k's gradient: the same buffer, without
-  // the zero-fill. `assign` tells how to write: true when this backward pass touches the buffer
-  // first (its old contents are garbage: assign, =), false when it already holds other
-  // consumers' gradients or is a Parameter's accumulating grad (add, +=); true again for a
-  // Parameter's first write after zero_grad() (see Parameter). Write all of it before asking
-  // for another input's buffer (two inputs may be the same node or Parameter).
-  xt::xarray<T>& input_grad_write(std::size_t k, bool& assign);
+  // the zero-fill, and BLAS's beta for it (GradWrite). Write all of it before asking for
+  // another input's buffer (two inputs may be the same node or Parameter).
+  GradWrite<T> input_grad_write(std::size_t k);
   // Adds g into input k's gradient. g may have a broadcast shape (the output's): it is
   // summed back down to input k's shape (NumPy broadcasting in reverse).
   void accumulate(std::size_t k, const xt::xarray<T>& g);
