@@ -141,9 +141,9 @@ Node<T>& Tape<T>::slot() {
 }
 
 template <class T>
-Var<T> Tape<T>::commit(Node<T>& n, typename Node<T>::BackwardFn backward) {
+Var<T> Tape<T>::commit(Node<T>& n, typename Node<T>::BackwardFn backward_fn) {
   if (detect_anomaly_) check_finite_output(n, size_);
-  n.backward = n.requires_grad ? backward : nullptr;
+  n.backward = n.requires_grad ? backward_fn : nullptr;
   n.generation = generation_;
   const auto index = static_cast<std::uint32_t>(size_);
   ++size_;

@@ -74,8 +74,8 @@ Var<T> leaky_relu(const Var<T>& x, scalar_t<T> a) {
   return unary<T>(
       "leaky_relu", x, [a](T v) { return v > T(0) ? v : v * a; },
       [](BackwardCtx<T>& c) {
-        const T a = static_cast<T>(c.scalar(LeakyScalar::slope));
-        unary_backward<T>(c, [a](T v, T) { return v > T(0) ? T(1) : a; });
+        const T saved_slope = static_cast<T>(c.scalar(LeakyScalar::slope));
+        unary_backward<T>(c, [saved_slope](T v, T) { return v > T(0) ? T(1) : saved_slope; });
       },
       [a](Recorder<T>& r) { r.set_scalar(LeakyScalar::slope, a); });
 }
@@ -146,8 +146,8 @@ Var<T> elu(const Var<T>& x, scalar_t<T> alpha) {
   return unary<T>(
       "elu", x, [alpha](T v) { return v > T(0) ? v : alpha * std::expm1(v); },
       [](BackwardCtx<T>& c) {
-        const T alpha = static_cast<T>(c.scalar(EluScalar::alpha));
-        unary_backward<T>(c, [alpha](T v, T) { return v <= T(0) ? alpha * std::exp(v) : T(1); });
+        const T saved_alpha = static_cast<T>(c.scalar(EluScalar::alpha));
+        unary_backward<T>(c, [saved_alpha](T v, T) { return v <= T(0) ? saved_alpha * std::exp(v) : T(1); });
       },
       [alpha](Recorder<T>& r) { r.set_scalar(EluScalar::alpha, alpha); });
 }
@@ -160,11 +160,11 @@ Var<T> softplus(const Var<T>& x, scalar_t<T> beta, scalar_t<T> threshold) {
       "softplus", x,
       [beta, threshold](T v) { return v * beta > threshold ? v : std::log1p(std::exp(v * beta)) / beta; },
       [](BackwardCtx<T>& c) {
-        const T beta = static_cast<T>(c.scalar(SoftplusScalar::beta)),
-                threshold = static_cast<T>(c.scalar(SoftplusScalar::threshold));
-        unary_backward<T>(c, [beta, threshold](T v, T) {
-          const T z = std::exp(v * beta);
-          return v * beta > threshold ? T(1) : z / (z + T(1));
+        const T saved_beta = static_cast<T>(c.scalar(SoftplusScalar::beta)),
+                saved_threshold = static_cast<T>(c.scalar(SoftplusScalar::threshold));
+        unary_backward<T>(c, [saved_beta, saved_threshold](T v, T) {
+          const T z = std::exp(v * saved_beta);
+          return v * saved_beta > saved_threshold ? T(1) : z / (z + T(1));
         });
       },
       [beta, threshold](Recorder<T>& r) {
@@ -201,12 +201,13 @@ Var<T> softmax(const Var<T>& x, std::ptrdiff_t axis) {
     const T* y = c.output().data();
     const T* g = c.grad().data();
     T* gx = c.input_grad(0).data();
-    const Lanes l = lanes_of(c.output().shape(), static_cast<std::size_t>(c.int_at(SoftmaxInt::axis)));
-    for_each_lane(l, [&](std::size_t b) {
+    const Lanes lanes = lanes_of(c.output().shape(), static_cast<std::size_t>(c.int_at(SoftmaxInt::axis)));
+    for_each_lane(lanes, [&](std::size_t b) {
       double dot = 0;
-      for (std::size_t k = 0; k < l.n; ++k) dot += double(g[b + k * l.inner]) * y[b + k * l.inner];
-      for (std::size_t k = 0; k < l.n; ++k) {
-        const std::size_t j = b + k * l.inner;
+      for (std::size_t k = 0; k < lanes.n; ++k)
+        dot += double(g[b + k * lanes.inner]) * y[b + k * lanes.inner];
+      for (std::size_t k = 0; k < lanes.n; ++k) {
+        const std::size_t j = b + k * lanes.inner;
         gx[j] += static_cast<T>(y[j] * (g[j] - dot));
       }
     });
@@ -241,12 +242,12 @@ Var<T> log_softmax(const Var<T>& x, std::ptrdiff_t axis) {
     const T* y = c.output().data();
     const T* g = c.grad().data();
     T* gx = c.input_grad(0).data();
-    const Lanes l = lanes_of(c.output().shape(), static_cast<std::size_t>(c.int_at(SoftmaxInt::axis)));
-    for_each_lane(l, [&](std::size_t b) {
+    const Lanes lanes = lanes_of(c.output().shape(), static_cast<std::size_t>(c.int_at(SoftmaxInt::axis)));
+    for_each_lane(lanes, [&](std::size_t b) {
       double gsum = 0;
-      for (std::size_t k = 0; k < l.n; ++k) gsum += g[b + k * l.inner];
-      for (std::size_t k = 0; k < l.n; ++k) {
-        const std::size_t j = b + k * l.inner;
+      for (std::size_t k = 0; k < lanes.n; ++k) gsum += g[b + k * lanes.inner];
+      for (std::size_t k = 0; k < lanes.n; ++k) {
+        const std::size_t j = b + k * lanes.inner;
         gx[j] += static_cast<T>(g[j] - std::exp(y[j]) * gsum);
       }
     });

@@ -28,9 +28,9 @@ Var<T> dropout(const Var<T>& x, double p, bool training, Generator& gen) {
   return r.finish([](BackwardCtx<T>& c) {
     if (!c.needs_grad(0)) return;
     const T* g = c.grad().data();
-    const T* m = c.saved(DropoutSaved::mask).data();
+    const T* keep = c.saved(DropoutSaved::mask).data();
     T* gx = c.input_grad(0).data();
-    for (std::size_t i = 0, n = c.grad().size(); i < n; ++i) gx[i] += g[i] * m[i];
+    for (std::size_t i = 0, count = c.grad().size(); i < count; ++i) gx[i] += g[i] * keep[i];
   });
 }
 

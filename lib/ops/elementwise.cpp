@@ -134,8 +134,8 @@ Var<T> mul_scalar(const Var<T>& x, scalar_t<T> k) {
   return unary<T>(
       "mul_scalar", x, [k](T v) { return v * k; },
       [](BackwardCtx<T>& c) {
-        const T k = static_cast<T>(c.scalar(ScaleScalar::k));
-        unary_backward<T>(c, [k](T, T) { return k; });
+        const T saved_k = static_cast<T>(c.scalar(ScaleScalar::k));
+        unary_backward<T>(c, [saved_k](T, T) { return saved_k; });
       },
       [k](Recorder<T>& r) { r.set_scalar(ScaleScalar::k, k); });
 }
@@ -154,8 +154,8 @@ Var<T> rdiv_scalar(const Var<T>& x, scalar_t<T> k) {
   return unary<T>(
       "rdiv_scalar", x, [k](T v) { return k / v; },
       [](BackwardCtx<T>& c) {
-        const T k = static_cast<T>(c.scalar(ScaleScalar::k));
-        unary_backward<T>(c, [k](T v, T) { return -k / (v * v); });
+        const T saved_k = static_cast<T>(c.scalar(ScaleScalar::k));
+        unary_backward<T>(c, [saved_k](T v, T) { return -saved_k / (v * v); });
       },
       [k](Recorder<T>& r) { r.set_scalar(ScaleScalar::k, k); });
 }
@@ -174,8 +174,9 @@ Var<T> pow(const Var<T>& x, scalar_t<T> p) {
   return unary<T>(
       "pow", x, [p](T v) { return std::pow(v, p); },
       [](BackwardCtx<T>& c) {
-        const T p = static_cast<T>(c.scalar(PowScalar::p));
-        unary_backward<T>(c, [p](T v, T) { return p == T(0) ? T(0) : p * std::pow(v, p - T(1)); });
+        const T saved_p = static_cast<T>(c.scalar(PowScalar::p));
+        unary_backward<T>(
+            c, [saved_p](T v, T) { return saved_p == T(0) ? T(0) : saved_p * std::pow(v, saved_p - T(1)); });
       },
       [p](Recorder<T>& r) { r.set_scalar(PowScalar::p, p); });
 }
@@ -221,9 +222,9 @@ Var<T> clamp(const Var<T>& x, scalar_t<T> lo, scalar_t<T> hi) {
   return unary<T>(
       "clamp", x, [lo, hi](T v) { return v < lo ? lo : (v > hi ? hi : v); },
       [](BackwardCtx<T>& c) {
-        const T lo = static_cast<T>(c.scalar(ClampScalar::lo)),
-                hi = static_cast<T>(c.scalar(ClampScalar::hi));
-        unary_backward<T>(c, [lo, hi](T v, T) { return T(v >= lo && v <= hi); });
+        const T saved_lo = static_cast<T>(c.scalar(ClampScalar::lo)),
+                saved_hi = static_cast<T>(c.scalar(ClampScalar::hi));
+        unary_backward<T>(c, [saved_lo, saved_hi](T v, T) { return T(v >= saved_lo && v <= saved_hi); });
       },
       [lo, hi](Recorder<T>& r) {
         r.set_scalar(ClampScalar::lo, lo);

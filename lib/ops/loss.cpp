@@ -151,17 +151,18 @@ Var<T> cross_entropy(const Var<T>& logits, const std::vector<std::int64_t>& targ
   reduce_into(out, o.reduction, total, static_cast<double>(l.counted));
   return r.finish([](BackwardCtx<T>& c) {
     if (!c.needs_grad(0)) return;
-    const std::size_t classes = c.input(0).shape().back();
+    const std::size_t num_classes = c.input(0).shape().back();
     const std::vector<std::ptrdiff_t>& tgt = c.ints();
-    const double eps = c.scalar(LossScalar::smoothing), off = eps / static_cast<double>(classes);
+    const double smoothing = c.scalar(LossScalar::smoothing),
+                 off = smoothing / static_cast<double>(num_classes);
     const T* p = c.saved(CeSaved::probs).data();
     T* gx = c.input_grad(0).data();
     for (std::size_t n = 0; n < tgt.size(); ++n) {
       if (tgt[n] < 0) continue;
       const double g = upstream_at(c, n);
-      for (std::size_t j = 0; j < classes; ++j) {
-        const double q = (static_cast<std::ptrdiff_t>(j) == tgt[n] ? 1.0 - eps : 0.0) + off;
-        gx[n * classes + j] += static_cast<T>(g * (p[n * classes + j] - q));
+      for (std::size_t j = 0; j < num_classes; ++j) {
+        const double q = (static_cast<std::ptrdiff_t>(j) == tgt[n] ? 1.0 - smoothing : 0.0) + off;
+        gx[n * num_classes + j] += static_cast<T>(g * (p[n * num_classes + j] - q));
       }
     }
   });
@@ -226,12 +227,12 @@ Var<T> mse_loss(const Var<T>& input, const Var<T>& target, Reduction reduction) 
   }
   reduce_into(out, reduction, total, static_cast<double>(numel(s)));
   return r.finish([](BackwardCtx<T>& c) {
-    const T* x = c.input(0).data();
-    const T* y = c.input(1).data();
+    const T* xv = c.input(0).data();
+    const T* yv = c.input(1).data();
     T* gx = c.needs_grad(0) ? c.input_grad(0).data() : nullptr;
     T* gy = c.needs_grad(1) ? c.input_grad(1).data() : nullptr;
     for (std::size_t i = 0, n = c.input(0).size(); i < n; ++i) {
-      const double g = 2.0 * upstream_at(c, i) * (double(x[i]) - double(y[i]));
+      const double g = 2.0 * upstream_at(c, i) * (double(xv[i]) - double(yv[i]));
       if (gx) gx[i] += static_cast<T>(g);
       if (gy) gy[i] -= static_cast<T>(g);
     }
@@ -305,15 +306,15 @@ Var<T> bce_with_logits(const Var<T>& logits, const Var<T>& targets, Reduction re
   reduce_into(out, reduction, total, static_cast<double>(numel(s)));
   return r.finish([](BackwardCtx<T>& c) {
     const bool has_w = c.num_inputs() == 3;
-    const T* x = c.input(0).data();
-    const T* y = c.input(1).data();
-    const T* w = has_w ? c.input(2).data() : nullptr;
+    const T* xv = c.input(0).data();
+    const T* yv = c.input(1).data();
+    const T* wv = has_w ? c.input(2).data() : nullptr;
     T* gx = c.needs_grad(0) ? c.input_grad(0).data() : nullptr;
     T* gy = c.needs_grad(1) ? c.input_grad(1).data() : nullptr;
     T* gw = has_w && c.needs_grad(2) ? c.input_grad(2).data() : nullptr;
     const Shape* ws = has_w ? &c.input(2).shape() : nullptr;
     for_each_weighted(c.input(0).shape(), ws, [&](std::size_t i, std::ptrdiff_t iw) {
-      const double g = upstream_at(c, i), wi = w ? double(w[iw]) : 1.0, xi = x[i], yi = y[i];
+      const double g = upstream_at(c, i), wi = wv ? double(wv[iw]) : 1.0, xi = xv[i], yi = yv[i];
       if (gx) gx[i] += static_cast<T>(g * ((wi * yi + 1.0 - yi) / (1.0 + std::exp(-xi)) - wi * yi));
       if (gy) gy[i] += static_cast<T>(g * (-xi + (wi - 1.0) * softplus_neg(xi)));
       if (gw) gw[iw] += static_cast<T>(g * yi * softplus_neg(xi));

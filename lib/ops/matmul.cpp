@@ -99,16 +99,16 @@ Var<T> matmul(const Var<T>& a, const Var<T>& b) {
     const std::size_t ba = c.int_at(MatmulInt::ba), bb = c.int_at(MatmulInt::bb),
                       bo = c.int_at(MatmulInt::bo), m = c.int_at(MatmulInt::m), k = c.int_at(MatmulInt::k),
                       n = c.int_at(MatmulInt::n);
-    const T* A = c.input(0).data();
-    const T* B = c.input(1).data();
+    const T* Av = c.input(0).data();
+    const T* Bv = c.input(1).data();
     const T* G = c.grad().data();
     if (c.needs_grad(0)) {  // dA += G B^T
       T* gA = c.input_grad(0).data();
       if (bb == 1) {
-        gemm<T>(false, true, ba * m, k, n, T(1), G, n, B, n, T(1), gA, k);
+        gemm<T>(false, true, ba * m, k, n, T(1), G, n, Bv, n, T(1), gA, k);
       } else {
         for (std::size_t i = 0; i < bo; ++i) {
-          gemm<T>(false, true, m, k, n, T(1), G + i * m * n, n, B + i * k * n, n, T(1),
+          gemm<T>(false, true, m, k, n, T(1), G + i * m * n, n, Bv + i * k * n, n, T(1),
                   gA + (ba == 1 ? 0 : i) * m * k, k);
         }
       }
@@ -116,10 +116,10 @@ Var<T> matmul(const Var<T>& a, const Var<T>& b) {
     if (c.needs_grad(1)) {  // dB += A^T G
       T* gB = c.input_grad(1).data();
       if (bb == 1) {
-        gemm<T>(true, false, k, n, ba * m, T(1), A, k, G, n, T(1), gB, n);
+        gemm<T>(true, false, k, n, ba * m, T(1), Av, k, G, n, T(1), gB, n);
       } else {
         for (std::size_t i = 0; i < bo; ++i) {
-          gemm<T>(true, false, k, n, m, T(1), A + (ba == 1 ? 0 : i) * m * k, k, G + i * m * n, n, T(1),
+          gemm<T>(true, false, k, n, m, T(1), Av + (ba == 1 ? 0 : i) * m * k, k, G + i * m * n, n, T(1),
                   gB + i * k * n, n);
         }
       }
@@ -175,25 +175,27 @@ Var<T> linear(const Var<T>& x, const Var<T>& W, const Var<T>& b) {
     gemm<T>(false, true, rows, out, in, T(1), X, in, Wd, in, has_bias ? T(1) : T(0), Y, out);
   }
   return r.finish([](BackwardCtx<T>& c) {
-    const std::size_t rows = c.int_at(LinearInt::rows), in = c.int_at(LinearInt::in),
-                      out = c.int_at(LinearInt::out);
+    const std::size_t n_rows = c.int_at(LinearInt::rows), n_in = c.int_at(LinearInt::in),
+                      n_out = c.int_at(LinearInt::out);
     const T* G = c.grad().data();
     if (c.needs_grad(0)) {  // dX += G W  (dX = G W on dX's first touch: beta = 0 reads no dX)
       const GradWrite<T> gX = c.input_grad_write(0);
-      gemm<T>(false, false, rows, in, out, T(1), G, out, c.input(1).data(), in, gX.beta, gX.data, in);
+      gemm<T>(false, false, n_rows, n_in, n_out, T(1), G, n_out, c.input(1).data(), n_in, gX.beta, gX.data,
+              n_in);
     }
     if (c.needs_grad(1)) {  // dW += G^T X  (= on the first write after zero_grad())
       const GradWrite<T> gW = c.input_grad_write(1);
-      gemm<T>(true, false, out, in, rows, T(1), G, out, c.input(0).data(), in, gW.beta, gW.data, in);
+      gemm<T>(true, false, n_out, n_in, n_rows, T(1), G, n_out, c.input(0).data(), n_in, gW.beta, gW.data,
+              n_in);
     }
     if (c.num_inputs() == 3 && c.needs_grad(2)) {  // db += column sums of G, in double
       const GradWrite<T> gb = c.input_grad_write(2);
       constexpr std::size_t kBlock = 64;
-      for (std::size_t j0 = 0; j0 < out; j0 += kBlock) {
-        const std::size_t nb = std::min(kBlock, out - j0);
+      for (std::size_t j0 = 0; j0 < n_out; j0 += kBlock) {
+        const std::size_t nb = std::min(kBlock, n_out - j0);
         double acc[kBlock] = {};
-        for (std::size_t i = 0; i < rows; ++i) {
-          const T* g = G + i * out + j0;
+        for (std::size_t i = 0; i < n_rows; ++i) {
+          const T* g = G + i * n_out + j0;
           for (std::size_t j = 0; j < nb; ++j) acc[j] += static_cast<double>(g[j]);
         }
         for (std::size_t j = 0; j < nb; ++j) {

@@ -126,21 +126,21 @@ Var<T> layer_norm(const Var<T>& x, const Var<T>& weight, const Var<T>& bias, std
                              affine ? t.value(weight).data() : nullptr,
                              affine ? t.value(bias).data() : nullptr, groups, dim, eps);
   return r.finish([](BackwardCtx<T>& c) {
-    const std::size_t dim = static_cast<std::size_t>(c.int_at(LnInt::dim));
-    const IntSpan wide = c.template int_list<LnInt>();  // the (group, e) pairs of wide groups
-    const std::size_t groups = c.saved(NormSaved::rstd).size();
-    const bool affine = c.num_inputs() == 3;
+    const std::size_t D = static_cast<std::size_t>(c.int_at(LnInt::dim));
+    const IntSpan wide_pairs = c.template int_list<LnInt>();  // the (group, e) pairs of wide groups
+    const std::size_t G = c.saved(NormSaved::rstd).size();
+    const bool with_affine = c.num_inputs() == 3;
     // dw and db are computed together (one pass), when either is needed
     thread_local std::vector<double> dw, db;
-    const bool params = affine && (c.needs_grad(1) || c.needs_grad(2));
-    dw.assign(params ? dim : 0, 0.0);
-    db.assign(params ? dim : 0, 0.0);
+    const bool params = with_affine && (c.needs_grad(1) || c.needs_grad(2));
+    dw.assign(params ? D : 0, 0.0);
+    db.assign(params ? D : 0, 0.0);
     const GradWrite<T> dx = c.needs_grad(0) ? c.input_grad_write(0) : GradWrite<T>{nullptr, T(0)};
     detail::layer_norm_backward(dx.data, dx.beta, dw.empty() ? nullptr : dw.data(),
                                 db.empty() ? nullptr : db.data(), c.grad().data(), c.input(0).data(),
-                                affine ? c.input(1).data() : nullptr, c.saved(NormSaved::mean_hi).data(),
+                                with_affine ? c.input(1).data() : nullptr, c.saved(NormSaved::mean_hi).data(),
                                 c.saved(NormSaved::mean_lo).data(), c.saved(NormSaved::rstd).data(),
-                                wide.begin(), wide.end(), groups, dim);
+                                wide_pairs.begin(), wide_pairs.end(), G, D);
     if (!dw.empty() && c.needs_grad(1)) add_into(c.input_grad(1), dw);
     if (!db.empty() && c.needs_grad(2)) add_into(c.input_grad(2), db);
   });
@@ -225,21 +225,21 @@ Var<T> batch_norm_impl(const Var<T>& x, const Var<T>& weight, const Var<T>& bias
   out(mean, var);
   if (r.requires_grad()) save_batch_stats(r, mean, var, wide, n, ch, len, eps);
   return r.finish([](BackwardCtx<T>& c) {
-    const auto n = static_cast<std::size_t>(c.int_at(BnInt::n)),
-               ch = static_cast<std::size_t>(c.int_at(BnInt::ch)),
-               len = static_cast<std::size_t>(c.int_at(BnInt::len));
-    const IntSpan wide = c.template int_list<BnInt>();  // the (channel, e) pairs of wide channels
-    const bool affine = c.num_inputs() == 3;
+    const auto N = static_cast<std::size_t>(c.int_at(BnInt::n)),
+               C = static_cast<std::size_t>(c.int_at(BnInt::ch)),
+               L = static_cast<std::size_t>(c.int_at(BnInt::len));
+    const IntSpan wide_pairs = c.template int_list<BnInt>();  // the (channel, e) pairs of wide channels
+    const bool with_affine = c.num_inputs() == 3;
     thread_local std::vector<double> s1, s2;
-    s1.assign(ch, 0.0);
-    s2.assign(ch, 0.0);
+    s1.assign(C, 0.0);
+    s2.assign(C, 0.0);
     const GradWrite<T> dx = c.needs_grad(0) ? c.input_grad_write(0) : GradWrite<T>{nullptr, T(0)};
     detail::batch_norm_backward(dx.data, dx.beta, s1.data(), s2.data(), c.grad().data(), c.input(0).data(),
-                                affine ? c.input(1).data() : nullptr, c.saved(NormSaved::mean_hi).data(),
+                                with_affine ? c.input(1).data() : nullptr, c.saved(NormSaved::mean_hi).data(),
                                 c.saved(NormSaved::mean_lo).data(), c.saved(NormSaved::rstd).data(),
-                                wide.begin(), wide.end(), n, ch, len);
-    if (affine && c.needs_grad(1)) add_into(c.input_grad(1), s2);
-    if (affine && c.needs_grad(2)) add_into(c.input_grad(2), s1);
+                                wide_pairs.begin(), wide_pairs.end(), N, C, L);
+    if (with_affine && c.needs_grad(1)) add_into(c.input_grad(1), s2);
+    if (with_affine && c.needs_grad(2)) add_into(c.input_grad(2), s1);
   });
 }
 
@@ -320,28 +320,28 @@ Var<T> batch_norm_eval(const Var<T>& x, const Var<T>& weight, const Var<T>& bias
     r.set_int(BnInt::len, static_cast<std::ptrdiff_t>(len));
   }
   return r.finish([](BackwardCtx<T>& c) {
-    const auto n = static_cast<std::size_t>(c.int_at(BnInt::n)),
-               ch = static_cast<std::size_t>(c.int_at(BnInt::ch)),
-               len = static_cast<std::size_t>(c.int_at(BnInt::len));
-    const bool affine = c.num_inputs() == 3;
-    const T* x = c.input(0).data();
-    const T* w = affine ? c.input(1).data() : nullptr;
+    const auto N = static_cast<std::size_t>(c.int_at(BnInt::n)),
+               C = static_cast<std::size_t>(c.int_at(BnInt::ch)),
+               L = static_cast<std::size_t>(c.int_at(BnInt::len));
+    const bool with_affine = c.num_inputs() == 3;
+    const T* xv = c.input(0).data();
+    const T* wv = with_affine ? c.input(1).data() : nullptr;
     const T* dy = c.grad().data();
-    const T* rm = c.saved(BnEvalSaved::running_mean).data();
+    const T* mean = c.saved(BnEvalSaved::running_mean).data();
     const T* rs = c.saved(BnEvalSaved::rstd).data();
     T* dx = c.needs_grad(0) ? c.input_grad(0).data() : nullptr;
-    thread_local std::vector<double> s1, s2, scale;
-    s1.assign(ch, 0.0);
-    s2.assign(ch, 0.0);
-    scale.resize(ch);
-    for (std::size_t j = 0; j < ch; ++j) scale[j] = (w ? static_cast<double>(w[j]) : 1.0) * rs[j];
-    for_each_ncl(n, ch, len, [&](std::size_t k, std::size_t j) {
+    thread_local std::vector<double> s1, s2, coef;
+    s1.assign(C, 0.0);
+    s2.assign(C, 0.0);
+    coef.resize(C);
+    for (std::size_t j = 0; j < C; ++j) coef[j] = (wv ? static_cast<double>(wv[j]) : 1.0) * rs[j];
+    for_each_ncl(N, C, L, [&](std::size_t k, std::size_t j) {
       s1[j] += dy[k];
-      s2[j] += dy[k] * ((static_cast<double>(x[k]) - rm[j]) * rs[j]);
-      if (dx) dx[k] += static_cast<T>(dy[k] * scale[j]);
+      s2[j] += dy[k] * ((static_cast<double>(xv[k]) - mean[j]) * rs[j]);
+      if (dx) dx[k] += static_cast<T>(dy[k] * coef[j]);
     });
-    if (affine && c.needs_grad(1)) add_into(c.input_grad(1), s2);
-    if (affine && c.needs_grad(2)) add_into(c.input_grad(2), s1);
+    if (with_affine && c.needs_grad(1)) add_into(c.input_grad(1), s2);
+    if (with_affine && c.needs_grad(2)) add_into(c.input_grad(2), s1);
   });
 }
 

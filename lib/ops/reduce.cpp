@@ -192,8 +192,8 @@ Var<T> mean(const Var<T>& x, const Axes& axes, bool keepdims) {
   }
   store_axes(r, p);
   return r.finish([](BackwardCtx<T>& c) {
-    const std::size_t n = group_size(c.input(0).shape(), c.ints());
-    if (n > 0) broadcast_back(c, 1.0 / static_cast<double>(n));
+    const std::size_t count = group_size(c.input(0).shape(), c.ints());
+    if (count > 0) broadcast_back(c, 1.0 / static_cast<double>(count));
   });
 }
 
@@ -257,20 +257,20 @@ Var<T> var(const Var<T>& x, const Axes& axes, bool unbiased, bool keepdims) {
   r.set_scalar(VarScalar::correction, unbiased ? 1.0 : 0.0);
   return r.finish([](BackwardCtx<T>& c) {
     if (!c.needs_grad(0)) return;
-    const xt::xarray<T>& xv = c.input(0);
-    const Shape kept = kept_shape(xv.shape(), c.ints());
-    const std::size_t n = group_size(xv.shape(), c.ints());
+    const xt::xarray<T>& xval = c.input(0);
+    const Shape kept = kept_shape(xval.shape(), c.ints());
+    const std::size_t n = group_size(xval.shape(), c.ints());
     if (n == 0) return;
-    std::vector<double> m = group_sums(xv, kept);
-    for (auto& v : m) v /= static_cast<double>(n);
-    const double dof = static_cast<double>(n) - c.scalar(VarScalar::correction);
+    std::vector<double> means = group_sums(xval, kept);
+    for (auto& v : means) v /= static_cast<double>(n);
+    const double denom = static_cast<double>(n) - c.scalar(VarScalar::correction);
     // PyTorch: 2 / (n - d) = inf for n = 1 unbiased, times x - m = 0: NaN.
-    const double f = dof > 0 ? 2.0 / dof : std::numeric_limits<double>::quiet_NaN();
-    const T* px = xv.data();
+    const double f = denom > 0 ? 2.0 / denom : std::numeric_limits<double>::quiet_NaN();
+    const T* xp = xval.data();
     const T* g = c.grad().data();
     T* gx = c.input_grad(0).data();
-    for_each_in_group(xv.shape(), kept, [&](std::size_t i, std::size_t k) {
-      gx[i] += static_cast<T>(static_cast<double>(g[k]) * f * (static_cast<double>(px[i]) - m[k]));
+    for_each_in_group(xval.shape(), kept, [&](std::size_t i, std::size_t k) {
+      gx[i] += static_cast<T>(static_cast<double>(g[k]) * f * (static_cast<double>(xp[i]) - means[k]));
     });
   });
 }

@@ -83,9 +83,9 @@ Var<T> permute_checked(const char* op, const Var<T>& x, const std::vector<std::s
     if (!c.needs_grad(0)) return;
     T* gx = c.input_grad(0).data();
     if (c.grad().size() == 0) return;
-    const auto sx = permuted_strides(c.input(0).shape(), c.ints());
+    const auto strides = permuted_strides(c.input(0).shape(), c.ints());
     const T* g = c.grad().data();
-    detail::for_each_broadcast2(c.grad().shape(), sx, sx,
+    detail::for_each_broadcast2(c.grad().shape(), strides, strides,
                                 [&](std::size_t j, std::ptrdiff_t i, std::ptrdiff_t) { gx[i] += g[j]; });
   });
 }

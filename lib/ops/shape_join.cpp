@@ -37,21 +37,21 @@ Var<T> join(const char* op, const std::vector<Var<T>>& xs, const Shape& out_shap
     }
   }
   return r.finish([](BackwardCtx<T>& c) {
-    const auto outer = static_cast<std::size_t>(c.int_at(JoinInt::outer));
-    if (outer == 0 || c.grad().size() == 0) {
+    const auto n_outer = static_cast<std::size_t>(c.int_at(JoinInt::outer));
+    if (n_outer == 0 || c.grad().size() == 0) {
       for (std::size_t k = 0; k < c.num_inputs(); ++k) {
         if (c.needs_grad(k)) c.input_grad(k);  // empty inputs still get their (zero) gradient
       }
       return;
     }
-    const std::size_t row = c.grad().size() / outer;
+    const std::size_t row = c.grad().size() / n_outer;
     const T* g = c.grad().data();
     std::size_t off = 0;
     for (std::size_t k = 0; k < c.num_inputs(); ++k) {
-      const std::size_t chunk = c.input(k).size() / outer;
+      const std::size_t chunk = c.input(k).size() / n_outer;
       if (c.needs_grad(k)) {
         T* gx = c.input_grad(k).data();
-        for (std::size_t o = 0; o < outer; ++o) {
+        for (std::size_t o = 0; o < n_outer; ++o) {
           for (std::size_t j = 0; j < chunk; ++j) gx[o * chunk + j] += g[o * row + off + j];
         }
       }

@@ -328,7 +328,7 @@ class Tape {
   template <class It>
   static Tape& of_range(const char* op, It first, It last);
   Node<T>& slot();  // the node slot at size_, reset for reuse
-  Var<T> commit(Node<T>& n, typename Node<T>::BackwardFn backward);
+  Var<T> commit(Node<T>& n, typename Node<T>::BackwardFn backward_fn);
   Var<T> leaf(bool requires_grad);
   template <class It>
   Recorder<T> record_range(const char* op, It first, It last);
