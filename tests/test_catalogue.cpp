@@ -21,7 +21,7 @@ namespace {
 
 const std::map<std::string, std::vector<std::string>>& catalogue() {
   static const std::map<std::string, std::vector<std::string>> m = {
-      {"autograd/gradcheck.hpp",
+      {"check/gradcheck.hpp",
        {"gradcheck with a wrt list of the wrong length is a ValueError naming both counts",
         "gradcheck with nothing to check is a ValueError, as in PyTorch, not a pass",
         "gradcheck with a zero, negative or NaN eps, or a negative or NaN tolerance, is a ValueError naming it",
@@ -170,9 +170,9 @@ const std::map<std::string, std::vector<std::string>>& catalogue() {
   return m;
 }
 
-// Headers with nothing to call wrongly: the error types, the umbrella header, the strided
-// loops the ops use internally, and the gradient-write struct with its branch-free add.
-const std::set<std::string> kNoInputs = {"core/error.hpp", "core/grad_write.hpp", "core/strided.hpp",
+// Headers with nothing to call wrongly: the error types, the umbrella header, the
+// gradient-write struct with its branch-free add, and the StateDict alias.
+const std::set<std::string> kNoInputs = {"core/error.hpp", "core/grad_write.hpp", "core/state_dict.hpp",
                                          "tapegrad.hpp"};
 
 std::string all_test_sources() {

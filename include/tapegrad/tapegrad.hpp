@@ -1,6 +1,6 @@
 #pragma once
 // The public API in one include.
-#include "tapegrad/autograd/gradcheck.hpp"
+#include "tapegrad/check/gradcheck.hpp"
 #include "tapegrad/core/batch_invariant.hpp"
 #include "tapegrad/core/blas.hpp"
 #include "tapegrad/core/error.hpp"
@@ -8,6 +8,7 @@
 #include "tapegrad/core/parameter.hpp"
 #include "tapegrad/core/random.hpp"
 #include "tapegrad/core/shape.hpp"
+#include "tapegrad/core/state_dict.hpp"
 #include "tapegrad/core/tape.hpp"
 #include "tapegrad/data/csv.hpp"
 #include "tapegrad/data/dataloader.hpp"

@@ -4,7 +4,7 @@
 #include <sstream>
 
 #include "tapegrad/core/error.hpp"
-#include "tapegrad/core/strided.hpp"
+#include "strided.hpp"
 
 namespace tapegrad {
 

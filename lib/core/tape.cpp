@@ -5,7 +5,7 @@
 #include <limits>
 #include <sstream>
 
-#include "tapegrad/core/strided.hpp"
+#include "strided.hpp"
 
 namespace tapegrad {
 

@@ -3,7 +3,7 @@
 #include <cmath>
 #include <limits>
 
-#include "tapegrad/core/strided.hpp"
+#include "../core/strided.hpp"
 
 #include "unary_kernel.hpp"
 

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "tapegrad/core/strided.hpp"
+#include "../core/strided.hpp"
 
 namespace tapegrad {
 

@@ -5,7 +5,7 @@
 #include <limits>
 #include <vector>
 
-#include "tapegrad/core/strided.hpp"
+#include "../core/strided.hpp"
 
 namespace tapegrad {
 

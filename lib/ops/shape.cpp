@@ -8,7 +8,7 @@
 #include <string>
 
 #include "shape_common.hpp"
-#include "tapegrad/core/strided.hpp"
+#include "../core/strided.hpp"
 
 namespace tapegrad {
 

@@ -3,6 +3,9 @@
 #include <cmath>
 #include <set>
 
+#include "tapegrad/core/error.hpp"
+#include "tapegrad/core/shape.hpp"
+
 namespace tapegrad {
 
 namespace {

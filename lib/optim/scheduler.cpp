@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "tapegrad/core/error.hpp"
+
 namespace tapegrad {
 
 template <class T>

@@ -1,5 +1,6 @@
 #include "tapegrad/optim/sgd.hpp"
 
+#include "tapegrad/core/error.hpp"
 #include "../core/simd.hpp"
 
 namespace tapegrad {

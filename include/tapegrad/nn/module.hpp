@@ -17,7 +17,6 @@
 // not overlap with any other use of it: one model trains on one thread at a time. To run an
 // eval-mode forward of a model that is in training mode without switching it, use
 // EvalModeGuard.
-#include <map>
 #include <memory>
 #include <string>
 #include <utility>
@@ -26,12 +25,10 @@
 #include <xtensor/xarray.hpp>
 
 #include "tapegrad/core/parameter.hpp"
+#include "tapegrad/core/state_dict.hpp"
 #include "tapegrad/core/tape.hpp"
 
 namespace tapegrad {
-
-template <class T>
-using StateDict = std::map<std::string, xt::xarray<T>>;
 
 // While an EvalModeGuard lives, every module forwarded ON THIS THREAD behaves as in eval mode
 // (is_training() is false: Dropout is the identity, BatchNorm uses and keeps its running

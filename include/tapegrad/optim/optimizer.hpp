@@ -12,7 +12,7 @@
 #include <xtensor/xarray.hpp>
 
 #include "tapegrad/core/parameter.hpp"
-#include "tapegrad/nn/module.hpp"
+#include "tapegrad/core/state_dict.hpp"
 
 namespace tapegrad {
 

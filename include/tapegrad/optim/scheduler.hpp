@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <string>
 
+#include "tapegrad/core/error.hpp"
 #include "tapegrad/optim/optimizer.hpp"
 
 namespace tapegrad {

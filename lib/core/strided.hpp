@@ -1,5 +1,5 @@
 #pragma once
-// Internal: iteration over a row-major output shape with operands that broadcast into it.
+// Internal to lib/: iteration over a row-major output shape with operands that broadcast into it.
 // Each operand is described by element strides aligned to the output's dims, 0 on a dim it is
 // broadcast along. The innermost dim is a plain loop, so same-shape and row-broadcast cases
 // run at memory speed.
