@@ -47,25 +47,44 @@ std::string num(double v) {
   return os.str();
 }
 
+// The skeleton LNRNN::run and BNRNN::run share, for an input x checked into `layout`: the
+// input projection of every step as one GEMM over (T*N, I), P = input(W_ih x) (all steps at
+// once); h = h0, or zeros when h0 is undefined; then for each step s
+//   h = step(s, p_s, W_hh h),   p_s = step s of P;
+// the states (T, N, H) and the last one, in the caller's layout.
+template <class T, class Input, class Step>
+RNNOutput<T> run_steps(Tape<T>& t, const Var<T>& x, const Var<T>& h0_in, const detail::SequenceLayout& layout,
+                       Parameter<T>& w_ih, Parameter<T>& w_hh, std::size_t hidden_size, Input&& input,
+                       Step&& step) {
+  const Var<T> xs = detail::time_major_input(x, layout);
+  const Var<T> h0 = detail::batched_h0(h0_in, layout);
+  const Var<T> W_hh = t.param(w_hh);
+  const Var<T> P = input(linear(xs, t.param(w_ih)));
+  Var<T> h =
+      h0.defined() ? select(h0, 0, 0) : t.constant(zeros<T, kInitialState>(Shape{layout.N, hidden_size}));
+  thread_local std::vector<Var<T>> states;  // reused: a training step allocates nothing
+  states.clear();
+  for (std::size_t s = 0; s < layout.T; ++s) {
+    const Var<T> p = select(P, 0, std::ptrdiff_t(s));
+    h = step(s, p, linear(h, W_hh));
+    states.push_back(h);
+  }
+  return detail::to_caller_layout(stack(states, 0), unsqueeze(h, 0), layout);
+}
+
 }  // namespace
 
 // ---- RecurrentLayerNorm --------------------------------------------------------------------
 
 template <class T>
 RecurrentLayerNorm<T>::RecurrentLayerNorm(std::size_t features, double eps)
-    : weight(&this->register_parameter(
-          "weight", xt::ones<T>({checked_size("RecurrentLayerNorm: features", features)}))),
-      bias(&this->register_parameter("bias", xt::zeros<T>({features}))),
-      eps_(eps) {}
-
-template <class T>
-Var<T> RecurrentLayerNorm<T>::forward(Tape<T>& t, const Var<T>& x) {
-  return layer_norm(x, t.param(*weight), t.param(*bias), 1, eps_);
-}
+    : LayerNorm<T>(Shape{checked_size("RecurrentLayerNorm: features", features)},
+                   LayerNormOptions().eps(eps)) {}
 
 template <class T>
 std::string RecurrentLayerNorm<T>::extra_repr() const {
-  return "(" + std::to_string(weight->size()) + ",), eps=" + num(eps_) + ", elementwise_affine=True";
+  return "(" + std::to_string(this->weight->size()) + ",), eps=" + num(this->options().eps()) +
+         ", elementwise_affine=True";
 }
 
 // ---- SequenceBatchNorm ---------------------------------------------------------------------
@@ -196,24 +215,15 @@ template <class T>
 RNNOutput<T> LNRNN<T>::run(Tape<T>& t, const Var<T>& x, const Var<T>& h0_in) {
   const auto layout = detail::check_sequence_input("LNRNN", t, x, h0_in, input_size_, hidden_size_, 1,
                                                    options_.batch_first());
-  const Var<T> xs = detail::time_major_input(x, layout);
-  const Var<T> h0 = detail::batched_h0(h0_in, layout);
-  const Var<T> W_hh = t.param(*w_hh_);
-  // The input projection of every step: one GEMM over (T*N, I).
-  Var<T> P = linear(xs, t.param(*w_ih_));
-  if (ln_x_) P = add(ln_x_->forward(t, P), t.param(*bias_));  // LN_x(W_ih x_t) + b, all steps
-  Var<T> h =
-      h0.defined() ? select(h0, 0, 0) : t.constant(zeros<T, kInitialState>(Shape{layout.N, hidden_size_}));
-  thread_local std::vector<Var<T>> states;  // reused: a training step allocates nothing
-  states.clear();
-  for (std::size_t s = 0; s < layout.T; ++s) {
-    const Var<T> p = select(P, 0, std::ptrdiff_t(s));
-    const Var<T> r = linear(h, W_hh);
-    h = ln_ ? tanh(ln_->forward(t, add(r, p)))     // tanh(g ⊙ LN(W_hh h + W_ih x) + b)
-            : tanh(add(ln_h_->forward(t, r), p));  // tanh(LN_h(W_hh h) + [LN_x(W_ih x) + b])
-    states.push_back(h);
-  }
-  return detail::to_caller_layout(stack(states, 0), unsqueeze(h, 0), layout);
+  return run_steps<T>(
+      t, x, h0_in, layout, *w_ih_, *w_hh_, hidden_size_,
+      [&](const Var<T>& P) {  // Separate: LN_x(W_ih x_t) + b, all steps at once
+        return ln_x_ ? add(ln_x_->forward(t, P), t.param(*bias_)) : P;
+      },
+      [&](std::size_t, const Var<T>& p, const Var<T>& r) {
+        return ln_ ? tanh(ln_->forward(t, add(r, p)))     // tanh(g ⊙ LN(W_hh h + W_ih x) + b)
+                   : tanh(add(ln_h_->forward(t, r), p));  // tanh(LN_h(W_hh h) + [LN_x(W_ih x) + b])
+      });
 }
 
 template <class T>
@@ -263,13 +273,7 @@ RNNOutput<T> BNRNN<T>::run(Tape<T>& t, const Var<T>& x, const Var<T>& h0_in) {
         std::to_string(layout.N) + " (input of shape " + shape_str(t.shape(x)) +
         "). Use eval() or a batch of at least 2");
   }
-  const Var<T> xs = detail::time_major_input(x, layout);
-  const Var<T> h0 = detail::batched_h0(h0_in, layout);
-  const Var<T> W_hh = t.param(*w_hh_);
   const Var<T> b = t.param(*bias_);
-  const Var<T> P = linear(xs, t.param(*w_ih_));  // all steps: one GEMM over (T*N, I)
-  Var<T> h =
-      h0.defined() ? select(h0, 0, 0) : t.constant(zeros<T, kInitialState>(Shape{layout.N, hidden_size_}));
   // The step statistics are written by a training forward only: an eval forward writes
   // nothing into the module, so threads may share it.
   const bool training = this->is_training();
@@ -279,19 +283,18 @@ RNNOutput<T> BNRNN<T>::run(Tape<T>& t, const Var<T>& x, const Var<T>& h0_in) {
   }
   StepStatistics<T>* stats_h = training ? &stats_h_ : nullptr;
   StepStatistics<T>* stats_x = training ? &stats_x_ : nullptr;
-  thread_local std::vector<Var<T>> states;  // reused: a training step allocates nothing
-  states.clear();
-  for (std::size_t s = 0; s < layout.T; ++s) {
-    const Var<T> bh = bn_h_->normalize_step(t, linear(h, W_hh), s, stats_h);
-    const Var<T> bx = bn_x_->normalize_step(t, select(P, 0, std::ptrdiff_t(s)), s, stats_x);
-    h = tanh(add(add(bh, bx), b));
-    states.push_back(h);
-  }
+  RNNOutput<T> out = run_steps<T>(
+      t, x, h0_in, layout, *w_ih_, *w_hh_, hidden_size_, [](const Var<T>& P) { return P; },
+      [&](std::size_t s, const Var<T>& p, const Var<T>& r) {
+        const Var<T> bh = bn_h_->normalize_step(t, r, s, stats_h);
+        const Var<T> bx = bn_x_->normalize_step(t, p, s, stats_x);
+        return tanh(add(add(bh, bx), b));  // tanh(BN_h(W_hh h) + BN_x(W_ih x) + b)
+      });
   if (training) {
     bn_x_->update_running(stats_x_);
     bn_h_->update_running(stats_h_);
   }
-  return detail::to_caller_layout(stack(states, 0), unsqueeze(h, 0), layout);
+  return out;
 }
 
 template <class T>

@@ -175,23 +175,42 @@ void check_stats(const Tape<T>& t, const Shape& xs, const std::vector<double>& v
   }
 }
 
-// Saves mean_hi, rstd, mean_lo per channel and ints = {N, C, L, then the (channel, e) pairs
-// of the wide channels, saved as norm_kernels.hpp describes}.
+// The save block of both BatchNorm ops: ints = {N, C, L} and per channel c, in the slots the
+// op names, T(mean_c) and rstd_c = T(1 / sqrt(var_c + eps)) (mean and var read as double).
+// Returns the two saved buffers.
 template <class T>
-void save_batch_stats(Recorder<T>& r, const std::vector<double>& mean, const std::vector<double>& var,
-                      const std::vector<std::size_t>& wide, std::size_t n, std::size_t ch, std::size_t len,
-                      double eps) {
-  T* hi = sized(r.save(NormSaved::mean_hi), ch);
-  T* lo = sized(r.save(NormSaved::mean_lo), ch);
-  T* rs = sized(r.save(NormSaved::rstd), ch);
+struct ChannelStats {
+  T* mean;
+  T* rstd;
+};
+template <class T, class E, class M, class V>
+ChannelStats<T> save_channel_stats(Recorder<T>& r, E mean_slot, E rstd_slot, const M* mean, const V* var,
+                                   std::size_t n, std::size_t ch, std::size_t len, double eps) {
+  T* m = sized(r.save(mean_slot), ch);
+  T* rs = sized(r.save(rstd_slot), ch);
   for (std::size_t c = 0; c < ch; ++c) {
-    hi[c] = static_cast<T>(mean[c]);
-    lo[c] = static_cast<T>(mean[c] - static_cast<double>(hi[c]));
-    rs[c] = static_cast<T>(1.0 / std::sqrt(var[c] + eps));
+    m[c] = static_cast<T>(mean[c]);
+    rs[c] = static_cast<T>(1.0 / std::sqrt(static_cast<double>(var[c]) + eps));
   }
   r.set_int(BnInt::n, static_cast<std::ptrdiff_t>(n));
   r.set_int(BnInt::ch, static_cast<std::ptrdiff_t>(ch));
   r.set_int(BnInt::len, static_cast<std::ptrdiff_t>(len));
+  return {m, rs};
+}
+
+// Training: the batch mean and rstd as above (mean_hi = T(mean)), mean_lo per channel, and
+// after {N, C, L} the (channel, e) pairs of the wide channels, saved as norm_kernels.hpp
+// describes.
+template <class T>
+void save_batch_stats(Recorder<T>& r, const std::vector<double>& mean, const std::vector<double>& var,
+                      const std::vector<std::size_t>& wide, std::size_t n, std::size_t ch, std::size_t len,
+                      double eps) {
+  const ChannelStats<T> s =
+      save_channel_stats(r, NormSaved::mean_hi, NormSaved::rstd, mean.data(), var.data(), n, ch, len, eps);
+  T* hi = s.mean;
+  T* rs = s.rstd;
+  T* lo = sized(r.save(NormSaved::mean_lo), ch);
+  for (std::size_t c = 0; c < ch; ++c) lo[c] = static_cast<T>(mean[c] - static_cast<double>(hi[c]));
   std::vector<std::ptrdiff_t>& pairs = r.template int_list<BnInt>();
   for (const std::size_t c : wide) {
     const int e = detail::save_wide_stats(hi[c], lo[c], rs[c], mean[c], 1.0 / std::sqrt(var[c] + eps));
@@ -309,15 +328,8 @@ Var<T> batch_norm_eval(const Var<T>& x, const Var<T>& weight, const Var<T>& bias
     y[k] = static_cast<T>(b ? v + b[c] : v);
   });
   if (r.requires_grad()) {
-    T* m = sized(r.save(BnEvalSaved::running_mean), ch);
-    T* rs = sized(r.save(BnEvalSaved::rstd), ch);
-    for (std::size_t c = 0; c < ch; ++c) {
-      m[c] = rm[c];
-      rs[c] = static_cast<T>(1.0 / std::sqrt(static_cast<double>(running_var.data()[c]) + eps));
-    }
-    r.set_int(BnInt::n, static_cast<std::ptrdiff_t>(n));
-    r.set_int(BnInt::ch, static_cast<std::ptrdiff_t>(ch));
-    r.set_int(BnInt::len, static_cast<std::ptrdiff_t>(len));
+    save_channel_stats(r, BnEvalSaved::running_mean, BnEvalSaved::rstd, rm, running_var.data(), n, ch, len,
+                       eps);
   }
   return r.finish([](BackwardCtx<T>& c) {
     const auto N = static_cast<std::size_t>(c.int_at(BnInt::n)),

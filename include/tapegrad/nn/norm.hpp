@@ -36,6 +36,7 @@ class LayerNorm : public Module<T> {
   Var<T> forward(Tape<T>& t, const Var<T>& x) override;
   std::string type_name() const override { return "LayerNorm"; }
   std::string extra_repr() const override;
+  const LayerNormOptions& options() const { return options_; }
 
   Parameter<T>* weight = nullptr;  // null without elementwise_affine
   Parameter<T>* bias = nullptr;

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <vector>
 
+#include "tapegrad/nn/norm.hpp"
 #include "tapegrad/nn/rnn.hpp"
 #include "tapegrad/ops/norm.hpp"
 
@@ -15,22 +16,16 @@ namespace tapegrad {
 
 // ---- the normalization children ------------------------------------------------------------
 
-// The affine LayerNorm over the last dim used inside LNRNN: y = LN(x) ⊙ weight + bias.
-// Parameters "weight" (H, ones) and "bias" (H, zeros), as torch.nn.LayerNorm(H), so an LNRNN
-// written in PyTorch with nn.LayerNorm children has the same state_dict keys.
+// The affine LayerNorm over the last dim used inside LNRNN: y = LN(x) ⊙ weight + bias. It is
+// LayerNorm({H}) with elementwise_affine (nn/norm.hpp: the same op, parameters "weight" (H,
+// ones) and "bias" (H, zeros), never null here), as torch.nn.LayerNorm(H), so an LNRNN written
+// in PyTorch with nn.LayerNorm children has the same state_dict keys. It adds the (features,
+// eps) constructor and prints as PyTorch does: LayerNorm((H,), eps=1e-05, ...).
 template <class T>
-class RecurrentLayerNorm : public Module<T> {
+class RecurrentLayerNorm : public LayerNorm<T> {
  public:
   RecurrentLayerNorm(std::size_t features, double eps);
-  Var<T> forward(Tape<T>& t, const Var<T>& x) override;
-  std::string type_name() const override { return "LayerNorm"; }
   std::string extra_repr() const override;
-
-  Parameter<T>* weight;  // never null
-  Parameter<T>* bias;    // never null
-
- private:
-  double eps_;
 };
 
 // Batch statistics of every step of one training forward, kept until they are folded into
