@@ -3,10 +3,13 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <random>
 #include <string>
+#include <vector>
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
@@ -90,6 +93,33 @@ double max_abs_diff(const A& a, const B& b) {
     m = std::max(m, std::abs(static_cast<double>(a.data()[i]) - static_cast<double>(b.data()[i])));
   }
   return m;
+}
+
+// `steps` Adam (or any optimizer) steps of a classifier on 3 features and 2 classes, on random
+// batches of 8 (seeds seed, seed + 1, ...): the optimizer gets state, BatchNorm statistics.
+inline void train_steps(tg::Sequential<float>& net, tg::Optimizer<float>& opt, int steps,
+                        std::uint64_t seed) {
+  tg::Tape<float> t;
+  for (int s = 0; s < steps; ++s) {
+    t.reset();
+    auto x = t.input(randn<float>({8, 3}, seed + static_cast<std::uint64_t>(s)));
+    std::vector<std::int64_t> y = {0, 1, 1, 0, 1, 0, 0, 1};
+    auto loss = tg::cross_entropy(net.forward(t, x), y);
+    opt.zero_grad();
+    t.backward(loss);
+    opt.step();
+  }
+}
+
+// The same keys, shapes and bytes (not just == : that would let -0 pass for 0).
+inline void check_bitwise_same(const tg::StateDict<float>& a, const tg::StateDict<float>& b) {
+  REQUIRE(a.size() == b.size());
+  for (const auto& [k, v] : a) {
+    INFO(k);
+    REQUIRE(b.count(k));
+    REQUIRE(b.at(k).shape() == v.shape());
+    CHECK(std::memcmp(b.at(k).data(), v.data(), v.size() * sizeof(float)) == 0);
+  }
 }
 
 }  // namespace tgtest

@@ -2,7 +2,6 @@
 // model and the optimizer exactly as they were.
 #include <unistd.h>
 
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -11,6 +10,8 @@
 namespace tg = tapegrad;
 namespace fs = std::filesystem;
 using Catch::Contains;
+using tgtest::check_bitwise_same;
+using tgtest::train_steps;
 
 namespace {
 
@@ -23,40 +24,6 @@ std::shared_ptr<tg::Sequential<float>> make_net(std::size_t in, std::size_t hidd
   net->emplace_back<tg::Tanh<float>>();
   net->emplace_back<tg::Linear<float>>(hidden, 2, tg::LinearOptions(), gen);
   return net;
-}
-
-// A few Adam steps on random data, so the optimizer has state and BatchNorm has statistics.
-void train_steps(tg::Sequential<float>& net, tg::Optimizer<float>& opt, int steps, std::uint64_t seed) {
-  tg::Tape<float> t;
-  for (int s = 0; s < steps; ++s) {
-    t.reset();
-    auto x = t.input(tgtest::randn<float>({8, 3}, seed + static_cast<std::uint64_t>(s)));
-    std::vector<std::int64_t> y = {0, 1, 1, 0, 1, 0, 0, 1};
-    auto loss = tg::cross_entropy(net.forward(t, x), y);
-    opt.zero_grad();
-    t.backward(loss);
-    opt.step();
-  }
-}
-
-void check_same(const tg::StateDict<float>& a, const tg::StateDict<float>& b) {
-  REQUIRE(a.size() == b.size());
-  for (const auto& [k, v] : a) {
-    INFO(k);
-    REQUIRE(b.count(k));
-    CHECK((b.at(k) == v));
-  }
-}
-
-// The same keys, shapes and bytes (not just == : that would let -0 pass for 0).
-void check_bitwise_same(const tg::StateDict<float>& a, const tg::StateDict<float>& b) {
-  REQUIRE(a.size() == b.size());
-  for (const auto& [k, v] : a) {
-    INFO(k);
-    REQUIRE(b.count(k));
-    REQUIRE(b.at(k).shape() == v.shape());
-    CHECK(std::memcmp(b.at(k).data(), v.data(), v.size() * sizeof(float)) == 0);
-  }
 }
 
 }  // namespace
@@ -72,8 +39,8 @@ TEST_CASE("a checkpoint round-trips the model, the Adam state and the step") {
   auto fresh = make_net(3, 5, 2);  // different init
   tg::Adam<float> fresh_opt(fresh->parameters(), 0.5);
   CHECK(tg::load_checkpoint(path, *fresh, &fresh_opt) == 4);
-  check_same(fresh->state_dict(), net->state_dict());
-  check_same(fresh_opt.state_dict(), opt.state_dict());
+  check_bitwise_same(fresh->state_dict(), net->state_dict());
+  check_bitwise_same(fresh_opt.state_dict(), opt.state_dict());
   CHECK(fresh_opt.lr() == Approx(0.01));
   CHECK(fresh->state_dict().at("1.num_batches_tracked")() == 4.0f);
 
@@ -93,7 +60,7 @@ TEST_CASE("a checkpoint round-trips the model, the Adam state and the step") {
   // Continuing both gives bit-identical parameters.
   train_steps(*net, opt, 3, 50);
   train_steps(*fresh, fresh_opt, 3, 50);
-  check_same(fresh->state_dict(), net->state_dict());
+  check_bitwise_same(fresh->state_dict(), net->state_dict());
   fs::remove_all(dir);
 }
 
@@ -106,7 +73,7 @@ TEST_CASE("a checkpoint saved with an optimizer loads into a model alone, and re
   tg::save_checkpoint(path, *net, &opt, 123456789012LL);
   auto other = make_net(3, 4, 9);
   CHECK(tg::load_checkpoint(path, *other) == 123456789012LL);
-  check_same(other->state_dict(), net->state_dict());
+  check_bitwise_same(other->state_dict(), net->state_dict());
   const auto ck = tg::read_checkpoint<double>(path);  // F32 file read as double
   CHECK(ck.step == 123456789012LL);
   CHECK(ck.model.size() == net->state_dict().size());
@@ -134,8 +101,8 @@ TEST_CASE("loading into a model with a different architecture fails, names the k
   CHECK_THROWS_WITH(tg::load_checkpoint(path, *wider, &wider_opt),
                     Contains("ck.safetensors") && Contains("model") && Contains("0.weight") &&
                         Contains("(5, 3)") && Contains("(6, 3)"));
-  check_same(wider->state_dict(), model_before);
-  check_same(wider_opt.state_dict(), opt_before);
+  check_bitwise_same(wider->state_dict(), model_before);
+  check_bitwise_same(wider_opt.state_dict(), opt_before);
 
   // A model with an extra layer: missing keys are a ValueError naming them.
   auto deeper = make_net(3, 5, 3);
@@ -143,7 +110,7 @@ TEST_CASE("loading into a model with a different architecture fails, names the k
   const auto deeper_before = deeper->state_dict();
   CHECK_THROWS_AS(tg::load_checkpoint(path, *deeper), tg::ValueError);
   CHECK_THROWS_WITH(tg::load_checkpoint(path, *deeper), Contains("4.weight") && Contains("4.bias"));
-  check_same(deeper->state_dict(), deeper_before);
+  check_bitwise_same(deeper->state_dict(), deeper_before);
   fs::remove_all(dir);
 }
 
@@ -167,8 +134,8 @@ TEST_CASE("a truncated checkpoint fails with an IoError and changes nothing") {
     fs::resize_file(dir / "cut.safetensors", size);
     CHECK_THROWS_AS(tg::load_checkpoint((dir / "cut.safetensors").string(), *target, &target_opt),
                     tg::IoError);
-    check_same(target->state_dict(), model_before);
-    check_same(target_opt.state_dict(), opt_before);
+    check_bitwise_same(target->state_dict(), model_before);
+    check_bitwise_same(target_opt.state_dict(), opt_before);
   }
   CHECK_THROWS_WITH(tg::load_checkpoint((dir / "missing.safetensors").string(), *target),
                     Contains("missing.safetensors"));
@@ -188,9 +155,9 @@ TEST_CASE("a checkpoint without optimizer state fails clearly when an optimizer 
   CHECK_THROWS_AS(tg::load_checkpoint(path, *target, &opt), tg::ValueError);
   CHECK_THROWS_WITH(tg::load_checkpoint(path, *target, &opt),
                     Contains("no optimizer state") && Contains("ck.safetensors"));
-  check_same(target->state_dict(), before);
+  check_bitwise_same(target->state_dict(), before);
   CHECK(tg::load_checkpoint(path, *target) == 7);  // the model alone loads
-  check_same(target->state_dict(), net->state_dict());
+  check_bitwise_same(target->state_dict(), net->state_dict());
   fs::remove_all(dir);
 }
 
@@ -322,7 +289,7 @@ TEST_CASE("an optimizer rejected after the model loaded puts the model back") {
   CHECK_THROWS_AS(tg::load_checkpoint(path, *target, &partial), tg::ValueError);
   CHECK_THROWS_WITH(tg::load_checkpoint(path, *target, &partial),
                     Contains("optimizer") && Contains("state.2."));
-  check_same(target->state_dict(), before);
+  check_bitwise_same(target->state_dict(), before);
   CHECK(partial.state_dict().size() == 1);  // still only "lr": no state was loaded
   fs::remove_all(dir);
 }
@@ -351,7 +318,7 @@ TEST_CASE("files that are not checkpoints, and bad save arguments, are rejected"
   tg::save_safetensors<float>(stray, prefixed,
                               {{"format", "tapegrad-checkpoint"}, {"version", "1"}, {"step", "1"}});
   CHECK_THROWS_WITH(tg::load_checkpoint(stray, *net), Contains("\"other.thing\""));
-  check_same(net->state_dict(), before);
+  check_bitwise_same(net->state_dict(), before);
 
   const std::string out = (dir / "out.safetensors").string();
   CHECK_THROWS_AS(tg::save_checkpoint(out, *net, nullptr, 0, {{"step", "3"}}), tg::ValueError);

@@ -5,7 +5,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cstring>
 #include <filesystem>
 
 #include "expect_error.hpp"
@@ -13,7 +12,9 @@
 
 namespace tg = tapegrad;
 namespace fs = std::filesystem;
+using tgtest::check_bitwise_same;
 using tgtest::expect_error;
+using tgtest::train_steps;
 
 namespace {
 
@@ -24,27 +25,6 @@ std::shared_ptr<tg::Sequential<float>> small_net(std::uint64_t seed) {
   net->emplace_back<tg::Tanh<float>>();
   net->emplace_back<tg::Linear<float>>(4, 2, tg::LinearOptions(), gen);
   return net;
-}
-
-// Gives every parameter a gradient and takes one step, so the optimizer has state.
-void one_step(tg::Sequential<float>& net, tg::Optimizer<float>& opt) {
-  tg::Tape<float> t;
-  auto x = t.input(tgtest::randn<float>({4, 3}, 11));
-  auto loss = tg::cross_entropy(net.forward(t, x), std::vector<std::int64_t>{0, 1, 1, 0});
-  opt.zero_grad();
-  t.backward(loss);
-  opt.step();
-}
-
-// Same keys, shapes and bytes.
-void check_bitwise_same(const tg::StateDict<float>& a, const tg::StateDict<float>& b) {
-  REQUIRE(a.size() == b.size());
-  for (const auto& [k, v] : a) {
-    INFO(k);
-    REQUIRE(b.count(k));
-    REQUIRE(b.at(k).shape() == v.shape());
-    CHECK(std::memcmp(b.at(k).data(), v.data(), v.size() * sizeof(float)) == 0);
-  }
 }
 
 mode_t mode_of(const fs::path& p) {
@@ -307,7 +287,7 @@ TEST_CASE(
     "Optimizer::load_state_dict takes only keys of the documented grammar, and a refusal changes nothing") {
   auto net = small_net(5);
   tg::Adam<float> opt(net->parameters(), 0.01);
-  one_step(*net, opt);
+  train_steps(*net, opt, 1, 11);
   const auto good = opt.state_dict();
   REQUIRE(good.count("state.0.exp_avg"));
   const auto& v = good.at("state.0.exp_avg");
@@ -349,7 +329,7 @@ TEST_CASE("a checkpoint with a malformed optimizer key leaves model and optimize
   const std::string path = (dir / "c.ckpt").string();
   auto src = small_net(6);
   tg::Adam<float> src_opt(src->parameters(), 0.02);
-  one_step(*src, src_opt);
+  train_steps(*src, src_opt, 1, 11);
   tg::TensorMap<float> tensors;
   for (auto& [k, val] : src->state_dict()) tensors["model." + k] = val;
   for (auto& [k, val] : src_opt.state_dict())
@@ -359,7 +339,7 @@ TEST_CASE("a checkpoint with a malformed optimizer key leaves model and optimize
       {{"format", "tapegrad-checkpoint"}, {"version", "1"}, {"step", "3"}, {"optimizer", "Adam"}});
   auto net = small_net(7);
   tg::Adam<float> opt(net->parameters(), 0.5);
-  one_step(*net, opt);
+  train_steps(*net, opt, 1, 11);
   const auto model_before = net->state_dict();
   const auto opt_before = opt.state_dict();
   expect_error<tg::ValueError>([&] { tg::load_checkpoint(path, *net, &opt); },
