@@ -100,6 +100,53 @@ void check_options(const CsvOptions& opt) {
   }
 }
 
+// The header column named opt.label_column, or -1 without one: an IoError names a label
+// column that is missing (listing the header's columns) or appears twice.
+std::ptrdiff_t find_label_column(const Parser& p, std::size_t header_line) {
+  const std::string& label = p.opt.label_column;
+  std::ptrdiff_t label_col = -1;
+  if (label.empty()) return label_col;
+  for (std::size_t c = 0; c < p.names.size(); ++c) {
+    if (p.names[c] != label) continue;
+    if (label_col >= 0) {
+      throw IoError("load_csv: " + p.source + ": label column \"" + label +
+                    "\" appears twice in the header (columns " + std::to_string(label_col + 1) + " and " +
+                    std::to_string(c + 1) + ")");
+    }
+    label_col = static_cast<std::ptrdiff_t>(c);
+  }
+  if (label_col < 0) {
+    std::string all;
+    for (std::size_t c = 0; c < p.names.size(); ++c) all += (c ? ", " : "") + ("\"" + p.names[c] + "\"");
+    throw IoError("load_csv: " + p.source + ": label column \"" + label + "\" is not in the header on line " +
+                  std::to_string(header_line) + " (columns: " + all + ")");
+  }
+  return label_col;
+}
+
+// The cells of data line `ln`: the label (an integer in [0, 2^53]) appended to labels, every
+// other cell (a number finite in T) to features.
+template <class T>
+void parse_row(const Parser& p, const std::vector<std::string>& cells, std::size_t ln,
+               std::ptrdiff_t label_col, std::vector<double>& features, std::vector<std::int64_t>& labels) {
+  for (std::size_t c = 0; c < cells.size(); ++c) {
+    const auto v = parse_number(cells[c]);
+    if (static_cast<std::ptrdiff_t>(c) == label_col) {
+      if (!v || !(*v >= 0.0) || *v > 9007199254740992.0 || std::floor(*v) != *v) {
+        throw IoError(p.where(ln, c) + ": label \"" + cells[c] + "\" is not a non-negative integer");
+      }
+      labels.push_back(static_cast<std::int64_t>(*v));
+      continue;
+    }
+    if (!v) throw IoError(p.where(ln, c) + ": cannot parse \"" + cells[c] + "\" as a number");
+    if (!std::isfinite(*v) || std::abs(*v) > static_cast<double>(std::numeric_limits<T>::max())) {
+      throw IoError(p.where(ln, c) + ": \"" + cells[c] + "\" is not a finite " +
+                    (sizeof(T) == 4 ? "float" : "double"));
+    }
+    features.push_back(*v);
+  }
+}
+
 template <class T>
 Dataset<T> parse_csv_stream(std::istream& in, const CsvOptions& opt, const std::string& source) {
   check_options(opt);
@@ -121,25 +168,7 @@ Dataset<T> parse_csv_stream(std::istream& in, const CsvOptions& opt, const std::
     have_row = true;
   }
 
-  std::ptrdiff_t label_col = -1;
-  if (!opt.label_column.empty()) {
-    for (std::size_t c = 0; c < ncols; ++c) {
-      if (p.names[c] != opt.label_column) continue;
-      if (label_col >= 0) {
-        throw IoError("load_csv: " + source + ": label column \"" + opt.label_column +
-                      "\" appears twice in the header (columns " + std::to_string(label_col + 1) + " and " +
-                      std::to_string(c + 1) + ")");
-      }
-      label_col = static_cast<std::ptrdiff_t>(c);
-    }
-    if (label_col < 0) {
-      std::string all;
-      for (std::size_t c = 0; c < ncols; ++c) all += (c ? ", " : "") + ("\"" + p.names[c] + "\"");
-      throw IoError("load_csv: " + source + ": label column \"" + opt.label_column +
-                    "\" is not in the header on line " + std::to_string(first_line) + " (columns: " + all +
-                    ")");
-    }
-  }
+  const std::ptrdiff_t label_col = find_label_column(p, first_line);
   const std::size_t nfeat = ncols - (label_col >= 0 ? 1 : 0);
   if (nfeat == 0) {
     throw IoError("load_csv: " + source + " has no feature columns (only the label column \"" +
@@ -158,24 +187,7 @@ Dataset<T> parse_csv_stream(std::istream& in, const CsvOptions& opt, const std::
                     std::to_string(cells.size()) + " cells but line " + std::to_string(first_line) +
                     (opt.header ? " (the header)" : "") + " has " + std::to_string(ncols));
     }
-    for (std::size_t c = 0; c < ncols; ++c) {
-      const auto v = parse_number(cells[c]);
-      if (static_cast<std::ptrdiff_t>(c) == label_col) {
-        if (!v || !(*v >= 0.0) || *v > 9007199254740992.0 || std::floor(*v) != *v) {
-          throw IoError(p.where(ln, c) + ": label \"" + cells[c] + "\" is not a non-negative integer");
-        }
-        labels.push_back(static_cast<std::int64_t>(*v));
-        continue;
-      }
-      if (!v) {
-        throw IoError(p.where(ln, c) + ": cannot parse \"" + cells[c] + "\" as a number");
-      }
-      if (!std::isfinite(*v) || std::abs(*v) > static_cast<double>(std::numeric_limits<T>::max())) {
-        throw IoError(p.where(ln, c) + ": \"" + cells[c] + "\" is not a finite " +
-                      (sizeof(T) == 4 ? "float" : "double"));
-      }
-      features.push_back(*v);
-    }
+    parse_row<T>(p, cells, ln, label_col, features, labels);
     ++rows;
   }
   if (in.bad()) throw IoError("load_csv: reading " + source + " failed");

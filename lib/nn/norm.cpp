@@ -85,29 +85,28 @@ Var<T> BatchNorm1d<T>::forward(Tape<T>& t, const Var<T>& x) {
   const bool update = this->is_training() && running_mean;
   if (!update) return batch_norm(x, w, b, options_.eps());
   Var<T> y = batch_norm(x, w, b, options_.eps(), batch_stats_);  // throws before any update
-  {
-    // From the double statistics: a float batch variance may exceed FLT_MAX where the running
-    // one does not. Anomaly mode refuses an update to NaN or Inf before writing anything.
-    T& count = (*num_batches_tracked)();
-    const double m = options_.momentum() ? *options_.momentum() : 1.0 / (static_cast<double>(count) + 1);
-    const double n = static_cast<double>(per_channel);
-    const double unbias = n / (n - 1);
-    T* rm = running_mean->data();
-    T* rv = running_var->data();
-    const auto new_var = [&](std::size_t c) {
-      return static_cast<T>((1 - m) * rv[c] + m * batch_stats_.var[c] * unbias);
-    };
-    for (std::size_t c = 0; c < c_ && t.detect_anomaly(); ++c) {
-      if (std::isfinite(new_var(c))) continue;
-      throw NumericalError("anomaly: BatchNorm1d's running_var for channel " + std::to_string(c) +
-                           " would become NaN or Inf (batch variance " + std::to_string(batch_stats_.var[c]) +
-                           " in double)");
-    }
-    count += T(1);
-    for (std::size_t c = 0; c < c_; ++c) {
-      rm[c] = static_cast<T>((1 - m) * rm[c] + m * batch_stats_.mean[c]);
-      rv[c] = new_var(c);
-    }
+
+  // From the double statistics: a float batch variance may exceed FLT_MAX where the running
+  // one does not. Anomaly mode refuses an update to NaN or Inf before writing anything.
+  T& count = (*num_batches_tracked)();
+  const double m = options_.momentum() ? *options_.momentum() : 1.0 / (static_cast<double>(count) + 1);
+  const double n = static_cast<double>(per_channel);
+  const double unbias = n / (n - 1);
+  T* rm = running_mean->data();
+  T* rv = running_var->data();
+  const auto new_var = [&](std::size_t c) {
+    return static_cast<T>((1 - m) * rv[c] + m * batch_stats_.var[c] * unbias);
+  };
+  for (std::size_t c = 0; c < c_ && t.detect_anomaly(); ++c) {
+    if (std::isfinite(new_var(c))) continue;
+    throw NumericalError("anomaly: BatchNorm1d's running_var for channel " + std::to_string(c) +
+                         " would become NaN or Inf (batch variance " + std::to_string(batch_stats_.var[c]) +
+                         " in double)");
+  }
+  count += T(1);
+  for (std::size_t c = 0; c < c_; ++c) {
+    rm[c] = static_cast<T>((1 - m) * rm[c] + m * batch_stats_.mean[c]);
+    rv[c] = new_var(c);
   }
   return y;
 }
