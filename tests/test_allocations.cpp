@@ -12,7 +12,16 @@ namespace {
 std::atomic<long> g_news{0};
 }  // namespace
 
+// GCC says __SANITIZE_ADDRESS__ under AddressSanitizer; clang 14 says __has_feature(address_sanitizer).
 #if defined(__SANITIZE_ADDRESS__)
+#define TGTEST_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TGTEST_ASAN 1
+#endif
+#endif
+
+#if defined(TGTEST_ASAN)
 // Under AddressSanitizer (the CI build) its allocator reports every allocation, new and malloc
 // alike, to a hook; replacing operator new there would fight its own replacement.
 // (declared here as in <sanitizer/allocator_interface.h>, which GCC does not install)
