@@ -12,18 +12,19 @@ namespace {
 std::atomic<long> g_news{0};
 }  // namespace
 
-// GCC says __SANITIZE_ADDRESS__ under AddressSanitizer; clang 14 says __has_feature(address_sanitizer).
-#if defined(__SANITIZE_ADDRESS__)
-#define TGTEST_ASAN 1
+// GCC says __SANITIZE_ADDRESS__ / __SANITIZE_THREAD__; clang 14 says __has_feature(...).
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define TGTEST_SANITIZER_ALLOCATOR 1
 #elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define TGTEST_ASAN 1
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define TGTEST_SANITIZER_ALLOCATOR 1
 #endif
 #endif
 
-#if defined(TGTEST_ASAN)
-// Under AddressSanitizer (the CI build) its allocator reports every allocation, new and malloc
-// alike, to a hook; replacing operator new there would fight its own replacement.
+#if defined(TGTEST_SANITIZER_ALLOCATOR)
+// Under AddressSanitizer or ThreadSanitizer (the CI builds) their allocator reports every
+// allocation, new and malloc alike, to a hook; replacing operator new there would fight their
+// own replacement (clang's static TSan runtime even defines it: a duplicate symbol).
 // (declared here as in <sanitizer/allocator_interface.h>, which GCC does not install)
 extern "C" int __sanitizer_install_malloc_and_free_hooks(void (*malloc_hook)(const volatile void*,
                                                                              std::size_t),
