@@ -12,9 +12,19 @@ namespace {
 std::atomic<long> g_news{0};
 }  // namespace
 
-#if defined(__SANITIZE_ADDRESS__)
-// Under AddressSanitizer (the CI build) its allocator reports every allocation, new and malloc
-// alike, to a hook; replacing operator new there would fight its own replacement.
+// GCC says __SANITIZE_ADDRESS__ / __SANITIZE_THREAD__; clang 14 says __has_feature(...).
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define TGTEST_SANITIZER_ALLOCATOR 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define TGTEST_SANITIZER_ALLOCATOR 1
+#endif
+#endif
+
+#if defined(TGTEST_SANITIZER_ALLOCATOR)
+// Under AddressSanitizer or ThreadSanitizer (the CI builds) their allocator reports every
+// allocation, new and malloc alike, to a hook; replacing operator new there would fight their
+// own replacement (clang's static TSan runtime even defines it: a duplicate symbol).
 // (declared here as in <sanitizer/allocator_interface.h>, which GCC does not install)
 extern "C" int __sanitizer_install_malloc_and_free_hooks(void (*malloc_hook)(const volatile void*,
                                                                              std::size_t),

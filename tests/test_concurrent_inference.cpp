@@ -3,7 +3,7 @@
 // threads at once with a different mix of batch sizes per thread, and every output must have the
 // same bits as the one computed on a single thread beforehand; afterwards the model's state is
 // unchanged. Data races that leave the bits alone are for ThreadSanitizer: scripts/test builds
-// this program with TAPEGRAD_TSAN=ON (build-tsan) and runs it.
+// every test with clang and TAPEGRAD_TSAN=ON (build-clang) and runs it.
 #include <atomic>
 #include <cstring>
 #include <filesystem>

@@ -131,8 +131,10 @@ TEST_CASE("a 12 MB header of nested arrays costs about its own size, not a JSON 
       R"({"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4],"x":)" + arrays + "}}", std::string(4, '\0'));
   const auto dir = tgtest::scratch_dir("io_memory", "arrays");
   const std::string path = (dir / "h.safetensors").string();
-  for (const auto& [bytes, message] : {std::pair(top, "must be a JSON object; got array"),
-                                       std::pair(in_entry, "more than 1000000 tokens in 'w'")}) {
+  for (const auto& item : {std::pair(top, "must be a JSON object; got array"),
+                           std::pair(in_entry, "more than 1000000 tokens in 'w'")}) {
+    const std::string& bytes = item.first;  // not a structured binding: clang 14's lambdas cannot capture one
+    const char* const message = item.second;
     tg::write_file_atomic(path, bytes);
     INFO("header of " << bytes.size() << " bytes");
     // The header is read whole (it is needed); parsing it adds a few MB at most.

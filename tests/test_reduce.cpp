@@ -29,7 +29,9 @@ tg::Var<double> reduce_by_name(const std::string& op, const tg::Var<double>& x, 
 }  // namespace
 
 TEST_CASE("reductions pass gradcheck over axes, keepdims and shapes with size-1 dims and 0-d") {
-  for (const auto& [shape, axes] : kConfigs) {
+  for (const auto& config : kConfigs) {
+    const tg::Shape& shape = config.first;  // not a structured binding: clang 14's lambdas cannot capture one
+    const tg::Axes& axes = config.second;
     for (bool keepdims : {false, true}) {
       INFO("shape " << tg::shape_str(shape) << " axes " << tg::axes_str(axes) << " keepdims " << keepdims);
       const Arrays x = {randn(shape, 11)};  // distinct values: no ties for max/min

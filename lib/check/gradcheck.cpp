@@ -189,6 +189,7 @@ TaylorResult taylor_test(const GradcheckFn& f, const std::vector<xt::xarray<doub
   const xt::xarray<double> y0 = evaluate(f, inputs, wrt);
   const xt::xarray<double> w = random_like(y0.shape(), rng);
   std::vector<xt::xarray<double>> d;
+  d.reserve(inputs.size());
   for (const auto& x : inputs) d.push_back(random_like(x.shape(), rng));
   const auto grads = vjp(f, inputs, wrt, w);
   double slope = 0;  // <grad phi, d>

@@ -177,7 +177,7 @@ class HeaderSax : public nlohmann::json_sax<json> {
   bool string(string_t& s) override {
     Value v{Value::kString, cut(json(s).dump(-1, ' ', false, json::error_handler_t::replace))};
     raw_string_ = s;
-    return value(std::move(v));
+    return value(v);
   }
   bool binary(binary_t&) override { return value({Value::kNull, "binary data"}); }
   bool number_integer(number_integer_t i) override { return value({Value::kInt, std::to_string(i)}); }
@@ -200,9 +200,9 @@ class HeaderSax : public nlohmann::json_sax<json> {
     return false;
   }
   std::string tensor() const { return where_ + "tensor " + squote(name_); }
-  bool value(Value v);
-  bool entry_value(Value v);
-  bool array_element(Value v);
+  bool value(const Value& v);
+  bool entry_value(const Value& v);
+  bool array_element(const Value& v);
   bool end();
   // Describes v into *sink, or fails with prefix + description when sink is null; a container
   // is skipped first to count its members.
@@ -255,7 +255,7 @@ bool HeaderSax::key(string_t& k) {
   }
 }
 
-bool HeaderSax::value(Value v) {
+bool HeaderSax::value(const Value& v) {
   switch (mode_) {
     case Mode::kTop:
       if (v.kind != Value::kObject) {
@@ -284,9 +284,9 @@ bool HeaderSax::value(Value v) {
       header.metadata.emplace(field_, raw_string_);
       return true;
     case Mode::kEntry:
-      return entry_value(std::move(v));
+      return entry_value(v);
     case Mode::kArray:
-      return array_element(std::move(v));
+      return array_element(v);
     case Mode::kSkip:
       if (skip_depth_ == 1) ++skip_members_;
       if (v.container()) ++skip_depth_;
@@ -297,7 +297,7 @@ bool HeaderSax::value(Value v) {
   return fail(where_ + "unexpected JSON after the header object");
 }
 
-bool HeaderSax::entry_value(Value v) {
+bool HeaderSax::entry_value(const Value& v) {
   if (field_ == "dtype") {
     entry_.has_dtype = true;
     entry_.dtype_is_string = v.kind == Value::kString;
@@ -317,7 +317,7 @@ bool HeaderSax::entry_value(Value v) {
   return true;
 }
 
-bool HeaderSax::array_element(Value v) {
+bool HeaderSax::array_element(const Value& v) {
   ArrayField& a = *array_;
   const std::size_t index = a.count++;
   if (!a.bad.empty()) return v.container() ? describe(v, &discard_) : true;

@@ -21,7 +21,8 @@ StepLR<T>::StepLR(Optimizer<T>& opt, std::int64_t step_size, double gamma)
 template <class T>
 double StepLR<T>::lr_at(std::int64_t epoch) const {
   this->check_epoch("StepLR", epoch);
-  return this->base_lr() * std::pow(gamma_, static_cast<double>(epoch / step_size_));
+  const std::int64_t decays = epoch / step_size_;  // whole periods: PyTorch's epoch // step_size
+  return this->base_lr() * std::pow(gamma_, static_cast<double>(decays));
 }
 
 template <class T>
