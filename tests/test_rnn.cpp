@@ -301,3 +301,40 @@ TEST_CASE("the float RNN's tanh is within a few ulp of the exact tanh, saturates
   CHECK(y.value().data()[xs.size() - 2] == 1.0f);
   CHECK(y.value().data()[xs.size() - 1] == -1.0f);
 }
+
+TEST_CASE("rnn_layer with reverse equals the forward layer on the time-reversed sequence") {
+  const std::vector<std::int64_t> flip = {4, 3, 2, 1, 0};
+  for (const bool with_h0 : {false, true}) {
+    INFO("h0 " << with_h0);
+    const auto xv = randn({5, 3, 4}, 30), h0v = randn({3, 6}, 31, 0.5), up = randn({5, 3, 6}, 32);
+    const auto wih = randn({6, 4}, 33, 0.4), whh = randn({6, 6}, 34, 0.4), bih = randn({6}, 35, 0.3);
+    xt::xarray<double> out[2], gx[2], gw[2], gh[2];
+    for (int reversed = 0; reversed < 2; ++reversed) {
+      tg::Tape<double> t;
+      const auto x = t.input(xv, true), h0 = t.input(h0v, true), w = t.input(whh, true);
+      const tg::Var<double> h0_or_none = with_h0 ? h0 : tg::Var<double>();
+      const auto y = reversed
+                         ? tg::rnn_layer(x, h0_or_none, t.input(wih), w, t.input(bih), tg::Var<double>(),
+                                         tg::RNNActivation::Tanh, true)
+                         : tg::index_select(tg::rnn_layer(tg::index_select(x, 0, flip), h0_or_none,
+                                                          t.input(wih), w, t.input(bih), tg::Var<double>()),
+                                            0, flip);
+      t.backward(y, up);
+      out[reversed] = y.value();
+      gx[reversed] = x.grad();
+      gw[reversed] = w.grad();
+      if (with_h0) gh[reversed] = h0.grad();
+    }
+    CHECK(max_abs_diff(out[0], out[1]) < 1e-14);
+    CHECK(max_abs_diff(gx[0], gx[1]) < 1e-13);
+    CHECK(max_abs_diff(gw[0], gw[1]) < 1e-13);
+    if (with_h0) CHECK(max_abs_diff(gh[0], gh[1]) < 1e-13);
+  }
+  const auto act = GENERATE(tg::RNNActivation::Tanh, tg::RNNActivation::ReLU);
+  CHECK_GRADCHECK(
+      [act](tg::Tape<double>&, const std::vector<tg::Var<double>>& v) {
+        return tg::rnn_layer(v[0], v[1], v[2], v[3], v[4], v[5], act, true);
+      },
+      {randn({3, 2, 2}, 40), randn({2, 3}, 41, 0.5), randn({3, 2}, 42, 0.6), randn({3, 3}, 43, 0.6),
+       randn({3}, 44, 0.3), randn({3}, 45, 0.3)});
+}
