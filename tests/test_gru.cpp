@@ -3,8 +3,8 @@
 // primitive ops, gradcheck on odd shapes, and bad inputs.
 #include <optional>
 
+#include "recurrent_fixture.hpp"
 #include "recurrent_reference.hpp"
-#include "rnn_check.hpp"
 
 namespace tg = tapegrad;
 using tgtest::max_abs_diff;
@@ -18,6 +18,26 @@ std::vector<xt::xarray<double>> gru_values(std::size_t T, std::size_t N, std::si
   return {randn({T, N, I}, seed),           randn({N, H}, seed + 1, 0.5),  randn({3 * H, I}, seed + 3, 0.5),
           randn({3 * H, H}, seed + 4, 0.5), randn({3 * H}, seed + 5, 0.3), randn({3 * H}, seed + 6, 0.3)};
 }
+
+tg::GRUOptions options_of(const nlohmann::json& c) {
+  return tg::GRUOptions()
+      .num_layers(c.at("num_layers").get<std::size_t>())
+      .bias(c.at("bias").get<bool>())
+      .batch_first(c.at("batch_first").get<bool>())
+      .bidirectional(c.at("bidirectional").get<bool>())
+      .dropout(c.at("dropout").get<double>());
+}
+
+// GRU::run and GRUCell::run as named results, for rnnfx::check_case and gradcheck_module.
+const auto run_gru = [](tg::GRU<double>& m, tg::Tape<double>& t, const tg::Var<double>& x,
+                        const tg::Var<double>& h0, const tg::Var<double>&) {
+  const auto r = m.run(t, x, h0);
+  return rnnfx::Named{{"output", r.output}, {"h_n", r.h_n}};
+};
+const auto run_cell = [](tg::GRUCell<double>& m, tg::Tape<double>& t, const tg::Var<double>& x,
+                         const tg::Var<double>& h0, const tg::Var<double>&) {
+  return rnnfx::Named{{"h", m.run(t, x, h0)}};
+};
 
 }  // namespace
 
@@ -158,4 +178,164 @@ TEST_CASE("gru_layer on an empty sequence is a ValueError, a foreign or stale in
   t.reset();
   const auto x_again = t.input(v[0]);
   CHECK_THROWS_AS(tg::gru_layer(x_again, none, wih, whh, none, none), tg::StateError);
+}
+
+// ---- the GRU module and GRUCell ----------------------------------------------------------------
+
+TEST_CASE("GRU matches torch.nn.GRU: output, h_n and every gradient, in every configuration") {
+  double worst = 0;
+  int n = 0;
+  for (const auto& c : rnnfx::cases_of("GRU")) {
+    INFO("case " << n++ << ": layers " << c.at("num_layers") << ", bias " << c.at("bias") << ", batch_first "
+                 << c.at("batch_first") << ", bidirectional " << c.at("bidirectional") << ", x "
+                 << c.at("x").at("shape") << ", h0 " << c.contains("h0") << ", dropout " << c.at("dropout"));
+    tg::GRU<double> m(c.at("input_size").get<std::size_t>(), c.at("hidden_size").get<std::size_t>(),
+                      options_of(c));
+    worst = std::max(worst, rnnfx::check_case(m, c, run_gru));
+  }
+  CHECK(n == 10);
+  INFO("largest difference from PyTorch over every case and array: " << worst);  // -s shows it
+  CHECK(worst < 1e-12);
+}
+
+TEST_CASE("GRUCell matches torch.nn.GRUCell: h and every gradient, batched and unbatched") {
+  double worst = 0;
+  int n = 0;
+  for (const auto& c : rnnfx::cases_of("GRUCell")) {
+    INFO("case " << n++ << ": bias " << c.at("bias") << ", x " << c.at("x").at("shape") << ", h "
+                 << c.contains("h0"));
+    tg::GRUCell<double> m(c.at("input_size").get<std::size_t>(), c.at("hidden_size").get<std::size_t>(),
+                          tg::GRUCellOptions().bias(c.at("bias").get<bool>()));
+    worst = std::max(worst, rnnfx::check_case(m, c, run_cell));
+  }
+  CHECK(n == 4);
+  INFO("largest difference from PyTorch over every case and array: " << worst);
+  CHECK(worst < 1e-12);
+}
+
+TEST_CASE("GRU gradcheck w.r.t. input, h0 and all parameters on odd shapes") {
+  tg::Generator gen(5);
+  SECTION("hidden 1, input 1, T = 1, batch 1, with h0") {
+    tg::GRU<double> m(1, 1, tg::GRUOptions(), gen);
+    CHECK_GRADCHECK_MODULE(m, randn({1, 1, 1}, 1), randn({1, 1, 1}, 2, 0.5), std::nullopt, run_gru);
+  }
+  SECTION("two bidirectional layers, batch 1, with h0") {
+    tg::GRU<double> m(2, 2, tg::GRUOptions().num_layers(2).bidirectional(true), gen);
+    CHECK_GRADCHECK_MODULE(m, randn({3, 1, 2}, 4), randn({4, 1, 2}, 5, 0.5), std::nullopt, run_gru);
+  }
+  SECTION("batch_first, no bias, two layers, no h0") {
+    tg::GRU<double> m(3, 2, tg::GRUOptions().num_layers(2).bias(false).batch_first(true), gen);
+    CHECK_GRADCHECK_MODULE(m, randn({2, 3, 3}, 7), std::nullopt, std::nullopt, run_gru);
+  }
+  SECTION("unbatched, bidirectional, with h0") {
+    tg::GRU<double> m(2, 3, tg::GRUOptions().bidirectional(true), gen);
+    CHECK_GRADCHECK_MODULE(m, randn({4, 2}, 8), randn({2, 3}, 9, 0.5), std::nullopt, run_gru);
+  }
+  SECTION("GRUCell: batch 1, hidden 1, input 1; unbatched; no bias") {
+    tg::GRUCell<double> a(1, 1, tg::GRUCellOptions(), gen);
+    CHECK_GRADCHECK_MODULE(a, randn({1, 1}, 10), randn({1, 1}, 11), std::nullopt, run_cell);
+    tg::GRUCell<double> b(3, 2, tg::GRUCellOptions().bias(false), gen);
+    CHECK_GRADCHECK_MODULE(b, randn({3}, 13), randn({2}, 14), std::nullopt, run_cell);
+    CHECK_GRADCHECK_MODULE(b, randn({2, 3}, 16), std::nullopt, std::nullopt, run_cell);
+  }
+}
+
+TEST_CASE("GRU uses PyTorch's parameter names, shapes, order and init range, and prints as PyTorch") {
+  tg::Generator gen(7);
+  tg::GRU<float> m(3, 16, tg::GRUOptions().num_layers(2).bidirectional(true), gen);
+  std::vector<std::string> names;
+  for (auto& [name, p] : m.named_parameters()) {
+    names.push_back(name);
+    for (float v : p->value) CHECK(std::abs(v) <= 0.25f);
+  }
+  CHECK(names.size() == 16);
+  CHECK(names[4] == "weight_ih_l0_reverse");
+  CHECK(names[15] == "bias_hh_l1_reverse");
+  const auto sd = m.state_dict();
+  CHECK(sd.at("weight_ih_l0").shape() == tg::Shape{48, 3});
+  CHECK(sd.at("weight_ih_l1_reverse").shape() == tg::Shape{48, 32});
+  CHECK(sd.at("weight_hh_l1").shape() == tg::Shape{48, 16});
+  CHECK(sd.at("bias_ih_l1").shape() == tg::Shape{48});
+  CHECK(m.to_string() == "GRU(3, 16, num_layers=2, bidirectional=True)\n");
+  CHECK(tg::GRU<float>(3, 4, tg::GRUOptions().dropout(0.25).batch_first(true)).to_string() ==
+        "GRU(3, 4, batch_first=True, dropout=0.25)\n");
+  CHECK(tg::GRUCell<float>(3, 4).to_string() == "GRUCell(3, 4)\n");
+  CHECK(tg::GRUCell<float>(5, 2).state_dict().at("weight_hh").shape() == tg::Shape{6, 2});
+}
+
+TEST_CASE(
+    "GRU shapes follow torch.nn.GRU; dropout only between layers in training; float agrees with double") {
+  tg::Generator gen(8);
+  tg::GRU<double> m(3, 4, tg::GRUOptions().num_layers(2).batch_first(true).bidirectional(true).dropout(0.5),
+                    gen);
+  tg::Tape<double> t;
+  const auto x = t.input(randn({2, 5, 3}, 1));
+  m.eval();
+  const auto r = m.run(t, x);
+  CHECK(r.output.shape() == tg::Shape{2, 5, 8});
+  CHECK(r.h_n.shape() == tg::Shape{4, 2, 4});
+  for (std::size_t n = 0; n < 2; ++n) {
+    for (std::size_t j = 0; j < 4; ++j) {
+      CHECK(r.h_n.value()(2, n, j) == r.output.value()(n, 4, j));
+      CHECK(r.h_n.value()(3, n, j) == r.output.value()(n, 0, 4 + j));
+    }
+  }
+  CHECK((m.run(t, x).output.value() == r.output.value()));  // eval: no dropout, deterministic
+  m.train();
+  CHECK(max_abs_diff(m.run(t, x).output.value(), r.output.value()) > 1e-3);
+
+  tg::GRU<float> f(3, 4, tg::GRUOptions().num_layers(2).batch_first(true).bidirectional(true));
+  tg::StateDict<float> sf;
+  for (const auto& [k, v] : m.state_dict()) sf[k] = xt::xarray<float>(xt::cast<float>(v));
+  f.load_state_dict(sf);
+  tg::Tape<float> tf;
+  const auto yf = f.forward(tf, tf.input(xt::xarray<float>(xt::cast<float>(x.value()))));
+  CHECK(max_abs_diff(yf.value(), r.output.value()) < 1e-6);
+}
+
+TEST_CASE(
+    "GRU input of rank 1 or 4, of the wrong input_size, or an h0 of the wrong shape is a ShapeError naming them") {
+  tg::GRU<double> m(3, 4, tg::GRUOptions().num_layers(2));
+  tg::Tape<double> t;
+  const auto x = t.input(randn({5, 2, 3}, 0));
+  const auto rank4 = t.input(randn({5, 2, 3, 1}, 1)), rank1 = t.input(randn({3}, 2)),
+             wide = t.input(randn({5, 2, 4}, 3));
+  const auto h0_bad = t.input(randn({1, 2, 4}, 4));
+  const std::size_t n = t.size();
+  CHECK_THROWS_WITH(m.run(t, rank4), Catch::Contains("GRU") && Catch::Contains("(5, 2, 3, 1)"));
+  CHECK_THROWS_AS(m.run(t, rank1), tg::ShapeError);
+  CHECK_THROWS_WITH(m.run(t, wide), Catch::Contains("Expected 3, got 4"));
+  CHECK_THROWS_WITH(m.run(t, x, h0_bad),
+                    Catch::Contains("expected hidden size (2, 2, 4)") && Catch::Contains("(1, 2, 4)"));
+  CHECK(t.size() == n);
+}
+
+TEST_CASE("GRU on an empty sequence is a ValueError; hidden_size 0, num_layers 0 or a bad dropout too") {
+  tg::GRU<double> m(3, 4);
+  tg::Tape<double> t;
+  const auto empty = t.input(xt::xarray<double>::from_shape({0, 2, 3}));
+  const std::size_t n = t.size();
+  CHECK_THROWS_AS(m.run(t, empty), tg::ValueError);
+  CHECK(t.size() == n);
+  CHECK_THROWS_WITH(tg::GRU<double>(3, 0), Catch::Contains("hidden_size"));
+  CHECK_THROWS_WITH(tg::GRU<double>(3, 4, tg::GRUOptions().num_layers(0)), Catch::Contains("num_layers"));
+  CHECK_THROWS_WITH(tg::GRU<double>(3, 4, tg::GRUOptions().dropout(2.0)), Catch::Contains("dropout"));
+  CHECK_THROWS_AS(tg::GRU<double>(3, 4, tg::GRUOptions().dropout(-1e-9)), tg::ValueError);
+  CHECK_THROWS_AS(tg::GRUCell<double>(3, 0), tg::ValueError);
+}
+
+TEST_CASE(
+    "GRUCell input of rank 3, the wrong input_size, or an h of the wrong shape is a ShapeError naming them") {
+  tg::GRUCell<double> m(3, 4);
+  tg::Tape<double> t;
+  const auto x = t.input(randn({2, 3}, 1)), x3 = t.input(randn({1, 2, 3}, 2)), wide = t.input(randn({5}, 3));
+  const auto h_bad = t.input(randn({2, 5}, 4)), ux = t.input(randn({3}, 5)),
+             h_batched = t.input(randn({1, 4}, 6));
+  const std::size_t n = t.size();
+  CHECK_THROWS_WITH(m.run(t, x3), Catch::Contains("(1, 2, 3)"));
+  CHECK_THROWS_WITH(m.run(t, wide), Catch::Contains("got 5 expected 3"));
+  CHECK_THROWS_WITH(m.run(t, x, h_bad), Catch::Contains("(2, 4)") && Catch::Contains("(2, 5)"));
+  CHECK_THROWS_WITH(m.run(t, ux, h_batched),
+                    Catch::Contains("expected h of shape (4)") && Catch::Contains("(1, 4)"));
+  CHECK(t.size() == n);
 }
