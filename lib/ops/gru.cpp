@@ -75,12 +75,13 @@ void gru_layer_backward(BackwardCtx<T>& c) {
     for (std::size_t k = 0; k < NH; ++k) g[k] += dh[k];
     detail::seq_backward_h0(g, dQ, c.input(2).data(), d, G);
   }
-  const bool need_bih = p_bih >= 0 && c.needs_grad(p_bih);
-  const bool need_bhh = p_bhh >= 0 && c.needs_grad(p_bhh);
-  if (need_bih)
-    detail::seq_backward_bias(c.input_grad(p_bih).data(), static_cast<T*>(nullptr), dP, d.rows(), G);
-  if (need_bhh)
-    detail::seq_backward_bias(static_cast<T*>(nullptr), c.input_grad(p_bhh).data(), dQ, d.rows(), G);
+  // The r and z columns of dP and dQ are equal: summed once for both biases.
+  T* db_ih = p_bih >= 0 && c.needs_grad(p_bih) ? c.input_grad(p_bih).data() : nullptr;
+  T* db_hh = p_bhh >= 0 && c.needs_grad(p_bhh) ? c.input_grad(p_bhh).data() : nullptr;
+  T* none = nullptr;
+  if (db_ih || db_hh) detail::seq_backward_bias(db_ih, db_hh, dP, d.rows(), 2 * d.H, G);
+  if (db_ih) detail::seq_backward_bias(db_ih + 2 * d.H, none, dP + 2 * d.H, d.rows(), d.H, G);
+  if (db_hh) detail::seq_backward_bias(none, db_hh + 2 * d.H, dQ + 2 * d.H, d.rows(), d.H, G);
 }
 
 }  // namespace

@@ -84,7 +84,8 @@ void lstm_layer_backward(BackwardCtx<T>& c) {
   const bool need_bhh = p_bhh >= 0 && c.needs_grad(p_bhh);
   if (need_bih || need_bhh) {
     detail::seq_backward_bias(need_bih ? c.input_grad(p_bih).data() : nullptr,
-                              need_bhh ? c.input_grad(p_bhh).data() : nullptr, dS, d.rows(), 4 * d.H);
+                              need_bhh ? c.input_grad(p_bhh).data() : nullptr, dS, d.rows(), 4 * d.H,
+                              4 * d.H);
   }
 }
 

@@ -6,7 +6,8 @@
 //                                                    previous state is a row of Y (Y shifted
 //                                                    by one step), plus dA_first^T h0
 //   dL/dh0   = dA_first W_hh
-//   dL/db    = Σ_rows dA[row]                        column sums, accumulated in double
+//   dL/db    = Σ_rows dA[row]                        column sums: float partial sums of 32
+//                                                    rows into double totals
 // Every GEMM reads the transposes in place (transpose flags), none is copied.
 #include "recurrent_kernels.hpp"
 
@@ -69,19 +70,25 @@ void seq_backward_h0(T* dh0, const T* dA, const T* W_hh, const SeqDims& d, std::
 }
 
 template <class T>
-void seq_backward_bias(T* db_ih, T* db_hh, const T* dA, std::size_t rows, std::size_t G) {
-  constexpr std::size_t kBlock = 64;
-  for (std::size_t j0 = 0; j0 < G; j0 += kBlock) {
-    const std::size_t nb = std::min(kBlock, G - j0);
-    double acc[kBlock] = {};
-    for (std::size_t row = 0; row < rows; ++row) {
-      const T* a = dA + row * G + j0;
-      for (std::size_t j = 0; j < nb; ++j) acc[j] += static_cast<double>(a[j]);
+void seq_backward_bias(T* db_ih, T* db_hh, const T* dA, std::size_t rows, std::size_t cols, std::size_t ld) {
+  // Blocks of kCols columns; in each, partial sums of kRows rows in T (vectorized across the
+  // columns), added into double totals.
+  constexpr std::size_t kCols = 128, kRows = 32;
+  for (std::size_t j0 = 0; j0 < cols; j0 += kCols) {
+    const std::size_t nb = std::min(kCols, cols - j0);
+    double total[kCols] = {};
+    for (std::size_t r0 = 0; r0 < rows; r0 += kRows) {
+      T part[kCols] = {};
+      for (std::size_t row = r0, end = std::min(rows, r0 + kRows); row < end; ++row) {
+        const T* a = dA + row * ld + j0;
+        for (std::size_t j = 0; j < nb; ++j) part[j] += a[j];
+      }
+      for (std::size_t j = 0; j < nb; ++j) total[j] += static_cast<double>(part[j]);
     }
     for (T* db : {db_ih, db_hh}) {
       if (!db) continue;
       T* gb = db + j0;
-      for (std::size_t j = 0; j < nb; ++j) gb[j] += static_cast<T>(acc[j]);
+      for (std::size_t j = 0; j < nb; ++j) gb[j] += static_cast<T>(total[j]);
     }
   }
 }
@@ -93,7 +100,7 @@ void seq_backward_bias(T* db_ih, T* db_hh, const T* dA, std::size_t rows, std::s
   template void seq_backward_w_ih(T*, T, const T*, const T*, std::size_t, std::size_t, std::size_t); \
   template void seq_backward_w_hh(T*, T, const T*, const T*, const T*, const SeqDims&, std::size_t); \
   template void seq_backward_h0(T*, const T*, const T*, const SeqDims&, std::size_t);                \
-  template void seq_backward_bias(T*, T*, const T*, std::size_t, std::size_t);
+  template void seq_backward_bias(T*, T*, const T*, std::size_t, std::size_t, std::size_t);
 TAPEGRAD_SEQ_KERNELS(float)
 TAPEGRAD_SEQ_KERNELS(double)
 #undef TAPEGRAD_SEQ_KERNELS

@@ -56,8 +56,9 @@ void seq_backward_w_hh(T* dW_hh, T beta, const T* dA, const T* Y, const T* h0, c
 template <class T>
 void seq_backward_h0(T* dh0, const T* dA, const T* W_hh, const SeqDims& d, std::size_t G);
 
-// db_ih += Σ_rows dA[row], and db_hh += the same; either may be null. Accumulated in double.
+// db_ih += Σ_rows dA[row], and db_hh += the same, over `cols` columns of dA (rows, ld); either
+// may be null. Partial sums of 32 rows in T, totals in double.
 template <class T>
-void seq_backward_bias(T* db_ih, T* db_hh, const T* dA, std::size_t rows, std::size_t G);
+void seq_backward_bias(T* db_ih, T* db_hh, const T* dA, std::size_t rows, std::size_t cols, std::size_t ld);
 
 }  // namespace tapegrad::detail
