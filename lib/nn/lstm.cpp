@@ -3,6 +3,7 @@
 #include "tapegrad/ops/shape.hpp"
 
 #include "recurrent_stack.hpp"
+#include "sequence_input.hpp"
 
 namespace tapegrad {
 

@@ -1,7 +1,7 @@
 #pragma once
-// The Elman RNN module (torch.nn.RNN), what every recurrent module returns and the options
-// RNN, LSTM (nn/lstm.hpp) and GRU (nn/gru.hpp) share, and the input handling shared by every
-// recurrent module (RNN, LSTM, GRU, LNRNN and BNRNN in nn/norm_rnn.hpp).
+// The Elman RNN module (torch.nn.RNN), what every recurrent module returns, and the options
+// RNN, LSTM (nn/lstm.hpp) and GRU (nn/gru.hpp) share. (The input handling every recurrent
+// module shares is internal: lib/nn/sequence_input.hpp.)
 //
 // Each layer (and direction) is one fused rnn_layer node for the whole sequence (ops/rnn.hpp).
 #include <cstddef>
@@ -160,32 +160,6 @@ class RNN : public Module<T> {
   std::vector<RecurrentLayerParams<T>> layers_;  // layer by layer, forward direction first
   Generator dropout_gen_;
 };
-
-namespace detail {
-
-// The layout of a recurrent module's input, found by check_sequence_input.
-struct SequenceLayout {
-  bool batched = true;  // false for an unbatched (T, I) input
-  bool batch_first = false;
-  std::size_t T = 0, N = 0;
-};
-
-// Validates x and h0 for module `who` (a ShapeError/ValueError/StateError naming the shapes;
-// nothing is recorded). h0 may be undefined.
-template <class T>
-SequenceLayout check_sequence_input(const char* who, Tape<T>& t, const Var<T>& x, const Var<T>& h0,
-                                    std::size_t input_size, std::size_t hidden_size, std::size_t num_layers,
-                                    bool batch_first);
-// x as (T, N, I) and h0 as (num_layers, N, H) (undefined stays undefined).
-template <class T>
-Var<T> time_major_input(const Var<T>& x, const SequenceLayout& layout);
-template <class T>
-Var<T> batched_h0(const Var<T>& h0, const SequenceLayout& layout);
-// From the time-major output (T, N, H) and h_n (L, N, H) back to the caller's layout.
-template <class T>
-RNNOutput<T> to_caller_layout(const Var<T>& output, const Var<T>& h_n, const SequenceLayout& layout);
-
-}  // namespace detail
 
 extern template class RNN<float>;
 extern template class RNN<double>;
