@@ -339,3 +339,24 @@ TEST_CASE(
                     Catch::Contains("expected h of shape (4)") && Catch::Contains("(1, 4)"));
   CHECK(t.size() == n);
 }
+
+TEST_CASE("in batch-invariant mode a GRU sequence's states do not depend on the rest of the batch") {
+  tg::Generator gen(11);
+  tg::GRU<float> m(37, 67, tg::GRUOptions().bidirectional(true), gen);
+  const auto xv = randn<float>({5, 9, 37}, 12);
+  tg::BatchInvariantGuard guard;
+  tg::Tape<float> t;
+  const auto all = m.forward(t, t.input(xv)).value();
+  for (const std::size_t n : {0, 4, 8}) {
+    xt::xarray<float> one = xt::xarray<float>::from_shape({5, 1, 37});
+    for (std::size_t s = 0; s < 5; ++s) {
+      for (std::size_t i = 0; i < 37; ++i) one(s, 0, i) = xv(s, n, i);
+    }
+    const auto y = m.forward(t, t.input(one)).value();
+    std::size_t differing = 0;
+    for (std::size_t s = 0; s < 5; ++s) {
+      for (std::size_t j = 0; j < 134; ++j) differing += y(s, 0, j) != all(s, n, j);
+    }
+    CHECK(differing == 0);
+  }
+}
