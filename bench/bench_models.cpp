@@ -119,8 +119,8 @@ void BM_mlp_soak(benchmark::State& state) {
 // x (T, N, I) time-major, target (N, 1); the Linear(128, 1) head reads the last hidden state.
 
 template <class M>
-void rnn_steps(benchmark::State& state, M& rnn) {
-  tg::Linear<float> head(bm::kRnnHidden, 1);
+void rnn_steps(benchmark::State& state, M& rnn, std::size_t hidden = bm::kRnnHidden) {
+  tg::Linear<float> head(hidden, 1);
   auto params = rnn.parameters();
   for (auto* p : head.parameters()) params.push_back(p);
   tg::SGD<float> opt(params, bm::kLr);
@@ -151,6 +151,22 @@ void BM_rnn_step(benchmark::State& state) {
 void BM_lnrnn_step(benchmark::State& state) {
   tg::LNRNN<float> rnn(bm::kRnnInput, bm::kRnnHidden);
   rnn_steps(state, rnn);
+}
+
+// nn::LSTM and nn::GRU: one fused node per layer for the whole sequence, as RNN.
+void BM_lstm_step(benchmark::State& state) {
+  tg::LSTM<float> rnn(bm::kRnnInput, bm::kRnnHidden);
+  rnn_steps(state, rnn);
+}
+
+void BM_gru_step(benchmark::State& state) {
+  tg::GRU<float> rnn(bm::kRnnInput, bm::kRnnHidden);
+  rnn_steps(state, rnn);
+}
+
+void BM_lstm_2layer_step(benchmark::State& state) {
+  tg::LSTM<float> rnn(bm::kRnnInput, bm::kDeepLstmHidden, tg::LSTMOptions().num_layers(bm::kDeepLstmLayers));
+  rnn_steps(state, rnn, bm::kDeepLstmHidden);
 }
 
 // ---- (4) fused normalization kernels ----------------------------------------------------------
@@ -229,6 +245,9 @@ int main(int argc, char** argv) {
   for (const auto& c : bm::kMlpCases) benchmark::RegisterBenchmark(c.name, BM_mlp_step, c)->Unit(us);
   benchmark::RegisterBenchmark("rnn_step/nn_rnn", BM_rnn_step)->Unit(us);
   benchmark::RegisterBenchmark("rnn_step/layernorm_rnn", BM_lnrnn_step)->Unit(us);
+  benchmark::RegisterBenchmark("rnn_step/nn_lstm", BM_lstm_step)->Unit(us);
+  benchmark::RegisterBenchmark("rnn_step/nn_gru", BM_gru_step)->Unit(us);
+  benchmark::RegisterBenchmark("rnn_step/nn_lstm_2layer_h256", BM_lstm_2layer_step)->Unit(us);
   for (const auto& c : bm::kLayerNormCases) {
     benchmark::RegisterBenchmark(c.name, BM_norm_fwd_bwd<true>, c)->Unit(us);
   }

@@ -41,6 +41,8 @@ constexpr MlpCase kMlpCases[] = {
 
 // ---- (3) RNN: input 16, hidden 128, seq 32, batch 32; Linear(128, 1) on the last state, MSE --
 constexpr std::size_t kRnnInput = 16, kRnnHidden = 128, kRnnSeq = 32, kRnnBatch = 32;
+// The same with torch.nn.LSTM / GRU (one layer, hidden 128), and a 2-layer LSTM at hidden 256.
+constexpr std::size_t kDeepLstmHidden = 256, kDeepLstmLayers = 2;
 
 // ---- (4) fused normalization kernels, forward + backward with a fixed upstream gradient -----
 struct NormCase {

@@ -136,3 +136,46 @@ TEST_CASE("RNN, LayerNorm-RNN and BatchNorm-RNN training steps allocate nothing 
   tg::BNRNN<float> bnrnn(4, 16, tg::BNRNNOptions().max_length(5));
   CHECK(rnn_step_allocations(bnrnn, gen) == 0);
 }
+
+TEST_CASE(
+    "LSTM and GRU training steps allocate nothing after warm-up, also 2 bidirectional layers with dropout") {
+  tg::Generator gen(4);
+  tg::LSTM<float> lstm(4, 16, tg::LSTMOptions(), gen);
+  CHECK(rnn_step_allocations(lstm, gen) == 0);
+  tg::GRU<float> gru(4, 16, tg::GRUOptions(), gen);
+  CHECK(rnn_step_allocations(gru, gen) == 0);
+  const auto deep = [] { return tg::LSTMOptions().num_layers(2).bidirectional(true).dropout(0.3); };
+  tg::LSTM<float> lstm2(4, 16, deep(), gen);
+  CHECK(rnn_step_allocations(lstm2, gen) == 0);
+  tg::GRU<float> gru2(4, 16, tg::GRUOptions().num_layers(2).bidirectional(true).dropout(0.3), gen);
+  CHECK(rnn_step_allocations(gru2, gen) == 0);
+  tg::RNN<float> rnn2(4, 16, tg::RNNOptions().num_layers(2).bidirectional(true).dropout(0.3), gen);
+  CHECK(rnn_step_allocations(rnn2, gen) == 0);
+}
+
+TEST_CASE("a training step of a hand-written LSTMCell / GRUCell loop allocates nothing after warm-up") {
+  tg::Generator gen(5);
+  tg::LSTMCell<float> lstm(4, 16, tg::LSTMCellOptions(), gen);
+  tg::GRUCell<float> gru(4, 16, tg::GRUCellOptions(), gen);
+  auto params = lstm.parameters();
+  for (auto* p : gru.parameters()) params.push_back(p);
+  tg::SGD<float> opt(params, 0.01);
+  const xt::xarray<float> x = tgtest::randn<float>({5, 3, 4}, 4);
+  const xt::xarray<float> target = tgtest::randn<float>({3, 16}, 5);
+  tg::Tape<float> t;
+  const long n = allocations_after_warmup([&] {
+    opt.zero_grad();
+    t.reset();
+    const auto xs = t.input_view(x);
+    tg::LSTMCellState<float> s;
+    tg::Var<float> h;
+    for (std::ptrdiff_t k = 0; k < 5; ++k) {
+      const auto xk = tg::select(xs, 0, k);
+      s = lstm.run(t, xk, s.h, s.c);
+      h = gru.run(t, xk, h);
+    }
+    t.backward(tg::mse_loss(tg::mul(s.h, h), t.input_view(target)));  // (not sum: its forward allocates)
+    opt.step();
+  });
+  CHECK(n == 0);
+}

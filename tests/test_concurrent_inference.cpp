@@ -43,6 +43,11 @@ const std::set<std::string> kCoveredModules = {"ReLU",
                                                "SequenceBatchNorm",
                                                "LNRNN",
                                                "BNRNN",
+                                               "LSTM",
+                                               "GRU",
+                                               "RNNCell",
+                                               "LSTMCell",
+                                               "GRUCell",
                                                "Sequential"};
 
 template <class T>
@@ -304,6 +309,32 @@ TEMPLATE_TEST_CASE("RNN gives the single-thread bits when threads share it in ev
                             [](std::size_t b, std::uint64_t s) {
                               return randn<T>({b, 4}, s);
                             }});
+}
+
+TEMPLATE_TEST_CASE(
+    "LSTM, GRU, bidirectional RNN and the cells give the single-thread bits when threads share them", "",
+    float, double) {
+  using T = TestType;
+  const auto deep = [] { return tg::LSTMOptions().num_layers(2).bidirectional(true).dropout(0.5); };
+  check_concurrent_eval<T>(
+      {"LSTM", seeded_builder<T, tg::LSTM<T>>(4, 6, tg::LSTMOptions()), sequences<T>(4, false)});
+  check_concurrent_eval<T>({"LSTM 2 bidirectional layers, dropout, batch_first",
+                            seeded_builder<T, tg::LSTM<T>>(4, 6, deep().batch_first(true)),
+                            sequences<T>(4, true)});
+  check_concurrent_eval<T>(
+      {"GRU 2 bidirectional layers, dropout",
+       seeded_builder<T, tg::GRU<T>>(4, 6, tg::GRUOptions().num_layers(2).bidirectional(true).dropout(0.5)),
+       sequences<T>(4, false)});
+  check_concurrent_eval<T>(
+      {"RNN bidirectional, dropout",
+       seeded_builder<T, tg::RNN<T>>(4, 6, tg::RNNOptions().num_layers(2).bidirectional(true).dropout(0.5)),
+       sequences<T>(4, false)});
+  check_concurrent_eval<T>(
+      {"RNNCell", seeded_builder<T, tg::RNNCell<T>>(4, 6, tg::RNNCellOptions()), rows<T>(4)});
+  check_concurrent_eval<T>(
+      {"LSTMCell", seeded_builder<T, tg::LSTMCell<T>>(4, 6, tg::LSTMCellOptions()), rows<T>(4)});
+  check_concurrent_eval<T>(
+      {"GRUCell", seeded_builder<T, tg::GRUCell<T>>(4, 6, tg::GRUCellOptions()), rows<T>(4)});
 }
 
 TEMPLATE_TEST_CASE("LNRNN in both variants gives the single-thread bits when threads share it in eval mode",

@@ -1,3 +1,4 @@
+#include "recurrent_fixture.hpp"
 #include "rnn_check.hpp"
 
 #include <cstring>
@@ -300,4 +301,151 @@ TEST_CASE("the float RNN's tanh is within a few ulp of the exact tanh, saturates
   CHECK(y.value().data()[xs.size() - 6] == 1e-30f);
   CHECK(y.value().data()[xs.size() - 2] == 1.0f);
   CHECK(y.value().data()[xs.size() - 1] == -1.0f);
+}
+
+TEST_CASE("rnn_layer with reverse equals the forward layer on the time-reversed sequence") {
+  const std::vector<std::int64_t> flip = {4, 3, 2, 1, 0};
+  for (const bool with_h0 : {false, true}) {
+    INFO("h0 " << with_h0);
+    const auto xv = randn({5, 3, 4}, 30), h0v = randn({3, 6}, 31, 0.5), up = randn({5, 3, 6}, 32);
+    const auto wih = randn({6, 4}, 33, 0.4), whh = randn({6, 6}, 34, 0.4), bih = randn({6}, 35, 0.3);
+    xt::xarray<double> out[2], gx[2], gw[2], gh[2];
+    for (int reversed = 0; reversed < 2; ++reversed) {
+      tg::Tape<double> t;
+      const auto x = t.input(xv, true), h0 = t.input(h0v, true), w = t.input(whh, true);
+      const tg::Var<double> h0_or_none = with_h0 ? h0 : tg::Var<double>();
+      const auto y = reversed
+                         ? tg::rnn_layer(x, h0_or_none, t.input(wih), w, t.input(bih), tg::Var<double>(),
+                                         tg::RNNActivation::Tanh, true)
+                         : tg::index_select(tg::rnn_layer(tg::index_select(x, 0, flip), h0_or_none,
+                                                          t.input(wih), w, t.input(bih), tg::Var<double>()),
+                                            0, flip);
+      t.backward(y, up);
+      out[reversed] = y.value();
+      gx[reversed] = x.grad();
+      gw[reversed] = w.grad();
+      if (with_h0) gh[reversed] = h0.grad();
+    }
+    CHECK(max_abs_diff(out[0], out[1]) < 1e-14);
+    CHECK(max_abs_diff(gx[0], gx[1]) < 1e-13);
+    CHECK(max_abs_diff(gw[0], gw[1]) < 1e-13);
+    if (with_h0) CHECK(max_abs_diff(gh[0], gh[1]) < 1e-13);
+  }
+  const auto act = GENERATE(tg::RNNActivation::Tanh, tg::RNNActivation::ReLU);
+  CHECK_GRADCHECK(
+      [act](tg::Tape<double>&, const std::vector<tg::Var<double>>& v) {
+        return tg::rnn_layer(v[0], v[1], v[2], v[3], v[4], v[5], act, true);
+      },
+      {randn({3, 2, 2}, 40), randn({2, 3}, 41, 0.5), randn({3, 2}, 42, 0.6), randn({3, 3}, 43, 0.6),
+       randn({3}, 44, 0.3), randn({3}, 45, 0.3)});
+}
+
+// ---- bidirectional RNN, dropout, RNNCell ---------------------------------------------------
+
+namespace {
+const auto run_rnn = [](tg::RNN<double>& m, tg::Tape<double>& t, const tg::Var<double>& x,
+                        const tg::Var<double>& h0, const tg::Var<double>&) {
+  const auto r = m.run(t, x, h0);
+  return rnnfx::Named{{"output", r.output}, {"h_n", r.h_n}};
+};
+const auto run_rnn_cell = [](tg::RNNCell<double>& m, tg::Tape<double>& t, const tg::Var<double>& x,
+                             const tg::Var<double>& h0, const tg::Var<double>&) {
+  return rnnfx::Named{{"h", m.run(t, x, h0)}};
+};
+}  // namespace
+
+TEST_CASE("bidirectional RNN matches torch.nn.RNN (tanh and relu, 1 and 2 layers, unbatched)") {
+  double worst = 0;
+  int n = 0;
+  for (const auto& c : rnnfx::cases_of("RNN")) {
+    INFO("case " << n++ << ": layers " << c.at("num_layers") << ", " << c.at("nonlinearity") << ", x "
+                 << c.at("x").at("shape") << ", h0 " << c.contains("h0"));
+    tg::RNN<double> m(c.at("input_size").get<std::size_t>(), c.at("hidden_size").get<std::size_t>(),
+                      options_of(c).bidirectional(c.at("bidirectional").get<bool>()));
+    worst = std::max(worst, rnnfx::check_case(m, c, run_rnn));
+  }
+  CHECK(n == 4);
+  INFO("largest difference from PyTorch over every case and array: " << worst);  // -s shows it
+  CHECK(worst < 1e-12);
+}
+
+TEST_CASE("RNNCell matches torch.nn.RNNCell (tanh and relu, bias off, unbatched)") {
+  double worst = 0;
+  int n = 0;
+  for (const auto& c : rnnfx::cases_of("RNNCell")) {
+    INFO("case " << n++ << ": " << c.at("nonlinearity") << ", bias " << c.at("bias") << ", x "
+                 << c.at("x").at("shape"));
+    tg::RNNCell<double> m(c.at("input_size").get<std::size_t>(), c.at("hidden_size").get<std::size_t>(),
+                          tg::RNNCellOptions()
+                              .bias(c.at("bias").get<bool>())
+                              .nonlinearity(c.at("nonlinearity").get<std::string>()));
+    worst = std::max(worst, rnnfx::check_case(m, c, run_rnn_cell));
+  }
+  CHECK(n == 3);
+  INFO("largest difference from PyTorch over every case and array: " << worst);
+  CHECK(worst < 1e-12);
+}
+
+TEST_CASE("bidirectional RNN and RNNCell gradcheck on odd shapes") {
+  tg::Generator gen(21);
+  SECTION("bidirectional, two relu layers, batch 1, hidden 1, with h0") {
+    tg::RNN<double> m(1, 1, tg::RNNOptions().num_layers(2).nonlinearity("relu").bidirectional(true), gen);
+    CHECK_GRADCHECK_MODULE(m, randn({3, 1, 1}, 1), randn({4, 1, 1}, 2, 0.5), std::nullopt, run_rnn);
+  }
+  SECTION("bidirectional, T = 1, unbatched, no h0") {
+    tg::RNN<double> m(2, 3, tg::RNNOptions().bidirectional(true), gen);
+    CHECK_GRADCHECK_MODULE(m, randn({1, 2}, 3), std::nullopt, std::nullopt, run_rnn);
+  }
+  SECTION("RNNCell: tanh with h, relu without bias, unbatched") {
+    tg::RNNCell<double> a(1, 1, tg::RNNCellOptions(), gen);
+    CHECK_GRADCHECK_MODULE(a, randn({1, 1}, 4), randn({1, 1}, 5), std::nullopt, run_rnn_cell);
+    tg::RNNCell<double> b(3, 2, tg::RNNCellOptions().nonlinearity("relu").bias(false), gen);
+    CHECK_GRADCHECK_MODULE(b, randn({2, 3}, 6), randn({2, 2}, 7), std::nullopt, run_rnn_cell);
+    CHECK_GRADCHECK_MODULE(b, randn({3}, 8), std::nullopt, std::nullopt, run_rnn_cell);
+  }
+}
+
+TEST_CASE(
+    "bidirectional RNN names its reverse parameters as PyTorch; dropout only between layers in training") {
+  tg::Generator g1(4), g2(4);
+  tg::RNN<double> m(3, 4, tg::RNNOptions().num_layers(2).bidirectional(true), g1);
+  const auto params = m.named_parameters();
+  REQUIRE(params.size() == 16);
+  CHECK(params[4].first == "weight_ih_l0_reverse");
+  CHECK(params[8].first == "weight_ih_l1");
+  CHECK(params[8].second->value.shape() == tg::Shape{4, 8});
+  CHECK(m.to_string() == "RNN(3, 4, num_layers=2, bidirectional=True)\n");
+  CHECK(m.layer_params(0, true).bias_hh == params[7].second);
+
+  tg::RNN<double> d(3, 4, tg::RNNOptions().num_layers(2).bidirectional(true).dropout(0.5), g2);
+  CHECK(d.to_string() == "RNN(3, 4, num_layers=2, dropout=0.5, bidirectional=True)\n");
+  tg::Tape<double> t;
+  const auto x = t.input(randn({5, 2, 3}, 1));
+  const auto reference = m.run(t, x).output.value();
+  d.eval();
+  CHECK((d.run(t, x).output.value() == reference));
+  d.train();
+  CHECK(max_abs_diff(d.run(t, x).output.value(), reference) > 1e-3);
+  CHECK_THROWS_AS(tg::RNN<double>(3, 4, tg::RNNOptions().dropout(1.01)), tg::ValueError);
+  CHECK_THROWS_AS(tg::RNN<double>(3, 4, tg::RNNOptions().dropout(-0.5)), tg::ValueError);
+  CHECK(tg::RNNCell<float>(3, 4, tg::RNNCellOptions().bias(false).nonlinearity("relu")).to_string() ==
+        "RNNCell(3, 4, bias=False, nonlinearity=relu)\n");
+}
+
+TEST_CASE(
+    "RNNCell input of rank 3 or the wrong input_size, an h of the wrong shape, or a bad config are errors naming them") {
+  tg::RNNCell<double> m(3, 4);
+  tg::Tape<double> t;
+  const auto x = t.input(randn({2, 3}, 1)), x3 = t.input(randn({1, 2, 3}, 2)),
+             wide = t.input(randn({2, 4}, 3));
+  const auto h_bad = t.input(randn({3, 4}, 4));
+  const std::size_t n = t.size();
+  CHECK_THROWS_WITH(m.run(t, x3), Catch::Contains("RNNCell") && Catch::Contains("(1, 2, 3)"));
+  CHECK_THROWS_WITH(m.run(t, wide), Catch::Contains("got 4 expected 3"));
+  CHECK_THROWS_WITH(m.run(t, x, h_bad), Catch::Contains("(2, 4)") && Catch::Contains("(3, 4)"));
+  CHECK_THROWS_AS(m(t, x3), tg::ShapeError);
+  CHECK(t.size() == n);
+  CHECK_THROWS_AS(tg::RNNCell<double>(3, 0), tg::ValueError);
+  CHECK_THROWS_WITH(tg::RNNCell<double>(3, 4, tg::RNNCellOptions().nonlinearity("gelu")),
+                    Catch::Contains("'gelu'"));
 }

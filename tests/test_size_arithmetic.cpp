@@ -180,12 +180,12 @@ TEST_CASE("the norm and recurrent module constructors reject negative sizes and 
   expect_error<tg::ShapeError>([] { tg::LayerNorm<float>(tg::Shape{m1}); }, {"LayerNorm", "-1"});
   expect_error<tg::ValueError>([&] { tg::BatchNorm1d<float>{m1}; }, {"BatchNorm1d: num_features", "-1"});
   expect_error<tg::ValueError>([&] { tg::RNN<float>(k2p32, k2p32, {}, gen); },
-                               {"RNN", str(k2p32) + " * " + str(k2p32)});
+                               {"RNN: the first layer's weights", str(k2p32) + " * " + str(2 * k2p32)});
   expect_error<tg::ValueError>([&] { tg::RNN<float>(m1, 4, {}, gen); }, {"RNN: input_size", "-1"});
   expect_error<tg::ValueError>([&] { tg::RNN<float>(2, 4, tg::RNNOptions().num_layers(m1), gen); },
                                {"RNN: num_layers", "-1"});
   expect_error<tg::ValueError>([&] { tg::RNN<float>(2, k2p31, tg::RNNOptions().num_layers(4), gen); },
-                               {"RNN: num_layers * hidden_size * hidden_size", "4 * " + str(k2p62)});
+                               {"RNN: a layer's weights", str(k2p31) + " * " + str(k2p32)});
   expect_error<tg::ValueError>([&] { tg::LNRNN<float>(k2p62, 2, {}, gen); }, {"LNRNN", str(k2p62)});
   expect_error<tg::ValueError>([&] { tg::BNRNN<float>(3, 4, tg::BNRNNOptions().max_length(k2p62), gen); },
                                {"BNRNN: max_length * hidden_size", str(k2p62) + " * 4"});

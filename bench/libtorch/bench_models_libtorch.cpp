@@ -129,6 +129,36 @@ void BM_rnn_step(benchmark::State& state) {
   }
 }
 
+// torch::nn::LSTM and torch::nn::GRU (ATen's CPU path), the head on the top layer's last
+// output; `hidden` and `layers` for the 2-layer LSTM at hidden 256.
+template <class Module, class Options>
+void recurrent_steps(benchmark::State& state, std::size_t hidden, std::size_t layers) {
+  RnnData d;
+  Module rnn(Options(i64(bm::kRnnInput), i64(hidden)).num_layers(i64(layers)));
+  torch::nn::Linear head(i64(hidden), 1);
+  auto params = rnn->parameters();
+  for (auto& p : head->parameters()) params.push_back(p);
+  torch::optim::SGD opt(params, torch::optim::SGDOptions(bm::kLr));
+  for (auto _ : state) {
+    opt.zero_grad();
+    const torch::Tensor out = std::get<0>(rnn->forward(d.x));  // (T, N, H)
+    torch::Tensor loss = torch::mse_loss(head->forward(out[i64(bm::kRnnSeq) - 1]), d.target);
+    loss.backward();
+    opt.step();
+    benchmark::DoNotOptimize(loss.item<float>());
+  }
+}
+
+void BM_lstm_step(benchmark::State& state) {
+  recurrent_steps<torch::nn::LSTM, torch::nn::LSTMOptions>(state, bm::kRnnHidden, 1);
+}
+void BM_gru_step(benchmark::State& state) {
+  recurrent_steps<torch::nn::GRU, torch::nn::GRUOptions>(state, bm::kRnnHidden, 1);
+}
+void BM_lstm_2layer_step(benchmark::State& state) {
+  recurrent_steps<torch::nn::LSTM, torch::nn::LSTMOptions>(state, bm::kDeepLstmHidden, bm::kDeepLstmLayers);
+}
+
 // A layer-normalized Elman RNN, written as a loop (libtorch has no such module), as
 // tapegrad's LNRNN (Ba et al. 2016, eq. 4, the summed form):
 //   h_t = tanh(g LN(W_ih x_t + W_hh h_{t-1}) + b),  h_0 = 0    (no linear biases: LN's b)
@@ -238,6 +268,9 @@ int main(int argc, char** argv) {
   for (const auto& c : bm::kMlpCases) benchmark::RegisterBenchmark(c.name, BM_mlp_step, c)->Unit(us);
   benchmark::RegisterBenchmark("rnn_step/nn_rnn", BM_rnn_step)->Unit(us);
   benchmark::RegisterBenchmark("rnn_step/layernorm_rnn", BM_lnrnn_step)->Unit(us);
+  benchmark::RegisterBenchmark("rnn_step/nn_lstm", BM_lstm_step)->Unit(us);
+  benchmark::RegisterBenchmark("rnn_step/nn_gru", BM_gru_step)->Unit(us);
+  benchmark::RegisterBenchmark("rnn_step/nn_lstm_2layer_h256", BM_lstm_2layer_step)->Unit(us);
   for (const auto& c : bm::kLayerNormCases) {
     benchmark::RegisterBenchmark(c.name, BM_norm_fwd_bwd<true>, c)->Unit(us);
   }

@@ -13,6 +13,7 @@
 #include "tapegrad/ops/shape.hpp"
 
 #include "../core/check_eps.hpp"
+#include "sequence_input.hpp"
 
 namespace tapegrad {
 

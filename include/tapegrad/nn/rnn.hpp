@@ -1,8 +1,9 @@
 #pragma once
-// The Elman RNN module (torch.nn.RNN), and the input handling shared by every recurrent
-// module (RNN here, LNRNN and BNRNN in nn/norm_rnn.hpp).
+// The Elman RNN module (torch.nn.RNN), what every recurrent module returns, and the options
+// RNN, LSTM (nn/lstm.hpp) and GRU (nn/gru.hpp) share. (The input handling every recurrent
+// module shares is internal: lib/nn/sequence_input.hpp.)
 //
-// Each layer is one fused rnn_layer node for the whole sequence (ops/rnn.hpp).
+// Each layer (and direction) is one fused rnn_layer node for the whole sequence (ops/rnn.hpp).
 #include <cstddef>
 #include <string>
 #include <vector>
@@ -14,9 +15,10 @@
 namespace tapegrad {
 
 // What a recurrent module returns, as torch.nn.RNN's (output, h_n):
-//   output  every top-layer state: (T, N, H), (N, T, H) with batch_first, (T, H) unbatched
-//   h_n     every layer's last state: (num_layers, N, H), (num_layers, H) unbatched
-//           (never batch-first, as in PyTorch)
+//   output  every top-layer state: (T, N, D*H), (N, T, D*H) with batch_first, (T, D*H)
+//           unbatched, D = 2 for a bidirectional module (both directions side by side), else 1
+//   h_n     every layer's (and direction's) last state: (D*num_layers, N, H), (D*num_layers, H)
+//           unbatched (never batch-first, as in PyTorch)
 template <class T>
 struct RNNOutput {
   Var<T> output;
@@ -32,58 +34,109 @@ struct LSTMOutput {
   Var<T> c_n;
 };
 
-// torch.nn.RNN's options, with its defaults. Setters chain: RNNOptions().num_layers(2).bias(false).
-// The values are validated by the RNN constructor (ValueError).
-class RNNOptions {
+// The options torch.nn.RNN, LSTM and GRU share (torch.nn.RNNBase's), with PyTorch's defaults.
+// Setters chain and return the module's own options class:
+// LSTMOptions().num_layers(2).dropout(0.25).bidirectional(true). The values are validated by
+// the module's constructor (ValueError).
+template <class Derived>
+class RecurrentOptions {
  public:
-  RNNOptions& num_layers(std::size_t n) {
+  Derived& num_layers(std::size_t n) {
     num_layers_ = n;
-    return *this;
+    return self();
   }
+  Derived& bias(bool on) {
+    bias_ = on;
+    return self();
+  }
+  // Input and output as (batch, seq, feature) instead of (seq, batch, feature).
+  Derived& batch_first(bool on) {
+    batch_first_ = on;
+    return self();
+  }
+  // Dropout with probability p (0 <= p <= 1, as PyTorch) on the output of every layer but the
+  // last, in training mode only, drawn from the module's own generator.
+  Derived& dropout(double p) {
+    dropout_ = p;
+    return self();
+  }
+  // Two layers per level: one reads the sequence forward, one from its end (the `_reverse`
+  // parameters); each level's output holds both directions' states side by side.
+  Derived& bidirectional(bool on) {
+    bidirectional_ = on;
+    return self();
+  }
+
+  std::size_t num_layers() const { return num_layers_; }
+  bool bias() const { return bias_; }
+  bool batch_first() const { return batch_first_; }
+  double dropout() const { return dropout_; }
+  bool bidirectional() const { return bidirectional_; }
+
+ protected:
+  RecurrentOptions() = default;
+
+ private:
+  Derived& self() { return static_cast<Derived&>(*this); }
+  std::size_t num_layers_ = 1;
+  bool bias_ = true;
+  bool batch_first_ = false;
+  double dropout_ = 0.0;
+  bool bidirectional_ = false;
+};
+
+// torch.nn.RNN's options: RecurrentOptions and the nonlinearity.
+// RNNOptions().num_layers(2).nonlinearity("relu").bias(false).
+class RNNOptions : public RecurrentOptions<RNNOptions> {
+ public:
   // "tanh" or "relu".
   RNNOptions& nonlinearity(std::string s) {
     nonlinearity_ = std::move(s);
     return *this;
   }
-  RNNOptions& bias(bool on) {
-    bias_ = on;
-    return *this;
-  }
-  // Input and output as (batch, seq, feature) instead of (seq, batch, feature).
-  RNNOptions& batch_first(bool on) {
-    batch_first_ = on;
-    return *this;
-  }
-
-  std::size_t num_layers() const { return num_layers_; }
   const std::string& nonlinearity() const { return nonlinearity_; }
-  bool bias() const { return bias_; }
-  bool batch_first() const { return batch_first_; }
 
  private:
-  std::size_t num_layers_ = 1;
   std::string nonlinearity_ = "tanh";
-  bool bias_ = true;
-  bool batch_first_ = false;
+};
+
+// The parameters of one direction of one layer of a recurrent module (RNN, LSTM, GRU), named
+// as in PyTorch: weight_ih_l{k}[_reverse] (G, I_k), weight_hh_l{k}[_reverse] (G, H), and the
+// biases bias_ih_l{k}[_reverse], bias_hh_l{k}[_reverse] (G), null without bias; G = H, 4H or 3H.
+template <class T>
+struct RecurrentLayerParams {
+  Parameter<T>* weight_ih = nullptr;
+  Parameter<T>* weight_hh = nullptr;
+  Parameter<T>* bias_ih = nullptr;
+  Parameter<T>* bias_hh = nullptr;
 };
 
 // A stack of Elman RNN layers, torch.nn.RNN:
 //   h_t^(k) = act(W_ih_l{k} x_t^(k) + b_ih_l{k} + W_hh_l{k} h_{t-1}^(k) + b_hh_l{k}),
-//   x_t^(0) = x_t,  x_t^(k) = h_t^(k-1).
-// Parameters (PyTorch's names, so a PyTorch state_dict loads key for key), per layer k:
+//   x_t^(0) = x_t,  x_t^(k) = dropout(y_t^(k-1)),
+// where y^(k) is layer k's output: h^(k), or with bidirectional [h^(k) ; h_rev^(k)], h_rev^(k)
+// being the same recurrence run from t = T-1 down to 0 with the `_reverse` parameters.
+// Parameters (PyTorch's names, so a PyTorch state_dict loads key for key), per layer k and
+// direction (suffix "" or "_reverse"):
 //   weight_ih_l{k} (H, I_k), weight_hh_l{k} (H, H), bias_ih_l{k} (H), bias_hh_l{k} (H)
-// with I_0 = input_size, I_k = hidden_size; all drawn from U(-1/sqrt(H), 1/sqrt(H)).
-// Not supported (PyTorch has them): dropout between layers, bidirectional, proj_size.
+// with I_0 = input_size, I_k = D * hidden_size (D = 2 bidirectional, else 1); all drawn from
+// U(-1/sqrt(H), 1/sqrt(H)) in registration order. With dropout > 0 the constructor then draws
+// one more number from `gen`: the seed of the module's own dropout generator.
+// Each layer and direction is one fused rnn_layer node for the whole sequence (ops/rnn.hpp).
+// Not supported (PyTorch has it): proj_size (LSTM only in PyTorch anyway).
 template <class T>
 class RNN : public Module<T> {
  public:
-  // Throws ValueError for hidden_size or num_layers 0, or a nonlinearity other than
-  // "tanh" / "relu".
+  // Throws ValueError for hidden_size or num_layers 0, dropout outside [0, 1] or NaN, or a
+  // nonlinearity other than "tanh" / "relu".
   RNN(std::size_t input_size, std::size_t hidden_size, RNNOptions options = RNNOptions(),
       Generator& gen = default_generator());
 
   // x: (T, N, I), or (N, T, I) with batch_first, or unbatched (T, I).
-  // h0: (num_layers, N, H) ((num_layers, H) unbatched), or an undefined Var for zeros.
+  // h0: (D * num_layers, N, H) ((D * num_layers, H) unbatched), or an undefined Var for zeros;
+  // ordered layer by layer, forward direction first, as PyTorch's.
+  // Returns output (T, N, D * H) ((N, T, D * H) batch_first, (T, D * H) unbatched) and h_n
+  // shaped as h0, each layer's and direction's last state (the reverse direction's is at t = 0).
   // Throws (tape unchanged) ShapeError when x is not 2-D/3-D, its last dim is not
   // input_size, or h0 has the wrong shape (the message names the expected and actual
   // shapes); ValueError for an empty sequence.
@@ -96,45 +149,17 @@ class RNN : public Module<T> {
   std::size_t input_size() const { return input_size_; }
   std::size_t hidden_size() const { return hidden_size_; }
   const RNNOptions& options() const { return options_; }
+  // Layer `layer`'s parameters, of its reverse direction with `reverse` (bidirectional only);
+  // ValueError when there is no such layer.
+  const RecurrentLayerParams<T>& layer_params(std::size_t layer, bool reverse = false) const;
 
  private:
-  struct Layer {
-    Parameter<T>* w_ih;
-    Parameter<T>* w_hh;
-    Parameter<T>* b_ih;  // null without bias
-    Parameter<T>* b_hh;
-  };
   std::size_t input_size_, hidden_size_;
   RNNOptions options_;
   RNNActivation activation_;
-  std::vector<Layer> layers_;
+  std::vector<RecurrentLayerParams<T>> layers_;  // layer by layer, forward direction first
+  Generator dropout_gen_;
 };
-
-namespace detail {
-
-// The layout of a recurrent module's input, found by check_sequence_input.
-struct SequenceLayout {
-  bool batched = true;  // false for an unbatched (T, I) input
-  bool batch_first = false;
-  std::size_t T = 0, N = 0;
-};
-
-// Validates x and h0 for module `who` (a ShapeError/ValueError/StateError naming the shapes;
-// nothing is recorded). h0 may be undefined.
-template <class T>
-SequenceLayout check_sequence_input(const char* who, Tape<T>& t, const Var<T>& x, const Var<T>& h0,
-                                    std::size_t input_size, std::size_t hidden_size, std::size_t num_layers,
-                                    bool batch_first);
-// x as (T, N, I) and h0 as (num_layers, N, H) (undefined stays undefined).
-template <class T>
-Var<T> time_major_input(const Var<T>& x, const SequenceLayout& layout);
-template <class T>
-Var<T> batched_h0(const Var<T>& h0, const SequenceLayout& layout);
-// From the time-major output (T, N, H) and h_n (L, N, H) back to the caller's layout.
-template <class T>
-RNNOutput<T> to_caller_layout(const Var<T>& output, const Var<T>& h_n, const SequenceLayout& layout);
-
-}  // namespace detail
 
 extern template class RNN<float>;
 extern template class RNN<double>;
