@@ -25,11 +25,13 @@ void check_stack_config(const StackConfig& c) {
   const std::size_t wide =
       checked_mul((who + ": directions * hidden_size").c_str(), c.directions(), c.hidden_size);
   const std::size_t per_layer = checked_add((who + ": a layer's input width").c_str(), wide, c.hidden_size);
-  const std::size_t first =
-      checked_mul((who + ": the first layer's weights, gates * hidden_size * (input_size + hidden_size)").c_str(), rows,
-                  checked_add((who + ": input_size + hidden_size").c_str(), c.input_size, c.hidden_size));
-  const std::size_t rest = checked_mul((who + ": the other layers' weights").c_str(), c.num_layers - 1,
-                                       checked_mul((who + ": a layer's weights, gates * hidden_size * (directions + 1) * hidden_size").c_str(), rows, per_layer));
+  const std::size_t first = checked_mul(
+      (who + ": the first layer's weights, gates * hidden_size * (input_size + hidden_size)").c_str(), rows,
+      checked_add((who + ": input_size + hidden_size").c_str(), c.input_size, c.hidden_size));
+  const std::size_t rest = checked_mul(
+      (who + ": the other layers' weights").c_str(), c.num_layers - 1,
+      checked_mul((who + ": a layer's weights, gates * hidden_size * (directions + 1) * hidden_size").c_str(),
+                  rows, per_layer));
   checked_mul((who + ": the weights' number of elements").c_str(), c.directions(),
               checked_add((who + ": the weights' number of elements").c_str(), first, rest));
 }
