@@ -13,6 +13,7 @@
 #include "tapegrad/data/dataset.hpp"
 #include "tapegrad/data/mnist.hpp"
 #include "tapegrad/data/synthetic.hpp"
+#include "tapegrad/data/text.hpp"
 #include "tapegrad/io/checkpoint.hpp"
 #include "tapegrad/io/safetensors.hpp"
 #include "tapegrad/nn/activation.hpp"
