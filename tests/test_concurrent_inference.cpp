@@ -48,6 +48,7 @@ const std::set<std::string> kCoveredModules = {"ReLU",
                                                "RNNCell",
                                                "LSTMCell",
                                                "GRUCell",
+                                               "Embedding",
                                                "Sequential"};
 
 template <class T>
@@ -335,6 +336,15 @@ TEMPLATE_TEST_CASE(
       {"LSTMCell", seeded_builder<T, tg::LSTMCell<T>>(4, 6, tg::LSTMCellOptions()), rows<T>(4)});
   check_concurrent_eval<T>(
       {"GRUCell", seeded_builder<T, tg::GRUCell<T>>(4, 6, tg::GRUCellOptions()), rows<T>(4)});
+  // Embedding in a Sequential takes its indices as values of T: a (T, N) sequence of token ids.
+  check_concurrent_eval<T>({"Embedding with padding_idx",
+                            seeded_builder<T, tg::Embedding<T>>(11, 5, tg::EmbeddingOptions().padding_idx(0)),
+                            [](std::size_t batch, std::uint64_t seed) {
+                              xt::xarray<T> ids = xt::zeros<T>({1 + seed % 6, batch});
+                              for (std::size_t i = 0; i < ids.size(); ++i)
+                                ids.data()[i] = T((seed * 7 + i * 3) % 11);
+                              return ids;
+                            }});
 }
 
 TEMPLATE_TEST_CASE("LNRNN in both variants gives the single-thread bits when threads share it in eval mode",

@@ -42,39 +42,68 @@ double upstream_at(const BackwardCtx<T>& c, std::size_t i) {
   return c.grad().data()[0] / c.scalar(LossScalar::mean_divisor);
 }
 
-// The validated layout of a class-index loss: `n` rows of `c` classes (an unbatched (C) input
-// is one row), and how many targets are not ignored.
+// The validated layout of a class-index loss over input (N, C, d1, ..., dk) (k >= 0), or (C)
+// for one example: `n` examples of `c` classes at `inner` = d1 * ... * dk positions each, so
+// `rows` = n * inner targets; class j of row r = (b, s) is at offset (b c + j) inner + s.
 struct ClassLayout {
-  std::size_t n = 0, c = 0, counted = 0;
+  std::size_t n = 0, c = 0, inner = 1, rows = 0, counted = 0;
   bool batched = true;
+  Shape per_element;  // the unreduced loss's shape: (N, d1, ..., dk), () unbatched
+  std::size_t offset(std::size_t row) const { return (row / inner) * c * inner + row % inner; }
 };
 
-ClassLayout check_class_targets(const char* op, const Shape& s, const std::vector<std::int64_t>& targets,
-                                std::int64_t ignore_index) {
-  const std::string name(op);
-  if (s.size() != 1 && s.size() != 2) {
-    throw ShapeError(name + ": expected input of shape (N, C), or (C) for one example; got " + shape_str(s) +
-                     " (" + std::to_string(s.size()) + " dims)");
+// (n, d1, ..., dk) of row r, for messages about a target of a k >= 1 layout.
+std::string position_str(const ClassLayout& l, std::size_t row) {
+  Shape pos(l.per_element.size());
+  for (std::size_t d = pos.size(); d-- > 0;) {
+    pos[d] = row % l.per_element[d];
+    row /= l.per_element[d];
+  }
+  return shape_str(pos);
+}
+
+ClassLayout class_layout(const std::string& name, const Shape& s) {
+  if (s.empty()) {
+    throw ShapeError(name +
+                     ": expected input of shape (N, C), (N, C, d1, ...) such as (N, C, T), or (C) for one "
+                     "example; got " +
+                     shape_str(s) + " (0 dims)");
   }
   ClassLayout l;
-  l.batched = s.size() == 2;
+  l.batched = s.size() >= 2;
   l.n = l.batched ? s[0] : 1;
-  l.c = s.back();
-  if (l.n == 0) {
+  l.c = l.batched ? s[1] : s[0];
+  if (l.batched) l.per_element.push_back(l.n);
+  for (std::size_t d = 2; d < s.size(); ++d) {
+    l.inner *= s[d];
+    l.per_element.push_back(s[d]);
+  }
+  l.rows = l.n * l.inner;
+  if (l.rows == 0) {
     throw ValueError(name + ": empty batch: input has shape " + shape_str(s) +
                      "; a loss needs at least one example");
   }
   if (l.c == 0) throw ShapeError(name + ": input of shape " + shape_str(s) + " has no classes");
-  if (targets.size() != l.n) {
-    throw ShapeError(name + ": got " + std::to_string(targets.size()) + " targets for input of shape " +
-                     shape_str(s) + "; expected " + std::to_string(l.n) + " (one per row)");
+  return l;
+}
+
+ClassLayout check_class_targets(const char* op, const Shape& s, const std::int64_t* targets,
+                                std::size_t count, std::int64_t ignore_index) {
+  const std::string name(op);
+  ClassLayout l = class_layout(name, s);
+  if (count != l.rows) {
+    throw ShapeError(name + ": got " + std::to_string(count) + " targets for input of shape " + shape_str(s) +
+                     "; expected " + std::to_string(l.rows) +
+                     (s.size() > 2 ? " (one per position of " + shape_str(l.per_element) + ", row-major)"
+                                   : " (one per row)"));
   }
   const auto classes = static_cast<std::int64_t>(l.c);
-  for (std::size_t i = 0; i < l.n; ++i) {
+  for (std::size_t i = 0; i < l.rows; ++i) {
     const std::int64_t t = targets[i];
     if (t == ignore_index) continue;
     if (t < 0 || t >= classes) {
       throw ValueError(name + ": target " + std::to_string(t) + " at index " + std::to_string(i) +
+                       (s.size() > 2 ? " (position " + position_str(l, i) + ")" : std::string()) +
                        " is out of range for " + std::to_string(l.c) + " classes (expected 0 <= target < " +
                        std::to_string(l.c) + ", or ignore_index " + std::to_string(ignore_index) + ")");
     }
@@ -83,89 +112,136 @@ ClassLayout check_class_targets(const char* op, const Shape& s, const std::vecto
   return l;
 }
 
+// The layout again, in backward, from the input's shape (validated when it was recorded).
+ClassLayout recorded_layout(const Shape& s) {
+  ClassLayout l;
+  l.c = s.size() >= 2 ? s[1] : s[0];
+  for (std::size_t d = 2; d < s.size(); ++d) l.inner *= s[d];
+  return l;
+}
+
 // The targets as the node keeps them: the class index, or -1 for an ignored row.
-void store_targets(std::vector<std::ptrdiff_t>& ints, const std::vector<std::int64_t>& targets,
+void store_targets(std::vector<std::ptrdiff_t>& ints, const std::int64_t* targets, std::size_t count,
                    std::int64_t ignore_index) {
-  for (const std::int64_t t : targets)
-    ints.push_back(t == ignore_index ? -1 : static_cast<std::ptrdiff_t>(t));
+  for (std::size_t i = 0; i < count; ++i)
+    ints.push_back(targets[i] == ignore_index ? -1 : static_cast<std::ptrdiff_t>(targets[i]));
 }
 
 }  // namespace
 
-// cross_entropy, fused: per row, m = max x, S = Σ_c e^(x_c - m), log p_c = x_c - m - log S;
+namespace {
+
+// One row's cross_entropy, its classes at x[0], x[stride], ..., x[(c - 1) stride]: m = max x,
+// S = Σ_c e^(x_c - m), log p_c = x_c - m - log S;
 //   loss = (1 - ε) (log S - (x_t - m)) + ε / C (C log S - Σ_c (x_c - m))
+// With `probs`, also writes p_c to probs[c stride].
+template <class T>
+double ce_row(const T* x, std::size_t c, std::size_t stride, std::size_t target, double eps, T* probs) {
+  // The row's e^(x - m), computed once for the sum and the probs (a per-thread buffer: a
+  // training step allocates nothing).
+  thread_local std::vector<double> e;
+  e.resize(c);
+  double m = -std::numeric_limits<double>::infinity();
+  for (std::size_t j = 0; j < c; ++j) m = x[j * stride] > m ? double(x[j * stride]) : m;
+  double sum = 0, shifted = 0;  // Σ e^(x - m), Σ (x - m)
+  for (std::size_t j = 0; j < c; ++j) {
+    e[j] = std::exp(x[j * stride] - m);
+    sum += e[j];
+    shifted += x[j * stride] - m;
+  }
+  const double log_sum = std::log(sum), classes = static_cast<double>(c);
+  const double nll = log_sum - (x[target * stride] - m);
+  if (probs) {
+    for (std::size_t j = 0; j < c; ++j) probs[j * stride] = static_cast<T>(e[j] / sum);
+  }
+  return (1.0 - eps) * nll + (eps > 0 ? eps / classes * (classes * log_sum - shifted) : 0.0);
+}
+
+// cross_entropy over `count` flat targets (row-major over the per-element shape).
 //   dloss/dx_c = p_c - q_c,  q = (1 - ε) onehot(t) + ε / C   (the smoothed target distribution)
 // times the upstream gradient of that row (divided by the non-ignored count for Mean).
 template <class T>
-Var<T> cross_entropy(const Var<T>& logits, const std::vector<std::int64_t>& targets,
-                     const CrossEntropyOptions& o) {
+Var<T> cross_entropy_flat(const Var<T>& logits, const std::int64_t* targets, std::size_t count,
+                          const CrossEntropyOptions& o) {
   Tape<T>& t = Tape<T>::of("cross_entropy", {logits});
   const Shape& s = t.shape(logits);
   if (!(o.label_smoothing >= 0.0 && o.label_smoothing <= 1.0)) {
     throw ValueError("cross_entropy: label_smoothing must be in [0, 1]; got " +
                      std::to_string(o.label_smoothing));
   }
-  const ClassLayout l = check_class_targets("cross_entropy", s, targets, o.ignore_index);
+  const ClassLayout l = check_class_targets("cross_entropy", s, targets, count, o.ignore_index);
   auto r = t.record("cross_entropy", {logits});
   r.set_scalar(LossScalar::reduction, static_cast<double>(o.reduction));
   r.set_scalar(LossScalar::mean_divisor, static_cast<double>(l.counted));
   r.set_scalar(LossScalar::smoothing, o.label_smoothing);
-  store_targets(r.ints(), targets, o.ignore_index);
-  const bool save = r.requires_grad();
+  store_targets(r.ints(), targets, count, o.ignore_index);
   T* probs = nullptr;
-  if (save) {
+  if (r.requires_grad()) {
     xt::xarray<T>& p = r.save(CeSaved::probs);
     if (p.shape() != s) p.resize(s);
     probs = p.data();
   }
-  T* out = r.out(reduced_shape(o.reduction, l.batched ? Shape{l.n} : Shape{})).data();
+  T* out = r.out(reduced_shape(o.reduction, l.per_element)).data();
   const T* x = t.value(logits).data();
-  const double eps = o.label_smoothing, classes = static_cast<double>(l.c);
   double total = 0;
-  // One row's e^(x - m), computed once for the sum and the probs (a per-thread buffer: a
-  // training step allocates nothing).
-  thread_local std::vector<double> e;
-  e.resize(l.c);
-  for (std::size_t n = 0; n < l.n; ++n) {
-    const T* row = x + n * l.c;
-    double loss = 0;
-    if (targets[n] != o.ignore_index) {
-      double m = -std::numeric_limits<double>::infinity();
-      for (std::size_t j = 0; j < l.c; ++j) m = row[j] > m ? double(row[j]) : m;
-      double sum = 0, shifted = 0;  // Σ e^(x - m), Σ (x - m)
-      for (std::size_t j = 0; j < l.c; ++j) {
-        e[j] = std::exp(row[j] - m);
-        sum += e[j];
-        shifted += row[j] - m;
-      }
-      const double log_sum = std::log(sum);
-      const double nll = log_sum - (row[static_cast<std::size_t>(targets[n])] - m);
-      loss = (1.0 - eps) * nll + (eps > 0 ? eps / classes * (classes * log_sum - shifted) : 0.0);
-      if (save) {
-        for (std::size_t j = 0; j < l.c; ++j) probs[n * l.c + j] = static_cast<T>(e[j] / sum);
-      }
-    }
+  for (std::size_t row = 0; row < l.rows; ++row) {
+    const std::size_t at = l.offset(row);
+    const double loss = targets[row] == o.ignore_index
+                            ? 0.0
+                            : ce_row(x + at, l.c, l.inner, static_cast<std::size_t>(targets[row]),
+                                     o.label_smoothing, probs ? probs + at : nullptr);
     total += loss;
-    if (o.reduction == Reduction::None) out[n] = static_cast<T>(loss);
+    if (o.reduction == Reduction::None) out[row] = static_cast<T>(loss);
   }
   reduce_into(out, o.reduction, total, static_cast<double>(l.counted));
   return r.finish([](BackwardCtx<T>& c) {
     if (!c.needs_grad(0)) return;
-    const std::size_t num_classes = c.input(0).shape().back();
+    const ClassLayout lay = recorded_layout(c.input(0).shape());
     const std::vector<std::ptrdiff_t>& tgt = c.ints();
-    const double smoothing = c.scalar(LossScalar::smoothing),
-                 off = smoothing / static_cast<double>(num_classes);
+    const double smoothing = c.scalar(LossScalar::smoothing), off = smoothing / static_cast<double>(lay.c);
     const T* p = c.saved(CeSaved::probs).data();
     T* gx = c.input_grad(0).data();
-    for (std::size_t n = 0; n < tgt.size(); ++n) {
-      if (tgt[n] < 0) continue;
-      const double g = upstream_at(c, n);
-      for (std::size_t j = 0; j < num_classes; ++j) {
-        const double q = (static_cast<std::ptrdiff_t>(j) == tgt[n] ? 1.0 - smoothing : 0.0) + off;
-        gx[n * num_classes + j] += static_cast<T>(g * (p[n * num_classes + j] - q));
+    for (std::size_t row = 0; row < tgt.size(); ++row) {
+      if (tgt[row] < 0) continue;
+      const double g = upstream_at(c, row);
+      const std::size_t at = lay.offset(row);
+      for (std::size_t j = 0; j < lay.c; ++j) {
+        const double q = (static_cast<std::ptrdiff_t>(j) == tgt[row] ? 1.0 - smoothing : 0.0) + off;
+        gx[at + j * lay.inner] += static_cast<T>(g * (p[at + j * lay.inner] - q));
       }
     }
   });
+}
+
+// The shape targets must have for logits of shape s: s without dim 1 ((N) for (N, C), () for (C)).
+Shape target_shape_for(const Shape& s) {
+  Shape out;
+  for (std::size_t d = 0; d < s.size(); ++d)
+    if (d != 1 && !(s.size() == 1 && d == 0)) out.push_back(s[d]);
+  return out;
+}
+
+}  // namespace
+
+template <class T>
+Var<T> cross_entropy(const Var<T>& logits, const std::vector<std::int64_t>& targets,
+                     const CrossEntropyOptions& options) {
+  return cross_entropy_flat(logits, targets.data(), targets.size(), options);
+}
+
+template <class T, class I, class>
+Var<T> cross_entropy(const Var<T>& logits, const xt::xarray<I>& targets, const CrossEntropyOptions& options) {
+  const Shape& s = Tape<T>::of("cross_entropy", {logits}).shape(logits);
+  const Shape want = target_shape_for(s);
+  // Also (documented): any targets of N elements with logits (N, C), read row-major (PyTorch
+  // needs target.reshape(-1) there).
+  const bool flat_ok = s.size() == 2 && !targets.shape().empty() && targets.size() == s[0];
+  if (!s.empty() && targets.shape() != want && !flat_ok) {
+    throw ShapeError("cross_entropy: targets of shape " + shape_str(targets.shape()) +
+                     " for input of shape " + shape_str(s) + "; expected " + shape_str(want) +
+                     " (the input's shape without the class dim 1)");
+  }
+  return cross_entropy_flat(logits, targets.data(), targets.size(), options);
 }
 
 // nll_loss: loss_n = -lp[n, t_n];  dloss_n/dlp[n, t_n] = -1 (0 for ignored rows and elsewhere)
@@ -174,29 +250,31 @@ Var<T> nll_loss(const Var<T>& log_probs, const std::vector<std::int64_t>& target
                 std::int64_t ignore_index) {
   Tape<T>& t = Tape<T>::of("nll_loss", {log_probs});
   const Shape& s = t.shape(log_probs);
-  const ClassLayout l = check_class_targets("nll_loss", s, targets, ignore_index);
+  const ClassLayout l = check_class_targets("nll_loss", s, targets.data(), targets.size(), ignore_index);
   auto r = t.record("nll_loss", {log_probs});
   r.set_scalar(LossScalar::reduction, static_cast<double>(reduction));
   r.set_scalar(LossScalar::mean_divisor, static_cast<double>(l.counted));
-  store_targets(r.ints(), targets, ignore_index);
-  T* out = r.out(reduced_shape(reduction, l.batched ? Shape{l.n} : Shape{})).data();
+  store_targets(r.ints(), targets.data(), targets.size(), ignore_index);
+  T* out = r.out(reduced_shape(reduction, l.per_element)).data();
   const T* lp = t.value(log_probs).data();
   double total = 0;
-  for (std::size_t n = 0; n < l.n; ++n) {
-    const double loss =
-        targets[n] == ignore_index ? 0.0 : -double(lp[n * l.c + static_cast<std::size_t>(targets[n])]);
+  for (std::size_t row = 0; row < l.rows; ++row) {
+    const double loss = targets[row] == ignore_index
+                            ? 0.0
+                            : -double(lp[l.offset(row) + static_cast<std::size_t>(targets[row]) * l.inner]);
     total += loss;
-    if (reduction == Reduction::None) out[n] = static_cast<T>(loss);
+    if (reduction == Reduction::None) out[row] = static_cast<T>(loss);
   }
   reduce_into(out, reduction, total, static_cast<double>(l.counted));
   return r.finish([](BackwardCtx<T>& c) {
     if (!c.needs_grad(0)) return;
-    const std::size_t classes = c.input(0).shape().back();
+    const ClassLayout lay = recorded_layout(c.input(0).shape());
     const std::vector<std::ptrdiff_t>& tgt = c.ints();
     T* gx = c.input_grad(0).data();
-    for (std::size_t n = 0; n < tgt.size(); ++n) {
-      if (tgt[n] >= 0)
-        gx[n * classes + static_cast<std::size_t>(tgt[n])] -= static_cast<T>(upstream_at(c, n));
+    for (std::size_t row = 0; row < tgt.size(); ++row) {
+      if (tgt[row] >= 0)
+        gx[lay.offset(row) + static_cast<std::size_t>(tgt[row]) * lay.inner] -=
+            static_cast<T>(upstream_at(c, row));
     }
   });
 }
@@ -335,12 +413,121 @@ Var<T> binary_cross_entropy_with_logits(const Var<T>& logits, const Var<T>& targ
   return bce_with_logits(logits, targets, reduction, &pos_weight);
 }
 
-#define TAPEGRAD_INSTANTIATE(T)                                                                       \
-  template Var<T> cross_entropy(const Var<T>&, const std::vector<std::int64_t>&,                      \
-                                const CrossEntropyOptions&);                                          \
-  template Var<T> nll_loss(const Var<T>&, const std::vector<std::int64_t>&, Reduction, std::int64_t); \
-  template Var<T> mse_loss(const Var<T>&, const Var<T>&, Reduction);                                  \
-  template Var<T> binary_cross_entropy_with_logits(const Var<T>&, const Var<T>&, Reduction);          \
+namespace {
+
+// masked_mean keeps, per element, mask / (its group's count) (0 where masked out or the group
+// is empty): the gradient's weights. Its ints are the layout (outer, len, inner) of the groups.
+enum class MaskedSaved : std::size_t { weights, count };
+enum class MaskedInt : std::size_t { outer, len, inner, count };
+
+// out[o, i] = Σ_k mask x[o, k, i] / Σ_k mask  (NaN when Σ_k mask = 0)
+// d out[o, i] / d x[o, k, i] = mask[o, k, i] / Σ_k mask
+// with x viewed as (outer, len, inner): len the reduced axis (all of x when `all`).
+template <class T>
+Var<T> masked_mean_impl(const Var<T>& x, const xt::xarray<bool>& mask, bool all, std::ptrdiff_t axis) {
+  Tape<T>& t = Tape<T>::of("masked_mean", {x});
+  const Shape& s = t.shape(x);
+  if (mask.shape() != s) {
+    throw ShapeError("masked_mean: mask of shape " + shape_str(mask.shape()) + " for input of shape " +
+                     shape_str(s) + "; they must be equal");
+  }
+  std::size_t outer = 1, len = numel(s), inner = 1;
+  Shape out_shape;
+  if (!all) {
+    const std::size_t a = normalize_axis("masked_mean", axis, s.size());
+    outer = checked_numel("masked_mean", s, 0, a);
+    len = s[a];
+    inner = checked_numel("masked_mean", s, a + 1, s.size());
+    out_shape = s;
+    out_shape.erase(out_shape.begin() + static_cast<std::ptrdiff_t>(a));
+  }
+  auto r = t.record("masked_mean", {x});
+  r.set_int(MaskedInt::outer, static_cast<std::ptrdiff_t>(outer));
+  r.set_int(MaskedInt::len, static_cast<std::ptrdiff_t>(len));
+  r.set_int(MaskedInt::inner, static_cast<std::ptrdiff_t>(inner));
+  T* w = nullptr;
+  if (r.requires_grad()) {
+    xt::xarray<T>& saved = r.save(MaskedSaved::weights);
+    if (saved.shape() != s) saved.resize(s);
+    w = saved.data();
+  }
+  T* out = r.out(out_shape).data();
+  const T* v = t.value(x).data();
+  const bool* m = mask.data();
+  for (std::size_t o = 0; o < outer; ++o) {
+    for (std::size_t i = 0; i < inner; ++i) {
+      const std::size_t base = o * len * inner + i;
+      double sum = 0, count = 0;
+      for (std::size_t k = 0; k < len; ++k) {
+        if (!m[base + k * inner]) continue;
+        sum += v[base + k * inner];
+        count += 1;
+      }
+      out[o * inner + i] = count > 0 ? static_cast<T>(sum / count) : std::numeric_limits<T>::quiet_NaN();
+      if (!w) continue;
+      for (std::size_t k = 0; k < len; ++k)
+        w[base + k * inner] = m[base + k * inner] ? static_cast<T>(1.0 / count) : T(0);
+    }
+  }
+  return r.finish([](BackwardCtx<T>& c) {
+    if (!c.needs_grad(0)) return;
+    const auto n_outer = static_cast<std::size_t>(c.int_at(MaskedInt::outer));
+    const auto n_len = static_cast<std::size_t>(c.int_at(MaskedInt::len));
+    const auto n_inner = static_cast<std::size_t>(c.int_at(MaskedInt::inner));
+    const T* weight = c.saved(MaskedSaved::weights).data();
+    const T* g = c.grad().data();
+    T* gx = c.input_grad(0).data();
+    for (std::size_t o = 0; o < n_outer; ++o) {
+      for (std::size_t k = 0; k < n_len; ++k) {
+        const std::size_t at = (o * n_len + k) * n_inner;
+        // Skipping the masked-out elements (not adding 0 * g) keeps them 0 also under an
+        // infinite upstream, as PyTorch's x[mask] scatters into the kept elements only.
+        for (std::size_t i = 0; i < n_inner; ++i)
+          if (weight[at + i] != T(0)) gx[at + i] += g[o * n_inner + i] * weight[at + i];
+      }
+    }
+  });
+}
+
+}  // namespace
+
+template <class T>
+Var<T> masked_mean(const Var<T>& x, const xt::xarray<bool>& mask) {
+  return masked_mean_impl(x, mask, true, 0);
+}
+
+template <class T>
+Var<T> masked_mean(const Var<T>& x, const xt::xarray<bool>& mask, std::ptrdiff_t axis) {
+  return masked_mean_impl(x, mask, false, axis);
+}
+
+xt::xarray<bool> length_mask(const std::vector<std::size_t>& lengths, std::size_t max_len) {
+  checked_size("length_mask: max_len", max_len);
+  checked_mul("length_mask: lengths.size() * max_len (the mask's number of elements)", lengths.size(),
+              max_len);
+  for (std::size_t n = 0; n < lengths.size(); ++n) {
+    if (lengths[n] > max_len) {
+      throw ValueError("length_mask: lengths[" + std::to_string(n) + "] = " + std::to_string(lengths[n]) +
+                       " is longer than max_len " + std::to_string(max_len));
+    }
+  }
+  xt::xarray<bool> mask = xt::xarray<bool>::from_shape({lengths.size(), max_len});
+  for (std::size_t n = 0; n < lengths.size(); ++n) {
+    for (std::size_t k = 0; k < max_len; ++k) mask(n, k) = k < lengths[n];
+  }
+  return mask;
+}
+
+#define TAPEGRAD_INSTANTIATE(T)                                                                        \
+  template Var<T> cross_entropy(const Var<T>&, const std::vector<std::int64_t>&,                       \
+                                const CrossEntropyOptions&);                                           \
+  template Var<T> cross_entropy<T, std::int64_t, void>(const Var<T>&, const xt::xarray<std::int64_t>&, \
+                                                       const CrossEntropyOptions&);                    \
+  template Var<T> nll_loss(const Var<T>&, const std::vector<std::int64_t>&, Reduction, std::int64_t);  \
+  template Var<T> mse_loss(const Var<T>&, const Var<T>&, Reduction);                                   \
+  template Var<T> masked_mean(const Var<T>&, const xt::xarray<bool>&);                                 \
+  template Var<T> masked_mean(const Var<T>&, const xt::xarray<bool>&, std::ptrdiff_t);                 \
+  template Var<T> binary_cross_entropy_with_logits(const Var<T>&, const Var<T>&, Reduction);           \
   template Var<T> binary_cross_entropy_with_logits(const Var<T>&, const Var<T>&, Reduction, const Var<T>&);
 TAPEGRAD_INSTANTIATE(float)
 TAPEGRAD_INSTANTIATE(double)
