@@ -17,6 +17,7 @@
 #include "tapegrad/io/safetensors.hpp"
 #include "tapegrad/nn/activation.hpp"
 #include "tapegrad/nn/linear.hpp"
+#include "tapegrad/nn/ln_recurrent.hpp"
 #include "tapegrad/nn/module.hpp"
 #include "tapegrad/nn/module_check.hpp"
 #include "tapegrad/nn/norm.hpp"
