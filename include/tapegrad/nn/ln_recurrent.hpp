@@ -12,8 +12,8 @@
 // inside the square root, as here).
 //
 // ---- LNLSTM --------------------------------------------------------------------------------
-// The paper's supplementary material ("Application of layer normalization to each experiment",
-// the layer-normalized LSTM of its reading-comprehension and handwriting experiments):
+// The layer-normalized LSTM of the paper's supplementary material (the section on how LN is
+// applied in each experiment):
 //   (i, f, g, o) = LN_h(W_hh h_{t-1}; a_h, b_h) + LN_x(W_ih x_t; a_x, b_x) + b
 //   c_t = σ(f) ⊙ c_{t-1} + σ(i) ⊙ tanh(g)
 //   h_t = σ(o) ⊙ tanh(LN_c(c_t; a_c, b_c))
@@ -36,9 +36,10 @@
 // Parameters: weight_ih (4H, I), weight_hh (4H, H), bias (4H), ln_x.weight = a_x and ln_x.bias
 // = b_x (4H), ln_h.weight, ln_h.bias (4H), ln_c.weight, ln_c.bias (H).
 // Init: weight_ih, weight_hh from U(-1/sqrt(H), 1/sqrt(H)) (drawn in that order, as nn.LSTM);
-// LN gains 1, LN shifts and b 0, as the paper and its code. (The paper's text calls the
-// additive parameters alpha and the multiplicative ones beta there, the other way round from
-// its own LN definition; what it initializes is gain 1, shift 0.)
+// LN gains 1, LN shifts and b 0, as the authors' code (scale 1, shift 0). (The supplementary's
+// sentence on initialization calls alpha additive and beta multiplicative, the reverse of its
+// own LN definition, and sets "alpha" to 0 and "beta" to 1: read with the code, gains 1 and
+// shifts 0.)
 //
 // ---- LNGRU ---------------------------------------------------------------------------------
 // The LNLSTM's scheme carried over to nn.GRU's equations and parameter layout (gate order
@@ -50,7 +51,7 @@
 //   h_t = (1 - z) ⊙ n + z ⊙ h_{t-1}
 // nn.GRU's b_hn (inside the reset product) is the n-chunk of b_h, and b_in + b_n is the n-chunk
 // of b_x + b; as for the LSTM, one b is kept and is redundant with b_x.
-// Where this comes from: the equations above are the paper's LSTM ones; its GRU experiments
+// Where this comes from: the paper's equations (LNLSTM above) are for the LSTM; its GRU experiments
 // (order embeddings, skip-thoughts) ran the authors' LN-GRU (ryankiros/layer-norm, layers.py,
 // lngru_layer), which also normalizes the input and the recurrent projections separately but
 // normalizes the gates' 2H block and the candidate's H block of each on their own (four LNs,
