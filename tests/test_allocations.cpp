@@ -126,3 +126,11 @@ TEST_CASE("RNN, LayerNorm-RNN and BatchNorm-RNN training steps allocate nothing 
   tg::BNRNN<float> bnrnn(4, 16, tg::BNRNNOptions().max_length(5));
   CHECK(rnn_step_allocations(bnrnn, gen) == 0);
 }
+
+TEST_CASE("LayerNorm-LSTM and LayerNorm-GRU training steps allocate nothing after warm-up") {
+  tg::Generator gen(4);
+  tg::LNLSTM<float> lstm(4, 16, tg::LNLSTMOptions(), gen);
+  CHECK(rnn_step_allocations(lstm, gen) == 0);
+  tg::LNGRU<float> gru(4, 16, tg::LNGRUOptions(), gen);
+  CHECK(rnn_step_allocations(gru, gen) == 0);
+}
