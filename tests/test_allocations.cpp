@@ -179,3 +179,11 @@ TEST_CASE("a training step of a hand-written LSTMCell / GRUCell loop allocates n
   });
   CHECK(n == 0);
 }
+
+TEST_CASE("LayerNorm-LSTM and LayerNorm-GRU training steps allocate nothing after warm-up") {
+  tg::Generator gen(4);
+  tg::LNLSTM<float> lstm(4, 16, tg::LNLSTMOptions(), gen);
+  CHECK(rnn_step_allocations(lstm, gen) == 0);
+  tg::LNGRU<float> gru(4, 16, tg::LNGRUOptions(), gen);
+  CHECK(rnn_step_allocations(gru, gen) == 0);
+}

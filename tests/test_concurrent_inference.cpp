@@ -49,6 +49,8 @@ const std::set<std::string> kCoveredModules = {"ReLU",
                                                "LSTMCell",
                                                "GRUCell",
                                                "Embedding",
+                                               "LNLSTM",
+                                               "LNGRU",
                                                "Sequential"};
 
 template <class T>
@@ -336,6 +338,11 @@ TEMPLATE_TEST_CASE(
       {"LSTMCell", seeded_builder<T, tg::LSTMCell<T>>(4, 6, tg::LSTMCellOptions()), rows<T>(4)});
   check_concurrent_eval<T>(
       {"GRUCell", seeded_builder<T, tg::GRUCell<T>>(4, 6, tg::GRUCellOptions()), rows<T>(4)});
+  check_concurrent_eval<T>(
+      {"LNLSTM", seeded_builder<T, tg::LNLSTM<T>>(4, 6, tg::LNLSTMOptions()), sequences<T>(4, false)});
+  check_concurrent_eval<T>({"LNGRU batch_first",
+                            seeded_builder<T, tg::LNGRU<T>>(4, 6, tg::LNGRUOptions().batch_first(true)),
+                            sequences<T>(4, true)});
   // Embedding in a Sequential takes its indices as values of T: a (T, N) sequence of token ids.
   check_concurrent_eval<T>({"Embedding with padding_idx",
                             seeded_builder<T, tg::Embedding<T>>(11, 5, tg::EmbeddingOptions().padding_idx(0)),

@@ -22,6 +22,7 @@
 #include "tapegrad/nn/embedding.hpp"
 #include "tapegrad/nn/gru.hpp"
 #include "tapegrad/nn/linear.hpp"
+#include "tapegrad/nn/ln_recurrent.hpp"
 #include "tapegrad/nn/lstm.hpp"
 #include "tapegrad/nn/module.hpp"
 #include "tapegrad/nn/module_check.hpp"
