@@ -1,6 +1,7 @@
 // The GRU kernels: forward and back-propagation through time over raw buffers, declared in
 // gru_kernels.hpp. Gate order r, z, n (PyTorch's), b_hn inside the reset product.
 #include "gru_kernels.hpp"
+#include "step_gemm.hpp"
 
 #include <algorithm>
 
@@ -124,10 +125,11 @@ void gru_forward(T* Y, T* S, T* Qn, T* Q, const T* X, const T* h0, const T* W_ih
   fill_bias_rows(S, b_ih, static_cast<const T*>(nullptr), d.rows(), G);
   gemm_nt_add<T>(d.rows(), G, d.I, X, W_ih, S);
   const T* h_prev = h0;  // null: zeros, so the first step's Q is the bias alone
+  const auto recurrent = StepGemm<T>::forward(W_hh, G, d.H, d.N, h0 ? d.seq_len : d.seq_len - 1);
   for (std::size_t s = 0; s < d.seq_len; ++s) {
     const std::size_t t = d.time(s);
     fill_bias_rows(Q, b_hh, static_cast<const T*>(nullptr), d.N, G);
-    if (h_prev) gemm_nt_add<T>(d.N, G, d.H, h_prev, W_hh, Q);
+    if (h_prev) recurrent.add(h_prev, Q);
     gru_step_forward(S + t * d.N * G, Qn + t * NH, Y + t * NH, Q, h_prev, d.N, d.H);
     h_prev = Y + t * NH;
   }
@@ -143,11 +145,10 @@ void gru_backward_steps(T* dP, T* dQ, T* dh, const T* G, const T* Y, const T* S,
                         const T* W_hh, const SeqDims& d) {
   const std::size_t NH = d.N * d.H, G3 = 3 * d.H, NG = d.N * G3;
   std::fill(dh, dh + NH, T(0));
+  const auto recurrent = StepGemm<T>::backward(W_hh, G3, d.H, d.N, d.seq_len - 1);
   for (std::size_t s = d.seq_len; s-- > 0;) {
     const std::size_t t = d.time(s);
-    if (s + 1 < d.seq_len) {
-      gemm<T>(false, false, d.N, d.H, G3, T(1), dQ + d.time(s + 1) * NG, G3, W_hh, d.H, T(1), dh, d.H);
-    }
+    if (s + 1 < d.seq_len) recurrent.add(dQ + d.time(s + 1) * NG, dh);
     const T* h_prev = s > 0 ? Y + d.time(s - 1) * NH : h0;
     gru_step_backward(dP + t * NG, dQ + t * NG, dh, G + t * NH, S + t * NG, Qn + t * NH, h_prev, d.N, d.H);
   }

@@ -1,6 +1,7 @@
 // The LSTM kernels: forward and back-propagation through time over raw buffers, declared in
 // lstm_kernels.hpp. Gate order i, f, g, o (PyTorch's).
 #include "lstm_kernels.hpp"
+#include "step_gemm.hpp"
 
 #include <algorithm>
 
@@ -124,10 +125,11 @@ void lstm_forward(T* Y, T* S, T* C, T* TC, const T* X, const T* h0, const T* c0,
   gemm_nt_add<T>(d.rows(), G, d.I, X, W_ih, S);
   const T* h_prev = h0;  // null: zeros, so the first step adds nothing
   const T* c_prev = c0;
+  const auto recurrent = StepGemm<T>::forward(W_hh, G, d.H, d.N, h0 ? d.seq_len : d.seq_len - 1);
   for (std::size_t s = 0; s < d.seq_len; ++s) {
     const std::size_t t = d.time(s);
     T* a = S + t * d.N * G;
-    if (h_prev) gemm_nt_add<T>(d.N, G, d.H, h_prev, W_hh, a);
+    if (h_prev) recurrent.add(h_prev, a);
     lstm_step_forward(a, C + t * NH, TC + t * NH, Y + t * NH, c_prev, d.N, d.H);
     h_prev = Y + t * NH;
     c_prev = C + t * NH;
@@ -145,12 +147,11 @@ void lstm_backward_steps(T* dS, T* dc, T* dh, const T* G, const T* S, const T* C
                          const T* W_hh, const SeqDims& d) {
   const std::size_t NH = d.N * d.H, G4 = 4 * d.H, NG = d.N * G4;
   std::copy(G + d.seq_len * NH, G + (d.seq_len + 1) * NH, dc);
+  const auto recurrent = StepGemm<T>::backward(W_hh, G4, d.H, d.N, d.seq_len - 1);
   for (std::size_t s = d.seq_len; s-- > 0;) {
     const std::size_t t = d.time(s);
     std::copy(G + t * NH, G + (t + 1) * NH, dh);
-    if (s + 1 < d.seq_len) {
-      gemm<T>(false, false, d.N, d.H, G4, T(1), dS + d.time(s + 1) * NG, G4, W_hh, d.H, T(1), dh, d.H);
-    }
+    if (s + 1 < d.seq_len) recurrent.add(dS + d.time(s + 1) * NG, dh);
     const T* c_prev = s > 0 ? C + d.time(s - 1) * NH : c0;
     lstm_step_backward(dS + t * NG, dc, dh, S + t * NG, TC + t * NH, c_prev, d.N, d.H);
   }

@@ -1,6 +1,7 @@
 // The Elman RNN kernels: forward and backward (BPTT) over raw buffers, declared in
 // rnn_kernels.hpp.
 #include "rnn_kernels.hpp"
+#include "step_gemm.hpp"
 
 #include <algorithm>
 
@@ -51,9 +52,10 @@ void rnn_forward(T* Y, const T* X, const T* h0, const T* W_ih, const T* W_hh, co
   gemm_nt_add<T>(d.rows(), d.H, d.I, X, W_ih, Y);
 
   const T* h_prev = h0;  // null: zeros, so the first step adds nothing
+  const auto recurrent = StepGemm<T>::forward(W_hh, d.H, d.H, d.N, h0 ? d.seq_len : d.seq_len - 1);
   for (std::size_t s = 0; s < d.seq_len; ++s) {
     T* a = Y + d.time(s) * NH;
-    if (h_prev) gemm_nt_add<T>(d.N, d.H, d.H, h_prev, W_hh, a);
+    if (h_prev) recurrent.add(h_prev, a);
     activate(act, a, NH);
     h_prev = a;
   }
@@ -66,13 +68,13 @@ void rnn_forward(T* Y, const T* X, const T* h0, const T* W_ih, const T* W_hh, co
 // The gradients of X, W_ih, W_hh, h0 and the biases follow from dA (recurrent_kernels.cpp).
 template <class T>
 void rnn_backward_steps(T* dA, const T* G, const T* Y, const T* W_hh, const SeqDims& d, RNNActivation act) {
-  const std::size_t NH = d.N * d.H, H = d.H;
+  const std::size_t NH = d.N * d.H;
+  const auto recurrent = StepGemm<T>::backward(W_hh, d.H, d.H, d.N, d.seq_len - 1);
   for (std::size_t s = d.seq_len; s-- > 0;) {
     const std::size_t t = d.time(s);
     T* a = dA + t * NH;
     std::copy(G + t * NH, G + (t + 1) * NH, a);
-    if (s + 1 < d.seq_len)
-      gemm<T>(false, false, d.N, H, H, T(1), dA + d.time(s + 1) * NH, H, W_hh, H, T(1), a, H);
+    if (s + 1 < d.seq_len) recurrent.add(dA + d.time(s + 1) * NH, a);
     times_derivative(act, Y + t * NH, a, NH);
   }
 }
