@@ -1,8 +1,10 @@
+#include <algorithm>
 #include <array>
 #include <limits>
 #include <cstring>
 
 #include "support.hpp"
+#include "tapegrad/core/blas.hpp"
 
 namespace tg = tapegrad;
 using tgtest::randn;
@@ -378,4 +380,52 @@ TEST_CASE("gemm's vector and outer-product shapes match a plain triple loop for 
                                                          {70, 1, 37}, {33, 1, 129}, {37, 70, 1}, {1, 1, 100}};
   check_gemm_shapes<double>(sizes, 1e-13);
   check_gemm_shapes<float>(sizes, 2e-5);
+}
+
+TEST_CASE("blas_kernel_isa knows OpenBLAS's kernel names by instruction set, case-insensitively") {
+  CHECK(tg::blas_kernel_isa("Prescott") == "sse");
+  CHECK(tg::blas_kernel_isa("NEHALEM") == "sse");
+  CHECK(tg::blas_kernel_isa("Sandybridge") == "avx");
+  CHECK(tg::blas_kernel_isa("Haswell") == "avx2");
+  CHECK(tg::blas_kernel_isa("Zen") == "avx2");
+  CHECK(tg::blas_kernel_isa("SkylakeX") == "avx512");
+  CHECK(tg::blas_kernel_isa("Cooperlake") == "avx512");
+  CHECK(tg::blas_kernel_isa("SapphireRapids") == "avx512");
+  CHECK(tg::blas_kernel_isa("NeoverseN1") == "unknown");
+  CHECK(tg::blas_kernel_isa("") == "unknown");
+}
+
+TEST_CASE("BlasInfo warns, naming the OPENBLAS_CORETYPE to set, only when the kernel is below the CPU") {
+  tg::BlasInfo info;
+  info.library = "OpenBLAS 0.3.21";
+  info.kernel = "Prescott";
+  info.kernel_isa = "sse";
+  info.cpu_isa = "avx512";
+  CHECK(info.kernel_below_cpu());
+  CHECK_THAT(info.warning(), Catch::Contains("Prescott (sse) kernels on a CPU with avx512") &&
+                                 Catch::Contains("OPENBLAS_CORETYPE=SkylakeX"));
+  info.cpu_isa = "avx2";
+  CHECK_THAT(info.warning(), Catch::Contains("OPENBLAS_CORETYPE=Haswell"));
+  info.kernel = "Haswell";
+  info.kernel_isa = "avx2";
+  CHECK_FALSE(info.kernel_below_cpu());
+  CHECK(info.warning().empty());
+  info.kernel_isa = "unknown";  // a kernel tapegrad does not know is never called slow
+  CHECK(info.warning().empty());
+  CHECK_THAT(info.summary(), Catch::Contains("OpenBLAS 0.3.21; kernel Haswell (unknown) on a CPU with avx2"));
+}
+
+TEST_CASE("blas_info describes the OpenBLAS this program runs and the CPU it runs on") {
+  const tg::BlasInfo info = tg::blas_info();
+  CHECK_THAT(info.library, Catch::StartsWith("OpenBLAS"));
+  CHECK_FALSE(info.kernel.empty());
+  CHECK(info.kernel_isa == tg::blas_kernel_isa(info.kernel));
+  CHECK(info.threads == tg::blas_threads());
+  const std::vector<std::string> isas = {"avx512", "avx2", "avx", "sse"};
+  CHECK(std::find(isas.begin(), isas.end(), info.cpu_isa) != isas.end());
+  const std::vector<std::string> own = {"avx512f", "avx2+fma", "sse2"};
+  CHECK(std::find(own.begin(), own.end(), info.own_kernels) != own.end());
+  CHECK(info.warning().empty() == !info.kernel_below_cpu());
+  INFO(info.summary());
+  CHECK_THAT(info.summary(), Catch::Contains(info.kernel));
 }

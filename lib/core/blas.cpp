@@ -2,10 +2,15 @@
 
 #include <cblas.h>
 
+#include <algorithm>
+#include <atomic>
+#include <cctype>
 #include <climits>
+#include <cstdio>
 #include <string>
 
 #include "tapegrad/core/error.hpp"
+#include "packed_gemm.hpp"
 #include "simd.hpp"
 
 namespace tapegrad {
@@ -99,10 +104,100 @@ void check_gemm_args(bool trans_a, bool trans_b, std::size_t M, std::size_t N, s
   if (!C) throw ValueError("gemm: C is a null pointer with M, N > 0");
 }
 
+namespace {
+
+std::atomic<bool> g_blas_warning{true};
+
+// Once per process: the kernel warning, if any (blas_info() reads CPUID and OpenBLAS's names).
+void warn_once_about_kernel() {
+  static const bool done = [] {
+    if (g_blas_warning.load()) {
+      const std::string w = blas_info().warning();
+      if (!w.empty()) std::fprintf(stderr, "%s\n", w.c_str());
+    }
+    return true;
+  }();
+  (void)done;
+}
+
+int isa_rank(const std::string& isa) {
+  if (isa == "avx512") return 4;
+  if (isa == "avx2") return 3;
+  if (isa == "avx") return 2;
+  if (isa == "sse") return 1;
+  return 0;
+}
+
+std::string cpu_isa() {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f")) return "avx512";
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return "avx2";
+  if (__builtin_cpu_supports("avx")) return "avx";
+  return "sse";
+#else
+  return "unknown";
+#endif
+}
+
+}  // namespace
+
+std::string blas_kernel_isa(const std::string& kernel) {
+  std::string k = kernel;
+  std::transform(k.begin(), k.end(), k.begin(),
+                 [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+  const auto any = [&k](std::initializer_list<const char*> names) {
+    return std::find(names.begin(), names.end(), k) != names.end();
+  };
+  if (any({"skylakex", "cooperlake", "sapphirerapids"})) return "avx512";
+  if (any({"haswell", "zen"})) return "avx2";
+  if (any({"sandybridge", "bulldozer", "piledriver", "steamroller", "excavator"})) return "avx";
+  if (any({"prescott", "core2", "penryn", "dunnington", "nehalem", "atom", "opteron", "opteron_sse3",
+           "barcelona", "bobcat", "nano", "katmai", "coppermine", "northwood", "banias"})) {
+    return "sse";
+  }
+  return "unknown";
+}
+
+bool BlasInfo::kernel_below_cpu() const {
+  const int k = isa_rank(kernel_isa);
+  return k > 0 && k < isa_rank(cpu_isa);
+}
+
+std::string BlasInfo::summary() const {
+  return library + "; kernel " + kernel + " (" + kernel_isa + ") on a CPU with " + cpu_isa + "; " +
+         std::to_string(threads) + (threads == 1 ? " thread" : " threads") +
+         "; tapegrad's recurrent GEMM: " + own_kernels;
+}
+
+std::string BlasInfo::warning() const {
+  if (!kernel_below_cpu()) return "";
+  const char* coretype = cpu_isa == "avx512" ? "SkylakeX" : cpu_isa == "avx2" ? "Haswell" : "Sandybridge";
+  return "tapegrad: warning: OpenBLAS runs its " + kernel + " (" + kernel_isa + ") kernels on a CPU with " +
+         cpu_isa +
+         ", so matrix products run several times slower than they could; start the program with "
+         "OPENBLAS_CORETYPE=" +
+         coretype + " in its environment (OpenBLAS reads it only when it loads)";
+}
+
+BlasInfo blas_info() {
+  BlasInfo info;
+  info.library = openblas_get_config();
+  info.kernel = openblas_get_corename();
+  info.kernel_isa = blas_kernel_isa(info.kernel);
+  info.cpu_isa = cpu_isa();
+  info.own_kernels = detail::gemm_isa_name(detail::best_gemm_isa());
+  info.threads = openblas_get_num_threads();
+  return info;
+}
+
+void set_blas_warning(bool on) { g_blas_warning.store(on); }
+
 template <class T>
 void gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t K, T alpha, const T* A,
           std::size_t lda, const T* B, std::size_t ldb, T beta, T* C, std::size_t ldc) {
   if (M == 0 || N == 0) return;
+  warn_once_about_kernel();
   check_gemm_args(trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc);
   if (K == 0) {
     scale_rows(M, N, beta, C, ldc);

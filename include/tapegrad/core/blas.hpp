@@ -8,6 +8,7 @@
 // dimension of a matrix is the distance between two of its rows as stored (before op), so a
 // transposed operand is read in place: backward passes never build transposed copies.
 #include <cstddef>
+#include <string>
 
 namespace tapegrad {
 
@@ -24,5 +25,38 @@ void gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t 
 // process-wide, not per thread. The lab and the benchmarks use 1 so that runs do not compete.
 void set_blas_threads(int n);
 int blas_threads();
+
+// What runs the GEMMs: the BLAS library and the kernel it chose for this CPU, against what the
+// CPU can do. OpenBLAS picks its kernel once, when it loads, from its own table of CPU models;
+// a model it does not know gets an older kernel (Debian's 0.3.21 runs its SSE3 "Prescott"
+// kernels on some AVX-512 CPUs, at a quarter of the speed). OPENBLAS_CORETYPE, read only when
+// the library loads, overrides the choice: warning() says which value to set.
+struct BlasInfo {
+  std::string library;      // e.g. "OpenBLAS 0.3.21 NO_LAPACKE DYNAMIC_ARCH ... MAX_THREADS=64"
+  std::string kernel;       // the BLAS's kernel name, e.g. "Cooperlake", "Haswell", "Prescott"
+  std::string kernel_isa;   // the widest instructions that kernel uses: "avx512", "avx2", "avx",
+                            // "sse", or "unknown"
+  std::string cpu_isa;      // the widest this CPU has (CPUID): "avx512", "avx2", "avx" or "sse"
+  std::string own_kernels;  // tapegrad's packed recurrent GEMM kernels: "avx512f", "avx2+fma", "sse2"
+  int threads = 1;          // blas_threads()
+
+  // The kernel uses narrower instructions than the CPU has (an unknown kernel is not below).
+  bool kernel_below_cpu() const;
+  // One line: library version, kernel (isa), CPU isa, threads.
+  std::string summary() const;
+  // Empty, or one line saying the kernel is below the CPU and which OPENBLAS_CORETYPE to set.
+  std::string warning() const;
+};
+BlasInfo blas_info();
+
+// The instruction set an OpenBLAS kernel name uses (case-insensitive): "avx512" for SkylakeX,
+// Cooperlake, SapphireRapids; "avx2" for Haswell, Zen; "avx" for Sandybridge and the
+// Bulldozer family; "sse" for Prescott, Core2, Penryn, Dunnington, Nehalem, Atom, Opteron,
+// Barcelona, Bobcat, Nano; otherwise "unknown".
+std::string blas_kernel_isa(const std::string& kernel);
+
+// tapegrad prints blas_info().warning() to stderr once, at its first GEMM, when the kernel is
+// below the CPU. set_blas_warning(false) before that silences it.
+void set_blas_warning(bool on);
 
 }  // namespace tapegrad
