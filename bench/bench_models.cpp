@@ -240,6 +240,7 @@ int main(int argc, char** argv) {
   tg::set_blas_threads(1);
   benchmark::AddCustomContext("library", "tapegrad");
   benchmark::AddCustomContext("blas_threads", std::to_string(tg::blas_threads()));
+  benchmark::AddCustomContext("blas", tg::blas_info().summary());
   const auto us = benchmark::kMicrosecond;
   benchmark::RegisterBenchmark("add_chain_fwd_bwd/100x(4,4)", BM_add_chain)->Unit(us);
   for (const auto& c : bm::kMlpCases) benchmark::RegisterBenchmark(c.name, BM_mlp_step, c)->Unit(us);

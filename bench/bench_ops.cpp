@@ -147,6 +147,7 @@ int main(int argc, char** argv) {
   const int threads = env ? std::atoi(env) : 1;
   tg::set_blas_threads(threads > 0 ? threads : 1);
   benchmark::AddCustomContext("blas_threads", std::to_string(tg::blas_threads()));
+  benchmark::AddCustomContext("blas", tg::blas_info().summary());
   // The GEMM benchmarks: with BLAS threads, rates must come from wall time (CPU time counts
   // the main thread only); single-threaded, CPU time is steadier on a shared machine.
   const auto gemm_bench = [&](const char* name, void (*fn)(benchmark::State&)) {

@@ -95,6 +95,7 @@ int main(int argc, char** argv) {
   const int threads = env ? std::atoi(env) : 1;
   tg::set_blas_threads(threads > 0 ? threads : 1);
   benchmark::AddCustomContext("blas_threads", std::to_string(tg::blas_threads()));
+  benchmark::AddCustomContext("blas", tg::blas_info().summary());
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();

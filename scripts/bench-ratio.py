@@ -103,7 +103,8 @@ def main():
     load_range = f"{min(LOADS):.2f} to {max(LOADS):.2f}" if LOADS else "unknown"
     print(f"Run of {ctx.get('date', '?')} on {ctx.get('host_name', '?')}: {ctx.get('num_cpus', '?')} CPUs, "
           f"{cpu_model()}; 1-minute load average when each program started: {load_range}.")
-    print(f"Metric: median {metric} of the repetitions. libtorch: {lt_ctx.get('library', 'not run')}.\n")
+    print(f"Metric: median {metric} of the repetitions. libtorch: {lt_ctx.get('library', 'not run')}.")
+    print(f"BLAS (both sides load the same OpenBLAS): {ctx.get('blas', 'not recorded')}.\n")
 
     names = list(tg) + [n for n in lt if n not in tg]
     met_count = total = 0
