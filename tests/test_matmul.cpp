@@ -382,6 +382,39 @@ TEST_CASE("gemm's vector and outer-product shapes match a plain triple loop for 
   check_gemm_shapes<float>(sizes, 2e-5);
 }
 
+namespace {
+struct BackendGuard {
+  tg::GemmBackend before = tg::gemm_backend();
+  explicit BackendGuard(tg::GemmBackend b) { tg::set_gemm_backend(b); }
+  ~BackendGuard() { tg::set_gemm_backend(before); }
+  BackendGuard(const BackendGuard&) = delete;
+  BackendGuard& operator=(const BackendGuard&) = delete;
+};
+}  // namespace
+
+TEST_CASE("gemm's general shapes match a plain triple loop with the BLAS and with tapegrad's own kernels") {
+  // The own kernels block k by 256, columns by 2048 and rows by 256 (lib/core/blas.cpp): sizes
+  // cross each block edge, and cover the micro-kernel's row and column tails.
+  const std::vector<std::array<std::size_t, 3>> sizes = {{2, 3, 2},     {8, 32, 5},   {9, 33, 257},
+                                                         {17, 45, 300}, {3, 2050, 3}, {260, 17, 7}};
+  for (const auto backend : {tg::GemmBackend::kBlas, tg::GemmBackend::kOwn}) {
+    const BackendGuard guard(backend);
+    INFO("own kernels " << tg::gemm_uses_own_kernels());
+    CHECK(tg::gemm_uses_own_kernels() == (backend == tg::GemmBackend::kOwn));
+    check_gemm_shapes<double>(sizes, 1e-13);
+    check_gemm_shapes<float>(sizes, 2e-5);
+  }
+}
+
+TEST_CASE("matmul passes gradcheck with tapegrad's own GEMM kernels") {
+  const BackendGuard guard(tg::GemmBackend::kOwn);
+  for (const auto& [sa, sb] : kMatmulShapes) {
+    INFO("shapes " << tg::shape_str(sa) << " @ " << tg::shape_str(sb));
+    const Arrays in = {randn(sa, 11), randn(sb, 12)};
+    CHECK_GRADCHECK([](tg::Tape<double>&, const Vars& v) { return tg::matmul(v[0], v[1]); }, in);
+  }
+}
+
 TEST_CASE("blas_kernel_isa knows OpenBLAS's kernel names by instruction set, case-insensitively") {
   CHECK(tg::blas_kernel_isa("Prescott") == "sse");
   CHECK(tg::blas_kernel_isa("NEHALEM") == "sse");
@@ -404,8 +437,15 @@ TEST_CASE("BlasInfo warns, naming the OPENBLAS_CORETYPE to set, only when the ke
   CHECK(info.kernel_below_cpu());
   CHECK_THAT(info.warning(), Catch::Contains("Prescott (sse) kernels on a CPU with avx512") &&
                                  Catch::Contains("OPENBLAS_CORETYPE=SkylakeX"));
+  info.own_kernels = "avx512f";
+  info.own_gemm = true;
+  CHECK_THAT(info.warning(), Catch::Contains("tapegrad runs its matrix products on its own avx512f kernels"));
+  CHECK_THAT(info.summary(), Catch::Contains("general GEMMs: tapegrad's avx512f kernels"));
+  info.own_gemm = false;
+  CHECK_THAT(info.summary(), Catch::Contains("general GEMMs: the BLAS"));
   info.cpu_isa = "avx2";
-  CHECK_THAT(info.warning(), Catch::Contains("OPENBLAS_CORETYPE=Haswell"));
+  CHECK_THAT(info.warning(),
+             Catch::Contains("OPENBLAS_CORETYPE=Haswell") && Catch::Contains("several times slower"));
   info.kernel = "Haswell";
   info.kernel_isa = "avx2";
   CHECK_FALSE(info.kernel_below_cpu());

@@ -140,7 +140,49 @@ std::string cpu_isa() {
 #endif
 }
 
+std::atomic<int> g_gemm_backend{static_cast<int>(GemmBackend::kAuto)};
+
+bool use_own_gemm() {
+  const auto b = static_cast<GemmBackend>(g_gemm_backend.load(std::memory_order_relaxed));
+  if (b != GemmBackend::kAuto) return b == GemmBackend::kOwn;
+  static const bool below = [] {  // not blas_info(), which asks this function
+    BlasInfo info;
+    info.kernel_isa = blas_kernel_isa(openblas_get_corename());
+    info.cpu_isa = cpu_isa();
+    return info.kernel_below_cpu();
+  }();
+  return below;
+}
+
+// C = alpha op(A) op(B) + beta C with tapegrad's kernels (core/packed_gemm.hpp): op(B) packed
+// in blocks of kKc rows x kNc columns (the packed block stays in cache while the rows of A
+// stream past it kMc at a time). Blocks of k after the first add into C (beta 1).
+template <class T>
+void own_gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t K, T alpha, const T* A,
+              std::size_t lda, const T* B, std::size_t ldb, T beta, T* C, std::size_t ldc) {
+  constexpr std::size_t kKc = 256, kNc = 2048, kMc = 256;
+  thread_local detail::PackedMatrix<T> packed;
+  for (std::size_t k0 = 0; k0 < K; k0 += kKc) {
+    const std::size_t kc = std::min(kKc, K - k0);
+    const T b = k0 == 0 ? beta : T(1);
+    for (std::size_t j0 = 0; j0 < N; j0 += kNc) {
+      const std::size_t nc = std::min(kNc, N - j0);
+      packed.pack(trans_b, kc, nc, trans_b ? B + j0 * ldb + k0 : B + k0 * ldb + j0, ldb);
+      for (std::size_t i0 = 0; i0 < M; i0 += kMc) {
+        const T* a = trans_a ? A + k0 * lda + i0 : A + i0 * lda + k0;
+        packed.multiply(std::min(kMc, M - i0), trans_a, a, lda, alpha, b, C + i0 * ldc + j0, ldc);
+      }
+    }
+  }
+}
+
 }  // namespace
+
+void set_gemm_backend(GemmBackend backend) { g_gemm_backend.store(static_cast<int>(backend)); }
+
+GemmBackend gemm_backend() { return static_cast<GemmBackend>(g_gemm_backend.load()); }
+
+bool gemm_uses_own_kernels() { return use_own_gemm(); }
 
 std::string blas_kernel_isa(const std::string& kernel) {
   std::string k = kernel;
@@ -166,18 +208,20 @@ bool BlasInfo::kernel_below_cpu() const {
 
 std::string BlasInfo::summary() const {
   return library + "; kernel " + kernel + " (" + kernel_isa + ") on a CPU with " + cpu_isa + "; " +
-         std::to_string(threads) + (threads == 1 ? " thread" : " threads") +
-         "; tapegrad's recurrent GEMM: " + own_kernels;
+         std::to_string(threads) + (threads == 1 ? " thread" : " threads") + "; general GEMMs: " +
+         (own_gemm ? "tapegrad's " + own_kernels + " kernels" : std::string("the BLAS")) +
+         "; recurrent steps: tapegrad's " + own_kernels + " kernels";
 }
 
 std::string BlasInfo::warning() const {
   if (!kernel_below_cpu()) return "";
   const char* coretype = cpu_isa == "avx512" ? "SkylakeX" : cpu_isa == "avx2" ? "Haswell" : "Sandybridge";
-  return "tapegrad: warning: OpenBLAS runs its " + kernel + " (" + kernel_isa + ") kernels on a CPU with " +
+  return "tapegrad: note: OpenBLAS runs its " + kernel + " (" + kernel_isa + ") kernels on a CPU with " +
          cpu_isa +
-         ", so matrix products run several times slower than they could; start the program with "
-         "OPENBLAS_CORETYPE=" +
-         coretype + " in its environment (OpenBLAS reads it only when it loads)";
+         (own_gemm ? "; tapegrad runs its matrix products on its own " + own_kernels + " kernels instead"
+                   : std::string("; matrix products run several times slower than they could")) +
+         ". To let OpenBLAS use its fast kernels, start the program with OPENBLAS_CORETYPE=" + coretype +
+         " in its environment (OpenBLAS reads it only when it loads)";
 }
 
 BlasInfo blas_info() {
@@ -188,6 +232,7 @@ BlasInfo blas_info() {
   info.cpu_isa = cpu_isa();
   info.own_kernels = detail::gemm_isa_name(detail::best_gemm_isa());
   info.threads = openblas_get_num_threads();
+  info.own_gemm = use_own_gemm();
   return info;
 }
 
@@ -224,6 +269,10 @@ void gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t 
     call_gemv(trans_a, to_blas_int(trans_a ? K : M, "M"), to_blas_int(trans_a ? M : K, "K"), alpha, A,
               to_blas_int(ld(lda), "lda"), B, to_blas_int(trans_b ? 1 : ld(ldb), "ldb"), beta, C,
               to_blas_int(ld(ldc), "ldc"));
+    return;
+  }
+  if (use_own_gemm()) {
+    own_gemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
   }
   // CBLAS requires every leading dimension >= 1 even where a matrix has a single column.

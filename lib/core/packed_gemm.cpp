@@ -53,103 +53,106 @@ TAPEGRAD_ALWAYS_INLINE void store(T* p, typename Vec<T, VB>::type v) {
   std::memcpy(p, &v, VB);
 }
 
-// C[0..R)[0..cols) = A[0..R) op(B)panel + beta C, cols <= NR = 2 lanes.
+// The A operand (rows i, columns k at A[i rs + k cs]: cs = 1 row-major, rs = 1 transposed) and
+// the output C = alpha (A op(B)) + beta C.
+template <class T>
+struct Lhs {
+  const T* A;
+  std::size_t rs, cs;
+};
+template <class T>
+struct Out {
+  T alpha, beta;
+  T* C;
+  std::size_t ldc;
+};
+
+// C[0..R)[0..cols) = alpha A[0..R) panel + beta C, cols <= NR = 2 lanes. With alpha = beta = 1
+// the result is acc + C exactly as written (multiplying by 1 is exact).
 template <class T, std::size_t VB, std::size_t R>
-TAPEGRAD_ALWAYS_INLINE void tile(std::size_t K, const T* A, std::size_t lda, const T* P, T beta, T* C,
-                                 std::size_t ldc, std::size_t cols) {
+TAPEGRAD_ALWAYS_INLINE void tile(std::size_t K, Lhs<T> a, const T* P, Out<T> o, std::size_t cols) {
   using V = typename Vec<T, VB>::type;
   constexpr std::size_t L = Vec<T, VB>::lanes;
   V acc[R][2] = {};
   for (std::size_t k = 0; k < K; ++k) {
     const V b0 = load<T, VB>(P + k * 2 * L);
     const V b1 = load<T, VB>(P + k * 2 * L + L);
+    const T* ak = a.A + k * a.cs;
 #pragma GCC unroll 8
     for (std::size_t r = 0; r < R; ++r) {
-      const T a = A[r * lda + k];
-      acc[r][0] = acc[r][0] + a * b0;
-      acc[r][1] = acc[r][1] + a * b1;
+      const T x = ak[r * a.rs];
+      acc[r][0] = acc[r][0] + x * b0;
+      acc[r][1] = acc[r][1] + x * b1;
     }
   }
   for (std::size_t r = 0; r < R; ++r) {
-    T* c = C + r * ldc;
-    if (cols == 2 * L) {
-      if (beta != T(0)) {
-        acc[r][0] = acc[r][0] + load<T, VB>(c);
-        acc[r][1] = acc[r][1] + load<T, VB>(c + L);
-      }
-      store<T, VB>(c, acc[r][0]);
-      store<T, VB>(c + L, acc[r][1]);
+    T* c = o.C + r * o.ldc;
+    const V a0 = o.alpha * acc[r][0], a1 = o.alpha * acc[r][1];
+    if (cols == 2 * L && o.beta == T(0)) {
+      store<T, VB>(c, a0);
+      store<T, VB>(c + L, a1);
+    } else if (cols == 2 * L) {
+      store<T, VB>(c, a0 + o.beta * load<T, VB>(c));
+      store<T, VB>(c + L, a1 + o.beta * load<T, VB>(c + L));
     } else {
       T out[2 * L];
-      store<T, VB>(out, acc[r][0]);
-      store<T, VB>(out + L, acc[r][1]);
-      for (std::size_t j = 0; j < cols; ++j) c[j] = beta != T(0) ? c[j] + out[j] : out[j];
+      store<T, VB>(out, a0);
+      store<T, VB>(out + L, a1);
+      for (std::size_t j = 0; j < cols; ++j) c[j] = o.beta == T(0) ? out[j] : out[j] + o.beta * c[j];
     }
   }
 }
 
-// The rows [i, M) of one panel, MR at a time, the last R < MR rows with their own tile.
+template <class T, std::size_t VB, std::size_t R, std::size_t MR>
+TAPEGRAD_ALWAYS_INLINE void tail_tile(std::size_t rows, std::size_t K, Lhs<T> a, const T* P, Out<T> o,
+                                      std::size_t cols) {
+  if constexpr (R < MR) {
+    if (rows == R) return tile<T, VB, R>(K, a, P, o, cols);
+    return tail_tile<T, VB, R + 1, MR>(rows, K, a, P, o, cols);
+  }
+}
+
+// The rows of one panel, MR at a time, the last rows < MR with a tile of their own height.
 template <class T, std::size_t VB, std::size_t MR>
-TAPEGRAD_ALWAYS_INLINE void panel_rows(std::size_t M, std::size_t K, const T* A, std::size_t lda, const T* P,
-                                       T beta, T* C, std::size_t ldc, std::size_t cols) {
+TAPEGRAD_ALWAYS_INLINE void panel_rows(std::size_t M, std::size_t K, Lhs<T> a, const T* P, Out<T> o,
+                                       std::size_t cols) {
   std::size_t i = 0;
-  for (; i + MR <= M; i += MR) tile<T, VB, MR>(K, A + i * lda, lda, P, beta, C + i * ldc, ldc, cols);
-  const T* a = A + i * lda;
-  T* c = C + i * ldc;
-  switch (M - i) {
-    case 7:
-      if constexpr (MR > 7) tile<T, VB, 7>(K, a, lda, P, beta, c, ldc, cols);
-      break;
-    case 6:
-      if constexpr (MR > 6) tile<T, VB, 6>(K, a, lda, P, beta, c, ldc, cols);
-      break;
-    case 5:
-      if constexpr (MR > 5) tile<T, VB, 5>(K, a, lda, P, beta, c, ldc, cols);
-      break;
-    case 4:
-      if constexpr (MR > 4) tile<T, VB, 4>(K, a, lda, P, beta, c, ldc, cols);
-      break;
-    case 3:
-      tile<T, VB, 3>(K, a, lda, P, beta, c, ldc, cols);
-      break;
-    case 2:
-      tile<T, VB, 2>(K, a, lda, P, beta, c, ldc, cols);
-      break;
-    case 1:
-      tile<T, VB, 1>(K, a, lda, P, beta, c, ldc, cols);
-      break;
-    default:
-      break;
+  for (; i + MR <= M; i += MR) {
+    tile<T, VB, MR>(K, Lhs<T>{a.A + i * a.rs, a.rs, a.cs}, P, Out<T>{o.alpha, o.beta, o.C + i * o.ldc, o.ldc},
+                    cols);
+  }
+  if (i < M) {
+    tail_tile<T, VB, 1, MR>(M - i, K, Lhs<T>{a.A + i * a.rs, a.rs, a.cs}, P,
+                            Out<T>{o.alpha, o.beta, o.C + i * o.ldc, o.ldc}, cols);
   }
 }
 
 template <class T, std::size_t VB, std::size_t MR>
-TAPEGRAD_ALWAYS_INLINE void multiply_all(std::size_t M, std::size_t N, std::size_t K, const T* A,
-                                         std::size_t lda, const T* panels, T beta, T* C, std::size_t ldc) {
+TAPEGRAD_ALWAYS_INLINE void multiply_all(std::size_t M, std::size_t N, std::size_t K, Lhs<T> a,
+                                         const T* panels, Out<T> o) {
   constexpr std::size_t NR = 2 * Vec<T, VB>::lanes;
   for (std::size_t j0 = 0; j0 < N; j0 += NR) {
-    panel_rows<T, VB, MR>(M, K, A, lda, panels + j0 * K, beta, C + j0, ldc, std::min(NR, N - j0));
+    panel_rows<T, VB, MR>(M, K, a, panels + j0 * K, Out<T>{o.alpha, o.beta, o.C + j0, o.ldc},
+                          std::min(NR, N - j0));
   }
 }
 
-#define TAPEGRAD_GEMM_ARGS                                                                            \
-  std::size_t M, std::size_t N, std::size_t K, const T *A, std::size_t lda, const T *P, T beta, T *C, \
-      std::size_t ldc
+#define TAPEGRAD_GEMM_ARGS std::size_t M, std::size_t N, std::size_t K, Lhs<T> a, const T *P, Out<T> o
 
 template <class T>
 void multiply_baseline(TAPEGRAD_GEMM_ARGS) {
-  multiply_all<T, 16, 4>(M, N, K, A, lda, P, beta, C, ldc);
+  multiply_all<T, 16, 4>(M, N, K, a, P, o);
 }
 
 #ifdef TAPEGRAD_GEMM_ISA_KERNELS
 template <class T>
 __attribute__((target("avx2,fma"))) void multiply_avx2(TAPEGRAD_GEMM_ARGS) {
-  multiply_all<T, 32, 4>(M, N, K, A, lda, P, beta, C, ldc);
+  multiply_all<T, 32, 4>(M, N, K, a, P, o);
 }
 
 template <class T>
 __attribute__((target("avx512f"))) void multiply_avx512(TAPEGRAD_GEMM_ARGS) {
-  multiply_all<T, 64, 8>(M, N, K, A, lda, P, beta, C, ldc);
+  multiply_all<T, 64, 8>(M, N, K, a, P, o);
 }
 #endif
 
@@ -221,13 +224,21 @@ void PackedMatrix<T>::pack(bool trans_b, std::size_t K, std::size_t N, const T* 
 template <class T>
 void PackedMatrix<T>::multiply(std::size_t M, const T* A, std::size_t lda, T beta, T* C,
                                std::size_t ldc) const {
+  multiply(M, false, A, lda, T(1), beta, C, ldc);
+}
+
+template <class T>
+void PackedMatrix<T>::multiply(std::size_t M, bool trans_a, const T* A, std::size_t lda, T alpha, T beta,
+                               T* C, std::size_t ldc) const {
   if (M == 0 || N_ == 0) return;
   const T* P = panels_.get();
+  const Lhs<T> a{A, trans_a ? 1 : lda, trans_a ? lda : 1};
+  const Out<T> o{alpha, beta, C, ldc};
 #ifdef TAPEGRAD_GEMM_ISA_KERNELS
-  if (isa_ == GemmIsa::kAvx512) return multiply_avx512<T>(M, N_, K_, A, lda, P, beta, C, ldc);
-  if (isa_ == GemmIsa::kAvx2) return multiply_avx2<T>(M, N_, K_, A, lda, P, beta, C, ldc);
+  if (isa_ == GemmIsa::kAvx512) return multiply_avx512<T>(M, N_, K_, a, P, o);
+  if (isa_ == GemmIsa::kAvx2) return multiply_avx2<T>(M, N_, K_, a, P, o);
 #endif
-  multiply_baseline<T>(M, N_, K_, A, lda, P, beta, C, ldc);
+  multiply_baseline<T>(M, N_, K_, a, P, o);
 }
 
 template class PackedMatrix<float>;

@@ -36,6 +36,10 @@ class PackedMatrix {
   // C (M, N) = A (M, K) op(B) + beta C, A and C row-major with leading dimensions lda, ldc.
   // beta is 0 (C is not read) or 1.
   void multiply(std::size_t M, const T* A, std::size_t lda, T beta, T* C, std::size_t ldc) const;
+  // C (M, N) = alpha op(A) op(B) + beta C, op(A) (M, K): A^T when trans_a (A stored (K, M)).
+  // alpha = beta = 1 gives the same bits as the call above with beta 1.
+  void multiply(std::size_t M, bool trans_a, const T* A, std::size_t lda, T alpha, T beta, T* C,
+                std::size_t ldc) const;
 
   std::size_t rows() const { return K_; }
   std::size_t cols() const { return N_; }

@@ -39,12 +39,14 @@ struct BlasInfo {
   std::string cpu_isa;      // the widest this CPU has (CPUID): "avx512", "avx2", "avx" or "sse"
   std::string own_kernels;  // tapegrad's packed recurrent GEMM kernels: "avx512f", "avx2+fma", "sse2"
   int threads = 1;          // blas_threads()
+  bool own_gemm = false;    // gemm_uses_own_kernels(): general GEMMs run on tapegrad's kernels
 
   // The kernel uses narrower instructions than the CPU has (an unknown kernel is not below).
   bool kernel_below_cpu() const;
-  // One line: library version, kernel (isa), CPU isa, threads.
+  // One line: library version, kernel (isa), CPU isa, threads, who runs the general GEMMs.
   std::string summary() const;
-  // Empty, or one line saying the kernel is below the CPU and which OPENBLAS_CORETYPE to set.
+  // Empty, or one line saying the kernel is below the CPU, that tapegrad's own kernels run the
+  // GEMMs instead (unless GemmBackend::kBlas is forced), and which OPENBLAS_CORETYPE to set.
   std::string warning() const;
 };
 BlasInfo blas_info();
@@ -54,6 +56,17 @@ BlasInfo blas_info();
 // Bulldozer family; "sse" for Prescott, Core2, Penryn, Dunnington, Nehalem, Atom, Opteron,
 // Barcelona, Bobcat, Nano; otherwise "unknown".
 std::string blas_kernel_isa(const std::string& kernel);
+
+// Who runs gemm's general case (the GEMV and outer-product shapes always go to their own
+// paths). kAuto, the default: the BLAS, unless its kernel is below the CPU
+// (BlasInfo::kernel_below_cpu), then tapegrad's own packed kernels (AVX-512F, AVX2+FMA or SSE2
+// by CPUID), which need nothing set by the user. kBlas / kOwn force one (tests, comparisons).
+// Process-wide, like the BLAS's thread count.
+enum class GemmBackend { kAuto, kBlas, kOwn };
+void set_gemm_backend(GemmBackend backend);
+GemmBackend gemm_backend();
+// What kAuto (or the forced choice) resolves to on this machine: true for tapegrad's kernels.
+bool gemm_uses_own_kernels();
 
 // tapegrad prints blas_info().warning() to stderr once, at its first GEMM, when the kernel is
 // below the CPU. set_blas_warning(false) before that silences it.
