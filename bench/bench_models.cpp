@@ -203,7 +203,8 @@ void set_flops(benchmark::State& state, double flops_per_iteration) {
       benchmark::Counter(flops_per_iteration, benchmark::Counter::kIsIterationInvariantRate);
 }
 
-void BM_linear_fwd_bwd(benchmark::State& state) {
+void BM_linear_fwd_bwd(benchmark::State& state, tg::GemmBackend backend) {
+  tg::set_gemm_backend(backend);
   const std::size_t rows = bm::kLinRows, in = bm::kLinIn, out = bm::kLinOut;
   tg::Parameter<float> w(array_of(bm::normal_data(out * in, 5, 0.03f), {out, in}));
   tg::Parameter<float> b(array_of(bm::normal_data(out, 6), {out}));
@@ -220,6 +221,7 @@ void BM_linear_fwd_bwd(benchmark::State& state) {
     benchmark::DoNotOptimize(w.grad().data());
   }
   set_flops(state, 3 * 2.0 * double(rows) * double(in) * double(out));
+  tg::set_gemm_backend(tg::GemmBackend::kAuto);
 }
 
 void BM_raw_sgemm(benchmark::State& state) {
@@ -232,6 +234,21 @@ void BM_raw_sgemm(benchmark::State& state) {
     benchmark::DoNotOptimize(c.data());
   }
   set_flops(state, 2.0 * M * N * K);
+}
+
+// The same product on tapegrad's own packed kernels (GemmBackend::kOwn: what gemm runs when the
+// BLAS's kernel is below the CPU), beside the raw sgemm in the same run.
+void BM_own_sgemm(benchmark::State& state) {
+  const std::size_t M = bm::kLinRows, K = bm::kLinIn, N = bm::kLinOut;
+  const auto a = bm::normal_data(M * K, 7), b = bm::normal_data(K * N, 5);
+  std::vector<float> c(M * N);
+  tg::set_gemm_backend(tg::GemmBackend::kOwn);
+  for (auto _ : state) {
+    tg::gemm<float>(false, false, M, N, K, 1.0f, a.data(), K, b.data(), N, 0.0f, c.data(), N);
+    benchmark::DoNotOptimize(c.data());
+  }
+  tg::set_gemm_backend(tg::GemmBackend::kAuto);
+  set_flops(state, 2.0 * double(M) * double(N) * double(K));
 }
 
 }  // namespace
@@ -255,8 +272,13 @@ int main(int argc, char** argv) {
   for (const auto& c : bm::kBatchNormCases) {
     benchmark::RegisterBenchmark(c.name, BM_norm_fwd_bwd<false>, c)->Unit(us);
   }
-  benchmark::RegisterBenchmark("linear_fwd_bwd/256x1024->1024", BM_linear_fwd_bwd)->Unit(us);
+  benchmark::RegisterBenchmark("linear_fwd_bwd/256x1024->1024", BM_linear_fwd_bwd, tg::GemmBackend::kAuto)
+      ->Unit(us);
+  benchmark::RegisterBenchmark("linear_fwd_bwd/256x1024->1024/own_kernels", BM_linear_fwd_bwd,
+                               tg::GemmBackend::kOwn)
+      ->Unit(us);
   benchmark::RegisterBenchmark("raw_sgemm/256x1024x1024", BM_raw_sgemm)->Unit(us);
+  benchmark::RegisterBenchmark("own_sgemm/256x1024x1024", BM_own_sgemm)->Unit(us);
   benchmark::RegisterBenchmark("mlp_soak/batch:32/batchnorm/10000_steps", BM_mlp_soak)
       ->Iterations(1)
       ->Unit(benchmark::kMillisecond);
