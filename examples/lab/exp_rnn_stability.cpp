@@ -174,7 +174,7 @@ Settings long_settings(const Config& c) {
   Settings s;
   s.seq_len = c.pick<std::size_t>(10, 50, 50);
   s.hidden = c.pick<std::size_t>(8, 32, 32);
-  s.steps = c.pick<std::size_t>(40, 200, 1500);
+  s.steps = c.pick<std::size_t>(40, 200, 1200);
   s.checkpoints = 10;
   s.train_n = c.pick<std::size_t>(256, 2048, 8192);
   s.test_n = c.pick<std::size_t>(128, 256, 512);
