@@ -125,12 +125,12 @@ TEST_CASE("The lab's CSVs do not depend on the number of worker threads", "[lab]
   const auto names = csv_names(one);
   REQUIRE(names == csv_names(two));
   for (const char* expected : {"e1_batch_dependence.csv", "e2_cross_gradients.csv", "e3_batch_invariant.csv",
-                               "e4_mlp_stability.csv", "e6_order_sensitivity.csv"}) {
+                               "e4_mlp_stability.csv", "e5_rnn_stability.csv", "e6_order_sensitivity.csv"}) {
     CHECK(std::find(names.begin(), names.end(), expected) != names.end());
   }
   for (const auto& n : names) check_same_results(one + "/" + n, two + "/" + n);
   const std::string report = read_file(one + "/report.md");
-  for (const char* heading : {"## 1.", "## 4.", "## 6.", "## 7."})
+  for (const char* heading : {"## 1.", "## 4.", "## 5.", "## 6.", "## 7."})
     CHECK(report.find(heading) != std::string::npos);
   remove_scratch({one, two});
 }
@@ -216,6 +216,60 @@ TEST_CASE("The tiny lab shows the qualitative results each section is about", "[
     }
     CHECK(at_3 == 12);  // 3 norms x 2 batch sizes x 2 seeds
     CHECK(at_001 == 12);
+  }
+  SECTION("e5: both settings' cells are in the CSV, and results.json's long-setting numbers come from it") {
+    const Csv e5 = read_csv(dir + "/e5_rnn_stability.csv");
+    const std::map<std::string, std::string> norm_of = {{"rnn", "none"},
+                                                        {"lnrnn_summed", "LayerNorm"},
+                                                        {"lnrnn_separate", "LayerNorm"},
+                                                        {"bnrnn", "BatchNorm"},
+                                                        {"lstm", "none"},
+                                                        {"lnlstm", "LayerNorm"},
+                                                        {"gru", "none"}};
+    std::map<std::string, std::set<std::string>> cells;   // seq_len -> cells
+    std::map<std::string, std::vector<double>> long_mse;  // cell -> final MSE of the long setting
+    const auto results = nlohmann::json::parse(read_file(dir + "/results.json")).at("e5");
+    const std::string short_t = std::to_string(results.at("seq_len").get<int>());
+    const std::string long_t = std::to_string(results.at("long").at("seq_len").get<int>());
+    for (std::size_t r = 0; r < e5.rows.size(); ++r) {
+      INFO(e5.at(r, "key"));
+      const std::string cell = e5.at(r, "cell");
+      REQUIRE(norm_of.count(cell) == 1);
+      CHECK(e5.at(r, "norm") == norm_of.at(cell));
+      cells[e5.at(r, "seq_len")].insert(cell);
+      const double mse = e5.num(r, "final_test_mse");
+      if (e5.num(r, "diverged") == 1)
+        CHECK(std::isnan(mse));
+      else
+        CHECK((mse >= 0 && mse < 1));
+      CHECK(e5.num(r, "steps_run") <= e5.num(r, "steps"));
+      if (e5.at(r, "seq_len") == long_t && e5.num(r, "diverged") == 0) long_mse[cell].push_back(mse);
+    }
+    CHECK(std::stoi(long_t) > std::stoi(short_t));
+    CHECK(cells.size() == 2);
+    CHECK(cells[short_t] == std::set<std::string>{"rnn", "lnrnn_summed", "lnrnn_separate", "bnrnn"});
+    std::set<std::string> all_cells;
+    for (const auto& [cell, norm] : norm_of) all_cells.insert(cell);
+    CHECK(cells[long_t] == all_cells);
+    // One learning rate in the long setting at --tiny: each cell's number is the mean over its seeds.
+    const auto& long_cells = results.at("long").at("cells");
+    for (const auto& cell : all_cells) {
+      INFO(cell);
+      const auto& j = long_cells.at(cell);
+      CHECK(j.at("norm").get<std::string>() == norm_of.at(cell));
+      const double frac = j.at("learned_fraction").get<double>();
+      CHECK((frac >= 0 && frac <= 1));
+      const auto& v = long_mse[cell];
+      if (v.empty()) continue;  // every run diverged: results.json holds null (NaN)
+      double mean = 0;
+      for (double x : v) mean += x / static_cast<double>(v.size());
+      CHECK(j.at("final_test_mse").get<double>() == Approx(mean).epsilon(1e-12));
+    }
+    CHECK(results.at("long").at("baseline_mse").get<double>() == Approx(1.0 / 6));
+    const std::string report = read_file(dir + "/report.md");
+    CHECK(report.find("### A longer dependency: T = " + long_t) != std::string::npos);
+    CHECK(report.find("e5_rnn_long_curves.png") != std::string::npos);
+    CHECK(report.find("**Reading.** At T = " + long_t + " the plain RNN") != std::string::npos);
   }
   SECTION("e6: the shuffling order changes the result of every configuration") {
     const Csv e6 = read_csv(dir + "/e6_order_sensitivity.csv");
