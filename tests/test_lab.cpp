@@ -349,6 +349,14 @@ TEST_CASE("A lab killed mid-sweep resumes where it stopped and ends with the sam
   const int executed = manifest.at("runs_executed").get<int>();
   CHECK(executed < static_cast<int>(total));
   CHECK(executed == static_cast<int>(total - rows_at_kill));
+  // The manifest records what ran the matrix products (issue: BLAS kernel misdetection).
+  const auto& blas = manifest.at("blas");
+  CHECK(blas.at("kernel").get<std::string>() == tapegrad::blas_info().kernel);
+  CHECK(blas.at("cpu_isa").get<std::string>() == tapegrad::blas_info().cpu_isa);
+  CHECK(blas.at("warning").get<std::string>() == tapegrad::blas_info().warning());
+  const tapegrad::BlasInfo info = tapegrad::blas_info();
+  CHECK_THAT(read_file(dir + "/report.md"), Catch::Contains("Matrix products: " + info.library + "; kernel " +
+                                                            info.kernel + " (" + info.kernel_isa));
   CHECK(read_file(dir + "/report.md").find("## 4.") != std::string::npos);
   remove_scratch({clean});
   for (int attempt = 0; attempt < 5; ++attempt)

@@ -125,10 +125,12 @@ void write_intro(const Flags& f, lab::Report& rep) {
       "seed); `results.json` has the headline numbers and `manifest.json` how this report was made.");
   rep.paragraph(std::string("Scale: **") + f.scale + "**, seed " + std::to_string(f.c.seed) + ", " +
                 std::to_string(f.c.threads) + " worker thread(s).");
+  rep.paragraph("Matrix products: " + tapegrad::blas_info().summary() + ".");
 }
 
 void write_manifest(const Flags& f, double total) {
   const lab::Config& c = f.c;
+  const tapegrad::BlasInfo info = tapegrad::blas_info();
   nlohmann::json manifest = {
       {"program", "tapegrad-lab"},
       {"tapegrad_version", "0.1.0"},
@@ -136,6 +138,13 @@ void write_manifest(const Flags& f, double total) {
                               std::to_string(XTENSOR_VERSION_MINOR) + "." +
                               std::to_string(XTENSOR_VERSION_PATCH)},
       {"openblas", openblas_get_config()},
+      {"blas",
+       {{"summary", info.summary()},
+        {"kernel", info.kernel},
+        {"kernel_isa", info.kernel_isa},
+        {"cpu_isa", info.cpu_isa},
+        {"general_gemm", info.own_gemm ? "tapegrad " + info.own_kernels : std::string("blas")},
+        {"warning", info.warning()}}},
       {"compiler", __VERSION__},
       {"flags",
        {{"scale", f.scale},
