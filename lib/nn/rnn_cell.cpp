@@ -9,6 +9,8 @@
 #include "tapegrad/ops/lstm.hpp"
 #include "tapegrad/ops/shape.hpp"
 
+#include "sequence_input.hpp"
+
 namespace tapegrad {
 
 namespace {
@@ -89,11 +91,6 @@ Var<T> state_row(const Var<T>& y, std::ptrdiff_t k, const CellLayout& l) {
   return l.batched ? r : reshape(r, {-1});
 }
 
-template <class T>
-Var<T> param_or_none(Tape<T>& t, Parameter<T>* p) {
-  return p ? t.param(*p) : Var<T>();
-}
-
 std::string cell_repr(std::size_t I, std::size_t H, bool bias) {
   return std::to_string(I) + ", " + std::to_string(H) + (bias ? "" : ", bias=False");
 }
@@ -112,19 +109,16 @@ std::string cell_repr(std::size_t I, std::size_t H, bool bias) {
 template <class T>
 RNNCell<T>::RNNCell(std::size_t input_size, std::size_t hidden_size, RNNCellOptions options, Generator& gen)
     : input_size_(input_size), hidden_size_(hidden_size), options_(std::move(options)) {
-  if (options_.nonlinearity() != "tanh" && options_.nonlinearity() != "relu") {
-    throw ValueError("RNNCell: unknown nonlinearity '" + options_.nonlinearity() +
-                     "'; expected \"tanh\" or \"relu\"");
-  }
-  activation_ = options_.nonlinearity() == "tanh" ? RNNActivation::Tanh : RNNActivation::ReLU;
+  activation_ = detail::rnn_activation("RNNCell", options_.nonlinearity());
   TAPEGRAD_CELL_PARAMS("RNNCell", 1, options_.bias());
 }
 
 template <class T>
 Var<T> RNNCell<T>::run(Tape<T>& t, const Var<T>& x, const Var<T>& h) {
   const CellLayout l = check_cell_input<T>("RNNCell", t, x, input_size_, hidden_size_, {{"h", &h}});
-  const Var<T> y = rnn_layer(as_step(x, l), as_batched(h, l), t.param(*weight_ih), t.param(*weight_hh),
-                             param_or_none(t, bias_ih), param_or_none(t, bias_hh), activation_);
+  const Var<T> y =
+      rnn_layer(as_step(x, l), as_batched(h, l), t.param(*weight_ih), t.param(*weight_hh),
+                detail::param_or_none(t, bias_ih), detail::param_or_none(t, bias_hh), activation_);
   return state_row(y, 0, l);
 }
 
@@ -152,8 +146,9 @@ template <class T>
 LSTMCellState<T> LSTMCell<T>::run(Tape<T>& t, const Var<T>& x, const Var<T>& h, const Var<T>& c) {
   const CellLayout l =
       check_cell_input<T>("LSTMCell", t, x, input_size_, hidden_size_, {{"h", &h}, {"c", &c}});
-  const Var<T> y = lstm_layer(as_step(x, l), as_batched(h, l), as_batched(c, l), t.param(*weight_ih),
-                              t.param(*weight_hh), param_or_none(t, bias_ih), param_or_none(t, bias_hh));
+  const Var<T> y =
+      lstm_layer(as_step(x, l), as_batched(h, l), as_batched(c, l), t.param(*weight_ih), t.param(*weight_hh),
+                 detail::param_or_none(t, bias_ih), detail::param_or_none(t, bias_hh));
   return {state_row(y, 0, l), state_row(y, 1, l)};  // y = [h_0; c_n]
 }
 
@@ -179,7 +174,7 @@ template <class T>
 Var<T> GRUCell<T>::run(Tape<T>& t, const Var<T>& x, const Var<T>& h) {
   const CellLayout l = check_cell_input<T>("GRUCell", t, x, input_size_, hidden_size_, {{"h", &h}});
   const Var<T> y = gru_layer(as_step(x, l), as_batched(h, l), t.param(*weight_ih), t.param(*weight_hh),
-                             param_or_none(t, bias_ih), param_or_none(t, bias_hh));
+                             detail::param_or_none(t, bias_ih), detail::param_or_none(t, bias_hh));
   return state_row(y, 0, l);
 }
 

@@ -20,42 +20,16 @@
 
 #include "tapegrad/core/random.hpp"
 #include "tapegrad/nn/module.hpp"
+#include "tapegrad/nn/rnn.hpp"
 #include "tapegrad/ops/rnn.hpp"
 
 namespace tapegrad {
 
 // torch.nn.RNNCell's options: RNNCellOptions().bias(false).nonlinearity("relu").
-class RNNCellOptions {
- public:
-  RNNCellOptions& bias(bool on) {
-    bias_ = on;
-    return *this;
-  }
-  // "tanh" or "relu".
-  RNNCellOptions& nonlinearity(std::string s) {
-    nonlinearity_ = std::move(s);
-    return *this;
-  }
-  bool bias() const { return bias_; }
-  const std::string& nonlinearity() const { return nonlinearity_; }
-
- private:
-  bool bias_ = true;
-  std::string nonlinearity_ = "tanh";
-};
+class RNNCellOptions : public BiasOption<RNNCellOptions>, public NonlinearityOption<RNNCellOptions> {};
 
 // torch.nn.LSTMCell's and GRUCell's options: CellOptions().bias(false).
-class CellOptions {
- public:
-  CellOptions& bias(bool on) {
-    bias_ = on;
-    return *this;
-  }
-  bool bias() const { return bias_; }
-
- private:
-  bool bias_ = true;
-};
+class CellOptions : public BiasOption<CellOptions> {};
 using LSTMCellOptions = CellOptions;
 using GRUCellOptions = CellOptions;
 
