@@ -124,6 +124,17 @@ void check_module_cases(const std::string& module, int expected, Run&& run) {
   CHECK(worst < 1e-12);
 }
 
+// The odd shapes the fused layer ops are gradchecked on (T = 1, batch 1, hidden 1, input 1,
+// reverse, without the initial state(s), without biases): states says whether h0 (and c0) are
+// given.
+struct OddLayerCase {
+  std::size_t T, N, I, H;
+  bool reverse, states, bias;
+};
+inline const OddLayerCase kOddLayerCases[] = {
+    {1, 1, 1, 1, false, true, true},   {3, 1, 1, 1, true, true, true},  {1, 2, 3, 2, true, false, true},
+    {4, 2, 1, 3, false, false, false}, {3, 3, 2, 2, true, true, false}, {2, 1, 3, 1, false, true, true}};
+
 // A fused layer op against the same layer composed from primitive ops: layer(fused, in) -> y
 // on leaves `in` holding `values`, once composed and once fused; backpropagates `up` through
 // each and compares the outputs (to out_tol) and the gradients of the leaves k with used[k]

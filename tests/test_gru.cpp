@@ -61,25 +61,18 @@ TEST_CASE("the fused gru_layer equals the GRU composed from linear, sigmoid and 
 }
 
 TEST_CASE("gru_layer gradcheck on odd shapes: T = 1, batch 1, hidden 1, input 1, reverse, no h0") {
-  struct Case {
-    std::size_t T, N, I, H;
-    bool reverse, state, bias;
-  };
-  const Case cases[] = {{1, 1, 1, 1, false, true, true}, {3, 1, 1, 1, true, true, true},
-                        {1, 2, 3, 2, true, false, true}, {4, 2, 1, 3, false, false, false},
-                        {3, 3, 2, 2, true, true, false}, {2, 1, 3, 1, false, true, true}};
-  for (const auto& c : cases) {
+  for (const auto& c : rnnfx::kOddLayerCases) {
     INFO("T " << c.T << ", N " << c.N << ", I " << c.I << ", H " << c.H << ", reverse " << c.reverse
-              << ", h0 " << c.state << ", bias " << c.bias);
+              << ", h0 " << c.states << ", bias " << c.bias);
     auto v = gru_values(c.T, c.N, c.I, c.H, 40 + c.T * 7 + c.H);
     if (!c.bias) v.resize(4);
-    if (!c.state) v.erase(v.begin() + 1);
-    const Case cc = c;
+    if (!c.states) v.erase(v.begin() + 1);
+    const rnnfx::OddLayerCase cc = c;
     CHECK_GRADCHECK(
         [cc](tg::Tape<double>&, const std::vector<tg::Var<double>>& in) {
           const tg::Var<double> none;
-          const std::size_t w = cc.state ? 2 : 1;  // where W_ih sits
-          return tg::gru_layer(in[0], cc.state ? in[1] : none, in[w], in[w + 1], cc.bias ? in[w + 2] : none,
+          const std::size_t w = cc.states ? 2 : 1;  // where W_ih sits
+          return tg::gru_layer(in[0], cc.states ? in[1] : none, in[w], in[w + 1], cc.bias ? in[w + 2] : none,
                                cc.bias ? in[w + 3] : none, cc.reverse);
         },
         v);

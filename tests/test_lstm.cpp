@@ -66,20 +66,13 @@ TEST_CASE("the fused lstm_layer equals the LSTM composed from linear, sigmoid an
 }
 
 TEST_CASE("lstm_layer gradcheck on odd shapes: T = 1, batch 1, hidden 1, input 1, reverse, no states") {
-  struct Case {
-    std::size_t T, N, I, H;
-    bool reverse, states, bias;
-  };
-  const Case cases[] = {{1, 1, 1, 1, false, true, true}, {3, 1, 1, 1, true, true, true},
-                        {1, 2, 3, 2, true, false, true}, {4, 2, 1, 3, false, false, false},
-                        {3, 3, 2, 2, true, true, false}, {2, 1, 3, 1, false, true, true}};
-  for (const auto& c : cases) {
+  for (const auto& c : rnnfx::kOddLayerCases) {
     INFO("T " << c.T << ", N " << c.N << ", I " << c.I << ", H " << c.H << ", reverse " << c.reverse
               << ", states " << c.states << ", bias " << c.bias);
     auto v = lstm_values(c.T, c.N, c.I, c.H, 40 + c.T * 7 + c.H);
     if (!c.bias) v.resize(5);
     if (!c.states) v.erase(v.begin() + 1, v.begin() + 3);
-    const Case cc = c;
+    const rnnfx::OddLayerCase cc = c;
     CHECK_GRADCHECK(
         [cc](tg::Tape<double>&, const std::vector<tg::Var<double>>& in) {
           const tg::Var<double> none;
