@@ -1,76 +1,25 @@
 // "A training step allocates nothing after its first": counted, not assumed. This program
-// replaces the global operator new with one that counts calls, then runs MLP training steps
+// counts every heap allocation (alloc_counter.hpp), then runs MLP training steps
 // (Linear, LayerNorm or BatchNorm1d, Tanh, cross_entropy, SGD with momentum, zero_grad,
 // tape.reset()) and an RNN step, and checks that steps after a warm-up make no heap allocation.
-#include <atomic>
-#include <cstdlib>
-#include <new>
-
+#include "alloc_counter.hpp"
 #include "support.hpp"
 
-namespace {
-std::atomic<long> g_news{0};
-}  // namespace
-
-// GCC says __SANITIZE_ADDRESS__ / __SANITIZE_THREAD__; clang 14 says __has_feature(...).
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define TGTEST_SANITIZER_ALLOCATOR 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define TGTEST_SANITIZER_ALLOCATOR 1
-#endif
-#endif
-
-#if defined(TGTEST_SANITIZER_ALLOCATOR)
-// Under AddressSanitizer or ThreadSanitizer (the CI builds) their allocator reports every
-// allocation, new and malloc alike, to a hook; replacing operator new there would fight their
-// own replacement (clang's static TSan runtime even defines it: a duplicate symbol).
-// (declared here as in <sanitizer/allocator_interface.h>, which GCC does not install)
-extern "C" int __sanitizer_install_malloc_and_free_hooks(void (*malloc_hook)(const volatile void*,
-                                                                             std::size_t),
-                                                         void (*free_hook)(const volatile void*));
-namespace {
-void count_allocation(const volatile void*, std::size_t) { g_news.fetch_add(1, std::memory_order_relaxed); }
-void ignore_free(const volatile void*) {}
-const int g_hooks_installed = __sanitizer_install_malloc_and_free_hooks(count_allocation, ignore_free);
-}  // namespace
-#else
-// Every form a program uses is replaced, so that each new/delete pair goes through malloc/free.
-void* operator new(std::size_t n) {
-  g_news.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
-  throw std::bad_alloc();
-}
-void* operator new[](std::size_t n) { return operator new(n); }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
-#endif
-
 namespace tg = tapegrad;
+using tgtest::allocations_after_warmup;
 
 namespace {
 
 enum class Norm { None, Layer, Batch };
 
-// Heap allocations made by `steps` calls of f after `warmup` calls.
-template <class F>
-long allocations_after_warmup(F&& f, int warmup = 3, int steps = 10) {
-  for (int i = 0; i < warmup; ++i) f();
-  const long before = g_news.load();
-  for (int i = 0; i < steps; ++i) f();
-  return g_news.load() - before;
-}
-
 }  // namespace
 
 TEST_CASE("the allocation counter sees an allocation") {
   // (so that a count of 0 below means "no allocation", not "no counting": also under ASan)
-  const long before = g_news.load();
+  const long before = tgtest::allocations();
   std::vector<int> v(static_cast<std::size_t>(before % 7) + 3);
   v[0] = 1;
-  CHECK(g_news.load() - before >= 1);
+  CHECK(tgtest::allocations() - before >= 1);
   CHECK(v[0] == 1);
 }
 

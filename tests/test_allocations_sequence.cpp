@@ -1,48 +1,19 @@
 // "A training step allocates nothing after its first", for a character language model's step:
 // SequenceLoader::fill_batch, Embedding, Linear, cross_entropy over (B*L, V) rows, masked_mean,
 // backward and SGD. (permute and the reductions sum / mean allocate their axis lists on each
-// call, so this step avoids them.) The counter is the one of test_allocations.cpp
-// (a replaced operator new, or ASan's allocation hook in the sanitizer build): it counts every
-// allocation of this program, so it lives in a program of its own.
-#include <atomic>
-#include <cstdlib>
-#include <new>
-
+// call, so this step avoids them.) The counter is alloc_counter.hpp's, as in test_allocations.cpp
+// (a replaced operator new, or the sanitizer's allocation hook in the ASan and TSan builds): it
+// counts every allocation of this program, so it lives in a program of its own.
+#include "alloc_counter.hpp"
 #include "support.hpp"
-
-namespace {
-std::atomic<long> g_news{0};
-}  // namespace
-
-#if defined(__SANITIZE_ADDRESS__)
-extern "C" int __sanitizer_install_malloc_and_free_hooks(void (*malloc_hook)(const volatile void*,
-                                                                             std::size_t),
-                                                         void (*free_hook)(const volatile void*));
-namespace {
-void count_allocation(const volatile void*, std::size_t) { g_news.fetch_add(1, std::memory_order_relaxed); }
-void ignore_free(const volatile void*) {}
-const int g_hooks_installed = __sanitizer_install_malloc_and_free_hooks(count_allocation, ignore_free);
-}  // namespace
-#else
-void* operator new(std::size_t n) {
-  g_news.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
-  throw std::bad_alloc();
-}
-void* operator new[](std::size_t n) { return operator new(n); }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
-#endif
 
 namespace tg = tapegrad;
 
 TEST_CASE("the sequence allocation counter sees an allocation") {
-  const long before = g_news.load();
+  const long before = tgtest::allocations();
   std::vector<int> v(static_cast<std::size_t>(before % 7) + 3);
   v[0] = 1;
-  CHECK(g_news.load() - before >= 1);
+  CHECK(tgtest::allocations() - before >= 1);
   CHECK(v[0] == 1);
 }
 
@@ -76,9 +47,6 @@ TEST_CASE(
     opt.step();
     loss_value = loss.item();
   };
-  for (int i = 0; i < 3; ++i) step();
-  const long before = g_news.load();
-  for (int i = 0; i < 20; ++i) step();
-  CHECK(g_news.load() - before == 0);
+  CHECK(tgtest::allocations_after_warmup(step, 3, 20) == 0);
   CHECK(std::isfinite(loss_value));
 }

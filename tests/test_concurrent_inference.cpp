@@ -45,6 +45,7 @@ const std::set<std::string> kCoveredModules = {"ReLU",
                                                "BNRNN",
                                                "LSTM",
                                                "GRU",
+                                               "RecurrentCell",  // (RNNCell's, LSTMCell's, GRUCell's base)
                                                "RNNCell",
                                                "LSTMCell",
                                                "GRUCell",

@@ -19,15 +19,6 @@ std::vector<xt::xarray<double>> gru_values(std::size_t T, std::size_t N, std::si
           randn({3 * H, H}, seed + 4, 0.5), randn({3 * H}, seed + 5, 0.3), randn({3 * H}, seed + 6, 0.3)};
 }
 
-tg::GRUOptions options_of(const nlohmann::json& c) {
-  return tg::GRUOptions()
-      .num_layers(c.at("num_layers").get<std::size_t>())
-      .bias(c.at("bias").get<bool>())
-      .batch_first(c.at("batch_first").get<bool>())
-      .bidirectional(c.at("bidirectional").get<bool>())
-      .dropout(c.at("dropout").get<double>());
-}
-
 // GRU::run and GRUCell::run as named results, for rnnfx::check_case and gradcheck_module.
 const auto run_gru = [](tg::GRU<double>& m, tg::Tape<double>& t, const tg::Var<double>& x,
                         const tg::Var<double>& h0, const tg::Var<double>&) {
@@ -46,31 +37,18 @@ TEST_CASE("the fused gru_layer equals the GRU composed from linear, sigmoid and 
     for (const int optional : {0, 1, 2, 3}) {  // bit 0: h0 given; bit 1: biases given
       INFO("reverse " << reverse << ", h0 " << (optional & 1) << ", biases " << (optional >> 1));
       const auto v = gru_values(5, 3, 4, 6, 10);
-      const auto up = randn({5, 3, 6}, 17);
-      xt::xarray<double> out[2];
-      std::vector<xt::xarray<double>> grads[2];
-      for (int fused = 0; fused < 2; ++fused) {
-        tg::Tape<double> t;
-        std::vector<tg::Var<double>> in;
-        for (const auto& a : v) in.push_back(t.input(a, true));
-        const tg::Var<double> none;
-        const auto h0 = (optional & 1) ? in[1] : none;
-        const auto b_ih = (optional & 2) ? in[4] : none, b_hh = (optional & 2) ? in[5] : none;
-        const auto y = fused ? tg::gru_layer(in[0], h0, in[2], in[3], b_ih, b_hh, reverse)
-                             : rnnref::composed_gru_layer(in[0], h0, in[2], in[3], b_ih, b_hh, reverse);
-        out[fused] = y.value();
-        t.backward(y, up);
-        for (std::size_t k = 0; k < in.size(); ++k) {
-          if ((k == 1 && !(optional & 1)) || (k >= 4 && !(optional & 2))) continue;
-          grads[fused].push_back(in[k].grad());
-        }
-      }
-      CHECK(max_abs_diff(out[0], out[1]) < 1e-14);
-      REQUIRE(grads[0].size() == grads[1].size());
-      for (std::size_t k = 0; k < grads[0].size(); ++k) {
-        INFO("gradient " << k);
-        CHECK(max_abs_diff(grads[0][k], grads[1][k]) < 1e-13);
-      }
+      const bool with_h0 = optional & 1, biases = optional & 2;
+      const std::vector<bool> used = {true, with_h0, true, true, biases, biases};
+      rnnfx::check_fused_equals_composed(
+          v, used, randn({5, 3, 6}, 17),
+          [&](bool fused, const std::vector<tg::Var<double>>& in) {
+            const tg::Var<double> none;
+            const auto h0 = with_h0 ? in[1] : none;
+            const auto b_ih = biases ? in[4] : none, b_hh = biases ? in[5] : none;
+            return fused ? tg::gru_layer(in[0], h0, in[2], in[3], b_ih, b_hh, reverse)
+                         : rnnref::composed_gru_layer(in[0], h0, in[2], in[3], b_ih, b_hh, reverse);
+          },
+          1e-14, 1e-13);
     }
   }
   tg::Tape<double> t;
@@ -83,25 +61,18 @@ TEST_CASE("the fused gru_layer equals the GRU composed from linear, sigmoid and 
 }
 
 TEST_CASE("gru_layer gradcheck on odd shapes: T = 1, batch 1, hidden 1, input 1, reverse, no h0") {
-  struct Case {
-    std::size_t T, N, I, H;
-    bool reverse, state, bias;
-  };
-  const Case cases[] = {{1, 1, 1, 1, false, true, true}, {3, 1, 1, 1, true, true, true},
-                        {1, 2, 3, 2, true, false, true}, {4, 2, 1, 3, false, false, false},
-                        {3, 3, 2, 2, true, true, false}, {2, 1, 3, 1, false, true, true}};
-  for (const auto& c : cases) {
+  for (const auto& c : rnnfx::kOddLayerCases) {
     INFO("T " << c.T << ", N " << c.N << ", I " << c.I << ", H " << c.H << ", reverse " << c.reverse
-              << ", h0 " << c.state << ", bias " << c.bias);
+              << ", h0 " << c.states << ", bias " << c.bias);
     auto v = gru_values(c.T, c.N, c.I, c.H, 40 + c.T * 7 + c.H);
     if (!c.bias) v.resize(4);
-    if (!c.state) v.erase(v.begin() + 1);
-    const Case cc = c;
+    if (!c.states) v.erase(v.begin() + 1);
+    const rnnfx::OddLayerCase cc = c;
     CHECK_GRADCHECK(
         [cc](tg::Tape<double>&, const std::vector<tg::Var<double>>& in) {
           const tg::Var<double> none;
-          const std::size_t w = cc.state ? 2 : 1;  // where W_ih sits
-          return tg::gru_layer(in[0], cc.state ? in[1] : none, in[w], in[w + 1], cc.bias ? in[w + 2] : none,
+          const std::size_t w = cc.states ? 2 : 1;  // where W_ih sits
+          return tg::gru_layer(in[0], cc.states ? in[1] : none, in[w], in[w + 1], cc.bias ? in[w + 2] : none,
                                cc.bias ? in[w + 3] : none, cc.reverse);
         },
         v);
@@ -183,34 +154,11 @@ TEST_CASE("gru_layer on an empty sequence is a ValueError, a foreign or stale in
 // ---- the GRU module and GRUCell ----------------------------------------------------------------
 
 TEST_CASE("GRU matches torch.nn.GRU: output, h_n and every gradient, in every configuration") {
-  double worst = 0;
-  int n = 0;
-  for (const auto& c : rnnfx::cases_of("GRU")) {
-    INFO("case " << n++ << ": layers " << c.at("num_layers") << ", bias " << c.at("bias") << ", batch_first "
-                 << c.at("batch_first") << ", bidirectional " << c.at("bidirectional") << ", x "
-                 << c.at("x").at("shape") << ", h0 " << c.contains("h0") << ", dropout " << c.at("dropout"));
-    tg::GRU<double> m(c.at("input_size").get<std::size_t>(), c.at("hidden_size").get<std::size_t>(),
-                      options_of(c));
-    worst = std::max(worst, rnnfx::check_case(m, c, run_gru));
-  }
-  CHECK(n == 10);
-  INFO("largest difference from PyTorch over every case and array: " << worst);  // -s shows it
-  CHECK(worst < 1e-12);
+  rnnfx::check_module_cases<tg::GRU<double>, tg::GRUOptions>("GRU", 10, run_gru);
 }
 
 TEST_CASE("GRUCell matches torch.nn.GRUCell: h and every gradient, batched and unbatched") {
-  double worst = 0;
-  int n = 0;
-  for (const auto& c : rnnfx::cases_of("GRUCell")) {
-    INFO("case " << n++ << ": bias " << c.at("bias") << ", x " << c.at("x").at("shape") << ", h "
-                 << c.contains("h0"));
-    tg::GRUCell<double> m(c.at("input_size").get<std::size_t>(), c.at("hidden_size").get<std::size_t>(),
-                          tg::GRUCellOptions().bias(c.at("bias").get<bool>()));
-    worst = std::max(worst, rnnfx::check_case(m, c, run_cell));
-  }
-  CHECK(n == 4);
-  INFO("largest difference from PyTorch over every case and array: " << worst);
-  CHECK(worst < 1e-12);
+  rnnfx::check_module_cases<tg::GRUCell<double>, tg::GRUCellOptions>("GRUCell", 4, run_cell);
 }
 
 TEST_CASE("GRU gradcheck w.r.t. input, h0 and all parameters on odd shapes") {

@@ -21,15 +21,6 @@ std::vector<xt::xarray<double>> lstm_values(std::size_t T, std::size_t N, std::s
           randn({4 * H}, seed + 6, 0.3)};
 }
 
-tg::LSTMOptions options_of(const nlohmann::json& c) {
-  return tg::LSTMOptions()
-      .num_layers(c.at("num_layers").get<std::size_t>())
-      .bias(c.at("bias").get<bool>())
-      .batch_first(c.at("batch_first").get<bool>())
-      .bidirectional(c.at("bidirectional").get<bool>())
-      .dropout(c.at("dropout").get<double>());
-}
-
 // LSTM::run as named results, for rnnfx::check_case and gradcheck_module.
 const auto run_lstm = [](tg::LSTM<double>& m, tg::Tape<double>& t, const tg::Var<double>& x,
                          const tg::Var<double>& h0, const tg::Var<double>& c0) {
@@ -49,31 +40,18 @@ TEST_CASE("the fused lstm_layer equals the LSTM composed from linear, sigmoid an
     for (const int optional : {0, 1, 2, 3}) {  // bit 0: h0 and c0 given; bit 1: biases given
       INFO("reverse " << reverse << ", states " << (optional & 1) << ", biases " << (optional >> 1));
       const auto v = lstm_values(5, 3, 4, 6, 10);
-      const auto up = randn({6, 3, 6}, 17);
-      xt::xarray<double> out[2];
-      std::vector<xt::xarray<double>> grads[2];
-      for (int fused = 0; fused < 2; ++fused) {
-        tg::Tape<double> t;
-        std::vector<tg::Var<double>> in;
-        for (const auto& a : v) in.push_back(t.input(a, true));
-        const tg::Var<double> none;
-        const auto h0 = (optional & 1) ? in[1] : none, c0 = (optional & 1) ? in[2] : none;
-        const auto b_ih = (optional & 2) ? in[5] : none, b_hh = (optional & 2) ? in[6] : none;
-        const auto y = fused ? tg::lstm_layer(in[0], h0, c0, in[3], in[4], b_ih, b_hh, reverse)
-                             : rnnref::composed_lstm_layer(in[0], h0, c0, in[3], in[4], b_ih, b_hh, reverse);
-        out[fused] = y.value();
-        t.backward(y, up);
-        for (std::size_t k = 0; k < in.size(); ++k) {
-          if (((k == 1 || k == 2) && !(optional & 1)) || (k >= 5 && !(optional & 2))) continue;
-          grads[fused].push_back(in[k].grad());
-        }
-      }
-      CHECK(max_abs_diff(out[0], out[1]) < 1e-14);
-      REQUIRE(grads[0].size() == grads[1].size());
-      for (std::size_t k = 0; k < grads[0].size(); ++k) {
-        INFO("gradient " << k);
-        CHECK(max_abs_diff(grads[0][k], grads[1][k]) < 1e-13);
-      }
+      const bool states = optional & 1, biases = optional & 2;
+      const std::vector<bool> used = {true, states, states, true, true, biases, biases};
+      rnnfx::check_fused_equals_composed(
+          v, used, randn({6, 3, 6}, 17),
+          [&](bool fused, const std::vector<tg::Var<double>>& in) {
+            const tg::Var<double> none;
+            const auto h0 = states ? in[1] : none, c0 = states ? in[2] : none;
+            const auto b_ih = biases ? in[5] : none, b_hh = biases ? in[6] : none;
+            return fused ? tg::lstm_layer(in[0], h0, c0, in[3], in[4], b_ih, b_hh, reverse)
+                         : rnnref::composed_lstm_layer(in[0], h0, c0, in[3], in[4], b_ih, b_hh, reverse);
+          },
+          1e-14, 1e-13);
     }
   }
   // The fused layer is one node for the whole sequence.
@@ -88,20 +66,13 @@ TEST_CASE("the fused lstm_layer equals the LSTM composed from linear, sigmoid an
 }
 
 TEST_CASE("lstm_layer gradcheck on odd shapes: T = 1, batch 1, hidden 1, input 1, reverse, no states") {
-  struct Case {
-    std::size_t T, N, I, H;
-    bool reverse, states, bias;
-  };
-  const Case cases[] = {{1, 1, 1, 1, false, true, true}, {3, 1, 1, 1, true, true, true},
-                        {1, 2, 3, 2, true, false, true}, {4, 2, 1, 3, false, false, false},
-                        {3, 3, 2, 2, true, true, false}, {2, 1, 3, 1, false, true, true}};
-  for (const auto& c : cases) {
+  for (const auto& c : rnnfx::kOddLayerCases) {
     INFO("T " << c.T << ", N " << c.N << ", I " << c.I << ", H " << c.H << ", reverse " << c.reverse
               << ", states " << c.states << ", bias " << c.bias);
     auto v = lstm_values(c.T, c.N, c.I, c.H, 40 + c.T * 7 + c.H);
     if (!c.bias) v.resize(5);
     if (!c.states) v.erase(v.begin() + 1, v.begin() + 3);
-    const Case cc = c;
+    const rnnfx::OddLayerCase cc = c;
     CHECK_GRADCHECK(
         [cc](tg::Tape<double>&, const std::vector<tg::Var<double>>& in) {
           const tg::Var<double> none;
@@ -232,35 +203,11 @@ TEST_CASE(
 // ---- the LSTM module and LSTMCell ------------------------------------------------------------
 
 TEST_CASE("LSTM matches torch.nn.LSTM: output, h_n, c_n and every gradient, in every configuration") {
-  double worst = 0;
-  int n = 0;
-  for (const auto& c : rnnfx::cases_of("LSTM")) {
-    INFO("case " << n++ << ": layers " << c.at("num_layers") << ", bias " << c.at("bias") << ", batch_first "
-                 << c.at("batch_first") << ", bidirectional " << c.at("bidirectional") << ", x "
-                 << c.at("x").at("shape") << ", h0/c0 " << c.contains("h0") << ", dropout "
-                 << c.at("dropout"));
-    tg::LSTM<double> m(c.at("input_size").get<std::size_t>(), c.at("hidden_size").get<std::size_t>(),
-                       options_of(c));
-    worst = std::max(worst, rnnfx::check_case(m, c, run_lstm));
-  }
-  CHECK(n == 10);
-  INFO("largest difference from PyTorch over every case and array: " << worst);  // -s shows it
-  CHECK(worst < 1e-12);
+  rnnfx::check_module_cases<tg::LSTM<double>, tg::LSTMOptions>("LSTM", 10, run_lstm);
 }
 
 TEST_CASE("LSTMCell matches torch.nn.LSTMCell: h, c and every gradient, batched and unbatched") {
-  double worst = 0;
-  int n = 0;
-  for (const auto& c : rnnfx::cases_of("LSTMCell")) {
-    INFO("case " << n++ << ": bias " << c.at("bias") << ", x " << c.at("x").at("shape") << ", h/c "
-                 << c.contains("h0"));
-    tg::LSTMCell<double> m(c.at("input_size").get<std::size_t>(), c.at("hidden_size").get<std::size_t>(),
-                           tg::LSTMCellOptions().bias(c.at("bias").get<bool>()));
-    worst = std::max(worst, rnnfx::check_case(m, c, run_cell));
-  }
-  CHECK(n == 4);
-  INFO("largest difference from PyTorch over every case and array: " << worst);
-  CHECK(worst < 1e-12);
+  rnnfx::check_module_cases<tg::LSTMCell<double>, tg::LSTMCellOptions>("LSTMCell", 4, run_cell);
 }
 
 TEST_CASE("LSTM gradcheck w.r.t. input, h0, c0 and all parameters on odd shapes") {

@@ -9,14 +9,6 @@ using tgtest::randn;
 
 namespace {
 
-tg::RNNOptions options_of(const nlohmann::json& c) {
-  return tg::RNNOptions()
-      .num_layers(c.at("num_layers").get<std::size_t>())
-      .nonlinearity(c.at("nonlinearity").get<std::string>())
-      .bias(c.at("bias").get<bool>())
-      .batch_first(c.at("batch_first").get<bool>());
-}
-
 // The slow reference: the same layer composed from primitive ops, one linear per input and
 // one activation per step, then stack.
 template <class T>
@@ -39,16 +31,12 @@ tg::Var<T> composed_rnn_layer(const tg::Var<T>& x, const tg::Var<T>& h0, const t
 
 TEST_CASE("RNN matches torch.nn.RNN: output, h_n and every gradient") {
   const auto fx = tgtest::load_fixture("rnn.json");
-  int n = 0;
-  for (const auto& c : fx.at("cases")) {
-    INFO("case " << n++ << ": layers " << c.at("num_layers") << ", " << c.at("nonlinearity") << ", bias "
-                 << c.at("bias") << ", batch_first " << c.at("batch_first") << ", x " << c.at("x").at("shape")
-                 << ", h0 " << c.contains("h0"));
-    tg::RNN<double> rnn(c.at("input_size").get<std::size_t>(), c.at("hidden_size").get<std::size_t>(),
-                        options_of(c));
-    rnntest::check_fixture_case(rnn, c);
-  }
-  CHECK(n == 8);
+  const std::vector<nlohmann::json> cases(fx.at("cases").begin(), fx.at("cases").end());
+  rnnfx::for_each_case<tg::RNN<double>, tg::RNNOptions>(
+      cases, 8, [](tg::RNN<double>& m, const nlohmann::json& c) {
+        rnntest::check_fixture_case(m, c);
+        return 0.0;  // (check_fixture_case checks each array against the tolerance)
+      });
 }
 
 TEST_CASE("RNN gradients pass gradcheck w.r.t. input, h0 and all parameters on odd shapes") {
@@ -79,32 +67,18 @@ TEST_CASE("the fused rnn_layer equals the same RNN composed from linear and tanh
   for (const auto act : {tg::RNNActivation::Tanh, tg::RNNActivation::ReLU}) {
     for (const bool with_h0 : {false, true}) {
       INFO("relu " << (act == tg::RNNActivation::ReLU) << ", h0 " << with_h0);
-      const auto xv = randn({5, 3, 4}, 10), h0v = randn({3, 6}, 11, 0.5);
-      const auto wih = randn({6, 4}, 12, 0.4), whh = randn({6, 6}, 13, 0.4);
-      const auto bih = randn({6}, 14, 0.3), bhh = randn({6}, 15, 0.3);
-      const auto up = randn({5, 3, 6}, 16);
-      std::vector<xt::xarray<double>> grads[2];
-      xt::xarray<double> out[2];
-      for (int fused = 0; fused < 2; ++fused) {
-        tg::Tape<double> t;
-        std::vector<tg::Var<double>> in = {t.input(xv, true),  t.input(h0v, true), t.input(wih, true),
-                                           t.input(whh, true), t.input(bih, true), t.input(bhh, true)};
-        const tg::Var<double> h0 = with_h0 ? in[1] : tg::Var<double>();
-        const auto y = fused ? tg::rnn_layer(in[0], h0, in[2], in[3], in[4], in[5], act)
-                             : composed_rnn_layer(in[0], h0, in[2], in[3], in[4], in[5], act);
-        out[fused] = y.value();
-        t.backward(y, up);
-        for (std::size_t k = 0; k < in.size(); ++k) {
-          if (k == 1 && !with_h0) continue;
-          grads[fused].push_back(in[k].grad());
-        }
-      }
-      CHECK(max_abs_diff(out[0], out[1]) < 1e-13);
-      REQUIRE(grads[0].size() == grads[1].size());
-      for (std::size_t k = 0; k < grads[0].size(); ++k) {
-        INFO("gradient " << k);
-        CHECK(max_abs_diff(grads[0][k], grads[1][k]) < 1e-12);
-      }
+      const std::vector<xt::xarray<double>> v = {randn({5, 3, 4}, 10),   randn({3, 6}, 11, 0.5),
+                                                 randn({6, 4}, 12, 0.4), randn({6, 6}, 13, 0.4),
+                                                 randn({6}, 14, 0.3),    randn({6}, 15, 0.3)};
+      const std::vector<bool> used = {true, with_h0, true, true, true, true};
+      rnnfx::check_fused_equals_composed(
+          v, used, randn({5, 3, 6}, 16),
+          [&](bool fused, const std::vector<tg::Var<double>>& in) {
+            const tg::Var<double> h0 = with_h0 ? in[1] : tg::Var<double>();
+            return fused ? tg::rnn_layer(in[0], h0, in[2], in[3], in[4], in[5], act)
+                         : composed_rnn_layer(in[0], h0, in[2], in[3], in[4], in[5], act);
+          },
+          1e-13, 1e-12);
     }
   }
   // The fused layer is one node; the composed one has several per step.
@@ -355,35 +329,11 @@ const auto run_rnn_cell = [](tg::RNNCell<double>& m, tg::Tape<double>& t, const 
 }  // namespace
 
 TEST_CASE("bidirectional RNN matches torch.nn.RNN (tanh and relu, 1 and 2 layers, unbatched)") {
-  double worst = 0;
-  int n = 0;
-  for (const auto& c : rnnfx::cases_of("RNN")) {
-    INFO("case " << n++ << ": layers " << c.at("num_layers") << ", " << c.at("nonlinearity") << ", x "
-                 << c.at("x").at("shape") << ", h0 " << c.contains("h0"));
-    tg::RNN<double> m(c.at("input_size").get<std::size_t>(), c.at("hidden_size").get<std::size_t>(),
-                      options_of(c).bidirectional(c.at("bidirectional").get<bool>()));
-    worst = std::max(worst, rnnfx::check_case(m, c, run_rnn));
-  }
-  CHECK(n == 4);
-  INFO("largest difference from PyTorch over every case and array: " << worst);  // -s shows it
-  CHECK(worst < 1e-12);
+  rnnfx::check_module_cases<tg::RNN<double>, tg::RNNOptions>("RNN", 4, run_rnn);
 }
 
 TEST_CASE("RNNCell matches torch.nn.RNNCell (tanh and relu, bias off, unbatched)") {
-  double worst = 0;
-  int n = 0;
-  for (const auto& c : rnnfx::cases_of("RNNCell")) {
-    INFO("case " << n++ << ": " << c.at("nonlinearity") << ", bias " << c.at("bias") << ", x "
-                 << c.at("x").at("shape"));
-    tg::RNNCell<double> m(c.at("input_size").get<std::size_t>(), c.at("hidden_size").get<std::size_t>(),
-                          tg::RNNCellOptions()
-                              .bias(c.at("bias").get<bool>())
-                              .nonlinearity(c.at("nonlinearity").get<std::string>()));
-    worst = std::max(worst, rnnfx::check_case(m, c, run_rnn_cell));
-  }
-  CHECK(n == 3);
-  INFO("largest difference from PyTorch over every case and array: " << worst);
-  CHECK(worst < 1e-12);
+  rnnfx::check_module_cases<tg::RNNCell<double>, tg::RNNCellOptions>("RNNCell", 3, run_rnn_cell);
 }
 
 TEST_CASE("bidirectional RNN and RNNCell gradcheck on odd shapes") {

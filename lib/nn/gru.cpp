@@ -17,14 +17,12 @@ template <class T>
 GRU<T>::GRU(std::size_t input_size, std::size_t hidden_size, GRUOptions options, Generator& gen)
     : input_size_(input_size), hidden_size_(hidden_size), options_(options) {
   const detail::StackConfig c = gru_config(input_size, hidden_size, options_);
-  detail::check_stack_config(c);
-  layers_ = detail::make_stack_params<T>(
+  layers_ = detail::init_stack<T>(
       c,
       [this](const std::string& name, xt::xarray<T> v) {
         return &this->register_parameter(name, std::move(v));
       },
-      gen);
-  dropout_gen_.seed(detail::dropout_seed(c, gen));
+      gen, dropout_gen_);
 }
 
 template <class T>
@@ -34,10 +32,10 @@ RNNOutput<T> GRU<T>::run(Tape<T>& t, const Var<T>& x, const Var<T>& h0) {
                                                    options_.batch_first());
   const auto layer = [&t](const Var<T>& in, const Var<T>& h0_k, const Var<T>&,
                           const RecurrentLayerParams<T>& p, bool reverse) {
-    const Var<T> y = gru_layer(in, h0_k, t.param(*p.weight_ih), t.param(*p.weight_hh),
-                               p.bias_ih ? t.param(*p.bias_ih) : Var<T>(),
-                               p.bias_hh ? t.param(*p.bias_hh) : Var<T>(), reverse);
-    return detail::LayerRun<T>{y, select(y, 0, reverse ? 0 : -1), Var<T>()};
+    const Var<T> y =
+        gru_layer(in, h0_k, t.param(*p.weight_ih), t.param(*p.weight_hh), detail::param_or_none(t, p.bias_ih),
+                  detail::param_or_none(t, p.bias_hh), reverse);
+    return detail::single_state_run(y, reverse);
   };
   const LSTMOutput<T> r =
       detail::run_stack(c, layers_, detail::time_major_input(x, layout), detail::batched_h0(h0, layout),

@@ -34,14 +34,12 @@ template <class T>
 LSTM<T>::LSTM(std::size_t input_size, std::size_t hidden_size, LSTMOptions options, Generator& gen)
     : input_size_(input_size), hidden_size_(hidden_size), options_(options) {
   const detail::StackConfig c = lstm_config(input_size, hidden_size, options_);
-  detail::check_stack_config(c);
-  layers_ = detail::make_stack_params<T>(
+  layers_ = detail::init_stack<T>(
       c,
       [this](const std::string& name, xt::xarray<T> v) {
         return &this->register_parameter(name, std::move(v));
       },
-      gen);
-  dropout_gen_.seed(detail::dropout_seed(c, gen));
+      gen, dropout_gen_);
 }
 
 template <class T>
@@ -52,9 +50,9 @@ LSTMOutput<T> LSTM<T>::run(Tape<T>& t, const Var<T>& x, const Var<T>& h0, const 
   check_c0(t, x, c0, layout, c.num_states(), hidden_size_);
   const auto layer = [&t](const Var<T>& in, const Var<T>& h0_k, const Var<T>& c0_k,
                           const RecurrentLayerParams<T>& p, bool reverse) {
-    const Var<T> y = lstm_layer(in, h0_k, c0_k, t.param(*p.weight_ih), t.param(*p.weight_hh),
-                                p.bias_ih ? t.param(*p.bias_ih) : Var<T>(),
-                                p.bias_hh ? t.param(*p.bias_hh) : Var<T>(), reverse);
+    const Var<T> y =
+        lstm_layer(in, h0_k, c0_k, t.param(*p.weight_ih), t.param(*p.weight_hh),
+                   detail::param_or_none(t, p.bias_ih), detail::param_or_none(t, p.bias_hh), reverse);
     const LSTMLayerParts<T> parts = split_lstm_layer(y, reverse);
     return detail::LayerRun<T>{parts.output, parts.h_n, parts.c_n};
   };

@@ -51,6 +51,17 @@ std::vector<RecurrentLayerParams<T>> make_stack_params(const StackConfig& c, con
 // drawn otherwise, so a model without dropout initializes as before).
 std::uint64_t dropout_seed(const StackConfig& c, Generator& gen);
 
+// What the constructors of RNN, LSTM and GRU do: check_stack_config, make_stack_params, then
+// dropout_gen seeded with dropout_seed. Returns the layers' parameters.
+template <class T>
+std::vector<RecurrentLayerParams<T>> init_stack(const StackConfig& c, const RegisterParameter<T>& reg,
+                                                Generator& gen, Generator& dropout_gen) {
+  check_stack_config(c);
+  std::vector<RecurrentLayerParams<T>> layers = make_stack_params<T>(c, reg, gen);
+  dropout_gen.seed(dropout_seed(c, gen));
+  return layers;
+}
+
 // params[layer * D + reverse], or a ValueError naming the layer.
 template <class T>
 const RecurrentLayerParams<T>& stack_layer(const StackConfig& c,
@@ -67,6 +78,13 @@ template <class T>
 struct LayerRun {
   Var<T> output, h_n, c_n;
 };
+
+// The LayerRun of a layer op whose result is its states y (T, N, H) (rnn_layer, gru_layer):
+// the last state is y's row T - 1, or row 0 for the reverse direction.
+template <class T>
+LayerRun<T> single_state_run(const Var<T>& y, bool reverse) {
+  return {y, select(y, 0, reverse ? 0 : -1), Var<T>()};
+}
 
 // Runs the stack over the time-major x (T, N, I). h0 and c0 are (num_states, N, H) or
 // undefined. layer(input, h0_k, c0_k, params_k, reverse) runs one direction of one layer.

@@ -21,22 +21,14 @@ template <class T>
 RNN<T>::RNN(std::size_t input_size, std::size_t hidden_size, RNNOptions options, Generator& gen)
     : input_size_(input_size), hidden_size_(hidden_size), options_(std::move(options)) {
   const detail::StackConfig c = rnn_config(input_size, hidden_size, options_);
-  detail::check_stack_config(c);
-  if (options_.nonlinearity() == "tanh") {
-    activation_ = RNNActivation::Tanh;
-  } else if (options_.nonlinearity() == "relu") {
-    activation_ = RNNActivation::ReLU;
-  } else {
-    throw ValueError("RNN: unknown nonlinearity '" + options_.nonlinearity() +
-                     "'; expected \"tanh\" or \"relu\"");
-  }
-  layers_ = detail::make_stack_params<T>(
+  detail::check_stack_config(c);  // (before the nonlinearity: init_stack checks it again)
+  activation_ = detail::rnn_activation("RNN", options_.nonlinearity());
+  layers_ = detail::init_stack<T>(
       c,
       [this](const std::string& name, xt::xarray<T> v) {
         return &this->register_parameter(name, std::move(v));
       },
-      gen);
-  dropout_gen_.seed(detail::dropout_seed(c, gen));
+      gen, dropout_gen_);
 }
 
 template <class T>
@@ -46,10 +38,10 @@ RNNOutput<T> RNN<T>::run(Tape<T>& t, const Var<T>& x, const Var<T>& h0_in) {
                                                    c.num_states(), options_.batch_first());
   const auto layer = [&t, act = activation_](const Var<T>& in, const Var<T>& h0, const Var<T>&,
                                              const RecurrentLayerParams<T>& p, bool reverse) {
-    const Var<T> y = rnn_layer(in, h0, t.param(*p.weight_ih), t.param(*p.weight_hh),
-                               p.bias_ih ? t.param(*p.bias_ih) : Var<T>(),
-                               p.bias_hh ? t.param(*p.bias_hh) : Var<T>(), act, reverse);
-    return detail::LayerRun<T>{y, select(y, 0, reverse ? 0 : -1), Var<T>()};
+    const Var<T> y =
+        rnn_layer(in, h0, t.param(*p.weight_ih), t.param(*p.weight_hh), detail::param_or_none(t, p.bias_ih),
+                  detail::param_or_none(t, p.bias_hh), act, reverse);
+    return detail::single_state_run(y, reverse);
   };
   const LSTMOutput<T> r =
       detail::run_stack(c, layers_, detail::time_major_input(x, layout), detail::batched_h0(h0_in, layout),

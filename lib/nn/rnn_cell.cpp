@@ -9,6 +9,8 @@
 #include "tapegrad/ops/lstm.hpp"
 #include "tapegrad/ops/shape.hpp"
 
+#include "sequence_input.hpp"
+
 namespace tapegrad {
 
 namespace {
@@ -89,42 +91,37 @@ Var<T> state_row(const Var<T>& y, std::ptrdiff_t k, const CellLayout& l) {
   return l.batched ? r : reshape(r, {-1});
 }
 
-template <class T>
-Var<T> param_or_none(Tape<T>& t, Parameter<T>* p) {
-  return p ? t.param(*p) : Var<T>();
-}
-
 std::string cell_repr(std::size_t I, std::size_t H, bool bias) {
   return std::to_string(I) + ", " + std::to_string(H) + (bias ? "" : ", bias=False");
 }
 
 }  // namespace
 
-#define TAPEGRAD_CELL_PARAMS(who, gates, bias)                                                              \
-  const RecurrentLayerParams<T> p = make_cell_params<T>(                                                    \
-      who, input_size, hidden_size, gates, bias,                                                            \
-      [this](const std::string& n, xt::xarray<T> v) { return &this->register_parameter(n, std::move(v)); }, \
-      gen);                                                                                                 \
-  weight_ih = p.weight_ih, weight_hh = p.weight_hh, bias_ih = p.bias_ih, bias_hh = p.bias_hh
+template <class T>
+void RecurrentCell<T>::init_params(const char* who, std::size_t gates, bool bias, Generator& gen) {
+  const RecurrentLayerParams<T> p = make_cell_params<T>(
+      who, input_size_, hidden_size_, gates, bias,
+      [this](const std::string& n, xt::xarray<T> v) { return &this->register_parameter(n, std::move(v)); },
+      gen);
+  weight_ih = p.weight_ih, weight_hh = p.weight_hh, bias_ih = p.bias_ih, bias_hh = p.bias_hh;
+}
 
 // ---- RNNCell -------------------------------------------------------------------------------
 
 template <class T>
 RNNCell<T>::RNNCell(std::size_t input_size, std::size_t hidden_size, RNNCellOptions options, Generator& gen)
-    : input_size_(input_size), hidden_size_(hidden_size), options_(std::move(options)) {
-  if (options_.nonlinearity() != "tanh" && options_.nonlinearity() != "relu") {
-    throw ValueError("RNNCell: unknown nonlinearity '" + options_.nonlinearity() +
-                     "'; expected \"tanh\" or \"relu\"");
-  }
-  activation_ = options_.nonlinearity() == "tanh" ? RNNActivation::Tanh : RNNActivation::ReLU;
-  TAPEGRAD_CELL_PARAMS("RNNCell", 1, options_.bias());
+    : RecurrentCell<T>(input_size, hidden_size), options_(std::move(options)) {
+  activation_ = detail::rnn_activation("RNNCell", options_.nonlinearity());
+  this->init_params("RNNCell", 1, options_.bias(), gen);
 }
 
 template <class T>
 Var<T> RNNCell<T>::run(Tape<T>& t, const Var<T>& x, const Var<T>& h) {
-  const CellLayout l = check_cell_input<T>("RNNCell", t, x, input_size_, hidden_size_, {{"h", &h}});
-  const Var<T> y = rnn_layer(as_step(x, l), as_batched(h, l), t.param(*weight_ih), t.param(*weight_hh),
-                             param_or_none(t, bias_ih), param_or_none(t, bias_hh), activation_);
+  const CellLayout l =
+      check_cell_input<T>("RNNCell", t, x, this->input_size_, this->hidden_size_, {{"h", &h}});
+  const Var<T> y = rnn_layer(as_step(x, l), as_batched(h, l), t.param(*this->weight_ih),
+                             t.param(*this->weight_hh), detail::param_or_none(t, this->bias_ih),
+                             detail::param_or_none(t, this->bias_hh), activation_);
   return state_row(y, 0, l);
 }
 
@@ -136,7 +133,8 @@ Var<T> RNNCell<T>::forward(Tape<T>& t, const Var<T>& x) {
 template <class T>
 std::string RNNCell<T>::extra_repr() const {
   const std::string& nl = options_.nonlinearity();
-  return cell_repr(input_size_, hidden_size_, options_.bias()) + (nl == "tanh" ? "" : ", nonlinearity=" + nl);
+  return cell_repr(this->input_size_, this->hidden_size_, options_.bias()) +
+         (nl == "tanh" ? "" : ", nonlinearity=" + nl);
 }
 
 // ---- LSTMCell ------------------------------------------------------------------------------
@@ -144,16 +142,17 @@ std::string RNNCell<T>::extra_repr() const {
 template <class T>
 LSTMCell<T>::LSTMCell(std::size_t input_size, std::size_t hidden_size, LSTMCellOptions options,
                       Generator& gen)
-    : input_size_(input_size), hidden_size_(hidden_size), options_(options) {
-  TAPEGRAD_CELL_PARAMS("LSTMCell", 4, options_.bias());
+    : RecurrentCell<T>(input_size, hidden_size), options_(options) {
+  this->init_params("LSTMCell", 4, options_.bias(), gen);
 }
 
 template <class T>
 LSTMCellState<T> LSTMCell<T>::run(Tape<T>& t, const Var<T>& x, const Var<T>& h, const Var<T>& c) {
   const CellLayout l =
-      check_cell_input<T>("LSTMCell", t, x, input_size_, hidden_size_, {{"h", &h}, {"c", &c}});
-  const Var<T> y = lstm_layer(as_step(x, l), as_batched(h, l), as_batched(c, l), t.param(*weight_ih),
-                              t.param(*weight_hh), param_or_none(t, bias_ih), param_or_none(t, bias_hh));
+      check_cell_input<T>("LSTMCell", t, x, this->input_size_, this->hidden_size_, {{"h", &h}, {"c", &c}});
+  const Var<T> y = lstm_layer(as_step(x, l), as_batched(h, l), as_batched(c, l), t.param(*this->weight_ih),
+                              t.param(*this->weight_hh), detail::param_or_none(t, this->bias_ih),
+                              detail::param_or_none(t, this->bias_hh));
   return {state_row(y, 0, l), state_row(y, 1, l)};  // y = [h_0; c_n]
 }
 
@@ -164,22 +163,24 @@ Var<T> LSTMCell<T>::forward(Tape<T>& t, const Var<T>& x) {
 
 template <class T>
 std::string LSTMCell<T>::extra_repr() const {
-  return cell_repr(input_size_, hidden_size_, options_.bias());
+  return cell_repr(this->input_size_, this->hidden_size_, options_.bias());
 }
 
 // ---- GRUCell -------------------------------------------------------------------------------
 
 template <class T>
 GRUCell<T>::GRUCell(std::size_t input_size, std::size_t hidden_size, GRUCellOptions options, Generator& gen)
-    : input_size_(input_size), hidden_size_(hidden_size), options_(options) {
-  TAPEGRAD_CELL_PARAMS("GRUCell", 3, options_.bias());
+    : RecurrentCell<T>(input_size, hidden_size), options_(options) {
+  this->init_params("GRUCell", 3, options_.bias(), gen);
 }
 
 template <class T>
 Var<T> GRUCell<T>::run(Tape<T>& t, const Var<T>& x, const Var<T>& h) {
-  const CellLayout l = check_cell_input<T>("GRUCell", t, x, input_size_, hidden_size_, {{"h", &h}});
-  const Var<T> y = gru_layer(as_step(x, l), as_batched(h, l), t.param(*weight_ih), t.param(*weight_hh),
-                             param_or_none(t, bias_ih), param_or_none(t, bias_hh));
+  const CellLayout l =
+      check_cell_input<T>("GRUCell", t, x, this->input_size_, this->hidden_size_, {{"h", &h}});
+  const Var<T> y =
+      gru_layer(as_step(x, l), as_batched(h, l), t.param(*this->weight_ih), t.param(*this->weight_hh),
+                detail::param_or_none(t, this->bias_ih), detail::param_or_none(t, this->bias_hh));
   return state_row(y, 0, l);
 }
 
@@ -190,11 +191,11 @@ Var<T> GRUCell<T>::forward(Tape<T>& t, const Var<T>& x) {
 
 template <class T>
 std::string GRUCell<T>::extra_repr() const {
-  return cell_repr(input_size_, hidden_size_, options_.bias());
+  return cell_repr(this->input_size_, this->hidden_size_, options_.bias());
 }
 
-#undef TAPEGRAD_CELL_PARAMS
-
+template class RecurrentCell<float>;
+template class RecurrentCell<double>;
 template class RNNCell<float>;
 template class RNNCell<double>;
 template class LSTMCell<float>;

@@ -63,6 +63,13 @@ RNNOutput<T> to_caller_layout(const Var<T>& output, const Var<T>& h_n, const Seq
   return {l.batch_first ? transpose(output, 0, 1) : output, h_n};
 }
 
+RNNActivation rnn_activation(const char* who, const std::string& nonlinearity) {
+  if (nonlinearity == "tanh") return RNNActivation::Tanh;
+  if (nonlinearity == "relu") return RNNActivation::ReLU;
+  throw ValueError(std::string(who) + ": unknown nonlinearity '" + nonlinearity +
+                   "'; expected \"tanh\" or \"relu\"");
+}
+
 }  // namespace detail
 
 #define TAPEGRAD_INSTANTIATE(T)                                                                          \

@@ -19,43 +19,10 @@ enum class GruInt : std::size_t { seq_len, N, I, H, reverse, pos_h0, pos_bih, po
 
 constexpr detail::RecurrentOpSpec kGruSpec{"gru_layer", 3, false};
 
-template <class T>
-T* sized(xt::xarray<T>& a, const Shape& shape) {
-  if (a.shape() != shape) a.resize(shape);
-  return a.data();
-}
-
-template <class T>
-detail::SeqDims dims_of(const BackwardCtx<T>& c) {
-  detail::SeqDims d;
-  d.seq_len = c.int_at(GruInt::seq_len), d.N = c.int_at(GruInt::N), d.I = c.int_at(GruInt::I);
-  d.H = c.int_at(GruInt::H), d.reverse = c.int_at(GruInt::reverse) != 0;
-  return d;
-}
-
-// input_grad_write: on a buffer's first write, beta = 0 overwrites (see GradWrite). Each buffer
-// is written whole before the next is asked for: two inputs may be one node.
-template <class T>
-void gru_weight_grads(BackwardCtx<T>& c, const detail::SeqDims& d, const T* dP, const T* dQ, const T* h0) {
-  const std::size_t G = 3 * d.H;
-  if (c.needs_grad(0)) {
-    const GradWrite<T> dX = c.input_grad_write(0);
-    detail::seq_backward_x(dX.data, dX.beta, dP, c.input(1).data(), d.rows(), d.I, G);
-  }
-  if (c.needs_grad(1)) {
-    const GradWrite<T> dW = c.input_grad_write(1);
-    detail::seq_backward_w_ih(dW.data, dW.beta, dP, c.input(0).data(), d.rows(), d.I, G);
-  }
-  if (c.needs_grad(2)) {
-    const GradWrite<T> dW = c.input_grad_write(2);
-    detail::seq_backward_w_hh(dW.data, dW.beta, dQ, c.output().data(), h0, d, G);
-  }
-}
-
 // The math: gru_kernels.cpp (the steps) and recurrent_kernels.cpp (the gradient GEMMs).
 template <class T>
 void gru_layer_backward(BackwardCtx<T>& c) {
-  const detail::SeqDims d = dims_of(c);
+  const detail::SeqDims d = detail::seq_dims_of<GruInt>(c);
   const std::ptrdiff_t p_h0 = c.int_at(GruInt::pos_h0), p_bih = c.int_at(GruInt::pos_bih),
                        p_bhh = c.int_at(GruInt::pos_bhh);
   const T* h0 = p_h0 >= 0 ? c.input(p_h0).data() : nullptr;
@@ -68,7 +35,7 @@ void gru_layer_backward(BackwardCtx<T>& c) {
                              c.saved(GruSaved::gates).data(), c.saved(GruSaved::q_n).data(), h0,
                              c.input(2).data(), d);
   const T *dP = dP_buf.data(), *dQ = dQ_buf.data();
-  gru_weight_grads(c, d, dP, dQ, h0);
+  detail::recurrent_weight_grads(c, d, G, dP, dQ, h0);
   if (p_h0 >= 0 && c.needs_grad(p_h0)) {
     T* g = c.input_grad(p_h0).data();
     for (std::size_t k = 0; k < NH; ++k) g[k] += dh[k];
@@ -112,10 +79,10 @@ Var<T> gru_layer(const Var<T>& x, const Var<T>& h0, const Var<T>& W_ih, const Va
 
   q.resize(d.N * 3 * d.H);
   detail::gru_forward(r.out(Shape{d.seq_len, d.N, d.H}).data(),
-                      sized(r.save(GruSaved::gates), Shape{d.seq_len, d.N, 3 * d.H}),
-                      sized(r.save(GruSaved::q_n), Shape{d.seq_len, d.N, d.H}), q.data(), t.value(x).data(),
-                      detail::data_or_null(t, h0), t.value(W_ih).data(), t.value(W_hh).data(),
-                      detail::data_or_null(t, b_ih), detail::data_or_null(t, b_hh), d);
+                      detail::sized(r.save(GruSaved::gates), Shape{d.seq_len, d.N, 3 * d.H}),
+                      detail::sized(r.save(GruSaved::q_n), Shape{d.seq_len, d.N, d.H}), q.data(),
+                      t.value(x).data(), detail::data_or_null(t, h0), t.value(W_ih).data(),
+                      t.value(W_hh).data(), detail::data_or_null(t, b_ih), detail::data_or_null(t, b_hh), d);
   return r.finish(&gru_layer_backward<T>);
 }
 

@@ -21,43 +21,10 @@ enum class LstmInt : std::size_t { seq_len, N, I, H, reverse, pos_h0, pos_c0, po
 
 constexpr detail::RecurrentOpSpec kLstmSpec{"lstm_layer", 4, true};
 
-template <class T>
-T* sized(xt::xarray<T>& a, const Shape& shape) {
-  if (a.shape() != shape) a.resize(shape);
-  return a.data();
-}
-
-template <class T>
-detail::SeqDims dims_of(const BackwardCtx<T>& c) {
-  detail::SeqDims d;
-  d.seq_len = c.int_at(LstmInt::seq_len), d.N = c.int_at(LstmInt::N), d.I = c.int_at(LstmInt::I);
-  d.H = c.int_at(LstmInt::H), d.reverse = c.int_at(LstmInt::reverse) != 0;
-  return d;
-}
-
-// input_grad_write: on a buffer's first write, beta = 0 overwrites (see GradWrite). Each buffer
-// is written whole before the next is asked for: two inputs may be one node.
-template <class T>
-void lstm_weight_grads(BackwardCtx<T>& c, const detail::SeqDims& d, const T* dS, const T* h0) {
-  const std::size_t G = 4 * d.H;
-  if (c.needs_grad(0)) {
-    const GradWrite<T> dX = c.input_grad_write(0);
-    detail::seq_backward_x(dX.data, dX.beta, dS, c.input(1).data(), d.rows(), d.I, G);
-  }
-  if (c.needs_grad(1)) {
-    const GradWrite<T> dW = c.input_grad_write(1);
-    detail::seq_backward_w_ih(dW.data, dW.beta, dS, c.input(0).data(), d.rows(), d.I, G);
-  }
-  if (c.needs_grad(2)) {
-    const GradWrite<T> dW = c.input_grad_write(2);
-    detail::seq_backward_w_hh(dW.data, dW.beta, dS, c.output().data(), h0, d, G);
-  }
-}
-
 // The math: lstm_kernels.cpp (the steps) and recurrent_kernels.cpp (the gradient GEMMs).
 template <class T>
 void lstm_layer_backward(BackwardCtx<T>& c) {
-  const detail::SeqDims d = dims_of(c);
+  const detail::SeqDims d = detail::seq_dims_of<LstmInt>(c);
   const std::ptrdiff_t p_h0 = c.int_at(LstmInt::pos_h0), p_c0 = c.int_at(LstmInt::pos_c0),
                        p_bih = c.int_at(LstmInt::pos_bih), p_bhh = c.int_at(LstmInt::pos_bhh);
   const T* h0 = p_h0 >= 0 ? c.input(p_h0).data() : nullptr;
@@ -71,7 +38,7 @@ void lstm_layer_backward(BackwardCtx<T>& c) {
                               c.saved(LstmSaved::gates).data(), c.saved(LstmSaved::cell).data(),
                               c.saved(LstmSaved::tanh_cell).data(), c0, c.input(2).data(), d);
   const T* dS = dS_buf.data();
-  lstm_weight_grads(c, d, dS, h0);
+  detail::recurrent_weight_grads(c, d, 4 * d.H, dS, dS, h0);
   if (p_h0 >= 0 && c.needs_grad(p_h0)) {
     detail::seq_backward_h0(c.input_grad(p_h0).data(), dS, c.input(2).data(), d, 4 * d.H);
   }
@@ -79,13 +46,7 @@ void lstm_layer_backward(BackwardCtx<T>& c) {
     T* g = c.input_grad(p_c0).data();
     for (std::size_t k = 0; k < NH; ++k) g[k] += dc[k];
   }
-  const bool need_bih = p_bih >= 0 && c.needs_grad(p_bih);
-  const bool need_bhh = p_bhh >= 0 && c.needs_grad(p_bhh);
-  if (need_bih || need_bhh) {
-    detail::seq_backward_bias(need_bih ? c.input_grad(p_bih).data() : nullptr,
-                              need_bhh ? c.input_grad(p_bhh).data() : nullptr, dS, d.rows(), 4 * d.H,
-                              4 * d.H);
-  }
+  detail::recurrent_bias_grads(c, p_bih, p_bhh, dS, d, 4 * d.H);
 }
 
 }  // namespace
@@ -115,11 +76,11 @@ Var<T> lstm_layer(const Var<T>& x, const Var<T>& h0, const Var<T>& c0, const Var
   for (std::size_t k = 0; k < detail::slot_count<LstmInt>(); ++k) r.set_int(LstmInt(k), ints[k]);
 
   const Shape gates{d.seq_len, d.N, 4 * d.H}, cells{d.seq_len, d.N, d.H};
-  detail::lstm_forward(r.out(Shape{d.seq_len + 1, d.N, d.H}).data(), sized(r.save(LstmSaved::gates), gates),
-                       sized(r.save(LstmSaved::cell), cells), sized(r.save(LstmSaved::tanh_cell), cells),
-                       t.value(x).data(), detail::data_or_null(t, h0), detail::data_or_null(t, c0),
-                       t.value(W_ih).data(), t.value(W_hh).data(), detail::data_or_null(t, b_ih),
-                       detail::data_or_null(t, b_hh), d);
+  detail::lstm_forward(
+      r.out(Shape{d.seq_len + 1, d.N, d.H}).data(), detail::sized(r.save(LstmSaved::gates), gates),
+      detail::sized(r.save(LstmSaved::cell), cells), detail::sized(r.save(LstmSaved::tanh_cell), cells),
+      t.value(x).data(), detail::data_or_null(t, h0), detail::data_or_null(t, c0), t.value(W_ih).data(),
+      t.value(W_hh).data(), detail::data_or_null(t, b_ih), detail::data_or_null(t, b_hh), d);
   return r.finish(&lstm_layer_backward<T>);
 }
 

@@ -1,7 +1,8 @@
 #pragma once
-// Internal to lib/ops: the validation the fused recurrent ops (rnn_layer, gru_layer,
-// lstm_layer) share, made before anything is recorded, and the layout of their optional inputs
-// in the node's input list.
+// Internal to lib/ops: what the fused recurrent ops (rnn_layer, gru_layer, lstm_layer) share
+// around their kernels: the validation made before anything is recorded, the layout of their
+// optional inputs in the node's input list, and the ends of their backward functions (the sizes
+// read back from the node, the gradients of x, W_ih and W_hh).
 #include <cstddef>
 #include <string>
 #include <vector>
@@ -100,6 +101,59 @@ void recurrent_input_list(std::vector<Var<T>>& inputs, std::ptrdiff_t (&pos)[K],
 template <class T>
 const T* data_or_null(const Tape<T>& t, const Var<T>& v) {
   return v.defined() ? t.value(v).data() : nullptr;
+}
+
+// a's data, resized to `shape` first when it differs (a saved array reused by the next record).
+template <class T>
+T* sized(xt::xarray<T>& a, const Shape& shape) {
+  if (a.shape() != shape) a.resize(shape);
+  return a.data();
+}
+
+// The sizes and direction a node recorded in its ints; Int is the op's int layout (an enum
+// class with the slots seq_len, N, I, H and reverse).
+template <class Int, class T>
+SeqDims seq_dims_of(const BackwardCtx<T>& c) {
+  SeqDims d;
+  d.seq_len = c.int_at(Int::seq_len), d.N = c.int_at(Int::N), d.I = c.int_at(Int::I);
+  d.H = c.int_at(Int::H), d.reverse = c.int_at(Int::reverse) != 0;
+  return d;
+}
+
+// The gradients of the node's inputs 0, 1 and 2 (x, W_ih, W_hh), from the gradient w.r.t. the
+// pre-activations (seq_len, N, G), G = gates * H: d_pre_x the part that multiplies W_ih (gives
+// dx and dW_ih), d_pre_h the part that multiplies W_hh (gives dW_hh, with h_prev read from the
+// node's output rows and h0, null: zeros). For the RNN and the LSTM the two are one buffer.
+// input_grad_write: on a buffer's first write, beta = 0 overwrites (see GradWrite). Each buffer
+// is written whole before the next is asked for: two inputs may be one node.
+template <class T>
+void recurrent_weight_grads(BackwardCtx<T>& c, const SeqDims& d, std::size_t G, const T* d_pre_x,
+                            const T* d_pre_h, const T* h0) {
+  if (c.needs_grad(0)) {
+    const GradWrite<T> dX = c.input_grad_write(0);
+    seq_backward_x(dX.data, dX.beta, d_pre_x, c.input(1).data(), d.rows(), d.I, G);
+  }
+  if (c.needs_grad(1)) {
+    const GradWrite<T> dW = c.input_grad_write(1);
+    seq_backward_w_ih(dW.data, dW.beta, d_pre_x, c.input(0).data(), d.rows(), d.I, G);
+  }
+  if (c.needs_grad(2)) {
+    const GradWrite<T> dW = c.input_grad_write(2);
+    seq_backward_w_hh(dW.data, dW.beta, d_pre_h, c.output().data(), h0, d, G);
+  }
+}
+
+// The bias gradients of an RNN or LSTM node (either position -1: absent): both biases get the
+// column sums of dA (rows, G).
+template <class T>
+void recurrent_bias_grads(BackwardCtx<T>& c, std::ptrdiff_t p_bih, std::ptrdiff_t p_bhh, const T* dA,
+                          const SeqDims& d, std::size_t G) {
+  const bool need_bih = p_bih >= 0 && c.needs_grad(p_bih);
+  const bool need_bhh = p_bhh >= 0 && c.needs_grad(p_bhh);
+  if (need_bih || need_bhh) {
+    seq_backward_bias(need_bih ? c.input_grad(p_bih).data() : nullptr,
+                      need_bhh ? c.input_grad(p_bhh).data() : nullptr, dA, d.rows(), G, G);
+  }
 }
 
 }  // namespace tapegrad::detail

@@ -20,9 +20,7 @@ constexpr detail::RecurrentOpSpec kRnnSpec{"rnn_layer", 1, false};
 // The math of each step: rnn_kernels.cpp; the gradient GEMMs: recurrent_kernels.cpp.
 template <class T>
 void rnn_layer_backward(BackwardCtx<T>& c) {
-  detail::SeqDims d;
-  d.seq_len = c.int_at(RnnInt::seq_len), d.N = c.int_at(RnnInt::N), d.I = c.int_at(RnnInt::I),
-  d.H = c.int_at(RnnInt::H), d.reverse = c.int_at(RnnInt::reverse) != 0;
+  const detail::SeqDims d = detail::seq_dims_of<RnnInt>(c);
   const auto act = static_cast<RNNActivation>(c.int_at(RnnInt::act));
   const std::ptrdiff_t p_h0 = c.int_at(RnnInt::pos_h0), p_bih = c.int_at(RnnInt::pos_bih),
                        p_bhh = c.int_at(RnnInt::pos_bhh);
@@ -35,27 +33,9 @@ void rnn_layer_backward(BackwardCtx<T>& c) {
   const T* dA = dA_buf.data();
   detail::rnn_backward_steps(dA_buf.data(), c.grad().data(), Y, Whh, d, act);
 
-  // input_grad_write: on a buffer's first write, beta = 0 overwrites (see GradWrite). Each
-  // buffer is written whole before the next is asked for: two inputs may be one node.
-  if (c.needs_grad(0)) {
-    const GradWrite<T> dX = c.input_grad_write(0);
-    detail::seq_backward_x(dX.data, dX.beta, dA, c.input(1).data(), d.rows(), d.I, d.H);
-  }
-  if (c.needs_grad(1)) {
-    const GradWrite<T> dWih = c.input_grad_write(1);
-    detail::seq_backward_w_ih(dWih.data, dWih.beta, dA, c.input(0).data(), d.rows(), d.I, d.H);
-  }
-  if (c.needs_grad(2)) {
-    const GradWrite<T> dWhh = c.input_grad_write(2);
-    detail::seq_backward_w_hh(dWhh.data, dWhh.beta, dA, Y, h0, d, d.H);
-  }
+  detail::recurrent_weight_grads(c, d, d.H, dA, dA, h0);
   if (p_h0 >= 0 && c.needs_grad(p_h0)) detail::seq_backward_h0(c.input_grad(p_h0).data(), dA, Whh, d, d.H);
-  const bool need_bih = p_bih >= 0 && c.needs_grad(p_bih);
-  const bool need_bhh = p_bhh >= 0 && c.needs_grad(p_bhh);
-  if (need_bih || need_bhh) {
-    detail::seq_backward_bias(need_bih ? c.input_grad(p_bih).data() : nullptr,
-                              need_bhh ? c.input_grad(p_bhh).data() : nullptr, dA, d.rows(), d.H, d.H);
-  }
+  detail::recurrent_bias_grads(c, p_bih, p_bhh, dA, d, d.H);
 }
 
 }  // namespace

@@ -72,42 +72,23 @@
 
 namespace tapegrad {
 
-class LNLSTMOptions {
+// The options LNLSTM and LNGRU share: eps (their LayerNorms') and batch_first.
+// LNLSTMOptions().eps(1e-3).batch_first(true).
+template <class Derived>
+class LNRecurrentOptions : public BatchFirstOption<Derived> {
  public:
-  LNLSTMOptions& eps(double e) {
+  Derived& eps(double e) {
     eps_ = e;
-    return *this;
-  }
-  // Input and output as (batch, seq, feature) instead of (seq, batch, feature).
-  LNLSTMOptions& batch_first(bool on) {
-    batch_first_ = on;
-    return *this;
+    return static_cast<Derived&>(*this);
   }
   double eps() const { return eps_; }
-  bool batch_first() const { return batch_first_; }
 
  private:
   double eps_ = 1e-5;
-  bool batch_first_ = false;
 };
 
-class LNGRUOptions {
- public:
-  LNGRUOptions& eps(double e) {
-    eps_ = e;
-    return *this;
-  }
-  LNGRUOptions& batch_first(bool on) {
-    batch_first_ = on;
-    return *this;
-  }
-  double eps() const { return eps_; }
-  bool batch_first() const { return batch_first_; }
-
- private:
-  double eps_ = 1e-5;
-  bool batch_first_ = false;
-};
+class LNLSTMOptions : public LNRecurrentOptions<LNLSTMOptions> {};
+class LNGRUOptions : public LNRecurrentOptions<LNGRUOptions> {};
 
 template <class T>
 class LNLSTM : public Module<T> {

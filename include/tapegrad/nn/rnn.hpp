@@ -1,11 +1,13 @@
 #pragma once
 // The Elman RNN module (torch.nn.RNN), what every recurrent module returns, and the options
-// RNN, LSTM (nn/lstm.hpp) and GRU (nn/gru.hpp) share. (The input handling every recurrent
+// RNN, LSTM (nn/lstm.hpp) and GRU (nn/gru.hpp) share (and the option pieces the cells and the
+// LayerNorm modules' options are made of). (The input handling every recurrent
 // module shares is internal: lib/nn/sequence_input.hpp.)
 //
 // Each layer (and direction) is one fused rnn_layer node for the whole sequence (ops/rnn.hpp).
 #include <cstddef>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "tapegrad/core/random.hpp"
@@ -34,24 +36,60 @@ struct LSTMOutput {
   Var<T> c_n;
 };
 
-// The options torch.nn.RNN, LSTM and GRU share (torch.nn.RNNBase's), with PyTorch's defaults.
-// Setters chain and return the module's own options class:
-// LSTMOptions().num_layers(2).dropout(0.25).bidirectional(true). The values are validated by
-// the module's constructor (ValueError).
+// The options the recurrent modules' and cells' option classes are made of (RecurrentOptions,
+// RNNOptions, RNNCellOptions, CellOptions in nn/rnn_cell.hpp, LNLSTMOptions and LNGRUOptions
+// in nn/ln_recurrent.hpp). Each is a base of the final options class, Derived, whose setters
+// chain: each returns Derived&. The values are validated by the module's constructor.
 template <class Derived>
-class RecurrentOptions {
+class BiasOption {
  public:
-  Derived& num_layers(std::size_t n) {
-    num_layers_ = n;
-    return self();
-  }
+  // Whether the layers have biases (PyTorch's default: true).
   Derived& bias(bool on) {
     bias_ = on;
-    return self();
+    return static_cast<Derived&>(*this);
   }
+  bool bias() const { return bias_; }
+
+ private:
+  bool bias_ = true;
+};
+
+template <class Derived>
+class BatchFirstOption {
+ public:
   // Input and output as (batch, seq, feature) instead of (seq, batch, feature).
   Derived& batch_first(bool on) {
     batch_first_ = on;
+    return static_cast<Derived&>(*this);
+  }
+  bool batch_first() const { return batch_first_; }
+
+ private:
+  bool batch_first_ = false;
+};
+
+template <class Derived>
+class NonlinearityOption {
+ public:
+  // "tanh" or "relu".
+  Derived& nonlinearity(std::string s) {
+    nonlinearity_ = std::move(s);
+    return static_cast<Derived&>(*this);
+  }
+  const std::string& nonlinearity() const { return nonlinearity_; }
+
+ private:
+  std::string nonlinearity_ = "tanh";
+};
+
+// The options torch.nn.RNN, LSTM and GRU share (torch.nn.RNNBase's), with PyTorch's defaults:
+// bias and batch_first, num_layers, dropout, bidirectional. Setters chain and return the
+// module's own options class: LSTMOptions().num_layers(2).dropout(0.25).bidirectional(true).
+template <class Derived>
+class RecurrentOptions : public BiasOption<Derived>, public BatchFirstOption<Derived> {
+ public:
+  Derived& num_layers(std::size_t n) {
+    num_layers_ = n;
     return self();
   }
   // Dropout with probability p (0 <= p <= 1, as PyTorch) on the output of every layer but the
@@ -68,37 +106,19 @@ class RecurrentOptions {
   }
 
   std::size_t num_layers() const { return num_layers_; }
-  bool bias() const { return bias_; }
-  bool batch_first() const { return batch_first_; }
   double dropout() const { return dropout_; }
   bool bidirectional() const { return bidirectional_; }
-
- protected:
-  RecurrentOptions() = default;
 
  private:
   Derived& self() { return static_cast<Derived&>(*this); }
   std::size_t num_layers_ = 1;
-  bool bias_ = true;
-  bool batch_first_ = false;
   double dropout_ = 0.0;
   bool bidirectional_ = false;
 };
 
 // torch.nn.RNN's options: RecurrentOptions and the nonlinearity.
 // RNNOptions().num_layers(2).nonlinearity("relu").bias(false).
-class RNNOptions : public RecurrentOptions<RNNOptions> {
- public:
-  // "tanh" or "relu".
-  RNNOptions& nonlinearity(std::string s) {
-    nonlinearity_ = std::move(s);
-    return *this;
-  }
-  const std::string& nonlinearity() const { return nonlinearity_; }
-
- private:
-  std::string nonlinearity_ = "tanh";
-};
+class RNNOptions : public RecurrentOptions<RNNOptions>, public NonlinearityOption<RNNOptions> {};
 
 // The parameters of one direction of one layer of a recurrent module (RNN, LSTM, GRU), named
 // as in PyTorch: weight_ih_l{k}[_reverse] (G, I_k), weight_hh_l{k}[_reverse] (G, H), and the

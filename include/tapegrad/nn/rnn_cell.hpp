@@ -20,42 +20,16 @@
 
 #include "tapegrad/core/random.hpp"
 #include "tapegrad/nn/module.hpp"
+#include "tapegrad/nn/rnn.hpp"
 #include "tapegrad/ops/rnn.hpp"
 
 namespace tapegrad {
 
 // torch.nn.RNNCell's options: RNNCellOptions().bias(false).nonlinearity("relu").
-class RNNCellOptions {
- public:
-  RNNCellOptions& bias(bool on) {
-    bias_ = on;
-    return *this;
-  }
-  // "tanh" or "relu".
-  RNNCellOptions& nonlinearity(std::string s) {
-    nonlinearity_ = std::move(s);
-    return *this;
-  }
-  bool bias() const { return bias_; }
-  const std::string& nonlinearity() const { return nonlinearity_; }
-
- private:
-  bool bias_ = true;
-  std::string nonlinearity_ = "tanh";
-};
+class RNNCellOptions : public BiasOption<RNNCellOptions>, public NonlinearityOption<RNNCellOptions> {};
 
 // torch.nn.LSTMCell's and GRUCell's options: CellOptions().bias(false).
-class CellOptions {
- public:
-  CellOptions& bias(bool on) {
-    bias_ = on;
-    return *this;
-  }
-  bool bias() const { return bias_; }
-
- private:
-  bool bias_ = true;
-};
+class CellOptions : public BiasOption<CellOptions> {};
 using LSTMCellOptions = CellOptions;
 using GRUCellOptions = CellOptions;
 
@@ -66,9 +40,31 @@ struct LSTMCellState {
   Var<T> c;
 };
 
+// What RNNCell, LSTMCell and GRUCell share: their sizes and their parameters.
+template <class T>
+class RecurrentCell : public Module<T> {
+ public:
+  std::size_t input_size() const { return input_size_; }
+  std::size_t hidden_size() const { return hidden_size_; }
+
+  Parameter<T>* weight_ih = nullptr;
+  Parameter<T>* weight_hh = nullptr;
+  Parameter<T>* bias_ih = nullptr;  // null without bias
+  Parameter<T>* bias_hh = nullptr;
+
+ protected:
+  RecurrentCell(std::size_t input_size, std::size_t hidden_size)
+      : input_size_(input_size), hidden_size_(hidden_size) {}
+  // Checks the sizes (ValueError naming `who`) and registers the parameters (see above), G =
+  // gates * hidden_size.
+  void init_params(const char* who, std::size_t gates, bool bias, Generator& gen);
+
+  std::size_t input_size_, hidden_size_;
+};
+
 // h' = act(x W_ih^T + b_ih + h W_hh^T + b_hh).
 template <class T>
-class RNNCell : public Module<T> {
+class RNNCell : public RecurrentCell<T> {
  public:
   RNNCell(std::size_t input_size, std::size_t hidden_size, RNNCellOptions options = RNNCellOptions(),
           Generator& gen = default_generator());
@@ -78,16 +74,8 @@ class RNNCell : public Module<T> {
   Var<T> forward(Tape<T>& t, const Var<T>& x) override;
   std::string type_name() const override { return "RNNCell"; }
   std::string extra_repr() const override;
-  std::size_t input_size() const { return input_size_; }
-  std::size_t hidden_size() const { return hidden_size_; }
-
-  Parameter<T>* weight_ih;
-  Parameter<T>* weight_hh;
-  Parameter<T>* bias_ih;  // null without bias
-  Parameter<T>* bias_hh;
 
  private:
-  std::size_t input_size_, hidden_size_;
   RNNCellOptions options_;
   RNNActivation activation_;
 };
@@ -95,7 +83,7 @@ class RNNCell : public Module<T> {
 // [i f g o] = [σ σ tanh σ](x W_ih^T + b_ih + h W_hh^T + b_hh),
 // c' = f ⊙ c + i ⊙ g,  h' = o ⊙ tanh(c').
 template <class T>
-class LSTMCell : public Module<T> {
+class LSTMCell : public RecurrentCell<T> {
  public:
   LSTMCell(std::size_t input_size, std::size_t hidden_size, LSTMCellOptions options = LSTMCellOptions(),
            Generator& gen = default_generator());
@@ -106,23 +94,15 @@ class LSTMCell : public Module<T> {
   Var<T> forward(Tape<T>& t, const Var<T>& x) override;
   std::string type_name() const override { return "LSTMCell"; }
   std::string extra_repr() const override;
-  std::size_t input_size() const { return input_size_; }
-  std::size_t hidden_size() const { return hidden_size_; }
-
-  Parameter<T>* weight_ih;
-  Parameter<T>* weight_hh;
-  Parameter<T>* bias_ih;  // null without bias
-  Parameter<T>* bias_hh;
 
  private:
-  std::size_t input_size_, hidden_size_;
   LSTMCellOptions options_;
 };
 
 // r = σ(x W_ir^T + b_ir + h W_hr^T + b_hr),  z = σ(x W_iz^T + b_iz + h W_hz^T + b_hz),
 // n = tanh(x W_in^T + b_in + r ⊙ (h W_hn^T + b_hn)),  h' = (1 - z) ⊙ n + z ⊙ h.
 template <class T>
-class GRUCell : public Module<T> {
+class GRUCell : public RecurrentCell<T> {
  public:
   GRUCell(std::size_t input_size, std::size_t hidden_size, GRUCellOptions options = GRUCellOptions(),
           Generator& gen = default_generator());
@@ -132,19 +112,13 @@ class GRUCell : public Module<T> {
   Var<T> forward(Tape<T>& t, const Var<T>& x) override;
   std::string type_name() const override { return "GRUCell"; }
   std::string extra_repr() const override;
-  std::size_t input_size() const { return input_size_; }
-  std::size_t hidden_size() const { return hidden_size_; }
-
-  Parameter<T>* weight_ih;
-  Parameter<T>* weight_hh;
-  Parameter<T>* bias_ih;  // null without bias
-  Parameter<T>* bias_hh;
 
  private:
-  std::size_t input_size_, hidden_size_;
   GRUCellOptions options_;
 };
 
+extern template class RecurrentCell<float>;
+extern template class RecurrentCell<double>;
 extern template class RNNCell<float>;
 extern template class RNNCell<double>;
 extern template class LSTMCell<float>;
