@@ -311,3 +311,23 @@ TEST_CASE(
       [] { tg::GhostBatchNorm1d<double>(3, 4, tg::BatchNormOptions().track_running_stats(false)); },
       {"GhostBatchNorm1d", "track_running_stats"});
 }
+
+TEST_CASE(
+    "GhostBatchNorm1d in anomaly mode refuses a running_var update to Inf in a later chunk; nothing changes") {
+  tg::GhostBatchNorm1d<float> m(2, 2);
+  tg::Tape<float> t;
+  t.set_detect_anomaly(true);
+  m(t, t.input(randn<float>({4, 2}, 1)));  // two chunks, both fine
+  t.reset();
+  std::map<std::string, xt::xarray<float>> before = m.state_dict();
+  // The second chunk's variance (~1e77 in double) leaves float's range; the first one's does not.
+  auto x = t.input(xt::xarray<float>({{1.f, 2.f}, {3.f, 5.f}, {3e38f, 1.f}, {-3e38f, 2.f}}), true);
+  const std::size_t size = t.size();
+  expect_error<tg::NumericalError>([&] { m(t, x); }, {"GhostBatchNorm1d", "running_var", "channel 0"});
+  CHECK(t.size() == size);
+  const auto after = m.state_dict();
+  for (const auto& [k, v] : before) {
+    INFO(k);
+    CHECK(same_bits(v, after.at(k)));
+  }
+}

@@ -74,11 +74,18 @@ Var<T> GhostBatchNorm1d<T>::forward(Tape<T>& t, const Var<T>& x) {
     outs.push_back(batch_norm(chunks[i], w, b, options_.eps(), chunk_stats_[i]));
   }
   Var<T> y = concat(outs, 0);
-  // Every chunk's forward ran (none threw): now the updates, one per chunk, in order.
+  // Every chunk's forward ran (none threw): now the updates, one per chunk, in order, on copies
+  // of the statistics first, so that an anomaly-mode error in a later chunk changes nothing.
+  scratch_[0] = *running_mean;
+  scratch_[1] = *running_var;
+  scratch_[2] = *num_batches_tracked;
   for (std::size_t i = 0; i < chunks.size(); ++i) {
-    detail::update_running_stats<T>("GhostBatchNorm1d", t, {running_mean, running_var, num_batches_tracked},
+    detail::update_running_stats<T>("GhostBatchNorm1d", t, {&scratch_[0], &scratch_[1], &scratch_[2]},
                                     options_.momentum(), chunk_stats_[i], t.shape(chunks[i])[0] * len);
   }
+  *running_mean = scratch_[0];
+  *running_var = scratch_[1];
+  *num_batches_tracked = scratch_[2];
   return y;
 }
 

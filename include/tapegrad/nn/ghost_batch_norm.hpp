@@ -5,6 +5,7 @@
 // torch.cat([bn(c) for c in x.chunk(ceil(N / virtual_batch_size))])), with BatchNorm1d's names.
 #include <cstddef>
 #include <optional>
+#include <vector>
 
 #include "tapegrad/nn/module.hpp"
 #include "tapegrad/nn/norm.hpp"
@@ -41,6 +42,7 @@ class GhostBatchNorm1d : public Module<T> {
   std::size_t c_, vbs_;
   BatchNormOptions options_;
   std::vector<BatchStatistics> chunk_stats_;
+  xt::xarray<T> scratch_[3];  // the running statistics while a training forward updates them
 };
 
 extern template class GhostBatchNorm1d<float>;
