@@ -1,6 +1,7 @@
 // GroupNorm: the fused op (ops/group_norm.hpp) and the module (nn/group_norm.hpp): gradcheck,
 // PyTorch 1.13 fixtures, batch independence, float precision, and the bad-input cases.
 #include <cstdlib>
+#include <functional>
 #include <iostream>
 
 #include <xtensor/xview.hpp>
@@ -256,4 +257,45 @@ TEST_CASE("GroupNorm(3, 6) given 4 channels or a 4-D input is a ShapeError; a ba
   expect_error<tg::ShapeError>([&] { gn(t, empty); }, {"group_norm", "(0, 6, 2)"});
   s.check_unchanged();
   CHECK((module_state(gn) == before));
+}
+
+TEST_CASE(
+    "group_norm and rms_norm name themselves and the input for a stale or foreign Var; tape unchanged") {
+  using V = tg::Var<double>;
+  struct Op {
+    const char* name;
+    std::vector<tg::Shape> shapes;
+    std::function<void(const std::vector<V>&)> call;
+  };
+  const std::vector<Op> ops = {
+      {"group_norm",
+       {{2, 4, 3}, {4}, {4}},
+       [](const std::vector<V>& v) { tg::group_norm(v[0], 2, v[1], v[2]); }},
+      {"rms_norm", {{2, 4}, {4}}, [](const std::vector<V>& v) { tg::rms_norm(v[0], v[1], 1); }}};
+  for (const Op& op : ops) {
+    for (std::size_t k = 0; k < op.shapes.size(); ++k) {
+      INFO(op.name << " input " << k);
+      tg::Tape<double> t;
+      const V stale = t.input(randn(op.shapes[k], 7), true);
+      t.reset();
+      std::vector<V> v;
+      for (std::size_t j = 0; j < op.shapes.size(); ++j)
+        v.push_back(t.input(randn(op.shapes[j], 8 + j), true));
+      t.input(randn({1}, 20));  // stale's slot is live again
+      tgtest::TapeSnapshot<double> s(t);
+      std::vector<V> bad = v;
+      bad[k] = stale;
+      const std::string input = "input " + std::to_string(k);
+      expect_error<tg::StateError>([&] { op.call(bad); }, {op.name, input, "before tape.reset()"});
+      if (k > 0) {
+        tg::Tape<double> other;
+        bad[k] = other.input(randn(op.shapes[k], 9), true);
+        expect_error<tg::StateError>([&] { op.call(bad); }, {op.name, input, "different tape"});
+      } else {
+        bad[k] = V();
+        expect_error<tg::StateError>([&] { op.call(bad); }, {op.name, input, "empty"});
+      }
+      s.check_unchanged();
+    }
+  }
 }
