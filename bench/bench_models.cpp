@@ -196,6 +196,25 @@ void BM_norm_fwd_bwd(benchmark::State& state, bm::NormCase c) {
   state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(c.rows * c.cols));
 }
 
+// GroupNorm (N, C) with kGroupNormGroups groups, as BM_norm_fwd_bwd.
+void BM_group_norm_fwd_bwd(benchmark::State& state, bm::NormCase c) {
+  const tg::Shape s{c.rows, c.cols};
+  const auto x0 = array_of(bm::normal_data(c.rows * c.cols, 3), s);
+  const auto upstream = array_of(bm::normal_data(c.rows * c.cols, 4), s);
+  tg::Parameter<float> w(xt::ones<float>({c.cols})), b(xt::zeros<float>({c.cols}));
+  tg::Tape<float> t;
+  for (auto _ : state) {
+    w.zero_grad();
+    b.zero_grad();
+    t.reset();
+    auto x = t.input_view(x0, true);
+    auto y = tg::group_norm(x, bm::kGroupNormGroups, t.param(w), t.param(b));
+    t.backward(y, upstream);
+    benchmark::DoNotOptimize(t.grad(x).data());
+  }
+  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(c.rows * c.cols));
+}
+
 // ---- (5) linear forward + backward, and the raw sgemm it is held against ---------------------
 
 void set_flops(benchmark::State& state, double flops_per_iteration) {
@@ -271,6 +290,9 @@ int main(int argc, char** argv) {
   }
   for (const auto& c : bm::kBatchNormCases) {
     benchmark::RegisterBenchmark(c.name, BM_norm_fwd_bwd<false>, c)->Unit(us);
+  }
+  for (const auto& c : bm::kGroupNormCases) {
+    benchmark::RegisterBenchmark(c.name, BM_group_norm_fwd_bwd, c)->Unit(us);
   }
   benchmark::RegisterBenchmark("linear_fwd_bwd/256x1024->1024", BM_linear_fwd_bwd, tg::GemmBackend::kAuto)
       ->Unit(us);

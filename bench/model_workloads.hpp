@@ -52,6 +52,9 @@ struct NormCase {
 constexpr NormCase kLayerNormCases[] = {{"layer_norm_fwd_bwd/256x1024", 256, 1024},
                                         {"layer_norm_fwd_bwd/64x128", 64, 128}};
 constexpr NormCase kBatchNormCases[] = {{"batch_norm_train_fwd_bwd/256x1024", 256, 1024}};
+// GroupNorm over (rows, cols) with kGroupNormGroups groups of cols / groups channels.
+constexpr NormCase kGroupNormCases[] = {{"group_norm_fwd_bwd/256x1024/groups:32", 256, 1024}};
+constexpr std::size_t kGroupNormGroups = 32;
 
 // ---- (5) GEMM-bound: linear 256 x 1024 -> 1024 forward + backward, and one raw sgemm --------
 constexpr std::size_t kLinRows = 256, kLinIn = 1024, kLinOut = 1024;

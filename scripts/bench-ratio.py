@@ -24,6 +24,7 @@ TARGETS = [
     ("rnn_step/", "ratio", 0.50),
     ("layer_norm_fwd_bwd/", "ratio", 0.60),
     ("batch_norm_train_fwd_bwd/", "ratio", 0.60),
+    ("group_norm_fwd_bwd/", "ratio", 0.60),
 ]
 LINEAR = "linear_fwd_bwd/256x1024->1024"
 SGEMM = "raw_sgemm/256x1024x1024"

@@ -38,6 +38,11 @@ const std::set<std::string> kCoveredModules = {"ReLU",
                                                "Linear",
                                                "LayerNorm",
                                                "BatchNorm1d",
+                                               "GroupNorm",
+                                               "RMSNorm",
+                                               "InstanceNorm1d",
+                                               "BatchRenorm1d",
+                                               "GhostBatchNorm1d",
                                                "RNN",
                                                "RecurrentLayerNorm",
                                                "SequenceBatchNorm",
@@ -275,6 +280,79 @@ TEMPLATE_TEST_CASE("LayerNorm gives the single-thread bits when threads share it
                             [](std::size_t b, std::uint64_t s) {
                               return randn<T>({b, 3, 4}, s);
                             }});
+}
+
+TEMPLATE_TEST_CASE("GroupNorm gives the single-thread bits when threads share it in eval mode", "", float,
+                   double) {
+  using T = TestType;
+  check_concurrent_eval<T>(
+      {"GroupNorm (N, C)",
+       builder<T, tg::GroupNorm<T>>(std::size_t(3), std::size_t(6), tg::GroupNormOptions()), rows<T>(6)});
+  check_concurrent_eval<T>(
+      {"GroupNorm (N, C, L) without affine",
+       builder<T, tg::GroupNorm<T>>(std::size_t(2), std::size_t(6), tg::GroupNormOptions().affine(false)),
+       [](std::size_t b, std::uint64_t s) {
+         return randn<T>({b, 6, 5}, s, 2.0);
+       }});
+}
+
+TEMPLATE_TEST_CASE("RMSNorm gives the single-thread bits when threads share it in eval mode", "", float,
+                   double) {
+  using T = TestType;
+  check_concurrent_eval<T>(
+      {"RMSNorm", builder<T, tg::RMSNorm<T>>(tg::Shape{37}, tg::RMSNormOptions()), rows<T>(37)});
+  check_concurrent_eval<T>(
+      {"RMSNorm over (3, 4) without affine",
+       builder<T, tg::RMSNorm<T>>(tg::Shape{3, 4}, tg::RMSNormOptions().elementwise_affine(false)),
+       [](std::size_t b, std::uint64_t s) {
+         return randn<T>({b, 3, 4}, s);
+       }});
+}
+
+TEMPLATE_TEST_CASE(
+    "InstanceNorm1d with and without running statistics gives the single-thread bits when threads share it in eval mode",
+    "", float, double) {
+  using T = TestType;
+  const auto ncl = [](std::size_t b, std::uint64_t s) { return randn<T>({b, 4, 6}, s, 2.0); };
+  for (bool track : {true, false}) {
+    const auto options = tg::InstanceNormOptions().affine(true).track_running_stats(track);
+    check_concurrent_eval<T>({std::string("InstanceNorm1d track_running_stats=") + (track ? "true" : "false"),
+                              builder<T, tg::InstanceNorm1d<T>>(std::size_t(4), options),
+                              ncl,
+                              {1, 2, 3, 5, 8},
+                              3});
+  }
+}
+
+TEMPLATE_TEST_CASE(
+    "BatchRenorm1d and GhostBatchNorm1d give the single-thread bits when threads share them in eval mode", "",
+    float, double) {
+  using T = TestType;
+  const auto ncl = [](std::size_t b, std::uint64_t s) { return randn<T>({b, 5, 3}, s, 2.0); };
+  check_concurrent_eval<T>(
+      {"BatchRenorm1d (N, C)",
+       builder<T, tg::BatchRenorm1d<T>>(std::size_t(5), tg::BatchRenormOptions().r_max(1.5)),
+       rows<T>(5),
+       {1, 2, 3, 5, 8},
+       3});
+  check_concurrent_eval<T>(
+      {"BatchRenorm1d (N, C, L) without affine",
+       builder<T, tg::BatchRenorm1d<T>>(std::size_t(5), tg::BatchRenormOptions().affine(false)),
+       ncl,
+       {1, 2, 3, 5, 8},
+       3});
+  check_concurrent_eval<T>(
+      {"GhostBatchNorm1d (N, C)",
+       builder<T, tg::GhostBatchNorm1d<T>>(std::size_t(5), std::size_t(2), tg::BatchNormOptions()),
+       rows<T>(5),
+       {1, 2, 3, 5, 8},
+       3});
+  check_concurrent_eval<T>(
+      {"GhostBatchNorm1d (N, C, L)",
+       builder<T, tg::GhostBatchNorm1d<T>>(std::size_t(5), std::size_t(3), tg::BatchNormOptions()),
+       ncl,
+       {1, 2, 3, 5, 8},
+       3});
 }
 
 TEMPLATE_TEST_CASE(

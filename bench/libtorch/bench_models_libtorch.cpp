@@ -216,6 +216,25 @@ void BM_norm_fwd_bwd(benchmark::State& state, bm::NormCase c) {
   state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(c.rows * c.cols));
 }
 
+void BM_group_norm_fwd_bwd(benchmark::State& state, bm::NormCase c) {
+  const std::vector<std::int64_t> s{i64(c.rows), i64(c.cols)};
+  auto x = tensor_of(bm::normal_data(c.rows * c.cols, 3), s).requires_grad_(true);
+  const auto upstream = tensor_of(bm::normal_data(c.rows * c.cols, 4), s);
+  auto w = torch::ones({i64(c.cols)}).requires_grad_(true);
+  auto b = torch::zeros({i64(c.cols)}).requires_grad_(true);
+  for (auto _ : state) {
+    x.mutable_grad().reset();
+    if (w.grad().defined()) {
+      w.mutable_grad().zero_();
+      b.mutable_grad().zero_();
+    }
+    auto y = torch::group_norm(x, i64(bm::kGroupNormGroups), w, b, 1e-5);
+    y.backward(upstream);
+    benchmark::DoNotOptimize(x.grad().data_ptr());
+  }
+  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(c.rows * c.cols));
+}
+
 // ---- (5) linear forward + backward, and the raw sgemm (at::mm) --------------------------------
 
 void set_flops(benchmark::State& state, double flops_per_iteration) {
@@ -276,6 +295,9 @@ int main(int argc, char** argv) {
   }
   for (const auto& c : bm::kBatchNormCases) {
     benchmark::RegisterBenchmark(c.name, BM_norm_fwd_bwd<false>, c)->Unit(us);
+  }
+  for (const auto& c : bm::kGroupNormCases) {
+    benchmark::RegisterBenchmark(c.name, BM_group_norm_fwd_bwd, c)->Unit(us);
   }
   benchmark::RegisterBenchmark("linear_fwd_bwd/256x1024->1024", BM_linear_fwd_bwd)->Unit(us);
   benchmark::RegisterBenchmark("raw_sgemm/256x1024x1024", BM_raw_sgemm)->Unit(us);

@@ -1,0 +1,49 @@
+#include "tapegrad/nn/group_norm.hpp"
+
+#include <string>
+
+#include "../core/check_eps.hpp"
+
+namespace tapegrad {
+
+template <class T>
+GroupNorm<T>::GroupNorm(std::size_t num_groups, std::size_t num_channels, GroupNormOptions options)
+    : groups_(num_groups), c_(num_channels), options_(options) {
+  checked_size("GroupNorm: num_groups", num_groups);
+  checked_size("GroupNorm: num_channels", num_channels);
+  if (num_groups == 0 || num_channels == 0) {
+    throw ValueError("GroupNorm: num_groups and num_channels must be positive, got num_groups=" +
+                     std::to_string(num_groups) + ", num_channels=" + std::to_string(num_channels));
+  }
+  if (num_channels % num_groups != 0) {
+    throw ValueError("GroupNorm: num_channels must be divisible by num_groups, got num_channels=" +
+                     std::to_string(num_channels) + ", num_groups=" + std::to_string(num_groups));
+  }
+  detail::check_eps("GroupNorm", options_.eps());
+  if (options_.affine()) {
+    weight = &this->register_parameter("weight", xt::ones<T>({num_channels}));
+    bias = &this->register_parameter("bias", xt::zeros<T>({num_channels}));
+  }
+}
+
+template <class T>
+Var<T> GroupNorm<T>::forward(Tape<T>& t, const Var<T>& x) {
+  const Shape& xs = t.shape(x);
+  if ((xs.size() != 2 && xs.size() != 3) || xs[1] != c_) {
+    throw ShapeError("GroupNorm: expected input of shape (N, " + std::to_string(c_) + ") or (N, " +
+                     std::to_string(c_) + ", L), got input of shape " + shape_str(xs));
+  }
+  return group_norm(x, groups_, weight ? t.param(*weight) : Var<T>(), bias ? t.param(*bias) : Var<T>(),
+                    options_.eps());
+}
+
+template <class T>
+std::string GroupNorm<T>::extra_repr() const {
+  return std::to_string(groups_) + ", " + std::to_string(c_) + ", eps=" + std::to_string(options_.eps()) +
+         ", affine=" + (options_.affine() ? "True" : "False");
+}
+
+template class GroupNorm<float>;
+template class GroupNorm<double>;
+
+}  // namespace tapegrad
