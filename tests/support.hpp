@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <limits>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
@@ -83,6 +84,20 @@ inline std::string safetensors_bytes(const std::string& header, const std::strin
   std::string out;
   for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((h.size() >> (8 * i)) & 0xFF));
   return out + h + data;
+}
+
+// Max |a - b| over all entries, or infinity when either side has a NaN or Inf there (std::max
+// would skip a NaN): what the fixture and float-vs-double comparisons use.
+template <class A, class B>
+double max_err(const A& a, const B& b) {
+  REQUIRE(a.shape() == b.shape());
+  double m = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    const double d = std::abs(static_cast<double>(a.data()[i]) - static_cast<double>(b.data()[i]));
+    if (!std::isfinite(d)) return std::numeric_limits<double>::infinity();
+    m = std::max(m, d);
+  }
+  return m;
 }
 
 template <class A, class B>

@@ -10,22 +10,11 @@
 
 namespace tg = tapegrad;
 using tgtest::expect_error;
+using tgtest::max_err;
 using tgtest::randn;
 using tgtest::uniform;
 
 namespace {
-
-template <class A, class B>
-double max_err(const A& a, const B& b) {
-  REQUIRE(a.shape() == b.shape());
-  double m = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    const double d = std::abs(static_cast<double>(a.data()[i]) - static_cast<double>(b.data()[i]));
-    if (!std::isfinite(d)) return std::numeric_limits<double>::infinity();
-    m = std::max(m, d);
-  }
-  return m;
-}
 
 template <class T>
 bool same_bits(const xt::xarray<T>& a, const xt::xarray<T>& b) {

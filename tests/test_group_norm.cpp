@@ -11,25 +11,13 @@
 
 namespace tg = tapegrad;
 using tgtest::expect_error;
+using tgtest::max_err;
 using tgtest::randn;
 using tgtest::uniform;
 using Vars = std::vector<tg::Var<double>>;
 using Arrays = std::vector<xt::xarray<double>>;
 
 namespace {
-
-// Max |a - b|, or infinity when either side has a NaN/Inf.
-template <class A, class B>
-double max_err(const A& a, const B& b) {
-  REQUIRE(a.shape() == b.shape());
-  double m = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    const double d = std::abs(static_cast<double>(a.data()[i]) - static_cast<double>(b.data()[i]));
-    if (!std::isfinite(d)) return std::numeric_limits<double>::infinity();
-    m = std::max(m, d);
-  }
-  return m;
-}
 
 // The reference in double: each (n, g) group of a (N, C, L) array normalized two-pass.
 xt::xarray<double> group_norm_reference(const xt::xarray<double>& x, std::size_t groups, double eps) {

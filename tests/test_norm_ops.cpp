@@ -4,25 +4,13 @@
 #include "support.hpp"
 
 namespace tg = tapegrad;
+using tgtest::max_err;
 using tgtest::randn;
 using tgtest::uniform;
 using Vars = std::vector<tg::Var<double>>;
 using Arrays = std::vector<xt::xarray<double>>;
 
 namespace {
-
-// Max |a - b|, or infinity when either side has a NaN/Inf (std::max would skip a NaN).
-template <class A, class B>
-double max_err(const A& a, const B& b) {
-  REQUIRE(a.shape() == b.shape());
-  double m = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    const double d = std::abs(static_cast<double>(a.data()[i]) - static_cast<double>(b.data()[i]));
-    if (!std::isfinite(d)) return std::numeric_limits<double>::infinity();
-    m = std::max(m, d);
-  }
-  return m;
-}
 
 bool all_finite(const xt::xarray<double>& a) {
   for (double v : a) {

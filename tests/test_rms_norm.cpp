@@ -11,24 +11,13 @@
 
 namespace tg = tapegrad;
 using tgtest::expect_error;
+using tgtest::max_err;
 using tgtest::randn;
 using tgtest::uniform;
 using Vars = std::vector<tg::Var<double>>;
 using Arrays = std::vector<xt::xarray<double>>;
 
 namespace {
-
-template <class A, class B>
-double max_err(const A& a, const B& b) {
-  REQUIRE(a.shape() == b.shape());
-  double m = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    const double d = std::abs(static_cast<double>(a.data()[i]) - static_cast<double>(b.data()[i]));
-    if (!std::isfinite(d)) return std::numeric_limits<double>::infinity();
-    m = std::max(m, d);
-  }
-  return m;
-}
 
 // Rows of a (G, D) array scaled by their inverse root mean square, in double.
 xt::xarray<double> rms_rows(const xt::xarray<double>& x, double eps) {
