@@ -40,11 +40,29 @@ struct Config {
   SweepOptions sweep(const std::string& name) const { return SweepOptions{csv(name), threads, progress}; }
 };
 
-enum class Norm { None, Layer, Batch };
-// "none", "layer", "batch": a norm as CSV columns and examples::make_mlp name it.
+// Sections 1-7 use the first three; section 8 compares them all.
+enum class Norm { None, Layer, Batch, BatchRenorm, GhostBatch, Group, RMS };
+// "none", "layer", "batch", "batch_renorm", "ghost_batch", "group", "rms": a norm as CSV
+// columns (and, for the first three, examples::make_mlp) name it.
 const char* norm_name(Norm n);
-// "no norm", "LayerNorm", "BatchNorm": a norm as the report names it.
+// "no norm", "LayerNorm", "BatchNorm", "BatchRenorm", "GhostBatchNorm", "GroupNorm", "RMSNorm":
+// a norm as the report names it.
 const char* norm_title(Norm n);
+// BatchNorm, BatchRenorm and GhostBatchNorm: the norms that normalize with batch statistics in
+// training mode (and running statistics in eval mode).
+bool uses_batch_statistics(Norm n);
+
+// Section 8's settings of the norms that have one.
+constexpr std::size_t kGhostVirtualBatch = 16;  // GhostBatchNorm1d: examples per ghost batch
+constexpr std::size_t kGroupNormGroups = 8;     // GroupNorm: groups of the hidden features
+
+// in -> [Linear(h), norm, Tanh] for each h in hidden -> Linear(out), initialized from `seed`.
+// None, Layer and Batch are examples::make_mlp's nets (the same bits); the others are built
+// the same way (the same Linear weights for a seed) with BatchRenorm1d (the paper's final
+// limits r_max 3, d_max 5 until set_limits), GhostBatchNorm1d(h, kGhostVirtualBatch),
+// GroupNorm(kGroupNormGroups, h) or RMSNorm({h}) (PyTorch defaults otherwise).
+std::shared_ptr<tg::Sequential<float>> make_net(std::size_t in, const std::vector<std::size_t>& hidden,
+                                                std::size_t out, Norm norm, std::uint64_t seed);
 
 // Every experiment adds its section to the report and its headline numbers to `summary`.
 using Summary = nlohmann::json;
@@ -55,5 +73,6 @@ void experiment_mlp_stability(const Config& c, Report& r, Summary& s);      // 4
 void experiment_rnn_stability(const Config& c, Report& r, Summary& s);      // 5
 void experiment_order_sensitivity(const Config& c, Report& r, Summary& s);  // 6
 void experiment_mnist(const Config& c, Report& r, Summary& s);              // 7
+void experiment_norm_batch_size(const Config& c, Report& r, Summary& s);    // 8
 
 }  // namespace lab

@@ -37,6 +37,7 @@ const std::vector<Entry> kExperiments = {
     {5, "recurrent stability", lab::experiment_rnn_stability},
     {6, "sensitivity to the order of the examples", lab::experiment_order_sensitivity},
     {7, "MNIST at batch sizes 128 and 4", lab::experiment_mnist},
+    {8, "MNIST: test error vs batch size for seven norms", lab::experiment_norm_batch_size},
 };
 
 std::string cpu_model() {
@@ -55,8 +56,8 @@ std::string check_only(const std::string& s) {
   while (std::getline(in, item, ',')) {
     char* end = nullptr;
     const long v = std::strtol(item.c_str(), &end, 10);
-    if (item.empty() || *end != '\0' || v < 1 || v > 7)
-      return "'" + item + "' is not an experiment number 1..7";
+    if (item.empty() || *end != '\0' || v < 1 || v > 8)
+      return "'" + item + "' is not an experiment number 1..8";
   }
   return "";
 }

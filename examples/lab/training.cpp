@@ -64,7 +64,23 @@ std::unique_ptr<tg::Optimizer<float>> make_optimizer(const TrainConfig& cfg, tg:
   return std::make_unique<tg::SGD<float>>(net.parameters(), cfg.lr, o);
 }
 
+std::vector<tg::BatchRenorm1d<float>*> renorm_layers(tg::Sequential<float>& net) {
+  std::vector<tg::BatchRenorm1d<float>*> out;
+  for (std::size_t i = 0; i < net.size(); ++i) {
+    if (auto* m = dynamic_cast<tg::BatchRenorm1d<float>*>(&net[i])) out.push_back(m);
+  }
+  return out;
+}
+
 }  // namespace
+
+tg::BatchRenormSchedule renorm_schedule(std::size_t steps) {
+  tg::BatchRenormSchedule s;
+  s.warmup_steps = steps / 10;
+  s.d_reach = std::max<std::size_t>(s.warmup_steps + 1, steps / 2);
+  s.r_reach = std::max<std::size_t>(s.warmup_steps + 1, steps * 4 / 5);
+  return s;
+}
 
 EvalResult evaluate(tg::Sequential<float>& net, const tg::Dataset<float>& data, bool train_mode,
                     std::size_t batch_size) {
@@ -99,7 +115,9 @@ TrainResult train_classifier(const TrainConfig& cfg, const tg::Dataset<float>& t
                              const tg::Dataset<float>& test) {
   const std::size_t in = train.inputs().size() / train.size();
   const std::size_t classes = std::max(train.num_classes(), test.num_classes());
-  auto net = examples::make_mlp<float>(in, cfg.hidden, classes, norm_name(cfg.norm), cfg.init_seed);
+  auto net = make_net(in, cfg.hidden, classes, cfg.norm, cfg.init_seed);
+  const auto renorm = renorm_layers(*net);
+  const tg::BatchRenormSchedule schedule = renorm_schedule(cfg.steps);
   const auto opt = make_optimizer(cfg, *net);
 
   tg::DataLoader<float> loader(train, cfg.batch_size, /*shuffle=*/true, cfg.order_seed, /*drop_last=*/true);
@@ -128,6 +146,7 @@ TrainResult train_classifier(const TrainConfig& cfg, const tg::Dataset<float>& t
       b = 0;
     }
     loader.fill_batch(order, b++, batch);
+    for (auto* m : renorm) schedule.apply(*m, step - 1);
     t.reset();
     opt->zero_grad();
     const auto loss = tg::cross_entropy(net->forward(t, t.input(batch.inputs)), batch.labels);
@@ -155,7 +174,7 @@ TrainResult train_classifier(const TrainConfig& cfg, const tg::Dataset<float>& t
   if (r.eval_steps.empty() || r.eval_steps.back() != r.steps_done) eval_now(r.steps_done);
   r.test = evaluate(*net, test, false);
   r.train = evaluate(*net, train, false);
-  r.test_acc_train_mode = cfg.norm == Norm::Batch && cfg.train_mode_eval
+  r.test_acc_train_mode = uses_batch_statistics(cfg.norm) && cfg.train_mode_eval
                               ? evaluate(*net, test, true, cfg.batch_size).accuracy
                               : kNaN;
   return r;

@@ -1,5 +1,5 @@
 #pragma once
-// The lab's training loop for classifiers: an MLP from examples::make_mlp trained for a fixed
+// The lab's training loop for classifiers: an MLP from make_net (lab.hpp) trained for a fixed
 // number of optimizer steps (not epochs, so runs with different batch sizes take the same
 // number of updates), with periodic test evaluation, divergence detection and evaluation in
 // either mode.
@@ -37,8 +37,8 @@ struct TrainConfig {
   // classes (about the loss of a freshly initialized network). The run stops there.
   double divergence_factor = 10;
   std::size_t window = 50;
-  // BatchNorm only: also measure the test accuracy with the network in training mode, in
-  // batches of batch_size (see evaluate()).
+  // The norms with batch statistics only (uses_batch_statistics): also measure the test
+  // accuracy with the network in training mode, in batches of batch_size (see evaluate()).
   bool train_mode_eval = true;
 };
 
@@ -56,7 +56,7 @@ struct TrainResult {
   EvalResult test;                 // at the end, eval mode
   EvalResult train;                // at the end, eval mode, whole training set
   double last_window_loss = 0;     // mean training-step loss over the last full window
-  double test_acc_train_mode = 0;  // BatchNorm with train_mode_eval; NaN otherwise
+  double test_acc_train_mode = 0;  // uses_batch_statistics with train_mode_eval; NaN otherwise
 };
 
 // Accuracy and loss of `net` on `data`. Eval mode: one batch per up to 512 examples (the
@@ -68,8 +68,14 @@ struct TrainResult {
 EvalResult evaluate(tg::Sequential<float>& net, const tg::Dataset<float>& data, bool train_mode,
                     std::size_t batch_size = 512);
 
-// Builds examples::make_mlp<float>(in, cfg.hidden, classes, norm_name(cfg.norm), cfg.init_seed) and
-// trains it.
+// BatchRenorm's limits: the paper's warm-up (r_max = 1, d_max = 0 for 5k steps, then d_max
+// reaching 5 at 25k and r_max reaching 3 at 40k) scaled to a run of `steps` steps, so that the
+// proportions are the paper's: warm-up over the first 10% of the steps, d_max 5 from 50% on,
+// r_max 3 from 80% on.
+tg::BatchRenormSchedule renorm_schedule(std::size_t steps);
+
+// Builds make_net(in, cfg.hidden, classes, cfg.norm, cfg.init_seed) and trains it. BatchRenorm
+// follows renorm_schedule(cfg.steps).
 TrainResult train_classifier(const TrainConfig& cfg, const tg::Dataset<float>& train,
                              const tg::Dataset<float>& test);
 
