@@ -130,7 +130,7 @@ TEST_CASE("The lab's CSVs do not depend on the number of worker threads", "[lab]
   }
   for (const auto& n : names) check_same_results(one + "/" + n, two + "/" + n);
   const std::string report = read_file(one + "/report.md");
-  for (const char* heading : {"## 1.", "## 4.", "## 5.", "## 6.", "## 7."})
+  for (const char* heading : {"## 1.", "## 4.", "## 5.", "## 6.", "## 7.", "## 8."})
     CHECK(report.find(heading) != std::string::npos);
   remove_scratch({one, two});
 }
@@ -296,6 +296,89 @@ TEST_CASE("The tiny lab shows the qualitative results each section is about", "[
       if (e7.at(r, "batch_size") == "4") CHECK(e7.num(r, "acc_epoch_2") > 0.4);  // chance is 0.1
     }
   }
+}
+
+TEST_CASE("The tiny lab's section 8 covers every norm and batch size, and results.json agrees with its CSV",
+          "[lab]") {
+  const std::string& dir = qualitative_run();
+  const auto results = nlohmann::json::parse(read_file(dir + "/results.json"));
+  const std::string report = read_file(dir + "/report.md");
+  const std::size_t at = report.find("## 8. MNIST: test error vs batch size for seven normalizations");
+  REQUIRE(at != std::string::npos);
+  const std::string section = report.substr(at);
+  const auto& e8 = results.at("e8");
+  if (!fs::exists(dir + "/e8_norm_batch_size.csv")) {
+    CHECK(section.find("MNIST data was not available") != std::string::npos);
+    CHECK(e8.at("available").get<bool>() == false);
+    return;
+  }
+  REQUIRE(e8.at("available").get<bool>());
+  const std::set<std::string> norms = {"none",  "batch", "batch_renorm", "ghost_batch",
+                                       "group", "layer", "rms"};
+  const std::set<std::string> batch_stats = {"batch", "batch_renorm", "ghost_batch"};
+  const auto sizes = e8.at("batch_sizes").get<std::vector<int>>();
+  const auto seeds = e8.at("seeds").get<std::size_t>();
+  REQUIRE(sizes.size() >= 2);
+  CHECK(sizes.front() == 2);
+  const Csv csv = read_csv(dir + "/e8_norm_batch_size.csv");
+  CHECK(csv.rows.size() == norms.size() * sizes.size() * seeds);
+  std::map<std::string, std::vector<double>> eval, train_mode;  // "norm_B<b>" -> errors over seeds
+  std::map<std::string, std::string> epochs, eval_bits;         // same epochs everywhere; GBN vs BN
+  for (std::size_t r = 0; r < csv.rows.size(); ++r) {
+    INFO(csv.at(r, "key"));
+    const std::string norm = csv.at(r, "norm"), b = csv.at(r, "batch_size");
+    REQUIRE(norms.count(norm) == 1);
+    const std::string k = norm + "_B" + b;
+    const double err = csv.num(r, "test_error"), tm = csv.num(r, "test_error_train_mode");
+    CHECK((err >= 0 && err <= 1));
+    if (batch_stats.count(norm)) {
+      CHECK((tm >= 0 && tm <= 1));
+      train_mode[k].push_back(tm);
+    } else {
+      CHECK(std::isnan(tm));
+    }
+    eval[k].push_back(err);
+    epochs[csv.at(r, "epochs")] = k;
+    CHECK(csv.num(r, "steps") ==
+          e8.at("epochs").get<double>() * std::floor(csv.num(r, "train_size") / std::stod(b)));
+    // GhostBatchNorm with one ghost batch is BatchNorm, bit for bit: the same errors.
+    if ((norm == "batch" || norm == "ghost_batch") &&
+        std::stoul(b) <= e8.at("ghost_virtual_batch").get<std::size_t>()) {
+      const std::string kb = b + "/" + csv.at(r, "seed"),
+                        bits = csv.at(r, "test_error") + "," + csv.at(r, "test_error_train_mode");
+      if (eval_bits.count(kb))
+        CHECK(eval_bits.at(kb) == bits);
+      else
+        eval_bits[kb] = bits;
+    }
+  }
+  CHECK(epochs.size() == 1);
+  CHECK(!eval_bits.empty());
+  auto mean = [](const std::vector<double>& v) {
+    double m = 0;
+    for (double x : v) m += x / static_cast<double>(v.size());
+    return m;
+  };
+  for (const auto& norm : norms) {
+    for (int b : sizes) {
+      const std::string k = norm + "_B" + std::to_string(b);
+      INFO(k);
+      REQUIRE(eval[k].size() == seeds);
+      CHECK(e8.at("test_error").at(k).get<double>() == Approx(mean(eval[k])).epsilon(1e-12));
+      if (batch_stats.count(norm)) {
+        REQUIRE(train_mode[k].size() == seeds);
+        CHECK(e8.at("test_error_train_mode").at(k).get<double>() ==
+              Approx(mean(train_mode[k])).epsilon(1e-12));
+      } else {
+        CHECK_FALSE(e8.at("test_error_train_mode").contains(k));
+      }
+    }
+  }
+  CHECK(e8.at("test_error").size() == norms.size() * sizes.size());
+  CHECK(section.find("e8_norm_batch_size.png") != std::string::npos);
+  CHECK(section.find("| BatchRenorm, train mode |") != std::string::npos);
+  CHECK(section.find("**Reading.** From batch size " + std::to_string(sizes.back()) +
+                     " to 2, the mean test error") != std::string::npos);
 }
 
 TEST_CASE("A lab killed mid-sweep resumes where it stopped and ends with the same CSV", "[lab]") {

@@ -16,8 +16,8 @@ const std::vector<Norm> kNorms = {Norm::None,  Norm::Batch, Norm::BatchRenorm, N
                                   Norm::Group, Norm::Layer, Norm::RMS};
 const std::vector<std::size_t> kHidden = {64, 64};
 constexpr double kTestFraction = 0.25;
-const std::vector<std::string> kMetrics = {"test_error", "test_error_train_mode", "test_loss",
-                                           "train_error", "diverged", "steps_done"};
+const std::vector<std::string> kMetrics = {
+    "test_error", "test_error_train_mode", "test_loss", "train_error", "diverged", "steps_done"};
 
 struct Setup {
   std::size_t per_class, epochs, seeds;
@@ -144,8 +144,8 @@ std::string intro_text(const Setup& su, const Split& data) {
          std::to_string(n) + " MNIST digits for training and " + std::to_string(data.test().size()) +
          " held out (a seeded split of " + std::to_string(su.per_class) +
          " per digit). MLP 784 → [64 → norm → tanh] × 2 → 10, float32, trained with Adam for **" +
-         std::to_string(su.epochs) + " epoch" + (su.epochs == 1 ? "" : "s") +
-         " at every batch size** (" + sizes_text(su.sizes) + "; batch size 2 makes " +
+         std::to_string(su.epochs) + " epoch" + (su.epochs == 1 ? "" : "s") + " at every batch size** (" +
+         sizes_text(su.sizes) + "; batch size " + std::to_string(su.sizes.front()) + " makes " +
          std::to_string((n / su.sizes.front()) / std::max<std::size_t>(1, n / su.sizes.back())) +
          "× the updates of batch size " + std::to_string(su.sizes.back()) + "), learning rate " +
          param_num(su.base_lr) + " × sqrt(B / " + std::to_string(kBaseBatch) +
@@ -241,12 +241,14 @@ std::string reading_text(const Setup& su, const Cells& cells) {
           short_num(cells.at({Norm::Batch, b0}).train_mode.mean) + " and BatchRenorm's " +
           short_num(cells.at({Norm::BatchRenorm, b0}).train_mode.mean) + ". ";
   if (min_bs_rise > max_ind_rise)
-    text += "Every norm with batch statistics loses more to the small batch than any of the others, the "
-            "pattern of Wu & He (2018, Fig. 1).";
+    text +=
+        "Every norm with batch statistics loses more to the small batch than any of the others, the "
+        "pattern of Wu & He (2018, Fig. 1).";
   else
-    text += "The norms with batch statistics do NOT all lose more to the small batch than the others at this "
-            "scale (the pattern of Wu & He 2018, Fig. 1, is not reproduced here); the numbers above are what was "
-            "measured.";
+    text +=
+        "The norms with batch statistics do NOT all lose more to the small batch than the others at this "
+        "scale (the pattern of Wu & He 2018, Fig. 1, is not reproduced here); the numbers above are what was "
+        "measured.";
   return text;
 }
 
