@@ -188,14 +188,16 @@ void report_table(const Setup& su, const Cells& cells, Report& rep) {
 void report_plot(const Config& c, const Setup& su, const Cells& cells, Report& rep) {
   LinePlot plot;
   plot.stem = "e8_norm_batch_size";
-  plot.title = "MNIST MLP: test error vs batch size, " + std::to_string(su.epochs) +
-               " epoch(s) each (band: min-max over seeds)";
+  plot.title = "MNIST MLP, " + std::to_string(su.epochs) + (su.epochs == 1 ? " epoch" : " epochs") +
+               " at every batch size (band: min-max over seeds)";
   plot.xlabel = "batch size (log2 scale)";
   plot.ylabel = "test error (eval mode)";
   plot.logx = true;
   for (Norm n : kNorms) {
     Series s;
     s.title = norm_title(n);
+    if (n == Norm::GhostBatch)  // drawn over BatchNorm's line where they are the same
+      s.title += " (= BN at B ≤ " + std::to_string(kGhostVirtualBatch) + ")";
     for (std::size_t B : su.sizes) {
       const Stats& st = cells.at({n, B}).eval;
       s.x.push_back(static_cast<double>(B));
