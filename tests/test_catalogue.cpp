@@ -34,6 +34,7 @@ const std::map<std::string, std::vector<std::string>>& catalogue() {
       {"core/parameter.hpp",
        {"a parameter changed in place after recording makes backward a StateError naming the versions",
         "a Parameter whose value was replaced by another shape is a StateError when bound, until zero_grad"}},
+      {"core/print.hpp", {"printing a stale or empty Var says so instead of throwing"}},
       {"core/random.hpp",
        {"a Generator refuses below(0), a reversed or infinite uniform range and a negative or NaN std; its state is unchanged"}},
       {"core/shape.hpp",
