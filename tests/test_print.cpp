@@ -18,7 +18,8 @@ std::string printed(const X& x) {
 }
 }  // namespace
 
-TEST_CASE("an xarray prints as torch prints the tensor, with shape and dtype, from the umbrella header alone") {
+TEST_CASE(
+    "an xarray prints as torch prints the tensor, with shape and dtype, from the umbrella header alone") {
   const xt::xarray<float> a = {{1.f, 2.5f, 3.f}, {4.f, 5.f, 6.f}};
   CHECK(printed(a) ==
         "xarray([[1.0000, 2.5000, 3.0000],\n"
@@ -31,7 +32,8 @@ TEST_CASE("an xarray prints as torch prints the tensor, with shape and dtype, fr
   CHECK(printed(xt::xarray<float>{1e-5f, 1.f, 123.f}) ==
         "xarray([1.0000e-05, 1.0000e+00, 1.2300e+02], shape=(3,), dtype=float32)");
   const double inf = std::numeric_limits<double>::infinity();
-  CHECK(printed(xt::xarray<double>{std::nan(""), inf, -1.}) == "xarray([nan, inf, -1.], shape=(3,), dtype=float64)");
+  CHECK(printed(xt::xarray<double>{std::nan(""), inf, -1.}) ==
+        "xarray([nan, inf, -1.], shape=(3,), dtype=float64)");
 }
 
 TEST_CASE("a 3-d array and a long vector break lines where torch breaks them") {
@@ -85,15 +87,16 @@ TEST_CASE("more than 1000 elements are summarized with ... and 3 edge items, as 
       "         [1., 1., 1.,  ..., 1., 1., 1.],\n"
       "         [1., 1., 1.,  ..., 1., 1., 1.]]";
   const std::string sep = ",\n\n        ";
-  CHECK(tg::format_values(ones) ==
-        "[" + block + sep + block + sep + block + sep + "..." + sep + block + sep + block + sep + block + "]");
+  CHECK(tg::format_values(ones) == "[" + block + sep + block + sep + block + sep + "..." + sep + block + sep +
+                                       block + sep + block + "]");
 }
 
 TEST_CASE("a Var prints its values, shape, dtype and requires_grad or the op that recorded it") {
   tg::Tape<float> t;
   auto x = t.input(xt::xarray<float>{{1.f, 2.f}, {3.f, 4.f}}, true);
   auto c = t.constant(xt::xarray<float>{{1.f, 0.f}, {0.f, 1.f}});
-  CHECK(printed(x) == "tensor([[1., 2.],\n        [3., 4.]], shape=(2, 2), dtype=float32, requires_grad=True)");
+  CHECK(printed(x) ==
+        "tensor([[1., 2.],\n        [3., 4.]], shape=(2, 2), dtype=float32, requires_grad=True)");
   CHECK(printed(c) == "tensor([[1., 0.],\n        [0., 1.]], shape=(2, 2), dtype=float32)");
   CHECK(printed(tg::matmul(x, c)) ==
         "tensor([[1., 2.],\n        [3., 4.]], shape=(2, 2), dtype=float32, grad_fn=<matmul>)");
@@ -114,7 +117,8 @@ TEST_CASE("a long suffix moves to its own line when it would pass 80 columns, as
 
 TEST_CASE("a Parameter prints as torch's 'Parameter containing:' and its tensor") {
   tg::Parameter<float> p(xt::xarray<float>{0.5f, -1.f});
-  CHECK(printed(p) == "Parameter containing:\ntensor([ 0.5000, -1.0000], shape=(2,), dtype=float32, requires_grad=True)");
+  CHECK(printed(p) ==
+        "Parameter containing:\ntensor([ 0.5000, -1.0000], shape=(2,), dtype=float32, requires_grad=True)");
   p.requires_grad = false;
   CHECK(printed(p) == "Parameter containing:\ntensor([ 0.5000, -1.0000], shape=(2,), dtype=float32)");
 }
@@ -125,8 +129,9 @@ TEST_CASE("printing a stale or empty Var says so instead of throwing") {
   auto y = x * 2.0;
   t.reset();
   t.input(xt::xarray<float>{5.f});  // the slot of x is recorded again
-  CHECK(printed(x) ==
-        "<stale Var (index 0): recorded before tape.reset() or dropped by tape.truncate(); its value is gone>");
+  CHECK(
+      printed(x) ==
+      "<stale Var (index 0): recorded before tape.reset() or dropped by tape.truncate(); its value is gone>");
   CHECK(printed(y).rfind("<stale Var (index 1)", 0) == 0);
   CHECK(printed(tg::Var<float>()) == "<empty Var>");
   CHECK(t.size() == 1);

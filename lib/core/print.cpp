@@ -40,7 +40,7 @@ struct Formatter {
     }
     sci_mode = hi / lo > 1000. || hi > 1.e8 || (!int_mode && lo < 1.e-4);
     for (double x : nz) {
-      const std::size_t len = sci_mode ? printf_double("%.4e", x).size()
+      const std::size_t len = sci_mode   ? printf_double("%.4e", x).size()
                               : int_mode ? printf_double("%.0f", x).size() + 1
                                          : printf_double("%.4f", x).size();
       width = std::max(width, len);
@@ -83,7 +83,8 @@ struct Printer {
   bool summarize;
   std::vector<std::size_t> strides;  // row-major, in elements
 
-  Printer(const xt::xarray<T>& arr, bool summarize_) : a(arr), summarize(summarize_), strides(arr.dimension()) {
+  Printer(const xt::xarray<T>& arr, bool summarize_)
+      : a(arr), summarize(summarize_), strides(arr.dimension()) {
     std::size_t s = 1;
     for (std::size_t d = a.dimension(); d-- > 0;) {
       strides[d] = s;
@@ -115,7 +116,9 @@ struct Printer {
       } else if (on_line > 0) {
         s += ", ";
       }
-      s += i < 0 ? std::string(" ...") : f.format(static_cast<double>(a.data()[offset + static_cast<std::size_t>(i) * strides.back()]));
+      s += i < 0 ? std::string(" ...")
+                 : f.format(
+                       static_cast<double>(a.data()[offset + static_cast<std::size_t>(i) * strides.back()]));
       ++on_line;
     }
     return s + "]";
@@ -129,7 +132,8 @@ struct Printer {
     for (std::ptrdiff_t i : dim_indices(a.shape()[d], summarize)) {
       if (!first) s += sep;
       first = false;
-      s += i < 0 ? std::string("...") : str(d + 1, offset + static_cast<std::size_t>(i) * strides[d], indent + 1, f);
+      s += i < 0 ? std::string("...")
+                 : str(d + 1, offset + static_cast<std::size_t>(i) * strides[d], indent + 1, f);
     }
     return s + "]";
   }
@@ -144,7 +148,8 @@ std::string tuple_str(const Shape& shape) {
 // torch._tensor_str._add_suffixes (force_newline false), including its line-length arithmetic.
 std::string add_suffixes(std::string s, const std::vector<std::string>& suffixes, std::size_t indent) {
   const std::size_t nl = s.rfind('\n');
-  std::ptrdiff_t last = static_cast<std::ptrdiff_t>(s.size()) - (nl == std::string::npos ? -1 : static_cast<std::ptrdiff_t>(nl)) + 1;
+  std::ptrdiff_t last = static_cast<std::ptrdiff_t>(s.size()) -
+                        (nl == std::string::npos ? -1 : static_cast<std::ptrdiff_t>(nl)) + 1;
   for (const std::string& suffix : suffixes) {
     const auto len = static_cast<std::ptrdiff_t>(suffix.size());
     if (last + len + 2 > kLineWidth) {
@@ -177,8 +182,10 @@ std::string format_values(const xt::xarray<T>& a, std::size_t indent) {
 }
 
 template <class T>
-std::string format_tensor(const xt::xarray<T>& a, const std::string& prefix, const std::vector<std::string>& extra_suffixes) {
-  std::vector<std::string> suffixes = {"shape=" + tuple_str(a.shape()), std::string("dtype=") + dtype_name<T>()};
+std::string format_tensor(const xt::xarray<T>& a, const std::string& prefix,
+                          const std::vector<std::string>& extra_suffixes) {
+  std::vector<std::string> suffixes = {"shape=" + tuple_str(a.shape()),
+                                       std::string("dtype=") + dtype_name<T>()};
   suffixes.insert(suffixes.end(), extra_suffixes.begin(), extra_suffixes.end());
   return add_suffixes(prefix + format_values(a, prefix.size()), suffixes, prefix.size());
 }
@@ -195,7 +202,8 @@ std::string to_string(const Var<T>& v) {
   }
   const Node<T>& n = t.node(v.index());
   std::vector<std::string> extra;
-  if (n.requires_grad) extra.push_back(n.is_leaf() ? std::string("requires_grad=True") : "grad_fn=<" + std::string(n.op) + ">");
+  if (n.requires_grad)
+    extra.push_back(n.is_leaf() ? std::string("requires_grad=True") : "grad_fn=<" + std::string(n.op) + ">");
   return format_tensor(n.val(), "tensor(", extra);
 }
 
@@ -208,8 +216,10 @@ std::string to_string(const Parameter<T>& p) {
 
 template std::string format_values<float>(const xt::xarray<float>&, std::size_t);
 template std::string format_values<double>(const xt::xarray<double>&, std::size_t);
-template std::string format_tensor<float>(const xt::xarray<float>&, const std::string&, const std::vector<std::string>&);
-template std::string format_tensor<double>(const xt::xarray<double>&, const std::string&, const std::vector<std::string>&);
+template std::string format_tensor<float>(const xt::xarray<float>&, const std::string&,
+                                          const std::vector<std::string>&);
+template std::string format_tensor<double>(const xt::xarray<double>&, const std::string&,
+                                           const std::vector<std::string>&);
 template std::string to_string<float>(const Var<float>&);
 template std::string to_string<double>(const Var<double>&);
 template std::string to_string<float>(const Parameter<float>&);
