@@ -160,7 +160,7 @@ TEST_CASE("Adam with beta1 = 1 or a negative eps is a ValueError naming the para
   o.beta1 = 1.0;
   expect_error<tg::ValueError>([&] { tg::Adam<float>(p.list(), 1e-3, o); },
                                {"Adam", "beta parameter at index 0", "1.0"});
-  tg::AdamOptions e;
+  tg::AdamWOptions e;
   e.eps = -1e-8;
   expect_error<tg::ValueError>([&] { tg::AdamW<float>(p.list(), 1e-3, e); }, {"AdamW", "epsilon", "-0.0"});
 }

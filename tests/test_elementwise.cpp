@@ -118,3 +118,64 @@ TEST_CASE("scalar arguments of any arithmetic type work with Var<float>") {
   auto y = x * 2.0 + 1 - 0.5f;  // double, int and float literals
   CHECK(y.value() == xt::xarray<float>{2.5f, 4.5f});
 }
+
+TEST_CASE(
+    "compound assignment records the op and rebinds the Var, micrograd-style, with the right gradients") {
+  tg::Tape<double> t;
+  auto x = t.input(xt::xarray<double>{2.0, -1.0}, true);
+  auto y = t.input(xt::xarray<double>{3.0, 0.5}, true);
+  auto a = x;
+  a += y;    // x + y
+  a *= x;    // (x + y) x
+  a -= y;    // (x + y) x - y
+  a /= y;    // ((x + y) x - y) / y
+  a += 1.0;  // ... + 1
+  a *= 2;    // 2 (...)
+  a -= 0.5f;
+  a /= 4.0;  // z = (2 (((x + y) x - y) / y + 1) - 0.5) / 4 = (x + y) x / (2 y) - 0.125
+  CHECK(t.node(a.index()).op == std::string("mul_scalar"));
+  CHECK(t.value(x) == xt::xarray<double>{2.0, -1.0});  // x itself is untouched: a new node was recorded
+  const xt::xarray<double> xv = {2.0, -1.0}, yv = {3.0, 0.5};
+  const xt::xarray<double> want = (2.0 * (((xv + yv) * xv - yv) / yv + 1.0) - 0.5) / 4.0;
+  CHECK(xt::allclose(a.value(), want));
+  t.backward(tg::sum(a));
+  // dz/dx = (2x + y) / (2y); dz/dy = (x/y - (x + y) x / y^2) / 2 = -x^2 / (2 y^2)
+  CHECK(xt::allclose(t.grad(x), (2.0 * xv + yv) / (2.0 * yv)));
+  CHECK(xt::allclose(t.grad(y), -xv * xv / (2.0 * yv * yv)));
+}
+
+TEST_CASE("compound assignment passes gradcheck, also with a broadcast right-hand side") {
+  const Arrays in = {randn({3, 4}, 3), uniform({4}, 4, 0.5, 2.0)};
+  CHECK_GRADCHECK(
+      [](tg::Tape<double>&, const Vars& v) {
+        auto a = v[0];
+        a += v[1];
+        a *= v[1];
+        a -= v[0];
+        a /= v[1];
+        a *= 3.0;
+        a -= 1.0;
+        return a;
+      },
+      in);
+}
+
+TEST_CASE(
+    "compound assignment whose result would change the left side's shape is a ShapeError; x is unchanged") {
+  tg::Tape<float> t;
+  auto x = t.input(xt::xarray<float>::from_shape({4}));
+  auto y = t.input(xt::xarray<float>::from_shape({3, 4}));
+  const auto x_before = x;
+  const auto before = t.size();
+  CHECK_THROWS_AS(x += y, tg::ShapeError);
+  CHECK_THROWS_WITH(x *= y, Catch::Contains("*=") && Catch::Contains("(4)") && Catch::Contains("(3, 4)"));
+  CHECK_THROWS_WITH(x -= t.input(xt::xarray<float>::from_shape({5})),
+                    Catch::Contains("-=") && Catch::Contains("(4)") && Catch::Contains("(5)"));
+  CHECK(t.size() == before + 1);  // only the input made for the last call
+  CHECK(x.index() == x_before.index());
+  t.reset();
+  CHECK_THROWS_AS(x /= 2.0, tg::StateError);  // a stale Var
+  tg::Var<float> empty;
+  CHECK_THROWS_AS(empty += 1.0, tg::StateError);
+  CHECK(t.size() == 0);
+}

@@ -24,7 +24,8 @@ std::unique_ptr<tg::Optimizer<double>> make(const std::string& name, const json&
     return std::make_unique<tg::SGD<double>>(ps, lr, s);
   }
   if (name == "Adam" || name == "AdamW") {
-    tg::AdamOptions a = name == "AdamW" ? tg::AdamW<double>::default_options() : tg::AdamOptions{};
+    tg::AdamWOptions a;  // AdamW's defaults; Adam's weight_decay default is 0
+    if (name == "Adam") a.weight_decay = 0;
     if (o.contains("betas")) a.beta1 = o["betas"][0], a.beta2 = o["betas"][1];
     a.eps = o.value("eps", a.eps);
     a.weight_decay = o.value("weight_decay", a.weight_decay);
@@ -160,4 +161,48 @@ TEST_CASE("clip_grad_norm with a non-finite norm throws only when asked to") {
   CHECK_THROWS_WITH(tg::clip_grad_norm<float>({&w}, 1.0, 2.0, true), Catch::Contains("non-finite"));
   CHECK(w.grad()(0) == 1.0f);  // unchanged by the failed call
   CHECK(std::isinf(tg::clip_grad_norm<float>({&w}, 1.0, 2.0, false)));
+}
+
+TEST_CASE("AdamW built from options gets AdamW's weight_decay default 1e-2, as torch.optim.AdamW") {
+  // With a zero gradient Adam's step is 0, so one step is the decoupled decay alone:
+  // p *= 1 - lr * weight_decay.
+  using Params = std::vector<tg::Parameter<double>*>;
+  auto after_step = [](auto make) {
+    tg::Parameter<double> p(xt::xarray<double>{1.0, -2.0});
+    auto opt = make(Params{&p});
+    opt.zero_grad();
+    opt.step();
+    return std::vector<double>(p.value.begin(), p.value.end());
+  };
+  const double d = 1 - 0.1 * 1e-2;
+  const std::vector<double> decayed = {d, -2.0 * d}, kept = {1.0, -2.0};
+  CHECK(tg::AdamWOptions().weight_decay == 1e-2);
+  CHECK(tg::AdamOptions().weight_decay == 0);
+  CHECK(after_step([](Params ps) { return tg::AdamW<double>(ps, 0.1); }) == decayed);
+  CHECK(after_step([](Params ps) { return tg::AdamW<double>(ps, 0.1, {}); }) == decayed);
+  CHECK(after_step([](Params ps) { return tg::AdamW<double>(ps, 0.1, tg::AdamWOptions()); }) == decayed);
+  auto amsgrad = [](Params ps) {
+    tg::AdamWOptions o;
+    o.amsgrad = true;  // setting another field keeps the default decay
+    return tg::AdamW<double>(ps, 0.1, o);
+  };
+  CHECK(after_step(amsgrad) == decayed);
+  auto no_decay = [](Params ps) {
+    tg::AdamWOptions o;
+    o.weight_decay = 0;
+    return tg::AdamW<double>(ps, 0.1, o);
+  };
+  CHECK(after_step(no_decay) == kept);
+  // Code written for the old signature still compiles (with a deprecation warning) and keeps
+  // the weight_decay it gives.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+  auto old_options = [](Params ps) {
+    tg::AdamOptions o;
+    o.weight_decay = 0.05;
+    return tg::AdamW<double>(ps, 0.1, o);
+  };
+#pragma GCC diagnostic pop
+  const double d2 = 1 - 0.1 * 0.05;
+  CHECK(after_step(old_options) == std::vector<double>{d2, -2.0 * d2});
 }

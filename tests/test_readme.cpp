@@ -16,6 +16,9 @@ TEST_CASE("README: gradients on a tape") {
   std::ostringstream out;
   out << t.describe();
   CHECK_THAT(out.str(), Catch::Contains("exp"));
+  std::ostringstream printed;
+  printed << z << '\n';
+  CHECK(printed.str() == "tensor([8.4630], shape=(1,), dtype=float64, grad_fn=<add>)\n");
 }
 
 TEST_CASE("README: a model and a training step, as in PyTorch") {

@@ -178,7 +178,7 @@ TEST_CASE(
   tg::AdamOptions a;
   a.eps = kInf;
   expect_error<tg::ValueError>([&] { tg::Adam<float>(p.list(), 1e-3, a); }, {"Adam", "epsilon", "inf"});
-  tg::AdamOptions w = tg::AdamW<float>::default_options();
+  tg::AdamWOptions w = tg::AdamW<float>::default_options();
   w.weight_decay = kInf;
   expect_error<tg::ValueError>([&] { tg::AdamW<float>(p.list(), 1e-3, w); },
                                {"AdamW", "weight_decay", "inf"});

@@ -342,3 +342,41 @@ TEST_CASE("slot reuse after reset keeps five saved arrays, scalars and ints with
   CHECK(buffers() == before);
   CHECK(t.bytes_allocated() == bytes);
 }
+
+TEST_CASE("gradcheck's message gives the largest absolute and relative errors over all entries") {
+  // y = x^2 elementwise: the off-diagonal Jacobian entries are 0 vs 0, which the message must
+  // not present as the worst entry of a pass.
+  auto square = [](tg::Tape<double>&, const Vars& v) { return v[0] * v[0]; };
+  const std::vector<xt::xarray<double>> in = {xt::xarray<double>{0.3, -1.7, 2.9}};
+  const auto ok = tg::gradcheck(square, in);
+  INFO(ok.message);
+  REQUIRE(ok.ok);
+  CHECK(ok.checked == 9);
+  CHECK(ok.rel_entries == 3);                             // the diagonal: numeric 2x != 0
+  CHECK(ok.max_rel_at.position == ok.max_rel_at.output);  // ... so the relative error is there
+  CHECK(ok.max_abs_error == std::abs(ok.max_abs_at.analytic - ok.max_abs_at.numeric));
+  CHECK(ok.max_abs_error < 1e-6);
+  CHECK_THAT(ok.message, Catch::StartsWith("gradcheck passed (9 Jacobian entries); max abs error "));
+  CHECK_THAT(ok.message, Catch::Contains("; max rel error "));
+  CHECK_THAT(ok.message, !Catch::Contains("worst"));
+
+  // A wrong backward, dy/dx = x instead of 2x: |diff| is x, relative error 1/2 everywhere.
+  auto wrong_square = [](tg::Tape<double>& t, const Vars& v) {
+    auto r = t.record("wrong_square", {v[0]});
+    r.out() = t.value(v[0]) * t.value(v[0]);
+    return r.finish([](tg::BackwardCtx<double>& c) { c.accumulate(0, c.grad() * c.input(0)); });
+  };
+  const auto bad = tg::gradcheck(wrong_square, {xt::xarray<double>{1.0, 2.0, 3.0}});
+  INFO(bad.message);
+  REQUIRE_FALSE(bad.ok);
+  CHECK(bad.max_abs_error == Approx(3.0));
+  CHECK(bad.max_abs_at.position == 2);
+  CHECK(bad.max_rel_error == Approx(0.5));
+  CHECK_THAT(
+      bad.message,
+      Catch::StartsWith(
+          "gradcheck FAILED (9 Jacobian entries); worst: input 0, position 2, output 2: analytic 3 vs numeric "));
+  CHECK_THAT(bad.message, Catch::Contains("; max abs error "));
+  CHECK_THAT(bad.message, Catch::Contains("; max rel error "));
+  CHECK_THAT(bad.message, Catch::Contains("tolerance |diff| <= 1e-05 + 0.001 |numeric|"));
+}

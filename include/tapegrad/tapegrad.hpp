@@ -6,6 +6,7 @@
 #include "tapegrad/core/error.hpp"
 #include "tapegrad/core/grad_write.hpp"
 #include "tapegrad/core/parameter.hpp"
+#include "tapegrad/core/print.hpp"
 #include "tapegrad/core/random.hpp"
 #include "tapegrad/core/shape.hpp"
 #include "tapegrad/core/state_dict.hpp"

@@ -70,16 +70,49 @@ void consider(GradcheckResult& r, const GradcheckOptions& o, std::size_t input, 
     r.numeric = numeric;
   }
   if (bad) r.ok = false;
+  const GradcheckEntry entry{input, pos, out, analytic, numeric};
+  const double abs_err = std::abs(analytic - numeric);
+  if (r.checked == 1 || !(abs_err <= r.max_abs_error)) {  // a NaN stays the maximum
+    if (!std::isnan(r.max_abs_error)) {
+      r.max_abs_error = abs_err;
+      r.max_abs_at = entry;
+    }
+  }
+  if (numeric != 0) {
+    const double rel = abs_err / std::abs(numeric);
+    if (++r.rel_entries == 1 || (!std::isnan(r.max_rel_error) && !(rel <= r.max_rel_error))) {
+      r.max_rel_error = rel;
+      r.max_rel_at = entry;
+    }
+  }
+}
+
+void describe_entry(std::ostream& os, const GradcheckEntry& e, bool fast) {
+  os << "input " << e.input;
+  if (!fast) os << ", position " << e.position << ", output " << e.output;
+  os << ": analytic " << e.analytic << " vs numeric " << e.numeric;
 }
 
 void describe(GradcheckResult& r, const GradcheckOptions& o) {
   std::ostringstream os;
   os.precision(10);
   os << (r.ok ? "gradcheck passed" : "gradcheck FAILED") << " (" << r.checked
-     << (o.fast_mode ? " projections" : " Jacobian entries") << "); worst: input " << r.input;
-  if (!o.fast_mode) os << ", position " << r.position << ", output " << r.output;
-  os << ": analytic " << r.analytic << " vs numeric " << r.numeric << " (|diff| "
-     << std::abs(r.analytic - r.numeric) << ", allowed " << o.atol + o.rtol * std::abs(r.numeric) << ")";
+     << (o.fast_mode ? " projections" : " Jacobian entries") << ")";
+  if (!r.ok) {
+    os << "; worst: ";
+    describe_entry(os, GradcheckEntry{r.input, r.position, r.output, r.analytic, r.numeric}, o.fast_mode);
+    os << " (|diff| " << std::abs(r.analytic - r.numeric) << ", allowed "
+       << o.atol + o.rtol * std::abs(r.numeric) << ")";
+  }
+  os << "; max abs error " << r.max_abs_error << " at ";
+  describe_entry(os, r.max_abs_at, o.fast_mode);
+  if (r.rel_entries == 0) {
+    os << "; no relative error (every numeric value is 0)";
+  } else {
+    os << "; max rel error " << r.max_rel_error << " at ";
+    describe_entry(os, r.max_rel_at, o.fast_mode);
+  }
+  os << " (tolerance |diff| <= " << o.atol << " + " << o.rtol << " |numeric|)";
   r.message = os.str();
 }
 

@@ -35,7 +35,7 @@ Adam<T>::Adam(std::vector<Parameter<T>*> params, double lr, AdamOptions options,
 }
 
 template <class T>
-AdamW<T>::AdamW(std::vector<Parameter<T>*> params, double lr, AdamOptions options)
+AdamW<T>::AdamW(std::vector<Parameter<T>*> params, double lr, AdamWOptions options)
     : Adam<T>(std::move(params), lr, options, true, "AdamW") {}
 
 template <class T>

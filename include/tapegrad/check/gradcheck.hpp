@@ -33,6 +33,15 @@ struct GradcheckOptions {
   std::vector<bool> wrt;
 };
 
+// One compared entry: where it is and its two values.
+struct GradcheckEntry {
+  std::size_t input = 0;     // input index,
+  std::size_t position = 0;  // flat position inside that input (0 in fast mode),
+  std::size_t output = 0;    // flat position in the output (full mode; 0 in fast mode)
+  double analytic = 0;
+  double numeric = 0;
+};
+
 struct GradcheckResult {
   bool ok = true;
   double worst_excess = 0;   // max of |a - n| - (atol + rtol |n|); <= 0 when ok
@@ -42,7 +51,17 @@ struct GradcheckResult {
   double analytic = 0;
   double numeric = 0;
   std::size_t checked = 0;  // number of Jacobian entries (or projections) compared
-  std::string message;      // human-readable summary of the worst entry
+  // The largest |analytic - numeric| over all entries, and the largest relative error
+  // |analytic - numeric| / |numeric| over the entries whose numeric value is not 0 (entries with
+  // numeric 0 have only an absolute error); NaN when an entry is NaN. rel_entries counts those.
+  double max_abs_error = 0;
+  GradcheckEntry max_abs_at;
+  double max_rel_error = 0;
+  GradcheckEntry max_rel_at;
+  std::size_t rel_entries = 0;
+  // Human-readable summary: the largest absolute and relative errors and where they are, and
+  // on a failure first the entry that fails worst (the largest excess over the tolerance).
+  std::string message;
   explicit operator bool() const { return ok; }
 };
 

@@ -100,4 +100,63 @@ Var<T> operator/(scalar_t<T> c, const Var<T>& x) {
   return rdiv_scalar(x, c);
 }
 
+// ---- compound assignment ----
+// x += y records x + y and rebinds the handle x to the result, as micrograd's `a += b` does
+// (Python's fallback a = a + b). Deliberate difference from PyTorch: nothing is changed in
+// place. The node x named before stays on the tape with its value, and other copies of that
+// Var still refer to it; the gradient of the old x flows through the new op as usual.
+// As for PyTorch's in-place ops, y must broadcast to x's shape without changing it: a result
+// of another shape is a ShapeError naming both shapes, and x is unchanged on any throw.
+namespace detail {
+template <class T>
+void check_compound(const char* op, const Var<T>& x, const Var<T>& y) {
+  Tape<T>::of(op, {x, y});
+  const Shape out = broadcast_shapes(op, x.shape(), y.shape());
+  if (out != x.shape()) {
+    throw ShapeError(std::string(op) + ": output with shape " + shape_str(x.shape()) +
+                     " doesn't match the broadcast shape " + shape_str(out));
+  }
+}
+}  // namespace detail
+template <class T>
+Var<T>& operator+=(Var<T>& x, const Var<T>& y) {
+  detail::check_compound("+=", x, y);
+  return x = add(x, y);
+}
+template <class T>
+Var<T>& operator-=(Var<T>& x, const Var<T>& y) {
+  detail::check_compound("-=", x, y);
+  return x = sub(x, y);
+}
+template <class T>
+Var<T>& operator*=(Var<T>& x, const Var<T>& y) {
+  detail::check_compound("*=", x, y);
+  return x = mul(x, y);
+}
+template <class T>
+Var<T>& operator/=(Var<T>& x, const Var<T>& y) {
+  detail::check_compound("/=", x, y);
+  return x = div(x, y);
+}
+template <class T>
+Var<T>& operator+=(Var<T>& x, scalar_t<T> c) {
+  Tape<T>::of("+=", {x});
+  return x = x + c;
+}
+template <class T>
+Var<T>& operator-=(Var<T>& x, scalar_t<T> c) {
+  Tape<T>::of("-=", {x});
+  return x = x - c;
+}
+template <class T>
+Var<T>& operator*=(Var<T>& x, scalar_t<T> c) {
+  Tape<T>::of("*=", {x});
+  return x = x * c;
+}
+template <class T>
+Var<T>& operator/=(Var<T>& x, scalar_t<T> c) {
+  Tape<T>::of("/=", {x});
+  return x = x / c;
+}
+
 }  // namespace tapegrad

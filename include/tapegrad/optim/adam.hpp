@@ -7,7 +7,7 @@ struct AdamOptions {
   double beta1 = 0.9;
   double beta2 = 0.999;
   double eps = 1e-8;
-  double weight_decay = 0;  // Adam: L2 added to the grad; AdamW: decoupled (default 1e-2)
+  double weight_decay = 0;  // Adam: L2 added to the grad; AdamW: decoupled (AdamWOptions: 1e-2)
   bool amsgrad = false;
 };
 
@@ -29,17 +29,25 @@ class Adam : public Optimizer<T> {
   bool decoupled_;
 };
 
+// AdamW's options: AdamOptions with torch.optim.AdamW's weight_decay default, 1e-2.
+struct AdamWOptions : AdamOptions {
+  AdamWOptions() { weight_decay = 1e-2; }
+  // Code written before AdamWOptions passed AdamOptions: it still compiles, with a warning,
+  // and keeps the given weight_decay, which for a default AdamOptions is Adam's 0, not 1e-2.
+  [[deprecated(
+      "AdamW from AdamOptions uses its weight_decay (default 0, Adam's); pass AdamWOptions "
+      "(default 1e-2, as torch.optim.AdamW)")]] AdamWOptions(const AdamOptions& o)
+      : AdamOptions(o) {}
+};
+
 // torch.optim.AdamW: p *= 1 - lr * weight_decay, then Adam without weight decay in the grad.
-// Its weight_decay default is 1e-2 (AdamW::default_options() sets it).
+// Its weight_decay default is 1e-2: AdamW(params, lr, {}) and AdamW(params, lr, AdamWOptions{})
+// use it.
 template <class T>
 class AdamW : public Adam<T> {
  public:
-  static AdamOptions default_options() {
-    AdamOptions o;
-    o.weight_decay = 1e-2;
-    return o;
-  }
-  AdamW(std::vector<Parameter<T>*> params, double lr = 1e-3, AdamOptions options = default_options());
+  static AdamWOptions default_options() { return AdamWOptions(); }
+  AdamW(std::vector<Parameter<T>*> params, double lr = 1e-3, AdamWOptions options = AdamWOptions());
 };
 
 extern template class Adam<float>;
