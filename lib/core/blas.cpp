@@ -142,15 +142,23 @@ std::string cpu_isa() {
 
 std::atomic<int> g_gemm_backend{static_cast<int>(GemmBackend::kAuto)};
 
+// What the machine offers: the BLAS library, its kernel and the CPU's ISA (everything in
+// blas_info() but own_gemm, which is derived from it).
+BlasInfo machine_blas_info() {
+  BlasInfo info;
+  info.library = openblas_get_config();
+  info.kernel = openblas_get_corename();
+  info.kernel_isa = blas_kernel_isa(info.kernel);
+  info.cpu_isa = cpu_isa();
+  info.own_kernels = detail::gemm_isa_name(detail::best_gemm_isa());
+  info.threads = openblas_get_num_threads();
+  return info;
+}
+
 bool use_own_gemm() {
   const auto b = static_cast<GemmBackend>(g_gemm_backend.load(std::memory_order_relaxed));
   if (b != GemmBackend::kAuto) return b == GemmBackend::kOwn;
-  static const bool below = [] {  // not blas_info(), which asks this function
-    BlasInfo info;
-    info.kernel_isa = blas_kernel_isa(openblas_get_corename());
-    info.cpu_isa = cpu_isa();
-    return info.kernel_below_cpu();
-  }();
+  static const bool below = machine_blas_info().kernel_below_cpu();  // kernel and CPU never change
   return below;
 }
 
@@ -225,13 +233,7 @@ std::string BlasInfo::warning() const {
 }
 
 BlasInfo blas_info() {
-  BlasInfo info;
-  info.library = openblas_get_config();
-  info.kernel = openblas_get_corename();
-  info.kernel_isa = blas_kernel_isa(info.kernel);
-  info.cpu_isa = cpu_isa();
-  info.own_kernels = detail::gemm_isa_name(detail::best_gemm_isa());
-  info.threads = openblas_get_num_threads();
+  BlasInfo info = machine_blas_info();
   info.own_gemm = use_own_gemm();
   return info;
 }
