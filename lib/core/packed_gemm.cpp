@@ -208,11 +208,29 @@ void PackedMatrix<T>::pack(bool trans_b, std::size_t K, std::size_t N, const T* 
     capacity_ = need;
   }
   T* out = panels_.get();
-  for (std::size_t j0 = 0; j0 < N; j0 += nr) {
+  for (std::size_t j0 = 0; j0 < N; j0 += nr, out += nr * K) {
     const std::size_t cols = std::min(nr, N - j0);
-    for (std::size_t k = 0; k < K; ++k, out += nr) {
-      for (std::size_t j = 0; j < cols; ++j) out[j] = trans_b ? B[(j0 + j) * ldb + k] : B[k * ldb + j0 + j];
-      std::fill(out + cols, out + nr, T(0));
+    if (cols < nr) std::fill(out, out + nr * K, T(0));
+    if (trans_b) {  // column j of op(B) is row j of B, ldb apart
+      // 8 rows of B at a time, read together down k: rows ldb = 4 KB apart share one L1 set, so
+      // more of them at once would evict each other; the 8 values of one k are adjacent in the panel.
+      constexpr std::size_t kRows = 8;
+      for (std::size_t j1 = 0; j1 < cols; j1 += kRows) {
+        const std::size_t jn = std::min(kRows, cols - j1);
+        const T* b = B + (j0 + j1) * ldb;
+        if (jn == kRows) {  // a fixed trip count: unrolled, the 8 loads and stores in flight
+          for (std::size_t k = 0; k < K; ++k) {
+#pragma GCC unroll 8
+            for (std::size_t j = 0; j < kRows; ++j) out[k * nr + j1 + j] = b[j * ldb + k];
+          }
+        } else {
+          for (std::size_t k = 0; k < K; ++k) {
+            for (std::size_t j = 0; j < jn; ++j) out[k * nr + j1 + j] = b[j * ldb + k];
+          }
+        }
+      }
+    } else {
+      for (std::size_t k = 0; k < K; ++k) std::copy(B + k * ldb + j0, B + k * ldb + j0 + cols, out + k * nr);
     }
   }
   K_ = K;
