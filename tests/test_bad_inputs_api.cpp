@@ -315,27 +315,19 @@ TEST_CASE(
 // ---- core/batch_invariant.hpp ----------------------------------------------------------------
 
 TEST_CASE(
-    "the batch-invariant kernels refuse a leading dimension shorter than a row and null buffers; C is unchanged") {
-  const std::vector<double> A(6, 1.0), B(6, 2.0);
-  std::vector<double> C(4, 0.5);
-  const auto before = C;
-  // A (2, 3), B (3, 2) for NN: lda 2 < K 3.
-  expect_error<tg::ValueError>(
-      [&] { tg::detail::invariant_gemm_nn<double>(2, 2, 3, A.data(), 2, B.data(), 2, C.data(), 2); },
-      {"invariant_gemm_nn", "leading dimension", "K 3", "lda 2"});
-  // NT: B is (N, K) = (2, 3): ldb 2 < K 3.
-  expect_error<tg::ValueError>(
-      [&] { tg::detail::invariant_gemm_nt<double>(2, 2, 3, A.data(), 3, B.data(), 2, C.data(), 2); },
-      {"invariant_gemm_nt", "leading dimension", "ldb 2"});
-  expect_error<tg::ValueError>(
-      [&] { tg::detail::invariant_gemm_nn<double>(2, 2, 3, A.data(), 3, B.data(), 2, C.data(), 1); },
-      {"invariant_gemm_nn", "ldc 1"});
-  expect_error<tg::ValueError>(
-      [&] { tg::detail::invariant_gemm_nt<double>(2, 2, 3, nullptr, 3, B.data(), 3, C.data(), 2); },
-      {"invariant_gemm_nt", "null buffer"});
-  CHECK(C == before);
-  tg::detail::invariant_gemm_nn<double>(2, 2, 3, A.data(), 3, B.data(), 2, C.data(), 2);
-  CHECK(C[0] == 6.5);
+    "in batch-invariant mode a shape mismatch is still a ShapeError naming the shapes; the tape is unchanged") {
+  tg::BatchInvariantGuard on;
+  tg::Tape<double> t;
+  auto x = t.input(tgtest::randn({2, 3}, 1));
+  auto w = t.input(tgtest::randn({4, 5}, 2));
+  auto b = t.input(tgtest::randn({3}, 3));
+  const std::size_t nodes = t.size();
+  expect_error<tg::ShapeError>([&] { tg::matmul(x, w); }, {"matmul", "(2, 3)", "(4, 5)"});
+  expect_error<tg::ShapeError>([&] { tg::linear(x, w); }, {"linear", "(2, 3)", "(4, 5)"});
+  auto w_ok = t.input(tgtest::randn({4, 3}, 4));
+  expect_error<tg::ShapeError>([&] { tg::linear(x, w_ok, b); }, {"linear", "bias", "(4)", "(3)"});
+  CHECK(t.size() == nodes + 1);  // only w_ok was recorded
+  CHECK(tg::batch_invariant());
 }
 
 // ---- core/parameter.hpp, nn/activation.hpp ----------------------------------------------------

@@ -27,7 +27,7 @@ const std::map<std::string, std::vector<std::string>>& catalogue() {
         "gradcheck with a zero, negative or NaN eps, or a negative or NaN tolerance, is a ValueError naming it",
         "taylor_test with a non-positive, infinite or repeated step, or a NaN min_order, is a ValueError naming it"}},
       {"core/batch_invariant.hpp",
-       {"the batch-invariant kernels refuse a leading dimension shorter than a row and null buffers; C is unchanged"}},
+       {"in batch-invariant mode a shape mismatch is still a ShapeError naming the shapes; the tape is unchanged"}},
       {"core/blas.hpp",
        {"gemm with a leading dimension shorter than a row or a null buffer is a ValueError naming it; C is unchanged",
         "set_blas_threads(0) is a ValueError naming the count; the thread count is unchanged"}},

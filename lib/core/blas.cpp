@@ -162,6 +162,10 @@ bool use_own_gemm() {
   return below;
 }
 
+}  // namespace
+
+namespace detail {
+
 // C = alpha op(A) op(B) + beta C with tapegrad's kernels (core/packed_gemm.hpp): op(B) packed
 // in blocks of kKc rows x kNc columns (the packed block stays in cache while the rows of A
 // stream past it kMc at a time). Blocks of k after the first add into C (beta 1).
@@ -169,7 +173,12 @@ template <class T>
 void own_gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t K, T alpha, const T* A,
               std::size_t lda, const T* B, std::size_t ldb, T beta, T* C, std::size_t ldc) {
   constexpr std::size_t kKc = 256, kNc = 2048, kMc = 256;
-  thread_local detail::PackedMatrix<T> packed;
+  if (M == 0 || N == 0) return;
+  if (K == 0) {
+    scale_rows(M, N, beta, C, ldc);
+    return;
+  }
+  thread_local PackedMatrix<T> packed;
   for (std::size_t k0 = 0; k0 < K; k0 += kKc) {
     const std::size_t kc = std::min(kKc, K - k0);
     const T b = k0 == 0 ? beta : T(1);
@@ -184,7 +193,12 @@ void own_gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::siz
   }
 }
 
-}  // namespace
+template void own_gemm<float>(bool, bool, std::size_t, std::size_t, std::size_t, float, const float*,
+                              std::size_t, const float*, std::size_t, float, float*, std::size_t);
+template void own_gemm<double>(bool, bool, std::size_t, std::size_t, std::size_t, double, const double*,
+                               std::size_t, const double*, std::size_t, double, double*, std::size_t);
+
+}  // namespace detail
 
 void set_gemm_backend(GemmBackend backend) { g_gemm_backend.store(static_cast<int>(backend)); }
 
@@ -274,7 +288,7 @@ void gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t 
     return;
   }
   if (use_own_gemm()) {
-    own_gemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    detail::own_gemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
   }
   // CBLAS requires every leading dimension >= 1 even where a matrix has a single column.

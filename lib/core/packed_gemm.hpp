@@ -55,4 +55,13 @@ class PackedMatrix {
   GemmIsa isa_ = GemmIsa::kBaseline;
 };
 
+// C (M, N) = alpha op(A) op(B) + beta C on the packed kernels, blocked 256 k x 2048 columns x
+// 256 rows (lib/core/blas.cpp); beta 0 never reads C. Each C entry is the sum over k in blocks of
+// 256, ascending, each block's partial sum in k order: the same instructions for an entry
+// whatever M, the row's position or the column blocking, so the result of one row does not
+// depend on the batch (the batch-invariant mode's GEMM; core/batch_invariant.hpp).
+template <class T>
+void own_gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t K, T alpha, const T* A,
+              std::size_t lda, const T* B, std::size_t ldb, T beta, T* C, std::size_t ldc);
+
 }  // namespace tapegrad::detail

@@ -1,5 +1,7 @@
 #include "tapegrad/ops/matmul.hpp"
 
+#include "../core/packed_gemm.hpp"
+
 #include <algorithm>
 #include <string>
 
@@ -59,8 +61,7 @@ Shape matmul_shape(const Shape& sa, const Shape& sb, MatmulDims& d) {
 template <class T>
 void product(std::size_t M, std::size_t N, std::size_t K, const T* A, const T* B, T* C) {
   if (batch_invariant()) {
-    std::fill(C, C + M * N, T(0));
-    detail::invariant_gemm_nn(M, N, K, A, K, B, N, C, N);
+    detail::own_gemm(false, false, M, N, K, T(1), A, K, B, N, T(0), C, N);
   } else {
     gemm<T>(false, false, M, N, K, T(1), A, K, B, N, T(0), C, N);
   }
@@ -166,11 +167,9 @@ Var<T> linear(const Var<T>& x, const Var<T>& W, const Var<T>& b) {
   if (has_bias) {
     const T* bd = t.value(b).data();
     for (std::size_t i = 0; i < rows; ++i) std::copy(bd, bd + out, Y + i * out);
-  } else if (batch_invariant()) {
-    std::fill(Y, Y + rows * out, T(0));
   }
   if (batch_invariant()) {
-    detail::invariant_gemm_nt(rows, out, in, X, in, Wd, in, Y, out);
+    detail::own_gemm(false, true, rows, out, in, T(1), X, in, Wd, in, has_bias ? T(1) : T(0), Y, out);
   } else {
     gemm<T>(false, true, rows, out, in, T(1), X, in, Wd, in, has_bias ? T(1) : T(0), Y, out);
   }

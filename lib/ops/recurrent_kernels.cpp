@@ -11,6 +11,8 @@
 // Every GEMM reads the transposes in place (transpose flags), none is copied.
 #include "recurrent_kernels.hpp"
 
+#include "../core/packed_gemm.hpp"
+
 #include <algorithm>
 
 #include "tapegrad/core/batch_invariant.hpp"
@@ -28,7 +30,7 @@ void fill_bias_rows(T* P, const T* b1, const T* b2, std::size_t rows, std::size_
 template <class T>
 void gemm_nt_add(std::size_t M, std::size_t N, std::size_t K, const T* A, const T* B, T* C) {
   if (batch_invariant()) {
-    invariant_gemm_nt(M, N, K, A, K, B, K, C, N);
+    own_gemm(false, true, M, N, K, T(1), A, K, B, K, T(1), C, N);
   } else {
     gemm<T>(false, true, M, N, K, T(1), A, K, B, K, T(1), C, N);
   }
