@@ -270,6 +270,19 @@ void BM_own_sgemm(benchmark::State& state) {
   set_flops(state, 2.0 * double(M) * double(N) * double(K));
 }
 
+// Two cores for one run (core/threads.hpp): the MLP batch-256 step and linear forward+backward
+// with set_num_threads(1) and (2), in wall-clock time (CPU time adds up over threads).
+void BM_threads_mlp(benchmark::State& state, int threads) {
+  tg::set_num_threads(threads);
+  BM_mlp_step(state, bm::MlpCase{"", 256, bm::Norm::None});
+  tg::set_num_threads(1);
+}
+void BM_threads_linear(benchmark::State& state, int threads) {
+  tg::set_num_threads(threads);
+  BM_linear_fwd_bwd(state, tg::GemmBackend::kAuto);
+  tg::set_num_threads(1);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -301,6 +314,17 @@ int main(int argc, char** argv) {
       ->Unit(us);
   benchmark::RegisterBenchmark("raw_sgemm/256x1024x1024", BM_raw_sgemm)->Unit(us);
   benchmark::RegisterBenchmark("own_sgemm/256x1024x1024", BM_own_sgemm)->Unit(us);
+  for (int threads : {1, 2}) {
+    const std::string suffix = "/threads:" + std::to_string(threads);
+    benchmark::RegisterBenchmark(("threads/mlp_step/batch:256/none" + suffix).c_str(), BM_threads_mlp,
+                                 threads)
+        ->UseRealTime()
+        ->Unit(us);
+    benchmark::RegisterBenchmark(("threads/linear_fwd_bwd/256x1024->1024" + suffix).c_str(),
+                                 BM_threads_linear, threads)
+        ->UseRealTime()
+        ->Unit(us);
+  }
   benchmark::RegisterBenchmark("mlp_soak/batch:32/batchnorm/10000_steps", BM_mlp_soak)
       ->Iterations(1)
       ->Unit(benchmark::kMillisecond);

@@ -31,6 +31,8 @@ SGEMM = "raw_sgemm/256x1024x1024"
 SOAK_PREFIX = "mlp_soak/"
 RSS_LIMIT_KIB = 1024.0
 LINEAR_MIN_RATE = 0.95
+THREADS_PREFIX = "threads/"  # the same workload with 1 and 2 threads, wall-clock time
+THREADS_MIN_SPEEDUP = 1.6
 
 
 LOADS = []  # 1-minute load average at the start of every program run
@@ -45,6 +47,8 @@ def load(pattern):
         LOADS.extend(data.get("context", {}).get("load_avg", [])[:1])
         for b in data.get("benchmarks", []):
             name = b.get("run_name", b["name"])
+            if name.endswith("/real_time"):  # UseRealTime() workloads: the threads table's
+                name = name[: -len("/real_time")]
             kind = b.get("aggregate_name")
             if b.get("error_occurred"):
                 runs.setdefault(name, {})["error"] = b.get("error_message", "error")
@@ -84,6 +88,37 @@ def cpu_model():
     return platform.processor() or "unknown"
 
 
+def print_threads(tg, lt):
+    """The two-thread table (wall-clock medians): each side's time with 1 and 2 threads and the
+    speed-up; tapegrad's target is >= THREADS_MIN_SPEEDUP. Returns (targets met, targets)."""
+    bases = sorted({n[len(THREADS_PREFIX):].rsplit("/threads:", 1)[0] for n in list(tg) + list(lt)
+                    if n.startswith(THREADS_PREFIX)})
+    if not bases:
+        return 0, 0
+    print("\nTwo threads for one run (wall-clock median; tapegrad: set_num_threads, libtorch: "
+          "torch::set_num_threads and OpenBLAS threads):\n")
+    print("| workload | tapegrad 1 thread | tapegrad 2 threads | speed-up | libtorch 1 thread | "
+          "libtorch 2 threads | speed-up | target | met |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    met = total = 0
+    for base in bases:
+        cells = []
+        speedups = []
+        for runs in (tg, lt):
+            times = []
+            for k in (1, 2):
+                b = runs.get(f"{THREADS_PREFIX}{base}/threads:{k}", {}).get("median")
+                times.append(to_us(b, "real_time") if b else None)
+            sp = times[0] / times[1] if times[0] and times[1] else None
+            speedups.append(sp)
+            cells += [fmt_us(times[0]), fmt_us(times[1]), f"{sp:.2f}x" if sp else "-"]
+        total += 1
+        ok = speedups[0] is not None and speedups[0] >= THREADS_MIN_SPEEDUP
+        met += ok
+        print(f"| {base} | " + " | ".join(cells) + f" | >= {THREADS_MIN_SPEEDUP}x | {'yes' if ok else '**no**'} |")
+    return met, total
+
+
 def main():
     args = sys.argv[1:]
     if not args or args[0] in ("-h", "--help"):
@@ -112,7 +147,7 @@ def main():
     print("| workload | tapegrad | libtorch | ratio | target | met |")
     print("|---|---|---|---|---|---|")
     for name in names:
-        if name.startswith(SOAK_PREFIX):
+        if name.startswith(SOAK_PREFIX) or name.startswith(THREADS_PREFIX):
             continue
         t = tg.get(name, {}).get("median")
         l = lt.get(name, {}).get("median")
@@ -168,6 +203,10 @@ def main():
                 met_count += ok
                 line += f"; target <= {RSS_LIMIT_KIB:.0f} KiB: {'met' if ok else '**not met**'}"
             print(line)
+
+    met, n = print_threads(tg, lt)
+    met_count += met
+    total += n
 
     for name, r in tg.items():
         b = r.get("median", {})

@@ -31,6 +31,8 @@ const std::map<std::string, std::vector<std::string>>& catalogue() {
       {"core/blas.hpp",
        {"gemm with a leading dimension shorter than a row or a null buffer is a ValueError naming it; C is unchanged",
         "set_blas_threads(0) is a ValueError naming the count; the thread count is unchanged"}},
+      {"core/threads.hpp",
+       {"set_num_threads refuses 0, negative and absurd counts, naming them; the setting is unchanged"}},
       {"core/parameter.hpp",
        {"a parameter changed in place after recording makes backward a StateError naming the versions",
         "a Parameter whose value was replaced by another shape is a StateError when bound, until zero_grad"}},

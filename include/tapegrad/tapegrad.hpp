@@ -3,6 +3,7 @@
 #include "tapegrad/check/gradcheck.hpp"
 #include "tapegrad/core/batch_invariant.hpp"
 #include "tapegrad/core/blas.hpp"
+#include "tapegrad/core/threads.hpp"
 #include "tapegrad/core/error.hpp"
 #include "tapegrad/core/grad_write.hpp"
 #include "tapegrad/core/parameter.hpp"

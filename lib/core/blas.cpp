@@ -11,6 +11,7 @@
 
 #include "tapegrad/core/error.hpp"
 #include "packed_gemm.hpp"
+#include "parallel.hpp"
 #include "simd.hpp"
 
 namespace tapegrad {
@@ -162,23 +163,17 @@ bool use_own_gemm() {
   return below;
 }
 
-}  // namespace
-
-namespace detail {
-
-// C = alpha op(A) op(B) + beta C with tapegrad's kernels (core/packed_gemm.hpp): op(B) packed
-// in blocks of kKc rows x kNc columns (the packed block stays in cache while the rows of A
-// stream past it kMc at a time). Blocks of k after the first add into C (beta 1).
 template <class T>
-void own_gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t K, T alpha, const T* A,
-              std::size_t lda, const T* B, std::size_t ldb, T beta, T* C, std::size_t ldc) {
+void own_gemm_serial(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t K, T alpha,
+                     const T* A, std::size_t lda, const T* B, std::size_t ldb, T beta, T* C,
+                     std::size_t ldc) {
   constexpr std::size_t kKc = 256, kNc = 2048, kMc = 256;
   if (M == 0 || N == 0) return;
   if (K == 0) {
     scale_rows(M, N, beta, C, ldc);
     return;
   }
-  thread_local PackedMatrix<T> packed;
+  thread_local detail::PackedMatrix<T> packed;
   for (std::size_t k0 = 0; k0 < K; k0 += kKc) {
     const std::size_t kc = std::min(kKc, K - k0);
     const T b = k0 == 0 ? beta : T(1);
@@ -193,6 +188,35 @@ void own_gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::siz
   }
 }
 
+// Rows of C per block when a product is split over threads: about a million multiply-adds or
+// more (tens of microseconds), a multiple of the packed kernels' 8-row tiles.
+std::size_t gemm_min_rows(std::size_t N, std::size_t K) {
+  const std::size_t per_row = std::max<std::size_t>(1, N * K);
+  return std::max<std::size_t>(16, ((std::size_t(1) << 20) / per_row + 15) / 16 * 16);
+}
+
+// The rows [i0, i1) of C = alpha op(A) op(B) + beta C: the sub-product of rows i0.. of op(A).
+template <class T>
+const T* rows_of_a(bool trans_a, const T* A, std::size_t lda, std::size_t i0) {
+  return trans_a ? A + i0 : A + i0 * lda;
+}
+
+}  // namespace
+
+namespace detail {
+
+template <class T>
+void own_gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t K, T alpha, const T* A,
+              std::size_t lda, const T* B, std::size_t ldb, T beta, T* C, std::size_t ldc) {
+  parallel_for(M, gemm_min_rows(N, K), 16, [&](std::size_t i0, std::size_t i1) {
+    own_gemm_serial(trans_a, trans_b, i1 - i0, N, K, alpha, rows_of_a(trans_a, A, lda, i0), lda, B, ldb, beta,
+                    C + i0 * ldc, ldc);
+  });
+}
+
+// C = alpha op(A) op(B) + beta C with tapegrad's kernels (core/packed_gemm.hpp): op(B) packed
+// in blocks of kKc rows x kNc columns (the packed block stays in cache while the rows of A
+// stream past it kMc at a time). Blocks of k after the first add into C (beta 1).
 template void own_gemm<float>(bool, bool, std::size_t, std::size_t, std::size_t, float, const float*,
                               std::size_t, const float*, std::size_t, float, float*, std::size_t);
 template void own_gemm<double>(bool, bool, std::size_t, std::size_t, std::size_t, double, const double*,
@@ -291,10 +315,16 @@ void gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t 
     detail::own_gemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
   }
-  // CBLAS requires every leading dimension >= 1 even where a matrix has a single column.
-  call(trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, to_blas_int(M, "M"),
-       to_blas_int(N, "N"), to_blas_int(K, "K"), alpha, A, to_blas_int(ld(lda), "lda"), B,
-       to_blas_int(ld(ldb), "ldb"), beta, C, to_blas_int(ld(ldc), "ldc"));
+  // CBLAS requires every leading dimension >= 1 even where a matrix has a single column. With
+  // set_num_threads(n > 1), large products are split into blocks of rows, one BLAS call each.
+  const int m = to_blas_int(M, "M"), n = to_blas_int(N, "N"), k = to_blas_int(K, "K");
+  const int la = to_blas_int(ld(lda), "lda"), lb = to_blas_int(ld(ldb), "ldb"),
+            lc = to_blas_int(ld(ldc), "ldc");
+  (void)m;
+  detail::parallel_for(M, gemm_min_rows(N, K), 16, [&](std::size_t i0, std::size_t i1) {
+    call(trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, static_cast<int>(i1 - i0),
+         n, k, alpha, rows_of_a(trans_a, A, lda, i0), la, B, lb, beta, C + i0 * ldc, lc);
+  });
 }
 
 void set_blas_threads(int n) {
