@@ -188,11 +188,12 @@ void own_gemm_serial(bool trans_a, bool trans_b, std::size_t M, std::size_t N, s
   }
 }
 
-// Rows of C per block when a product is split over threads: about a million multiply-adds or
-// more (tens of microseconds), a multiple of the packed kernels' 8-row tiles.
+// Rows of C per block when a product is split over threads: a quarter of a million
+// multiply-adds or more (a few microseconds, against well under one for handing a block to a
+// spinning pool thread), a multiple of 16 (the packed kernels' tiles are 8 or 4 rows).
 std::size_t gemm_min_rows(std::size_t N, std::size_t K) {
   const std::size_t per_row = std::max<std::size_t>(1, N * K);
-  return std::max<std::size_t>(16, ((std::size_t(1) << 20) / per_row + 15) / 16 * 16);
+  return std::max<std::size_t>(16, ((std::size_t(1) << 18) / per_row + 15) / 16 * 16);
 }
 
 // The rows [i0, i1) of C = alpha op(A) op(B) + beta C: the sub-product of rows i0.. of op(A).

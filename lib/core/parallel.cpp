@@ -120,7 +120,8 @@ class Pool {
       std::uint64_t gen = seen;
       for (int spins = 1; gen == seen && !stop_.load(std::memory_order_relaxed); ++spins) {
         TAPEGRAD_PAUSE();
-        if (spins % 256 == 0 && std::chrono::steady_clock::now() - idle_since > std::chrono::microseconds(50)) {
+        if (spins % 256 == 0 &&
+            std::chrono::steady_clock::now() - idle_since > std::chrono::microseconds(50)) {
           std::unique_lock<std::mutex> lk(m_);
           sleepers_.fetch_add(1);
           cv_.wait(lk, [&] { return stop_.load() || (ticket_.load() >> kGenShift) != seen; });

@@ -88,7 +88,10 @@ Var<T> tanh(const Var<T>& x) {
   Tape<T>& t = Tape<T>::of("tanh", {x});
   auto r = t.record("tanh", {x});
   const xt::xarray<T>& xv = t.value(x);
-  detail::tanh_kernel(xv.data(), r.out(xv.shape()).data(), xv.size());
+  const T* px = xv.data();
+  T* py = r.out(xv.shape()).data();
+  detail::parallel_for(xv.size(), detail::kElementwiseBlock, 16,
+                       [&](std::size_t b, std::size_t e) { detail::tanh_kernel(px + b, py + b, e - b); });
   return r.finish([](BackwardCtx<T>& c) { unary_backward<T>(c, [](T, T y) { return T(1) - y * y; }); });
 }
 

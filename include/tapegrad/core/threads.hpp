@@ -4,9 +4,9 @@
 // By default tapegrad runs every op on the calling thread (1), and OpenBLAS keeps its own
 // setting. set_num_threads(n) lets large enough work use n threads of one process-wide pool:
 // matrix products split into blocks of rows of the output (each block one BLAS or packed-kernel
-// call) and row-wise elementwise kernels over blocks of rows; small work (under about a million
-// multiply-adds per block) stays on the calling thread, where waking a second thread would cost
-// more than it saves. It also sets OpenBLAS to 1 thread, so that the two levels of threading do
+// call) and elementwise activations (forward and backward) into blocks of 16K values; small
+// work (under a quarter of a million multiply-adds per block) stays on the calling thread,
+// where handing it to a second thread would cost more than it saves. It also sets OpenBLAS to 1 thread, so that the two levels of threading do
 // not multiply (set_blas_threads afterwards overrides that, as in PyTorch's set_num_threads).
 //
 // Results: a product's output row is computed by one thread, with the same instructions as
