@@ -66,6 +66,17 @@ std::unique_ptr<tg::Sequential<float>> make_mlp(bm::Norm norm) {
   return net;
 }
 
+// Rates for the roofline table of scripts/bench-ratio.py: FLOP/s of the products (against the
+// peak sgemm rate) and bytes/s (against the streaming bandwidth of stream_triad).
+void set_flops(benchmark::State& state, double flops_per_iteration) {
+  state.counters["FLOP/s"] =
+      benchmark::Counter(flops_per_iteration, benchmark::Counter::kIsIterationInvariantRate);
+}
+void set_bytes(benchmark::State& state, double bytes_per_iteration) {
+  state.counters["bytes/s"] =
+      benchmark::Counter(bytes_per_iteration, benchmark::Counter::kIsIterationInvariantRate);
+}
+
 // One training step's state: model, optimizer, data, tape.
 struct MlpTrainer {
   MlpTrainer(std::size_t batch, bm::Norm norm)
@@ -94,6 +105,10 @@ struct MlpTrainer {
 void BM_mlp_step(benchmark::State& state, bm::MlpCase c) {
   MlpTrainer tr(c.batch, c.norm);
   for (auto _ : state) benchmark::DoNotOptimize(tr.step());
+  // The products: forward, dW and (but for the first layer, whose input needs no grad) dX.
+  const double h = bm::kMlpHidden, first = double(bm::kMlpIn) * h,
+               rest = double(bm::kMlpBlocks - 1) * h * h + h * double(bm::kMlpClasses);
+  set_flops(state, 2.0 * double(c.batch) * (2 * first + 3 * rest));
   state.counters["tape_bytes"] = static_cast<double>(tr.tape.bytes_allocated());
   state.counters["tape_nodes"] = static_cast<double>(tr.tape.size());
 }
@@ -175,6 +190,10 @@ void BM_lstm_2layer_step(benchmark::State& state) {
 // backward reads the upstream in place too. weight and bias are Parameters whose grads are
 // zeroed each iteration, as an optimizer's zero_grad does.
 
+// The least traffic of a fused norm forward+backward: forward reads x and writes y, backward
+// reads dy and x and writes dx (weights and statistics are a row or a column: negligible).
+constexpr double kNormArrays = 5;
+
 template <bool kLayer>
 void BM_norm_fwd_bwd(benchmark::State& state, bm::NormCase c) {
   const tg::Shape s{c.rows, c.cols};
@@ -194,6 +213,7 @@ void BM_norm_fwd_bwd(benchmark::State& state, bm::NormCase c) {
     benchmark::DoNotOptimize(t.grad(x).data());
   }
   state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(c.rows * c.cols));
+  set_bytes(state, kNormArrays * double(c.rows * c.cols) * sizeof(float));
 }
 
 // GroupNorm (N, C) with kGroupNormGroups groups, as BM_norm_fwd_bwd.
@@ -213,14 +233,10 @@ void BM_group_norm_fwd_bwd(benchmark::State& state, bm::NormCase c) {
     benchmark::DoNotOptimize(t.grad(x).data());
   }
   state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(c.rows * c.cols));
+  set_bytes(state, kNormArrays * double(c.rows * c.cols) * sizeof(float));
 }
 
 // ---- (5) linear forward + backward, and the raw sgemm it is held against ---------------------
-
-void set_flops(benchmark::State& state, double flops_per_iteration) {
-  state.counters["FLOP/s"] =
-      benchmark::Counter(flops_per_iteration, benchmark::Counter::kIsIterationInvariantRate);
-}
 
 void BM_linear_fwd_bwd(benchmark::State& state, tg::GemmBackend backend) {
   tg::set_gemm_backend(backend);
@@ -270,6 +286,23 @@ void BM_own_sgemm(benchmark::State& state) {
   set_flops(state, 2.0 * double(M) * double(N) * double(K));
 }
 
+// STREAM's triad a = b + s c over three float arrays of `bytes` each: the bandwidth the norm
+// workloads are held against. 1 MiB arrays stay in this machine's caches, as the norm
+// workloads' 1 MiB arrays do; 64 MiB arrays stream from memory.
+void BM_stream_triad(benchmark::State& state, std::size_t bytes) {
+  const std::size_t n = bytes / sizeof(float);
+  std::vector<float> a(n), b = bm::normal_data(n, 1), c = bm::normal_data(n, 2);
+  const float s = 0.5f;
+  for (auto _ : state) {
+    float* pa = a.data();
+    const float *pb = b.data(), *pc = c.data();
+    for (std::size_t i = 0; i < n; ++i) pa[i] = pb[i] + s * pc[i];
+    benchmark::DoNotOptimize(a.data());
+    benchmark::ClobberMemory();
+  }
+  set_bytes(state, 3.0 * double(n) * sizeof(float));
+}
+
 // Two cores for one run (core/threads.hpp): the MLP batch-256 step and linear forward+backward
 // with set_num_threads(1) and (2), in wall-clock time (CPU time adds up over threads).
 void BM_threads_mlp(benchmark::State& state, int threads) {
@@ -314,6 +347,8 @@ int main(int argc, char** argv) {
       ->Unit(us);
   benchmark::RegisterBenchmark("raw_sgemm/256x1024x1024", BM_raw_sgemm)->Unit(us);
   benchmark::RegisterBenchmark("own_sgemm/256x1024x1024", BM_own_sgemm)->Unit(us);
+  benchmark::RegisterBenchmark("stream_triad/3x1MiB", BM_stream_triad, std::size_t(1) << 20)->Unit(us);
+  benchmark::RegisterBenchmark("stream_triad/3x64MiB", BM_stream_triad, std::size_t(64) << 20)->Unit(us);
   for (int threads : {1, 2}) {
     const std::string suffix = "/threads:" + std::to_string(threads);
     benchmark::RegisterBenchmark(("threads/mlp_step/batch:256/none" + suffix).c_str(), BM_threads_mlp,

@@ -88,6 +88,38 @@ def cpu_model():
     return platform.processor() or "unknown"
 
 
+STREAM_CACHE = "stream_triad/3x1MiB"
+STREAM_DRAM = "stream_triad/3x64MiB"
+OWN_SGEMM = "own_sgemm/256x1024x1024"
+
+
+def print_roofline(tg):
+    """How close each of tapegrad's workloads runs to the machine's limit: products (FLOP/s
+    counter) against the best sgemm rate of the run (OpenBLAS's or tapegrad's packed kernel),
+    memory-bound ones (bytes/s counter) against STREAM's triad at the same working-set size."""
+    def rate(name, counter):
+        b = tg.get(name, {}).get("median")
+        return b.get(counter) if b else None
+    peak = max([r for r in (rate(SGEMM, "FLOP/s"), rate(OWN_SGEMM, "FLOP/s")) if r] or [0])
+    bw = rate(STREAM_CACHE, "bytes/s")
+    dram = rate(STREAM_DRAM, "bytes/s")
+    if not peak and not bw:
+        return
+    print(f"\nRoofline (tapegrad): products against the peak sgemm rate of this run "
+          f"({peak / 1e9:.1f} GFLOP/s), memory-bound kernels against STREAM's triad on 1 MiB arrays "
+          f"({(bw or 0) / 1e9:.1f} GB/s, in cache; from memory: {(dram or 0) / 1e9:.1f} GB/s):\n")
+    print("| workload | rate | limit | fraction of the limit |")
+    print("|---|---|---|---|")
+    for name in tg:
+        if name.startswith(("stream_triad/", THREADS_PREFIX, SOAK_PREFIX)) or name in (SGEMM, OWN_SGEMM):
+            continue
+        flops, by = rate(name, "FLOP/s"), rate(name, "bytes/s")
+        if flops and peak:
+            print(f"| {name} | {flops / 1e9:.1f} GFLOP/s | {peak / 1e9:.1f} GFLOP/s | {flops / peak:.2f} |")
+        elif by and bw:
+            print(f"| {name} | {by / 1e9:.1f} GB/s | {bw / 1e9:.1f} GB/s | {by / bw:.2f} |")
+
+
 def print_threads(tg, lt):
     """The two-thread table (wall-clock medians): each side's time with 1 and 2 threads and the
     speed-up; tapegrad's target is >= THREADS_MIN_SPEEDUP. Returns (targets met, targets)."""
@@ -147,7 +179,7 @@ def main():
     print("| workload | tapegrad | libtorch | ratio | target | met |")
     print("|---|---|---|---|---|---|")
     for name in names:
-        if name.startswith(SOAK_PREFIX) or name.startswith(THREADS_PREFIX):
+        if name.startswith((SOAK_PREFIX, THREADS_PREFIX, "stream_triad/")):
             continue
         t = tg.get(name, {}).get("median")
         l = lt.get(name, {}).get("median")
@@ -204,6 +236,7 @@ def main():
                 line += f"; target <= {RSS_LIMIT_KIB:.0f} KiB: {'met' if ok else '**not met**'}"
             print(line)
 
+    print_roofline(tg)
     met, n = print_threads(tg, lt)
     met_count += met
     total += n
