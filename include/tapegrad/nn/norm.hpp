@@ -96,6 +96,8 @@ class BatchNorm1d : public Module<T> {
   Var<T> forward(Tape<T>& t, const Var<T>& x) override;
   std::string type_name() const override { return "BatchNorm1d"; }
   std::string extra_repr() const override;
+  std::size_t num_features() const { return c_; }
+  const BatchNormOptions& options() const { return options_; }
 
   Parameter<T>* weight = nullptr;  // null without affine
   Parameter<T>* bias = nullptr;
