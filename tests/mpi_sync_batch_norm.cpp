@@ -241,9 +241,10 @@ TEST_CASE(
   const xt::xarray<float> x =
       xt::ones<float>({dist::rank() == 0 ? std::size_t(1) : std::size_t(0), std::size_t(3)});
   const std::size_t size = t.size();
-  expect_error<tg::StateError>([&] { sbn(t, t.constant(x)); },
-                               {"Expected more than 1 value per channel",
-                                "got 1 over the " + std::to_string(dist::world_size()) + " ranks"});
+  expect_error<tg::StateError>(
+      [&] { sbn(t, t.constant(x)); },
+      {"SyncBatchNorm: Expected more than 1 value per channel", "got input size (",
+       "and 1 over the global batch of the " + std::to_string(dist::world_size()) + " ranks"});
   CHECK(t.size() == size + 1);  // the constant; nothing of the failed forward
   CHECK((*sbn.num_batches_tracked)() == 0.0f);
   CHECK((*sbn.running_var)(0) == 1.0f);

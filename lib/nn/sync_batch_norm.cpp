@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "../core/check_eps.hpp"
+#include "channel_norm_common.hpp"
 #include "running_stats.hpp"
 
 namespace tapegrad {
@@ -36,18 +37,19 @@ void for_each_ncl(const T* x, std::size_t n, std::size_t ch, std::size_t len, F&
 // that every rank has C channels); returns the global value count M. StateError on every rank
 // when M < 2.
 template <class T>
-double global_stats(const T* x, std::size_t n, std::size_t ch, std::size_t len, dist::Group g,
-                    BatchStatistics& stats) {
+double global_stats(const T* x, const Shape& xs, dist::Group g, BatchStatistics& stats) {
+  const std::size_t n = xs[0], ch = xs[1], len = xs.size() == 3 ? xs[2] : 1;
   thread_local std::vector<double> buf;
   buf.assign(ch + 1, 0.0);
   for_each_ncl(x, n, ch, len, [&](double v, std::size_t c, std::size_t) { buf[c] += v; });
   buf[ch] = static_cast<double>(n * len);
   dist::allreduce(buf.data(), buf.size(), dist::ReduceOp::sum, g);
   const double total = buf[ch];
-  if (total < 2) {
-    throw StateError("SyncBatchNorm: Expected more than 1 value per channel when training, got " +
-                     std::to_string(static_cast<long long>(total)) + " over the " + std::to_string(g.size()) +
-                     " ranks of the global batch (this rank's input has " + std::to_string(n * len) + ")");
+  if (total < 2) {  // the same decision on every rank
+    throw detail::too_few_values_error("SyncBatchNorm", xs,
+                                       " on this rank, and " + std::to_string(static_cast<long long>(total)) +
+                                           " over the global batch of the " + std::to_string(g.size()) +
+                                           " ranks. Use eval() or a global batch of at least 2.");
   }
   stats.mean.resize(ch);
   for (std::size_t c = 0; c < ch; ++c) stats.mean[c] = buf[c] / total;
@@ -124,7 +126,7 @@ Var<T> sync_batch_norm(const Var<T>& x, const Var<T>& w, const Var<T>& b, double
   const Shape& xs = t.shape(x);
   const std::size_t n = xs[0], ch = xs[1], len = xs.size() == 3 ? xs[2] : 1;
   auto r = w.defined() ? t.record(op, {x, w, b}) : t.record(op, {x});
-  total = global_stats(t.value(x).data(), n, ch, len, g, stats);
+  total = global_stats(t.value(x).data(), xs, g, stats);
   const T* wv = w.defined() ? t.value(w).data() : nullptr;
   const T* bv = w.defined() ? t.value(b).data() : nullptr;
   T* y = r.out(xs).data();
@@ -148,13 +150,9 @@ Var<T> sync_batch_norm(const Var<T>& x, const Var<T>& w, const Var<T>& b, double
 template <class T>
 SyncBatchNorm<T>::SyncBatchNorm(std::size_t num_features, BatchNormOptions options, dist::Group group)
     : c_(num_features), options_(options), group_(group) {
-  checked_size("SyncBatchNorm: num_features", num_features);
-  if (num_features == 0) throw ValueError("SyncBatchNorm: num_features must be positive");
+  detail::check_num_features("SyncBatchNorm", num_features);
   detail::check_eps("SyncBatchNorm", options_.eps());
-  if (options_.momentum() && !(*options_.momentum() >= 0 && *options_.momentum() <= 1)) {
-    throw ValueError("SyncBatchNorm: momentum must be in [0, 1], got " +
-                     std::to_string(*options_.momentum()));
-  }
+  detail::check_momentum("SyncBatchNorm", options_.momentum());
   if (options_.affine()) {
     weight = &this->register_parameter("weight", xt::ones<T>({num_features}));
     bias = &this->register_parameter("bias", xt::zeros<T>({num_features}));
@@ -187,23 +185,18 @@ std::shared_ptr<SyncBatchNorm<T>> SyncBatchNorm<T>::from_batch_norm(const BatchN
 
 template <class T>
 Var<T> SyncBatchNorm<T>::forward(Tape<T>& t, const Var<T>& x) {
-  const Shape& xs = t.shape(x);
-  if ((xs.size() != 2 && xs.size() != 3) || xs[1] != c_) {
-    throw ShapeError("SyncBatchNorm: expected input of shape (N, " + std::to_string(c_) + ") or (N, " +
-                     std::to_string(c_) + ", L), got input of shape " + shape_str(xs));
-  }
-  const Var<T> w = weight ? t.param(*weight) : Var<T>();
-  const Var<T> b = bias ? t.param(*bias) : Var<T>();
+  detail::check_channel_input("SyncBatchNorm", t.shape(x), c_);
+  const detail::AffineVars<T> a = detail::bind_affine(t, weight, bias);
+  const detail::RunningStats<T> stats{running_mean, running_var, num_batches_tracked};
   if (!this->is_training()) {  // no communication in eval mode, as PyTorch
-    if (running_mean) return batch_norm_eval(x, w, b, *running_mean, *running_var, options_.eps());
-    return batch_norm(x, w, b, options_.eps());
+    if (running_mean) return detail::normalize_with_running_stats(x, a, stats, options_.eps());
+    return batch_norm(x, a.weight, a.bias, options_.eps());
   }
   double total = 0;
-  Var<T> y = sync_batch_norm(x, w, b, options_.eps(), group_, batch_stats_, total);
+  Var<T> y = sync_batch_norm(x, a.weight, a.bias, options_.eps(), group_, batch_stats_, total);
   if (running_mean) {
-    detail::update_running_stats("SyncBatchNorm", t,
-                                 detail::RunningStats<T>{running_mean, running_var, num_batches_tracked},
-                                 options_.momentum(), batch_stats_, static_cast<std::size_t>(total));
+    detail::update_running_stats("SyncBatchNorm", t, stats, options_.momentum(), batch_stats_,
+                                 static_cast<std::size_t>(total));
   }
   return y;
 }
