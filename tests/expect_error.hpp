@@ -15,6 +15,7 @@ inline const char* kind(const tapegrad::Error& e) {
   if (dynamic_cast<const tapegrad::StateError*>(&e)) return "StateError";
   if (dynamic_cast<const tapegrad::IoError*>(&e)) return "IoError";
   if (dynamic_cast<const tapegrad::NumericalError*>(&e)) return "NumericalError";
+  if (dynamic_cast<const tapegrad::DistError*>(&e)) return "DistError";
   return "Error";
 }
 

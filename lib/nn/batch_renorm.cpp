@@ -10,7 +10,7 @@
 #include "tapegrad/ops/elementwise.hpp"
 
 #include "../core/check_eps.hpp"
-#include "running_stats.hpp"
+#include "channel_norm_common.hpp"
 
 namespace tapegrad {
 
@@ -48,12 +48,9 @@ void channel_moments(const T* x, std::size_t n, std::size_t ch, std::size_t len,
 template <class T>
 BatchRenorm1d<T>::BatchRenorm1d(std::size_t num_features, BatchRenormOptions options)
     : c_(num_features), options_(options), r_max_(options.r_max()), d_max_(options.d_max()) {
-  checked_size("BatchRenorm1d: num_features", num_features);
-  if (num_features == 0) throw ValueError("BatchRenorm1d: num_features must be positive");
+  detail::check_num_features("BatchRenorm1d", num_features);
   detail::check_eps("BatchRenorm1d", options_.eps());
-  if (!(options_.momentum() >= 0 && options_.momentum() <= 1)) {
-    throw ValueError("BatchRenorm1d: momentum must be in [0, 1], got " + std::to_string(options_.momentum()));
-  }
+  detail::check_momentum("BatchRenorm1d", options_.momentum());
   check_limits(r_max_, d_max_);
   if (options_.affine()) {
     weight = &this->register_parameter("weight", xt::ones<T>({num_features}));
@@ -74,18 +71,12 @@ void BatchRenorm1d<T>::set_limits(double r_max, double d_max) {
 template <class T>
 Var<T> BatchRenorm1d<T>::forward(Tape<T>& t, const Var<T>& x) {
   const Shape& xs = t.shape(x);
-  if ((xs.size() != 2 && xs.size() != 3) || xs[1] != c_) {
-    throw ShapeError("BatchRenorm1d: expected input of shape (N, " + std::to_string(c_) + ") or (N, " +
-                     std::to_string(c_) + ", L), got input of shape " + shape_str(xs));
-  }
-  const Var<T> w = weight ? t.param(*weight) : Var<T>();
-  const Var<T> b = bias ? t.param(*bias) : Var<T>();
-  if (!this->is_training()) return batch_norm_eval(x, w, b, *running_mean, *running_var, options_.eps());
+  detail::check_channel_input("BatchRenorm1d", xs, c_);
+  const detail::AffineVars<T> a = detail::bind_affine(t, weight, bias);
+  const detail::RunningStats<T> running{running_mean, running_var, num_batches_tracked};
+  if (!this->is_training()) return detail::normalize_with_running_stats(x, a, running, options_.eps());
+  detail::check_values_per_channel("BatchRenorm1d", xs);
   const std::size_t n = xs[0], len = xs.size() == 3 ? xs[2] : 1;
-  if (n * len < 2) {
-    throw StateError("BatchRenorm1d: Expected more than 1 value per channel when training, got input size " +
-                     shape_str(xs) + ". Use eval() or a batch of at least 2.");
-  }
   // r and d from the batch moments and the running statistics before this step: constants.
   thread_local std::vector<double> mean, var;
   channel_moments(t.value(x).data(), n, c_, len, mean, var);
@@ -100,16 +91,15 @@ Var<T> BatchRenorm1d<T>::forward(Tape<T>& t, const Var<T>& x) {
   }
   // y = xhat (w r) + (w d + b): batch_norm's affine with the constants folded in.
   // Without affine and with nothing clipped away from (1, 0), BatchNorm's own path (same bits).
-  const bool identity = !w.defined() && xt::all(xt::equal(r, T(1))) && xt::all(xt::equal(d, T(0)));
+  const bool identity = !a.weight.defined() && xt::all(xt::equal(r, T(1))) && xt::all(xt::equal(d, T(0)));
   Var<T> w2, b2;
   if (!identity) {
     const Var<T> rv = t.constant(r), dv = t.constant(d);
-    w2 = w.defined() ? mul(w, rv) : rv;
-    b2 = w.defined() ? add(mul(w, dv), b) : dv;
+    w2 = a.weight.defined() ? mul(a.weight, rv) : rv;
+    b2 = a.weight.defined() ? add(mul(a.weight, dv), a.bias) : dv;
   }
   Var<T> y = batch_norm(x, w2, b2, eps, batch_stats_);  // throws before any update
-  detail::update_running_stats<T>("BatchRenorm1d", t, {running_mean, running_var, num_batches_tracked},
-                                  options_.momentum(), batch_stats_, n * len);
+  detail::update_running_stats<T>("BatchRenorm1d", t, running, options_.momentum(), batch_stats_, n * len);
   return y;
 }
 

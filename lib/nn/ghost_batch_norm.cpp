@@ -6,7 +6,7 @@
 #include "tapegrad/ops/shape.hpp"
 
 #include "../core/check_eps.hpp"
-#include "running_stats.hpp"
+#include "channel_norm_common.hpp"
 
 namespace tapegrad {
 
@@ -25,10 +25,7 @@ GhostBatchNorm1d<T>::GhostBatchNorm1d(std::size_t num_features, std::size_t virt
         "GhostBatchNorm1d: track_running_stats must be true (eval mode uses the running statistics)");
   }
   detail::check_eps("GhostBatchNorm1d", options_.eps());
-  if (options_.momentum() && !(*options_.momentum() >= 0 && *options_.momentum() <= 1)) {
-    throw ValueError("GhostBatchNorm1d: momentum must be in [0, 1], got " +
-                     std::to_string(*options_.momentum()));
-  }
+  detail::check_momentum("GhostBatchNorm1d", options_.momentum());
   if (options_.affine()) {
     weight = &this->register_parameter("weight", xt::ones<T>({num_features}));
     bias = &this->register_parameter("bias", xt::zeros<T>({num_features}));
@@ -41,29 +38,26 @@ GhostBatchNorm1d<T>::GhostBatchNorm1d(std::size_t num_features, std::size_t virt
 template <class T>
 Var<T> GhostBatchNorm1d<T>::forward(Tape<T>& t, const Var<T>& x) {
   const Shape& xs = t.shape(x);
-  if ((xs.size() != 2 && xs.size() != 3) || xs[1] != c_) {
-    throw ShapeError("GhostBatchNorm1d: expected input of shape (N, " + std::to_string(c_) + ") or (N, " +
-                     std::to_string(c_) + ", L), got input of shape " + shape_str(xs));
-  }
-  const Var<T> w = weight ? t.param(*weight) : Var<T>();
-  const Var<T> b = bias ? t.param(*bias) : Var<T>();
-  if (!this->is_training()) return batch_norm_eval(x, w, b, *running_mean, *running_var, options_.eps());
+  detail::check_channel_input("GhostBatchNorm1d", xs, c_);
+  const detail::AffineVars<T> a = detail::bind_affine(t, weight, bias);
+  const detail::RunningStats<T> running{running_mean, running_var, num_batches_tracked};
+  if (!this->is_training()) return detail::normalize_with_running_stats(x, a, running, options_.eps());
   const std::size_t n = xs[0], len = xs.size() == 3 ? xs[2] : 1;
   // torch.chunk(ceil(N / vbs)): chunks of ceil(N / k) examples, the last one the remainder.
   const std::size_t k = n == 0 ? 1 : (n + vbs_ - 1) / vbs_;
   const std::size_t size = n == 0 ? 0 : (n + k - 1) / k;
   const std::size_t last = n == 0 ? 0 : n - (n - 1) / size * size;
   if (n == 0 || last * len < 2) {
-    throw StateError(
-        "GhostBatchNorm1d: Expected more than 1 value per channel when training, got input size " +
-        shape_str(xs) + " split into chunks of " + std::to_string(size) + " (the last of " +
-        std::to_string(last) + ") examples for virtual_batch_size " + std::to_string(vbs_));
+    throw detail::too_few_values_error("GhostBatchNorm1d", xs,
+                                       " split into chunks of " + std::to_string(size) + " (the last of " +
+                                           std::to_string(last) + ") examples for virtual_batch_size " +
+                                           std::to_string(vbs_));
   }
   if (size == n) {  // one chunk: BatchNorm1d
     chunk_stats_.resize(1);
-    Var<T> y = batch_norm(x, w, b, options_.eps(), chunk_stats_[0]);
-    detail::update_running_stats<T>("GhostBatchNorm1d", t, {running_mean, running_var, num_batches_tracked},
-                                    options_.momentum(), chunk_stats_[0], n * len);
+    Var<T> y = batch_norm(x, a.weight, a.bias, options_.eps(), chunk_stats_[0]);
+    detail::update_running_stats<T>("GhostBatchNorm1d", t, running, options_.momentum(), chunk_stats_[0],
+                                    n * len);
     return y;
   }
   const std::vector<Var<T>> chunks = split(x, size, 0);
@@ -71,7 +65,7 @@ Var<T> GhostBatchNorm1d<T>::forward(Tape<T>& t, const Var<T>& x) {
   std::vector<Var<T>> outs;
   outs.reserve(chunks.size());
   for (std::size_t i = 0; i < chunks.size(); ++i) {
-    outs.push_back(batch_norm(chunks[i], w, b, options_.eps(), chunk_stats_[i]));
+    outs.push_back(batch_norm(chunks[i], a.weight, a.bias, options_.eps(), chunk_stats_[i]));
   }
   Var<T> y = concat(outs, 0);
   // Every chunk's forward ran (none threw): now the updates, one per chunk, in order, on copies

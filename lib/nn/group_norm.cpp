@@ -3,6 +3,7 @@
 #include <string>
 
 #include "../core/check_eps.hpp"
+#include "channel_norm_common.hpp"
 
 namespace tapegrad {
 
@@ -29,10 +30,7 @@ GroupNorm<T>::GroupNorm(std::size_t num_groups, std::size_t num_channels, GroupN
 template <class T>
 Var<T> GroupNorm<T>::forward(Tape<T>& t, const Var<T>& x) {
   const Shape& xs = t.shape(x);
-  if ((xs.size() != 2 && xs.size() != 3) || xs[1] != c_) {
-    throw ShapeError("GroupNorm: expected input of shape (N, " + std::to_string(c_) + ") or (N, " +
-                     std::to_string(c_) + ", L), got input of shape " + shape_str(xs));
-  }
+  detail::check_channel_input("GroupNorm", xs, c_);
   return group_norm(x, groups_, weight ? t.param(*weight) : Var<T>(), bias ? t.param(*bias) : Var<T>(),
                     options_.eps());
 }

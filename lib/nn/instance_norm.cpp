@@ -5,19 +5,16 @@
 #include "tapegrad/ops/norm.hpp"
 
 #include "../core/check_eps.hpp"
+#include "channel_norm_common.hpp"
 
 namespace tapegrad {
 
 template <class T>
 InstanceNorm1d<T>::InstanceNorm1d(std::size_t num_features, InstanceNormOptions options)
     : c_(num_features), options_(options) {
-  checked_size("InstanceNorm1d: num_features", num_features);
-  if (num_features == 0) throw ValueError("InstanceNorm1d: num_features must be positive");
+  detail::check_num_features("InstanceNorm1d", num_features);
   detail::check_eps("InstanceNorm1d", options_.eps());
-  if (!(options_.momentum() >= 0 && options_.momentum() <= 1)) {
-    throw ValueError("InstanceNorm1d: momentum must be in [0, 1], got " +
-                     std::to_string(options_.momentum()));
-  }
+  detail::check_momentum("InstanceNorm1d", options_.momentum());
   if (options_.affine()) {
     weight = &this->register_parameter("weight", xt::ones<T>({num_features}));
     bias = &this->register_parameter("bias", xt::zeros<T>({num_features}));
@@ -32,10 +29,7 @@ InstanceNorm1d<T>::InstanceNorm1d(std::size_t num_features, InstanceNormOptions 
 template <class T>
 Var<T> InstanceNorm1d<T>::forward(Tape<T>& t, const Var<T>& x) {
   const Shape& xs = t.shape(x);
-  if (xs.size() != 3 || xs[1] != c_) {
-    throw ShapeError("InstanceNorm1d: expected input of shape (N, " + std::to_string(c_) +
-                     ", L), got input of shape " + shape_str(xs));
-  }
+  detail::check_channel_input("InstanceNorm1d", xs, c_, detail::ChannelInput::sequence);
   if (xs[0] == 0 || xs[2] == 0) {
     throw ShapeError("InstanceNorm1d: expected a non-empty input, got shape " + shape_str(xs));
   }
@@ -44,12 +38,14 @@ Var<T> InstanceNorm1d<T>::forward(Tape<T>& t, const Var<T>& x) {
     throw ValueError("InstanceNorm1d: Expected more than 1 spatial element when training, got input size " +
                      shape_str(xs));
   }
-  const Var<T> w = weight ? t.param(*weight) : Var<T>();
-  const Var<T> b = bias ? t.param(*bias) : Var<T>();
-  if (!use_input_stats) return batch_norm_eval(x, w, b, *running_mean, *running_var, options_.eps());
+  const detail::AffineVars<T> a = detail::bind_affine(t, weight, bias);
+  if (!use_input_stats) {
+    return detail::normalize_with_running_stats(x, a, {running_mean, running_var, num_batches_tracked},
+                                                options_.eps());
+  }
   const bool update = this->is_training() && running_mean;
-  if (!update) return group_norm(x, c_, w, b, options_.eps());
-  Var<T> y = group_norm(x, c_, w, b, options_.eps(), &stats_);  // throws before any update
+  if (!update) return group_norm(x, c_, a.weight, a.bias, options_.eps());
+  Var<T> y = group_norm(x, c_, a.weight, a.bias, options_.eps(), &stats_);  // throws before any update
 
   const std::size_t n = xs[0];
   const double m = options_.momentum(), len = static_cast<double>(xs[2]);

@@ -52,6 +52,23 @@ void Module<T>::add_child(const std::string& name, std::shared_ptr<Module<T>> mo
   children_.emplace_back(name, std::move(module));
 }
 
+template <class T>
+void Module<T>::replace_child(const std::string& name, std::shared_ptr<Module<T>> module) {
+  if (!children_replaceable()) {
+    throw StateError("replace_child: a " + type_name() + " keeps references to its children; its child '" +
+                     name + "' cannot be swapped");
+  }
+  if (!module) throw ValueError("replace_child: '" + name + "' would become a null module");
+  for (auto& entry : children_) {
+    if (entry.first != name) continue;
+    const std::shared_ptr<Module<T>> old = entry.second;  // alive until the layer list is updated
+    entry.second = module;
+    on_replace_child(old.get(), module);
+    return;
+  }
+  throw ValueError("replace_child: " + type_name() + " has no child named '" + name + "'");
+}
+
 // ---- traversal ----
 
 template <class T>

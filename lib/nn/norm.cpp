@@ -1,10 +1,9 @@
 #include "tapegrad/nn/norm.hpp"
 
-#include <cmath>
-
 #include "tapegrad/ops/norm.hpp"
 
 #include "../core/check_eps.hpp"
+#include "channel_norm_common.hpp"
 
 namespace tapegrad {
 
@@ -46,12 +45,9 @@ std::string LayerNorm<T>::extra_repr() const {
 template <class T>
 BatchNorm1d<T>::BatchNorm1d(std::size_t num_features, BatchNormOptions options)
     : c_(num_features), options_(options) {
-  checked_size("BatchNorm1d: num_features", num_features);
-  if (num_features == 0) throw ValueError("BatchNorm1d: num_features must be positive");
+  detail::check_num_features("BatchNorm1d", num_features);
   detail::check_eps("BatchNorm1d", options_.eps());  // here, not only in the op: see check_eps.hpp
-  if (options_.momentum() && !(*options_.momentum() >= 0 && *options_.momentum() <= 1)) {
-    throw ValueError("BatchNorm1d: momentum must be in [0, 1], got " + std::to_string(*options_.momentum()));
-  }
+  detail::check_momentum("BatchNorm1d", options_.momentum());
   if (options_.affine()) {
     weight = &this->register_parameter("weight", xt::ones<T>({num_features}));
     bias = &this->register_parameter("bias", xt::zeros<T>({num_features}));
@@ -66,48 +62,23 @@ BatchNorm1d<T>::BatchNorm1d(std::size_t num_features, BatchNormOptions options)
 template <class T>
 Var<T> BatchNorm1d<T>::forward(Tape<T>& t, const Var<T>& x) {
   const Shape& xs = t.shape(x);
-  if ((xs.size() != 2 && xs.size() != 3) || xs[1] != c_) {
-    throw ShapeError("BatchNorm1d: expected input of shape (N, " + std::to_string(c_) + ") or (N, " +
-                     std::to_string(c_) + ", L), got input of shape " + shape_str(xs));
-  }
+  detail::check_channel_input("BatchNorm1d", xs, c_);
   const bool use_running = !this->is_training() && running_mean;
-  const std::size_t per_channel = xs[0] * (xs.size() == 3 ? xs[2] : 1);
-  if (!use_running && per_channel < 2) {  // checked here too so no parameter gets bound
-    throw StateError("BatchNorm1d: Expected more than 1 value per channel when training, got input size " +
-                     shape_str(xs) + ". Use eval() or a batch of at least 2.");
-  }
-  const Var<T> w = weight ? t.param(*weight) : Var<T>();
-  const Var<T> b = bias ? t.param(*bias) : Var<T>();
-  if (use_running) return batch_norm_eval(x, w, b, *running_mean, *running_var, options_.eps());
+  // here too (batch_norm checks it), so that no parameter gets bound
+  if (!use_running) detail::check_values_per_channel("BatchNorm1d", xs);
+  const detail::AffineVars<T> a = detail::bind_affine(t, weight, bias);
+  const detail::RunningStats<T> running{running_mean, running_var, num_batches_tracked};
+  if (use_running) return detail::normalize_with_running_stats(x, a, running, options_.eps());
 
   // The batch statistics are kept only to update the running ones: an eval forward without
   // running statistics writes nothing into the module, so threads may share it.
   const bool update = this->is_training() && running_mean;
-  if (!update) return batch_norm(x, w, b, options_.eps());
-  Var<T> y = batch_norm(x, w, b, options_.eps(), batch_stats_);  // throws before any update
-
+  if (!update) return batch_norm(x, a.weight, a.bias, options_.eps());
+  Var<T> y = batch_norm(x, a.weight, a.bias, options_.eps(), batch_stats_);  // throws before any update
   // From the double statistics: a float batch variance may exceed FLT_MAX where the running
   // one does not. Anomaly mode refuses an update to NaN or Inf before writing anything.
-  T& count = (*num_batches_tracked)();
-  const double m = options_.momentum() ? *options_.momentum() : 1.0 / (static_cast<double>(count) + 1);
-  const double n = static_cast<double>(per_channel);
-  const double unbias = n / (n - 1);
-  T* rm = running_mean->data();
-  T* rv = running_var->data();
-  const auto new_var = [&](std::size_t c) {
-    return static_cast<T>((1 - m) * rv[c] + m * batch_stats_.var[c] * unbias);
-  };
-  for (std::size_t c = 0; c < c_ && t.detect_anomaly(); ++c) {
-    if (std::isfinite(new_var(c))) continue;
-    throw NumericalError("anomaly: BatchNorm1d's running_var for channel " + std::to_string(c) +
-                         " would become NaN or Inf (batch variance " + std::to_string(batch_stats_.var[c]) +
-                         " in double)");
-  }
-  count += T(1);
-  for (std::size_t c = 0; c < c_; ++c) {
-    rm[c] = static_cast<T>((1 - m) * rm[c] + m * batch_stats_.mean[c]);
-    rv[c] = new_var(c);
-  }
+  detail::update_running_stats<T>("BatchNorm1d", t, running, options_.momentum(), batch_stats_,
+                                  detail::values_per_channel(xs));
   return y;
 }
 

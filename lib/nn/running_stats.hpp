@@ -1,7 +1,7 @@
 #pragma once
 // Internal to lib/nn: BatchNorm's running-statistics update, for the modules that keep
-// BatchNorm's statistics (BatchRenorm1d, GhostBatchNorm1d). The same arithmetic as
-// BatchNorm1d::forward (norm.cpp), so that those modules reproduce BatchNorm1d's bits:
+// BatchNorm's statistics (BatchNorm1d, BatchRenorm1d, GhostBatchNorm1d): one arithmetic, so that
+// the others reproduce BatchNorm1d's bits (the rest they share: channel_norm_common.hpp):
 //   running_mean = (1 - m) running_mean + m * batch_mean
 //   running_var  = (1 - m) running_var  + m * batch_var * n / (n - 1)     (n values per channel)
 //   num_batches_tracked += 1         (m = momentum, or 1 / num_batches_tracked when none)

@@ -45,4 +45,11 @@ class NumericalError : public Error {
   using Error::Error;
 };
 
+// tapegrad::dist: MPI itself reported a failure (a collective, initialisation); the message
+// names the operation and MPI's error string. (Shapes that differ across ranks are ShapeErrors.)
+class DistError : public Error {
+ public:
+  using Error::Error;
+};
+
 }  // namespace tapegrad

@@ -100,7 +100,19 @@ class Module {
   bool is_training() const { return training_ && !EvalModeGuard::active(); }
   void zero_grad();
 
+  // ---- swapping a child (convert_sync_batchnorm) ----
+  // Whether replace_child may swap this module's direct children: Sequential's, yes; a module
+  // that also keeps a reference to its child (a layer built around a BatchNorm1d) says no.
+  virtual bool children_replaceable() const { return false; }
+  // Makes `module` the direct child registered as `name`, in place of the old one (same name,
+  // same position). StateError when !children_replaceable(); ValueError for a null module or a
+  // name that is not a direct child. Nothing changes on throw.
+  void replace_child(const std::string& name, std::shared_ptr<Module<T>> module);
+
  protected:
+  // Called by replace_child after the swap, for a module that keeps its own list of children.
+  virtual void on_replace_child(const Module<T>* /*old_child*/,
+                                const std::shared_ptr<Module<T>>& /*module*/) {}
   Parameter<T>& register_parameter(const std::string& name, xt::xarray<T> value, bool requires_grad = true);
   xt::xarray<T>& register_buffer(const std::string& name, xt::xarray<T> value);
   template <class M>
@@ -168,6 +180,14 @@ class Sequential : public Module<T> {
   }
   Var<T> forward(Tape<T>& t, const Var<T>& x) override;
   std::string type_name() const override { return "Sequential"; }
+  bool children_replaceable() const override { return true; }
+
+ protected:
+  void on_replace_child(const Module<T>* old_child, const std::shared_ptr<Module<T>>& module) override {
+    for (auto& l : layers_) {
+      if (l.get() == old_child) l = module;
+    }
+  }
 
  private:
   std::vector<std::shared_ptr<Module<T>>> layers_;
