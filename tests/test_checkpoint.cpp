@@ -26,6 +26,13 @@ std::shared_ptr<tg::Sequential<float>> make_net(std::size_t in, std::size_t hidd
   return net;
 }
 
+// The number of per-parameter state entries ("state.<i>.<name>") in an optimizer's state_dict.
+std::size_t state_keys(const tg::Optimizer<float>& opt) {
+  std::size_t n = 0;
+  for (const auto& kv : opt.state_dict()) n += kv.first.compare(0, 6, "state.") == 0;
+  return n;
+}
+
 }  // namespace
 
 TEST_CASE("a checkpoint round-trips the model, the Adam state and the step") {
@@ -175,11 +182,18 @@ TEST_CASE(
   train_steps(*target, adam, 3, 4);
   const auto model_before = target->state_dict();
   const auto adam_before = adam.state_dict();
-  // Keys and shapes alone would let it through: Adam's load_state_dict takes the SGD state.
+  // Keys and shapes alone would let it through: Adam's load_state_dict takes the SGD state
+  // without its hyperparameters (with them it refuses SGD's "dampening").
   {
     auto probe = make_net(3, 5, 6);
     tg::Adam<float> probe_adam(probe->parameters(), 0.02);
-    CHECK_NOTHROW(probe_adam.load_state_dict(tg::read_checkpoint<float>(path).optimizer));
+    auto sgd_state = tg::read_checkpoint<float>(path).optimizer;
+    CHECK_THROWS_WITH(probe_adam.load_state_dict(sgd_state),
+                      Contains("unknown hyperparameter \"dampening\""));
+    for (auto it = sgd_state.begin(); it != sgd_state.end();) {
+      it = it->first.compare(0, 6, "group.") == 0 ? sgd_state.erase(it) : std::next(it);
+    }
+    CHECK_NOTHROW(probe_adam.load_state_dict(sgd_state));
   }
   CHECK_THROWS_AS(tg::load_checkpoint(path, *target, &adam), tg::ValueError);
   CHECK_THROWS_WITH(
@@ -196,7 +210,7 @@ TEST_CASE(
   CHECK_THROWS_WITH(tg::load_checkpoint(adam_path, *target, &adamw),
                     Contains("checkpoint was written by Adam; cannot load it into AdamW"));
   check_bitwise_same(target->state_dict(), model_before);
-  CHECK(adamw.state_dict().size() == 1);  // still only "lr"
+  CHECK(state_keys(adamw) == 0);  // still no per-parameter state
 
   // The model alone still loads from it, and the same type loads the optimizer.
   tg::SGD<float> sgd2(target->parameters(), 0.5, tg::SGDOptions{0.9});
@@ -290,7 +304,7 @@ TEST_CASE("an optimizer rejected after the model loaded puts the model back") {
   CHECK_THROWS_WITH(tg::load_checkpoint(path, *target, &partial),
                     Contains("optimizer") && Contains("state.2."));
   check_bitwise_same(target->state_dict(), before);
-  CHECK(partial.state_dict().size() == 1);  // still only "lr": no state was loaded
+  CHECK(state_keys(partial) == 0);  // no state was loaded
   fs::remove_all(dir);
 }
 
@@ -325,5 +339,46 @@ TEST_CASE("files that are not checkpoints, and bad save arguments, are rejected"
   CHECK_THROWS_AS(tg::save_checkpoint(out, *net, nullptr, -1), tg::ValueError);
   CHECK_FALSE(fs::exists(out));
   CHECK_THROWS_AS(tg::save_checkpoint((dir / "no_such_dir" / "x.safetensors").string(), *net), tg::IoError);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("a checkpoint restores the optimizer's hyperparameters exactly, also from a float file") {
+  const auto dir = tgtest::scratch_dir("checkpoint", "hyper");
+  const std::string path = (dir / "ck.safetensors").string();
+  auto net = make_net(3, 5, 1);
+  tg::SGDOptions o;
+  o.momentum = 0.9;
+  o.nesterov = true;
+  o.weight_decay = 1e-4;
+  tg::SGD<float> sgd(net->parameters(), 0.1, o);
+  train_steps(*net, sgd, 2, 1);
+  tg::save_checkpoint(path, *net, &sgd, 2);
+  const auto ck = tg::read_checkpoint<float>(path);
+  CHECK(ck.metadata.at("optimizer.lr") == "0.10000000000000001");
+  CHECK(ck.hyperparameters == sgd.hyperparameters());
+  CHECK(ck.optimizer.at("group.momentum")() == 0.9f);
+
+  auto fresh = make_net(3, 5, 2);
+  tg::SGD<float> other(fresh->parameters(), 0.5);  // built with other hyperparameters
+  CHECK(tg::load_checkpoint(path, *fresh, &other) == 2);
+  CHECK(other.hyperparameters() == sgd.hyperparameters());  // exact: 0.1, not 0.1f
+  train_steps(*net, sgd, 2, 9);
+  train_steps(*fresh, other, 2, 9);
+  check_bitwise_same(fresh->state_dict(), net->state_dict());
+
+  // A hand-made file with a hyperparameter that is not a number is an IoError naming it.
+  tg::TensorMap<float> tensors;
+  for (const auto& kv : ck.model) tensors.emplace("model." + kv.first, kv.second);
+  for (const auto& kv : ck.optimizer) tensors.emplace("optim." + kv.first, kv.second);
+  auto meta = ck.metadata;
+  meta["optimizer.momentum"] = "0.9x";
+  const std::string bad = (dir / "bad.safetensors").string();
+  tg::save_safetensors<float>(bad, tensors, meta);
+  const auto before = other.hyperparameters();
+  CHECK_THROWS_AS(tg::load_checkpoint(bad, *fresh, &other), tg::IoError);
+  CHECK_THROWS_WITH(tg::load_checkpoint(bad, *fresh, &other), Contains("\"optimizer.momentum\" is \"0.9x\""));
+  CHECK(other.hyperparameters() == before);
+  CHECK_THROWS_WITH(tg::save_checkpoint(path, *net, &sgd, 2, {{"optimizer.lr", "1"}}),
+                    Contains("optimizer.lr"));
   fs::remove_all(dir);
 }

@@ -1,6 +1,8 @@
+#include <cstdio>
 #include <limits>
 #include <memory>
 
+#include "expect_error.hpp"
 #include "support.hpp"
 #include "tapegrad/optim/adam.hpp"
 #include "tapegrad/optim/clip.hpp"
@@ -21,6 +23,7 @@ std::unique_ptr<tg::Optimizer<double>> make(const std::string& name, const json&
     s.dampening = o.value("dampening", 0.0);
     s.weight_decay = o.value("weight_decay", 0.0);
     s.nesterov = o.value("nesterov", false);
+    s.maximize = o.value("maximize", false);
     return std::make_unique<tg::SGD<double>>(ps, lr, s);
   }
   if (name == "Adam" || name == "AdamW") {
@@ -30,6 +33,7 @@ std::unique_ptr<tg::Optimizer<double>> make(const std::string& name, const json&
     a.eps = o.value("eps", a.eps);
     a.weight_decay = o.value("weight_decay", a.weight_decay);
     a.amsgrad = o.value("amsgrad", false);
+    a.maximize = o.value("maximize", false);
     if (name == "AdamW") return std::make_unique<tg::AdamW<double>>(ps, lr, a);
     return std::make_unique<tg::Adam<double>>(ps, lr, a);
   }
@@ -38,6 +42,7 @@ std::unique_ptr<tg::Optimizer<double>> make(const std::string& name, const json&
   r.weight_decay = o.value("weight_decay", 0.0);
   r.momentum = o.value("momentum", 0.0);
   r.centered = o.value("centered", false);
+  r.maximize = o.value("maximize", false);
   return std::make_unique<tg::RMSprop<double>>(ps, lr, r);
 }
 }  // namespace
@@ -205,4 +210,154 @@ TEST_CASE("AdamW built from options gets AdamW's weight_decay default 1e-2, as t
 #pragma GCC diagnostic pop
   const double d2 = 1 - 0.1 * 0.05;
   CHECK(after_step(old_options) == std::vector<double>{d2, -2.0 * d2});
+}
+
+TEST_CASE("maximize matches PyTorch 1.13 for SGD, Adam, AdamW and RMSprop, and ascends") {
+  const auto fx = tgtest::load_fixture("optim.json");
+  double worst = 0;
+  int cases = 0;
+  for (const auto& c : fx.at("cases")) {
+    if (!c.at("options").value("maximize", false)) continue;
+    ++cases;
+    std::vector<tg::Parameter<double>> ps;
+    for (const auto& p : c.at("params")) ps.emplace_back(tgtest::to_array(p));
+    auto opt = make(c.at("optimizer"), c.at("options"), {&ps[0], &ps[1]});
+    CHECK(opt->hyperparameters().at("maximize") == 1.0);
+    for (std::size_t s = 0; s < c.at("grads").size(); ++s) {
+      for (std::size_t k = 0; k < ps.size(); ++k)
+        ps[k].mutable_grad() = tgtest::to_array(c.at("grads")[s][k]);
+      opt->step();
+      for (std::size_t k = 0; k < ps.size(); ++k) {
+        worst = std::max(worst, tgtest::max_abs_diff(ps[k].value, tgtest::to_array(c.at("after")[s][k])));
+      }
+    }
+  }
+  std::printf("maximize vs PyTorch 1.13 (%d cases, 6 steps): max |param diff| %.3g\n", cases, worst);
+  CHECK(cases == 5);
+  CHECK(worst < 1e-12);
+  // SGD ascends f(w) = w: w grows by lr per step.
+  tg::Parameter<double> w(xt::xarray<double>({1.0}));
+  tg::SGDOptions up;
+  up.maximize = true;
+  tg::SGD<double> sgd({&w}, 0.5, up);
+  w.mutable_grad() = xt::xarray<double>({1.0});
+  sgd.step();
+  CHECK(w.value(0) == 1.5);
+}
+
+TEST_CASE(
+    "an optimizer's hyperparameters are named as PyTorch's, saved in its state_dict and restored on load") {
+  tg::Parameter<double> w(tgtest::randn({3}, 1));
+  tg::AdamOptions o;
+  o.beta1 = 0.8;
+  o.amsgrad = true;
+  tg::Adam<double> adam({&w}, 0.02, o);
+  const tg::Hyperparameters h = adam.hyperparameters();
+  CHECK(h == tg::Hyperparameters{{"lr", 0.02},
+                                 {"beta1", 0.8},
+                                 {"beta2", 0.999},
+                                 {"eps", 1e-8},
+                                 {"weight_decay", 0.0},
+                                 {"amsgrad", 1.0},
+                                 {"maximize", 0.0}});
+  const auto sd = adam.state_dict();
+  CHECK(sd.at("group.beta1")() == 0.8);
+  CHECK(sd.at("group.amsgrad")() == 1.0);
+  // An Adam built with other hyperparameters takes the saved ones (torch's load_state_dict
+  // restores param_groups), and then steps exactly as the original.
+  tg::Parameter<double> w2(w.value);
+  tg::Adam<double> other({&w2}, 0.5);
+  other.load_state_dict(sd);
+  CHECK(other.hyperparameters() == h);
+  w.mutable_grad() = tgtest::randn({3}, 2);
+  w2.mutable_grad() = w.grad();
+  adam.step();
+  other.step();
+  CHECK((w.value == w2.value));
+  // A state from before hyperparameters were saved (no "group.*") keeps the built ones.
+  auto old = sd;
+  for (const char* k :
+       {"group.beta1", "group.beta2", "group.eps", "group.weight_decay", "group.amsgrad", "group.maximize"}) {
+    old.erase(k);
+  }
+  tg::Adam<double> third({&w2}, 0.5);
+  third.load_state_dict(old);
+  CHECK(third.hyperparameters().at("beta1") == 0.9);
+  CHECK(third.lr() == 0.02);
+  // set_hyperparameters: some of them, all or nothing.
+  tg::SGD<double> sgd({&w}, 0.1);
+  sgd.set_hyperparameters({{"momentum", 0.9}, {"nesterov", 1}, {"lr", 0.3}});
+  CHECK(sgd.hyperparameters().at("nesterov") == 1.0);
+  CHECK(sgd.lr() == 0.3);
+}
+
+TEST_CASE("opt.state(param) shows a parameter's named buffers, as PyTorch's opt.state[p]") {
+  tg::Parameter<double> a(tgtest::randn({2, 3}, 1)), b(tgtest::randn({4}, 2));
+  tg::Adam<double> adam({&a, &b}, 0.01);
+  CHECK(adam.state(a).empty());  // before the first step, as PyTorch's empty dict
+  a.mutable_grad() = tgtest::randn({2, 3}, 3);
+  b.mutable_grad() = tgtest::randn({4}, 4);
+  adam.step();
+  adam.step();
+  const auto& st = adam.state(a);
+  CHECK(st.size() == 3);
+  CHECK(st.at("step")() == 2.0);
+  CHECK(st.at("exp_avg").shape() == a.value.shape());
+  CHECK((st.at("exp_avg_sq") == adam.state_dict().at("state.0.exp_avg_sq")));
+  CHECK(adam.index_of(b) == 1);
+  tg::Parameter<double> c(tgtest::randn({4}, 5));
+  tg::SGD<double> sgd({&c}, 0.1, tg::SGDOptions{0.9});
+  c.mutable_grad() = tgtest::randn({4}, 6);
+  sgd.step();
+  CHECK((sgd.state(c).at("momentum_buffer") == c.grad()));
+}
+
+TEST_CASE(
+    "opt.state of a foreign parameter, an unknown hyperparameter or a bad value is a ValueError naming it; nothing changes") {
+  tg::Parameter<double> a(tgtest::randn({2, 3}, 1)), stranger(tgtest::randn({5}, 2));
+  tg::SGD<double> sgd({&a}, 0.1, tg::SGDOptions{0.9});
+  tgtest::expect_error<tg::ValueError>([&] { sgd.state(stranger); },
+                                       {"SGD", "shape (5)", "not one of the optimizer's 1 parameters"});
+  const auto before = sgd.hyperparameters();
+  tgtest::expect_error<tg::ValueError>(
+      [&] {
+        sgd.set_hyperparameters({{"lr", 0.5}, {"betas", 0.9}});
+      },
+      {"unknown hyperparameter \"betas\"", "momentum"});
+  tgtest::expect_error<tg::ValueError>(
+      [&] {
+        sgd.set_hyperparameters({{"lr", 0.5}, {"nesterov", 2}});
+      },
+      {"nesterov", "0 or 1", "2.0"});
+  tgtest::expect_error<tg::ValueError>(
+      [&] {
+        sgd.set_hyperparameters({{"lr", 0.5}, {"momentum", -1}});
+      },
+      {"momentum", "-1"});
+  tgtest::expect_error<tg::ValueError>(
+      [&] {
+        sgd.set_hyperparameters({{"lr", -0.5}, {"momentum", 0.5}});
+      },
+      {"learning rate", "-0.5"});
+  tg::Adam<double> adam({&a}, 0.01);
+  tgtest::expect_error<tg::ValueError>(
+      [&] {
+        adam.set_hyperparameters({{"beta2", 1.0}});
+      },
+      {"beta parameter at index 1", "1.0"});
+  CHECK(sgd.hyperparameters() == before);
+  CHECK(adam.hyperparameters().at("beta2") == 0.999);
+  // A saved state whose hyperparameter is refused changes nothing either.
+  a.mutable_grad() = tgtest::randn({2, 3}, 3);
+  sgd.step();
+  const auto good = sgd.state_dict();
+  auto bad = good;
+  bad["group.dampening"] = xt::xarray<double>(1.5);
+  bad["lr"] = xt::xarray<double>(0.7);
+  tgtest::expect_error<tg::ValueError>([&] { sgd.load_state_dict(bad); }, {"dampening", "1.5"});
+  bad = good;
+  bad["group.momentum"] = xt::xarray<double>({0.1, 0.2});
+  tgtest::expect_error<tg::ShapeError>([&] { sgd.load_state_dict(bad); },
+                                       {"group.momentum", "one number", "(2)"});
+  CHECK(sgd.state_dict() == good);
 }

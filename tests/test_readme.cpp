@@ -51,6 +51,40 @@ TEST_CASE("README: a model and a training step, as in PyTorch") {
   CHECK(full_loss() < 0.8f * before);
 }
 
+TEST_CASE("README: train_epoch with hooks, a OneCycleLR schedule and a checkpoint") {
+  tg::Generator gen(0);
+  tg::Sequential<float> net;
+  net.emplace_back<tg::Linear<float>>(2, 16, tg::LinearOptions(), gen);
+  net.emplace_back<tg::Tanh<float>>();
+  net.emplace_back<tg::Linear<float>>(16, 2, tg::LinearOptions(), gen);
+  tg::Adam<float> opt(net.parameters(), 1e-3);
+  const auto data = tg::moons<float>(64, 0.1, 1);
+  tg::DataLoader<float> loader(data, 16, true, 2);
+  tg::Tape<float> tape;
+  const auto dir = tgtest::scratch_dir("readme", "hooks");
+  const std::string path = (dir / "run.safetensors").string();
+
+  const tg::LossFn<float> loss_fn = [&](tg::Tape<float>& t, const tg::Batch<float>& b) {
+    return tg::cross_entropy(net(t, t.input(b.inputs)), b.labels);
+  };
+  tg::OneCycleLR<float> sched(opt, /*max_lr=*/0.01, /*total_steps=*/10 * loader.size());
+  tg::StepHooks<float> hooks;
+  hooks.before_step = [](std::size_t, double, tg::Optimizer<float>& o) {
+    tg::clip_grad_norm(o.params(), 1.0);
+  };
+  hooks.after_step = [&](std::size_t, double, tg::Optimizer<float>&) { sched.step(); };
+  for (int epoch = 0; epoch < 10; ++epoch) tg::train_epoch(loader, opt, tape, loss_fn, hooks);
+  tg::save_checkpoint(path, net, opt, sched, /*step=*/10 * loader.size());
+  tg::Adam<float> opt2(net.parameters(), 0.5);
+  tg::OneCycleLR<float> sched2(opt2, 0.3, 7);
+  std::int64_t step = tg::load_checkpoint(path, net, opt2, sched2);
+  CHECK(step == 40);
+  CHECK(sched2.last_epoch() == 40);
+  CHECK(opt2.lr() == Approx(sched.lr_at(40)));
+  CHECK(sched2.state_dict() == sched.state_dict());
+  std::filesystem::remove_all(dir);
+}
+
 TEST_CASE("README: checking a gradient") {
   auto r = tg::gradcheck(
       [](tg::Tape<double>&, const std::vector<tg::Var<double>>& v) {

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "expect_error.hpp"
 #include "support.hpp"
 
 namespace tg = tapegrad;
@@ -267,4 +268,84 @@ TEST_CASE("an RNN trained on next-step sine prediction with a fixed seed beats r
   INFO("test MSE " << mse << ", repeat-the-last-value MSE " << last_value);
   CHECK(last_value > 0.05);
   CHECK(mse < last_value / 5);
+}
+
+TEST_CASE(
+    "train_epoch's hooks run after backward and after each step: clipping in the hook equals a hand-written loop") {
+  // Two identical models: one trained by train_epoch with clip_grad_norm in before_step and a
+  // per-batch StepLR in after_step, one by the loop written out. Weights must agree bit for bit.
+  const xt::xarray<double> xs = tgtest::randn({12, 3}, 5, 3.0), ys = tgtest::randn({12, 1}, 6, 3.0);
+  tg::Dataset<double> data(xs, ys);
+  const xt::xarray<double> w0 = tgtest::randn({3, 1}, 7);
+  tg::Parameter<double> w(w0), w_ref(w0);
+  tg::SGD<double> opt({&w}, 0.1, tg::SGDOptions{0.9}), opt_ref({&w_ref}, 0.1, tg::SGDOptions{0.9});
+  tg::StepLR<double> sched(opt, 2, 0.5), sched_ref(opt_ref, 2, 0.5);
+  const auto loss_of = [](tg::Tape<double>& t, tg::Parameter<double>& p, const tg::Batch<double>& b) {
+    return tg::mse_loss(tg::matmul(t.input(b.inputs), t.param(p)), t.constant(b.targets));
+  };
+  std::vector<std::size_t> before_steps, after_steps;
+  std::vector<double> norms, losses;
+  tg::StepHooks<double> hooks;
+  hooks.before_step = [&](std::size_t step, double loss, tg::Optimizer<double>& o) {
+    before_steps.push_back(step);
+    losses.push_back(loss);
+    norms.push_back(tg::clip_grad_norm(o.params(), 1.0));
+  };
+  hooks.after_step = [&](std::size_t step, double, tg::Optimizer<double>&) {
+    after_steps.push_back(step);
+    sched.step();
+  };
+  tg::DataLoader<double> loader(data, 3);
+  tg::Tape<double> tape;
+  const tg::LossFn<double> fn = [&](tg::Tape<double>& t, const tg::Batch<double>& b) {
+    return loss_of(t, w, b);
+  };
+  const auto stats = tg::train_epoch(loader, opt, tape, fn, hooks);
+  CHECK(stats.steps == 4);
+  CHECK(before_steps == std::vector<std::size_t>{0, 1, 2, 3});
+  CHECK(after_steps == before_steps);
+  CHECK(sched.last_epoch() == 4);
+
+  tg::DataLoader<double> loader_ref(data, 3);
+  tg::Tape<double> t;
+  std::size_t k = 0;
+  bool clipped = false;
+  for (const auto& b : loader_ref) {
+    t.reset();
+    auto loss = loss_of(t, w_ref, b);
+    CHECK(loss.item() == losses[k]);
+    opt_ref.zero_grad();
+    t.backward(loss);
+    const double norm = tg::clip_grad_norm(opt_ref.params(), 1.0);
+    CHECK(norm == norms[k]);
+    clipped = clipped || norm > 1.0;
+    opt_ref.step();
+    sched_ref.step();
+    ++k;
+  }
+  CHECK(clipped);  // the clipping did something
+  CHECK((w.value == w_ref.value));
+  CHECK(opt.lr() == opt_ref.lr());
+}
+
+TEST_CASE("an exception from a step hook ends the epoch there; before_step's skips that batch's step") {
+  tg::Parameter<double> w(tgtest::randn({1, 1}, 9));
+  tg::SGD<double> opt({&w}, 0.1);
+  tg::Dataset<double> data(tgtest::randn({4, 1}, 1), tgtest::randn({4, 1}, 2));
+  tg::DataLoader<double> loader(data, 1);
+  tg::Tape<double> tape;
+  const tg::LossFn<double> fn = [&](tg::Tape<double>& t, const tg::Batch<double>& b) {
+    return tg::mse_loss(tg::matmul(t.input(b.inputs), t.param(w)), t.constant(b.targets));
+  };
+  tg::StepHooks<double> hooks;
+  hooks.before_step = [&](std::size_t step, double, tg::Optimizer<double>&) {
+    if (step == 2) throw tg::ValueError("stop at step " + std::to_string(step));
+  };
+  xt::xarray<double> after_two;
+  hooks.after_step = [&](std::size_t step, double, tg::Optimizer<double>&) {
+    if (step == 1) after_two = w.value;
+  };
+  tgtest::expect_error<tg::ValueError>([&] { tg::train_epoch(loader, opt, tape, fn, hooks); },
+                                       {"stop at step 2"});
+  CHECK((w.value == after_two));  // the third batch's step was not taken
 }

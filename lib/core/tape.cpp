@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <limits>
 #include <sstream>
 
 #include "strided.hpp"
+#include "tapegrad/core/warning.hpp"
 
 namespace tapegrad {
 
@@ -419,6 +421,7 @@ void Tape<T>::run_backward(const Var<T>& out, const xt::xarray<T>* upstream, Bac
                      ") does not require grad: none of the inputs it was computed from "
                      "requires grad, or it was computed under NoGradGuard");
   }
+  const std::size_t sweeps = check_growth();
   mark_reached(nodes_, top);
   clear_reached_grads(nodes_, top);
   const xt::xarray<T>* root_grad = seed_root(root, upstream);
@@ -432,6 +435,33 @@ void Tape<T>::run_backward(const Var<T>& out, const xt::xarray<T>* upstream, Bac
     if (detect_anomaly_) check_finite_input_grads(n, i);
   }
   finish_backward(nodes_, top, options.retain_graph, detect_anomaly_);
+  growing_sweeps_ = sweeps;
+  swept_size_ = size_;
+}
+
+template <class T>
+std::size_t Tape<T>::check_growth() {
+  const bool growing = swept_size_ > 0 && size_ > swept_size_;
+  const std::size_t sweeps = growing_sweeps_ + (growing ? 1 : 0);
+  if (!growing) return sweeps;
+  const TapeGrowthCheck c = tape_growth_check();
+  if (c.mode == TapeGrowthMode::off || sweeps < c.min_sweeps) return sweeps;
+  if (c.mode == TapeGrowthMode::warn && growth_warned_) return sweeps;
+  const std::size_t bytes = bytes_allocated();
+  if (size_ < c.min_nodes && bytes < c.min_bytes) return sweeps;
+  char mb[32];
+  std::snprintf(mb, sizeof mb, "%.1f MB", static_cast<double>(bytes) / (1 << 20));
+  const std::string msg =
+      "tapegrad: backward() was called at least " + std::to_string(sweeps + 1) +
+      " times on one tape without tape.reset(), each time on new nodes recorded on top of the "
+      "previous graph: the tape now holds " +
+      std::to_string(size_) + " nodes (" + mb +
+      ") and keeps growing. Call tape.reset() at the start of every training step. (Shown once per "
+      "tape; set_tape_growth_check in tapegrad/core/warning.hpp turns it off or into an error.)";
+  if (c.mode == TapeGrowthMode::error) throw StateError(msg);
+  growth_warned_ = true;
+  emit_warning(msg);
+  return sweeps;
 }
 
 template <class T>
@@ -530,6 +560,8 @@ void sum_to_add(const xt::xarray<T>& g, xt::xarray<T>& acc) {
 template <class T>
 void Tape<T>::reset() {
   size_ = 0;
+  swept_size_ = 0;
+  growing_sweeps_ = 0;
   bound_params_.clear();
   ++generation_;
 }
@@ -542,6 +574,7 @@ void Tape<T>::truncate(std::size_t n) {
   }
   if (n == size_) return;  // nothing dropped: every Var of this generation stays valid
   size_ = n;
+  swept_size_ = std::min(swept_size_, n);
   // Nodes below n keep their stamp (their Vars stay valid); whatever is recorded next into the
   // slots n.. gets the new one, which no Var of a dropped node carries.
   ++generation_;

@@ -39,6 +39,29 @@ AdamW<T>::AdamW(std::vector<Parameter<T>*> params, double lr, AdamWOptions optio
     : Adam<T>(std::move(params), lr, options, true, "AdamW") {}
 
 template <class T>
+Hyperparameters Adam<T>::options() const {
+  return {{"beta1", options_.beta1},
+          {"beta2", options_.beta2},
+          {"eps", options_.eps},
+          {"weight_decay", options_.weight_decay},
+          {"amsgrad", options_.amsgrad ? 1.0 : 0.0},
+          {"maximize", options_.maximize ? 1.0 : 0.0}};
+}
+
+template <class T>
+void Adam<T>::set_options(const Hyperparameters& values) {
+  AdamOptions o = options_;
+  this->read_option(values, "beta1", o.beta1);
+  this->read_option(values, "beta2", o.beta2);
+  this->read_option(values, "eps", o.eps);
+  this->read_option(values, "weight_decay", o.weight_decay);
+  this->read_flag(values, "amsgrad", o.amsgrad);
+  this->read_flag(values, "maximize", o.maximize);
+  check_adam(this->name(), o);
+  options_ = o;
+}
+
+template <class T>
 void Adam<T>::update(std::size_t i, Parameter<T>& p) {
   T& step = this->state(i, "step")();
   step += T(1);
@@ -52,9 +75,9 @@ void Adam<T>::update(std::size_t i, Parameter<T>& p) {
           eps = static_cast<T>(options_.eps);
   const T bc1 = T(1) - std::pow(b1, step);
   const T bc2_sqrt = std::sqrt(T(1) - std::pow(b2, step));
-  const T step_size = lr / bc1;
+  const T step_size = lr / bc1, sign = options_.maximize ? T(-1) : T(1);
   for (std::size_t j = 0, n = p.value.size(); j < n; ++j) {
-    T g = grad[j];
+    T g = sign * grad[j];
     if (decoupled_)
       w[j] *= T(1) - lr * wd;
     else

@@ -38,6 +38,17 @@ bool parse_state_key(const std::string& key, std::size_t count, std::size_t& ind
   return true;
 }
 
+const std::string kGroupPrefix = "group.";
+
+// The one value of a scalar entry ("lr", "group.<name>"), else a ShapeError naming the key.
+template <class T>
+T single_value(const std::string& who, const std::string& key, const xt::xarray<T>& v) {
+  if (v.size() != 1) {
+    throw ShapeError(who + ": \"" + key + "\" must hold one number; got shape " + shape_str(v.shape()));
+  }
+  return *v.data();
+}
+
 }  // namespace
 
 template <class T>
@@ -123,9 +134,67 @@ xt::xarray<T>& Optimizer<T>::state(std::size_t i, const std::string& name) {
 }
 
 template <class T>
+Hyperparameters Optimizer<T>::hyperparameters() const {
+  Hyperparameters h = options();
+  h["lr"] = lr_;
+  return h;
+}
+
+template <class T>
+void Optimizer<T>::set_hyperparameters(const Hyperparameters& values) {
+  const Hyperparameters known = hyperparameters();
+  Hyperparameters opts;
+  for (const auto& [key, v] : values) {
+    if (!known.count(key)) {
+      std::string names;
+      for (const auto& kv : known) names += (names.empty() ? "" : ", ") + kv.first;
+      throw ValueError(std::string(name_) + ": unknown hyperparameter \"" + key + "\" (it has " + names +
+                       ")");
+    }
+    if (key != "lr") opts[key] = v;
+  }
+  const auto lr = values.find("lr");
+  if (lr != values.end()) check_nonnegative(name_, "learning rate", lr->second);
+  set_options(opts);  // validates all of them before it changes any
+  if (lr != values.end()) lr_ = lr->second;
+}
+
+template <class T>
+void Optimizer<T>::read_option(const Hyperparameters& values, const char* key, double& field) {
+  const auto it = values.find(key);
+  if (it != values.end()) field = it->second;
+}
+
+template <class T>
+void Optimizer<T>::read_flag(const Hyperparameters& values, const char* key, bool& field) const {
+  const auto it = values.find(key);
+  if (it == values.end()) return;
+  if (it->second != 0 && it->second != 1) {
+    throw ValueError(std::string(name_) + ": the flag \"" + key + "\" must be 0 or 1, got " +
+                     std::to_string(it->second));
+  }
+  field = it->second == 1;
+}
+
+template <class T>
+std::size_t Optimizer<T>::index_of(const Parameter<T>& p) const {
+  for (std::size_t i = 0; i < params_.size(); ++i) {
+    if (params_[i] == &p) return i;
+  }
+  throw ValueError(std::string(name_) + ": this parameter (shape " + shape_str(p.value.shape()) +
+                   ") is not one of the optimizer's " + std::to_string(params_.size()) + " parameters");
+}
+
+template <class T>
+const std::map<std::string, xt::xarray<T>>& Optimizer<T>::state(const Parameter<T>& p) const {
+  return state_[index_of(p)];
+}
+
+template <class T>
 StateDict<T> Optimizer<T>::state_dict() const {
   StateDict<T> out;
   out["lr"] = xt::xarray<T>(static_cast<T>(lr_));
+  for (const auto& [key, v] : options()) out[kGroupPrefix + key] = xt::xarray<T>(static_cast<T>(v));
   for (std::size_t i = 0; i < state_.size(); ++i) {
     for (const auto& [name, v] : state_[i]) out["state." + std::to_string(i) + "." + name] = v;
   }
@@ -136,12 +205,14 @@ template <class T>
 void Optimizer<T>::load_state_dict(const StateDict<T>& state) {
   const std::string who = std::string(name_) + ".load_state_dict";
   if (!state.count("lr")) throw ValueError(who + ": missing key \"lr\"");
-  if (state.at("lr").size() != 1) {  // read below with operator(): must hold exactly one value
-    throw ShapeError(who + ": \"lr\" must hold one number; got shape " + shape_str(state.at("lr").shape()));
-  }
   std::vector<std::map<std::string, xt::xarray<T>>> next(params_.size());
+  Hyperparameters group;
   for (const auto& [key, v] : state) {
     if (key == "lr") continue;
+    if (key.compare(0, kGroupPrefix.size(), kGroupPrefix) == 0) {
+      group[key.substr(kGroupPrefix.size())] = static_cast<double>(single_value(who, key, v));
+      continue;
+    }
     std::size_t i = 0;
     std::string name;
     if (!parse_state_key(key, params_.size(), i, name)) {
@@ -157,9 +228,8 @@ void Optimizer<T>::load_state_dict(const StateDict<T>& state) {
     }
     next[i][name] = v;
   }
-  const double lr = static_cast<double>(*state.at("lr").data());
-  check_nonnegative(name_, "learning rate", lr);
-  lr_ = lr;
+  group["lr"] = static_cast<double>(single_value(who, "lr", state.at("lr")));
+  set_hyperparameters(group);  // validates all before it changes any; the last that can throw
   state_ = std::move(next);
 }
 

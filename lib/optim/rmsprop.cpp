@@ -8,15 +8,43 @@
 namespace tapegrad {
 
 template <class T>
+void RMSprop<T>::check(const RMSpropOptions& o) const {
+  this->check_nonnegative("RMSprop", "epsilon value", o.eps);
+  this->check_nonnegative("RMSprop", "momentum value", o.momentum);
+  this->check_nonnegative("RMSprop", "weight_decay value", o.weight_decay);
+  // alpha > 1 would weight the new g^2 by 1 - alpha < 0: a negative square average, sqrt NaN.
+  if (!(o.alpha >= 0 && o.alpha <= 1)) {
+    throw ValueError("RMSprop: invalid alpha value (must be in [0, 1]): " + std::to_string(o.alpha));
+  }
+}
+
+template <class T>
 RMSprop<T>::RMSprop(std::vector<Parameter<T>*> params, double lr, RMSpropOptions options)
     : Optimizer<T>(std::move(params), lr, "RMSprop"), options_(options) {
-  this->check_nonnegative("RMSprop", "epsilon value", options_.eps);
-  this->check_nonnegative("RMSprop", "momentum value", options_.momentum);
-  this->check_nonnegative("RMSprop", "weight_decay value", options_.weight_decay);
-  // alpha > 1 would weight the new g^2 by 1 - alpha < 0: a negative square average, sqrt NaN.
-  if (!(options_.alpha >= 0 && options_.alpha <= 1)) {
-    throw ValueError("RMSprop: invalid alpha value (must be in [0, 1]): " + std::to_string(options_.alpha));
-  }
+  check(options_);
+}
+
+template <class T>
+Hyperparameters RMSprop<T>::options() const {
+  return {{"alpha", options_.alpha},
+          {"eps", options_.eps},
+          {"weight_decay", options_.weight_decay},
+          {"momentum", options_.momentum},
+          {"centered", options_.centered ? 1.0 : 0.0},
+          {"maximize", options_.maximize ? 1.0 : 0.0}};
+}
+
+template <class T>
+void RMSprop<T>::set_options(const Hyperparameters& values) {
+  RMSpropOptions o = options_;
+  this->read_option(values, "alpha", o.alpha);
+  this->read_option(values, "eps", o.eps);
+  this->read_option(values, "weight_decay", o.weight_decay);
+  this->read_option(values, "momentum", o.momentum);
+  this->read_flag(values, "centered", o.centered);
+  this->read_flag(values, "maximize", o.maximize);
+  check(o);
+  options_ = o;
 }
 
 template <class T>
@@ -29,9 +57,9 @@ void RMSprop<T>::update(std::size_t i, Parameter<T>& p) {
   const T* grad = p.grad().data();
   const T lr = static_cast<T>(this->lr()), wd = static_cast<T>(options_.weight_decay);
   const T alpha = static_cast<T>(options_.alpha), eps = static_cast<T>(options_.eps);
-  const T mom = static_cast<T>(options_.momentum);
+  const T mom = static_cast<T>(options_.momentum), sign = options_.maximize ? T(-1) : T(1);
   for (std::size_t j = 0, n = p.value.size(); j < n; ++j) {
-    const T g = grad[j] + wd * w[j];
+    const T g = sign * grad[j] + wd * w[j];
     sq[j] = alpha * sq[j] + (T(1) - alpha) * g * g;
     T denom;
     if (avg) {

@@ -12,6 +12,13 @@ namespace tapegrad {
 template <class T>
 EpochStats train_epoch(DataLoader<T>& loader, Optimizer<T>& optimizer, Tape<T>& tape,
                        const LossFn<T>& loss_fn, ProgressLine* progress, std::size_t epoch) {
+  return train_epoch(loader, optimizer, tape, loss_fn, StepHooks<T>{}, progress, epoch);
+}
+
+template <class T>
+EpochStats train_epoch(DataLoader<T>& loader, Optimizer<T>& optimizer, Tape<T>& tape,
+                       const LossFn<T>& loss_fn, const StepHooks<T>& hooks, ProgressLine* progress,
+                       std::size_t epoch) {
   EpochStats stats;
   double loss_sum = 0;
   for (const Batch<T>& batch : loader) {
@@ -24,7 +31,9 @@ EpochStats train_epoch(DataLoader<T>& loader, Optimizer<T>& optimizer, Tape<T>& 
     const double value = static_cast<double>(loss.item());
     optimizer.zero_grad();
     tape.backward(loss);
+    if (hooks.before_step) hooks.before_step(stats.steps, value, optimizer);
     optimizer.step();
+    if (hooks.after_step) hooks.after_step(stats.steps, value, optimizer);
     loss_sum += value;
     ++stats.steps;
     stats.examples += batch.size();
@@ -85,6 +94,8 @@ double classification_accuracy(Module<T>& model, const Dataset<T>& data, std::si
 #define TAPEGRAD_INSTANTIATE(T)                                                                 \
   template EpochStats train_epoch<T>(DataLoader<T>&, Optimizer<T>&, Tape<T>&, const LossFn<T>&, \
                                      ProgressLine*, std::size_t);                               \
+  template EpochStats train_epoch<T>(DataLoader<T>&, Optimizer<T>&, Tape<T>&, const LossFn<T>&, \
+                                     const StepHooks<T>&, ProgressLine*, std::size_t);          \
   template double classification_accuracy<T>(Module<T>&, const Dataset<T>&, std::size_t);       \
   template std::vector<std::int64_t> argmax_rows<T>(const xt::xarray<T>&);
 TAPEGRAD_INSTANTIATE(float)

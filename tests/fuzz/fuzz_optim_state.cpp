@@ -3,7 +3,8 @@
 // Input: byte 0 picks the optimizer (even: SGD with momentum, odd: Adam); the rest is a
 // safetensors file (load_safetensors_from_bytes<float>) whose tensors are the state dict.
 // Properties: a rejected state is a tapegrad::Error and leaves the optimizer's state_dict() and
-// learning rate bit-identical; an accepted one is exactly what state_dict() then returns ("lr" as a scalar), and
+// learning rate bit-identical; an accepted one is exactly what state_dict() then returns ("lr" and
+// "group.*" hyperparameters as scalars, those it leaves out as they were), and
 // a step() afterwards either works or throws a tapegrad::Error.
 #include <cstddef>
 #include <cstdint>
@@ -39,8 +40,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     return 0;
   }
-  // "lr" may come as any one-element shape; state_dict() writes it as a scalar.
+  // "lr" and "group.<name>" may come as any one-element shape; state_dict() writes them as
+  // scalars, and the hyperparameters a state leaves out keep the optimizer's values.
   state["lr"] = xt::xarray<float>(*state.at("lr").data());
+  for (const auto& [k, v] : opt->state_dict()) {
+    if (k.compare(0, 6, "group.") != 0) continue;
+    const auto it = state.find(k);
+    state[k] = it == state.end() ? v : xt::xarray<float>(*it->second.data());
+  }
   if (!fuzz::same(state, opt->state_dict(), key)) {
     fuzz::fail("fuzz_optim_state", "the loaded state is not what state_dict() returns", key);
   }

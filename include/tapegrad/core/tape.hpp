@@ -333,6 +333,9 @@ class Tape {
   template <class It>
   Recorder<T> record_range(const char* op, It first, It last);
   void run_backward(const Var<T>& out, const xt::xarray<T>* upstream, BackwardOptions options);
+  // The forgotten-reset() check (core/warning.hpp): warns once or throws; returns the count of
+  // growing sweeps including this backward.
+  std::size_t check_growth();
   void check_finite_output(const Node<T>& n, std::size_t index) const;
   void check_finite_input_grads(const Node<T>& n, std::size_t index) const;
   std::string input_shapes(const Node<T>& n) const;
@@ -345,6 +348,11 @@ class Tape {
   // stamp that no Var of its earlier occupant has.
   std::uint64_t generation_ = 1;
   bool detect_anomaly_ = false;
+  // For check_growth: size_ after the last backward since reset() (0: none), the backwards
+  // since reset() that found new nodes on top of it, and whether this tape has warned.
+  std::size_t swept_size_ = 0;
+  std::size_t growing_sweeps_ = 0;
+  bool growth_warned_ = false;
   friend struct detail::TapeTestAccess;  // tests: start a generation near 2^32
 };
 

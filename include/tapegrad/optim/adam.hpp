@@ -9,10 +9,11 @@ struct AdamOptions {
   double eps = 1e-8;
   double weight_decay = 0;  // Adam: L2 added to the grad; AdamW: decoupled (AdamWOptions: 1e-2)
   bool amsgrad = false;
+  bool maximize = false;  // ascend: the grad's sign is flipped first (PyTorch 1.13's maximize)
 };
 
 // torch.optim.Adam (step t counted per parameter):
-//   g = grad + weight_decay * p
+//   g = grad (maximize: -grad) + weight_decay * p
 //   m = b1 m + (1 - b1) g;   v = b2 v + (1 - b2) g^2;   (amsgrad: vmax = max(vmax, v))
 //   p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
 template <class T>
@@ -23,6 +24,8 @@ class Adam : public Optimizer<T> {
  protected:
   Adam(std::vector<Parameter<T>*> params, double lr, AdamOptions options, bool decoupled, const char* name);
   void update(std::size_t i, Parameter<T>& p) override;
+  Hyperparameters options() const override;
+  void set_options(const Hyperparameters& values) override;
 
  private:
   AdamOptions options_;

@@ -9,10 +9,11 @@ struct RMSpropOptions {
   double weight_decay = 0;
   double momentum = 0;
   bool centered = false;
+  bool maximize = false;  // ascend: the grad's sign is flipped first (PyTorch 1.13's maximize)
 };
 
 // torch.optim.RMSprop:
-//   g = grad + weight_decay * p
+//   g = grad (maximize: -grad) + weight_decay * p
 //   s = alpha s + (1 - alpha) g^2
 //   centered: a = alpha a + (1 - alpha) g;  d = sqrt(s - a^2) + eps;  else d = sqrt(s) + eps
 //   momentum > 0: buf = momentum buf + g / d;  p -= lr buf;   else p -= lr g / d
@@ -23,6 +24,9 @@ class RMSprop : public Optimizer<T> {
 
  private:
   void update(std::size_t i, Parameter<T>& p) override;
+  Hyperparameters options() const override;
+  void set_options(const Hyperparameters& values) override;
+  void check(const RMSpropOptions& o) const;
   RMSpropOptions options_;
 };
 

@@ -7,6 +7,7 @@
 // optimizer refuses it (say gamma^k overflowed to infinity), throws with last_epoch() and the
 // lr unchanged.
 #include <cstdint>
+#include <map>
 #include <string>
 
 #include "tapegrad/core/error.hpp"
@@ -14,13 +15,34 @@
 
 namespace tapegrad {
 
+// A scheduler's state, PyTorch's scheduler.state_dict() as text: each entry's value is a
+// number written so that it reads back exactly ("%.17g": "0.10000000000000001", "inf") or a
+// word ("min", "cos"). Keys follow PyTorch 1.13 where it has them: "last_epoch", "base_lrs"
+// (this library keeps one parameter group: one number), and each scheduler's own fields
+// ("step_size", "gamma", "T_max", "eta_min", ...). Checkpoints store it as metadata.
+using SchedulerState = std::map<std::string, std::string>;
+
+// What every scheduler has, so that a checkpoint can save and restore any of them.
+class Scheduler {
+ public:
+  virtual ~Scheduler() = default;
+  // The class name ("StepLR", "OneCycleLR", ...): a checkpoint records it.
+  virtual const char* name() const = 0;
+  virtual SchedulerState state_dict() const = 0;
+  // Restores a state_dict() of the same kind of scheduler, all or nothing: a missing or
+  // unknown key, a value that is not a number (or not one of the allowed words), or a value the
+  // constructor would refuse is a ValueError naming the key and the value, and then nothing
+  // changed. Like PyTorch's, it does not touch the optimizer: its lr (and momentum) come from
+  // the optimizer's own state (load both, as a checkpoint does).
+  virtual void load_state_dict(const SchedulerState& state) = 0;
+};
+
 template <class T>
-class LRScheduler {
+class LRScheduler : public Scheduler {
  public:
   explicit LRScheduler(Optimizer<T>& opt) : opt_(opt), base_lr_(opt.lr()) {}
-  virtual ~LRScheduler() = default;
   void step() {
-    opt_.set_lr(lr_at(epoch_ + 1));  // throws before changing anything if the lr is refused
+    apply(epoch_ + 1);  // throws before changing anything if the lr is refused
     ++epoch_;
   }
   std::int64_t last_epoch() const { return epoch_; }
@@ -28,8 +50,21 @@ class LRScheduler {
   // The learning rate after `epoch` scheduler steps (epoch >= 0, else a ValueError).
   virtual double lr_at(std::int64_t epoch) const = 0;
 
+  // "last_epoch", "base_lrs" and the fields of fields().
+  SchedulerState state_dict() const override;
+  void load_state_dict(const SchedulerState& state) override;
+
  protected:
-  void init() { opt_.set_lr(lr_at(0)); }
+  explicit LRScheduler(Optimizer<T>& opt, double base_lr) : opt_(opt), base_lr_(base_lr) {}
+  void init() { apply(0); }
+  // Sets the optimizer's lr (and whatever else the scheduler drives) for `epoch`, all or nothing.
+  virtual void apply(std::int64_t epoch) { opt_.set_lr(lr_at(epoch)); }
+  Optimizer<T>& optimizer() const { return opt_; }
+  // The scheduler's own fields by PyTorch's names.
+  virtual SchedulerState fields() const = 0;
+  // Parses and validates every field of `state` (all of fields()'s keys are there, checked by
+  // the caller) and sets them, or throws ValueError and changes nothing.
+  virtual void load_fields(const SchedulerState& state) = 0;
   // Throws ValueError for a negative epoch: `who` names the scheduler.
   static void check_epoch(const char* who, std::int64_t epoch) {
     if (epoch < 0) {
@@ -51,6 +86,11 @@ class StepLR : public LRScheduler<T> {
  public:
   StepLR(Optimizer<T>& opt, std::int64_t step_size, double gamma = 0.1);
   double lr_at(std::int64_t epoch) const override;
+  const char* name() const override { return "StepLR"; }
+
+ protected:
+  SchedulerState fields() const override;
+  void load_fields(const SchedulerState& state) override;
 
  private:
   std::int64_t step_size_;
@@ -65,6 +105,11 @@ class CosineAnnealingLR : public LRScheduler<T> {
  public:
   CosineAnnealingLR(Optimizer<T>& opt, std::int64_t t_max, double eta_min = 0);
   double lr_at(std::int64_t epoch) const override;
+  const char* name() const override { return "CosineAnnealingLR"; }
+
+ protected:
+  SchedulerState fields() const override;
+  void load_fields(const SchedulerState& state) override;
 
  private:
   std::int64_t t_max_;
@@ -80,12 +125,19 @@ class LinearLR : public LRScheduler<T> {
   LinearLR(Optimizer<T>& opt, double start_factor = 1.0 / 3, double end_factor = 1.0,
            std::int64_t total_iters = 5);
   double lr_at(std::int64_t epoch) const override;
+  const char* name() const override { return "LinearLR"; }
+
+ protected:
+  SchedulerState fields() const override;
+  void load_fields(const SchedulerState& state) override;
 
  private:
   double start_, end_;
   std::int64_t total_;
 };
 
+extern template class LRScheduler<float>;
+extern template class LRScheduler<double>;
 extern template class StepLR<float>;
 extern template class StepLR<double>;
 extern template class CosineAnnealingLR<float>;

@@ -8,10 +8,11 @@ struct SGDOptions {
   double dampening = 0;
   double weight_decay = 0;
   bool nesterov = false;
+  bool maximize = false;  // ascend: the grad's sign is flipped first (PyTorch 1.13's maximize)
 };
 
 // torch.optim.SGD:
-//   g = grad + weight_decay * p
+//   g = grad (maximize: -grad) + weight_decay * p
 //   buf = g on the first step, else momentum * buf + (1 - dampening) * g
 //   g = g + momentum * buf (nesterov) or buf (momentum > 0)
 //   p -= lr * g
@@ -22,6 +23,8 @@ class SGD : public Optimizer<T> {
 
  private:
   void update(std::size_t i, Parameter<T>& p) override;
+  Hyperparameters options() const override;
+  void set_options(const Hyperparameters& values) override;
   SGDOptions options_;
 };
 

@@ -35,6 +35,29 @@ template <class T>
 EpochStats train_epoch(DataLoader<T>& loader, Optimizer<T>& optimizer, Tape<T>& tape,
                        const LossFn<T>& loss_fn, ProgressLine* progress = nullptr, std::size_t epoch = 0);
 
+// Per-step hooks, each called with the step's index in this epoch (0-based), its loss and the
+// optimizer. Either may be empty.
+template <class T>
+using StepHook = std::function<void(std::size_t step, double loss, Optimizer<T>& optimizer)>;
+template <class T>
+struct StepHooks {
+  // After tape.backward(loss), before optimizer.step(): the grads are this batch's (clip them
+  // here: clip_grad_norm(optimizer.params(), 1.0)).
+  StepHook<T> before_step;
+  // After optimizer.step(): a per-batch scheduler's step(), logging.
+  StepHook<T> after_step;
+};
+
+// train_epoch with hooks:
+//   tape.reset(); loss = loss_fn(tape, batch); optimizer.zero_grad(); tape.backward(loss);
+//   hooks.before_step(i, loss, optimizer); optimizer.step(); hooks.after_step(i, loss, optimizer);
+// An exception from a hook ends the epoch there and propagates (before_step's: this batch's
+// step not taken).
+template <class T>
+EpochStats train_epoch(DataLoader<T>& loader, Optimizer<T>& optimizer, Tape<T>& tape,
+                       const LossFn<T>& loss_fn, const StepHooks<T>& hooks, ProgressLine* progress = nullptr,
+                       std::size_t epoch = 0);
+
 // The fraction of examples of a classification dataset whose largest logit is at their
 // label, in batches of `batch_size`, without recording gradients. The forwards run as in eval
 // mode whatever the model's mode (as PyTorch code does with model.eval() ... model.train()),
