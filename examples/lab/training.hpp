@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -94,6 +95,40 @@ std::vector<std::pair<std::string, std::string>> sgd_params(const TrainConfig& c
 std::function<std::vector<std::pair<std::string, double>>()> classifier_fn(
     const TrainConfig& cfg, const std::vector<std::string>& metrics, const tg::Dataset<float>& train,
     const tg::Dataset<float>& test);
+
+// --- MNIST (sections 7 and 8) ----------------------------------------------------------------
+
+// A seeded train/test split of MNIST digits.
+struct MnistSplit {
+  std::size_t total = 0;  // digits loaded
+  std::pair<tg::Dataset<float>, tg::Dataset<float>> train_test;
+  const tg::Dataset<float>& train() const { return train_test.first; }
+  const tg::Dataset<float>& test() const { return train_test.second; }
+};
+
+// Loads `per_class` digits per class (0 = all) from c.mnist_dir and splits them with
+// tg::train_test_split(test_fraction, split_seed). When they cannot be loaded: adds the
+// "Not run" paragraph to the report, sets summary[key] = {available: false, mnist_dir, error},
+// says so on stderr and returns nothing.
+std::optional<MnistSplit> load_mnist_split(const Config& c, std::size_t per_class, double test_fraction,
+                                           std::uint64_t split_seed, const std::string& key, Report& rep,
+                                           Summary& summary);
+
+// One seed of an Adam run on MNIST: `epochs` epochs at batch_size (drop_last), no evaluation
+// before the end, the initial weights and the order from derive_seed(c.seed, section, seed, 1|2).
+struct MnistRunSpec {
+  Norm norm = Norm::None;
+  std::size_t batch_size = 32;
+  std::vector<std::size_t> hidden;
+  double lr = 1e-3;
+  std::size_t epochs = 1, seed = 0;
+};
+
+// The run's TrainConfig, and a Run with its key ("layer/B4/s0") and columns (norm, batch_size,
+// optimizer, lr, epochs, hidden, train_size, test_size, seed, init_seed, order_seed) and no
+// function yet: the caller may add columns, then sets run.fn (train_classifier on `data`).
+std::pair<TrainConfig, Run> mnist_run(const Config& c, std::uint64_t section, const MnistRunSpec& spec,
+                                      const MnistSplit& data);
 
 // Statistics of a few values: mean, sample std (0 for one value), min, max. NaNs are skipped;
 // all-NaN gives NaN everywhere.
