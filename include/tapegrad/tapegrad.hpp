@@ -24,6 +24,7 @@
 #include "tapegrad/nn/embedding.hpp"
 #include "tapegrad/nn/ghost_batch_norm.hpp"
 #include "tapegrad/nn/group_norm.hpp"
+#include "tapegrad/nn/init.hpp"
 #include "tapegrad/nn/gru.hpp"
 #include "tapegrad/nn/instance_norm.hpp"
 #include "tapegrad/nn/linear.hpp"
