@@ -145,6 +145,8 @@ const std::map<std::string, std::vector<std::string>>& catalogue() {
        {"RNNCell input of rank 3 or the wrong input_size, an h of the wrong shape, or a bad config are errors naming them",
         "LSTMCell input of rank 3, the wrong input_size, or h or c of the wrong shape is a ShapeError naming them",
         "GRUCell input of rank 3, the wrong input_size, or an h of the wrong shape is a ShapeError naming them"}},
+      {"nn/summary.hpp",
+       {"summary with an input shape the model refuses is the model's error; nothing changes"}},
       {"ops/activation.hpp",
        {"every elementwise, activation, reduction and dropout op names itself and the input for a stale, empty or foreign Var"}},
       {"ops/dropout.hpp",

@@ -24,10 +24,16 @@ TEST_CASE("README: gradients on a tape") {
 TEST_CASE("README: a model and a training step, as in PyTorch") {
   tg::Generator gen(0);
   tg::Sequential<float> net;
-  net.emplace_back<tg::Linear<float>>(2, 64, tg::LinearOptions(), gen);
-  net.emplace_back<tg::LayerNorm<float>>(tg::Shape{64});
+  auto& fc1 = net.emplace_back<tg::Linear<float>>(2, 64, gen);
+  net.emplace_back<tg::LayerNorm<float>>(64);
   net.emplace_back<tg::Tanh<float>>();
-  net.emplace_back<tg::Linear<float>>(64, 2, tg::LinearOptions(), gen);
+  net.emplace_back<tg::Linear<float>>(64, 2, gen);
+  tg::init::xavier_uniform_(*fc1.weight, tg::init::calculate_gain("tanh"), gen);
+  std::ostringstream summary;
+  summary << tg::summary(net, {32, 2});
+  CHECK_THAT(summary.str(),
+             Catch::Contains("├─LayerNorm: 1-2                         [32, 64]                  128\n"));
+  CHECK_THAT(summary.str(), Catch::Contains("Total params: 450\n"));
   tg::Adam<float> opt(net.parameters(), 1e-3);
 
   const auto data = tg::moons<float>(128, 0.1, 1);

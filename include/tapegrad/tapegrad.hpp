@@ -37,6 +37,7 @@
 #include "tapegrad/nn/rms_norm.hpp"
 #include "tapegrad/nn/rnn.hpp"
 #include "tapegrad/nn/rnn_cell.hpp"
+#include "tapegrad/nn/summary.hpp"
 #include "tapegrad/ops/activation.hpp"
 #include "tapegrad/ops/dropout.hpp"
 #include "tapegrad/ops/elementwise.hpp"
