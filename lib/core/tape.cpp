@@ -330,10 +330,15 @@ void check_backward_through(const Node<T>& n, std::size_t i) {
 // Pass 1: marks the nodes the gradient reaches from `top` (going down the parents of nodes that
 // have a backward) and checks each, before any gradient is written, so an error leaves every
 // grad untouched.
+// The roots (nodes[top] and, for a backward of several outputs, the others below it) are
+// marked by the caller, after clear_reached.
 template <class T>
-void mark_reached(std::deque<Node<T>>& nodes, std::size_t top) {
+void clear_reached(std::deque<Node<T>>& nodes, std::size_t top) {
   for (std::size_t i = 0; i <= top; ++i) nodes[i].reached = false;
-  nodes[top].reached = true;
+}
+
+template <class T>
+void propagate_reached(std::deque<Node<T>>& nodes, std::size_t top) {
   for (std::size_t i = top + 1; i-- > 0;) {
     Node<T>& n = nodes[i];
     if (!n.reached) continue;
@@ -343,6 +348,13 @@ void mark_reached(std::deque<Node<T>>& nodes, std::size_t top) {
       if (nodes[p].requires_grad) nodes[p].reached = true;
     }
   }
+}
+
+template <class T>
+void mark_reached(std::deque<Node<T>>& nodes, std::size_t top) {
+  clear_reached(nodes, top);
+  nodes[top].reached = true;
+  propagate_reached(nodes, top);
 }
 
 // Pass 2: intermediate and parameter-leaf grads start from zero; plain leaves accumulate
@@ -387,6 +399,25 @@ const xt::xarray<T>* seed_root(Node<T>& root, const xt::xarray<T>* upstream) {
   return nullptr;
 }
 
+// For a backward of several outputs: adds `seed` into the root's gradient (a root may also be
+// reached from another root, or be listed twice, so nothing is read in place).
+template <class T>
+void seed_add(Node<T>& root, const xt::xarray<T>& seed) {
+  const T* g = seed.data();
+  if (root.param) {
+    T* pg = root.param->mutable_grad().data();
+    for (std::size_t j = 0, m = seed.size(); j < m; ++j) pg[j] += g[j];
+    return;
+  }
+  if (!root.has_grad) {
+    if (root.grad.shape() != root.val().shape()) root.grad.resize(root.val().shape());
+    root.grad.fill(T(0));
+    root.has_grad = true;
+  }
+  T* rg = root.grad.data();
+  for (std::size_t j = 0, m = seed.size(); j < m; ++j) rg[j] += g[j];
+}
+
 // Pass 4, only once the sweep has finished: free the graph and, in anomaly mode, add into the
 // Parameters' grads. Outside anomaly mode consumers add straight into Parameter::grad
 // (BackwardCtx::input_grad: no copy); in anomaly mode they write the parameter node's own
@@ -428,6 +459,51 @@ void Tape<T>::run_backward(const Var<T>& out, const xt::xarray<T>* upstream, Bac
     Node<T>& n = nodes_[i];
     if (!n.reached || !(n.has_grad || n.grad_is_upstream) || !n.backward) continue;
     BackwardCtx<T> ctx(*this, n, i == top ? root_grad : nullptr);
+    n.backward(ctx);
+    if (detect_anomaly_) check_finite_input_grads(n, i);
+  }
+  finish_backward(nodes_, top, options.retain_graph, detect_anomaly_);
+}
+
+template <class T>
+void Tape<T>::check_backward_roots(const std::vector<Var<T>>& outputs,
+                                   const std::vector<xt::xarray<T>>& grads) const {
+  if (outputs.empty() || outputs.size() != grads.size()) {
+    throw ValueError("backward: got " + std::to_string(outputs.size()) + " outputs and " +
+                     std::to_string(grads.size()) +
+                     " gradients; pass one gradient per output (and at least one)");
+  }
+  for (std::size_t k = 0; k < outputs.size(); ++k) {
+    check(outputs[k], ("backward: output " + std::to_string(k)).c_str());
+    const Node<T>& n = nodes_[outputs[k].index_];
+    if (grads[k].shape() != n.val().shape()) {
+      throw ShapeError("backward: gradient " + std::to_string(k) + " has shape " +
+                       shape_str(grads[k].shape()) + " but output " + std::to_string(k) + " '" +
+                       std::string(n.op) + "' (index " + std::to_string(outputs[k].index_) + ") has shape " +
+                       shape_str(n.val().shape()));
+    }
+    if (!n.requires_grad) {
+      throw StateError("backward: output " + std::to_string(k) + " '" + std::string(n.op) + "' (index " +
+                       std::to_string(outputs[k].index_) + ") does not require grad");
+    }
+  }
+}
+
+template <class T>
+void Tape<T>::backward(const std::vector<Var<T>>& outputs, const std::vector<xt::xarray<T>>& grads,
+                       BackwardOptions options) {
+  check_backward_roots(outputs, grads);
+  std::size_t top = 0;
+  for (const Var<T>& v : outputs) top = std::max<std::size_t>(top, v.index_);
+  clear_reached(nodes_, top);
+  for (const Var<T>& v : outputs) nodes_[v.index_].reached = true;
+  propagate_reached(nodes_, top);
+  clear_reached_grads(nodes_, top);
+  for (std::size_t k = 0; k < outputs.size(); ++k) seed_add(nodes_[outputs[k].index_], grads[k]);
+  for (std::size_t i = top + 1; i-- > 0;) {  // one reverse sweep, as run_backward's
+    Node<T>& n = nodes_[i];
+    if (!n.reached || !n.has_grad || !n.backward) continue;
+    BackwardCtx<T> ctx(*this, n);
     n.backward(ctx);
     if (detect_anomaly_) check_finite_input_grads(n, i);
   }

@@ -258,6 +258,17 @@ class Tape {
   // itself (grad(out) throws, as PyTorch keeps no .grad for a non-leaf): it is `upstream`.
   // (A leaf `out` accumulates upstream into its grad as usual.)
   void backward(const Var<T>& out, const xt::xarray<T>& upstream, BackwardOptions options = {});
+  // Several outputs at once, torch.autograd.backward(outputs, grads): `tape.backward({out, h_n},
+  // {g_out, g_h})` gives every input the sum of what backward(out, g_out) and backward(h_n, g_h)
+  // would give, in one sweep (an output may feed another, or be listed twice: its gradients add
+  // up). Each output keeps its gradient (grad(out) reads it), unlike backward(out, upstream)
+  // (which `tape.backward({out}, {g})`, one of each in braces, calls).
+  // Checked before anything is written: an empty list or a different number of gradients is a
+  // ValueError, a gradient of another shape than its output a ShapeError naming both, an empty
+  // or stale Var, one of another tape, or an output that does not require grad a StateError
+  // naming its position.
+  void backward(const std::vector<Var<T>>& outputs, const std::vector<xt::xarray<T>>& grads,
+                BackwardOptions options = {});
 
   // ---- access ----
   const xt::xarray<T>& value(const Var<T>& v) const { return node_of(v).val(); }
@@ -333,6 +344,8 @@ class Tape {
   template <class It>
   Recorder<T> record_range(const char* op, It first, It last);
   void run_backward(const Var<T>& out, const xt::xarray<T>* upstream, BackwardOptions options);
+  void check_backward_roots(const std::vector<Var<T>>& outputs,
+                            const std::vector<xt::xarray<T>>& grads) const;
   void check_finite_output(const Node<T>& n, std::size_t index) const;
   void check_finite_input_grads(const Node<T>& n, std::size_t index) const;
   std::string input_shapes(const Node<T>& n) const;
