@@ -137,6 +137,7 @@ Node<T>& Tape<T>::slot() {
   n.freed = false;
   n.reached = false;
   n.grad_is_upstream = false;
+  n.name.clear();
   return n;
 }
 
@@ -684,36 +685,111 @@ NodeInfo Tape<T>::info(std::size_t index) const {
                      " nodes");
   }
   const Node<T>& n = nodes_[index];
-  return NodeInfo{index, n.op, n.val().shape(), n.parents, n.requires_grad, n.param != nullptr};
+  return NodeInfo{index, n.op, n.val().shape(), n.parents, n.requires_grad, n.param != nullptr, n.name};
 }
 
 template <class T>
-std::string Tape<T>::describe() const {
+Var<T> Tape<T>::name(const Var<T>& v, const std::string& label) {
+  check(v, "name");
+  nodes_[v.index_].name = label;
+  return v;
+}
+
+namespace {
+
+// "[1, 2.5, -0.3333, ...]": the first `max` entries in row-major order, %.4g.
+template <class T>
+std::string compact_values(const xt::xarray<T>& a, std::size_t max) {
+  std::string s = "[";
+  const std::size_t n = std::min(a.size(), max);
+  char buf[32];
+  for (std::size_t i = 0; i < n; ++i) {
+    std::snprintf(buf, sizeof buf, "%.4g", static_cast<double>(a.data()[i]));
+    s += (i ? ", " : "") + std::string(buf);
+  }
+  if (a.size() > n) s += n ? ", ..." : "...";
+  return s + "]";
+}
+
+// A node's gradient from the last backward: a Parameter's accumulated one, "(upstream)" for the
+// output of backward(out, upstream) (the tape keeps no copy), "-" where there is none.
+template <class T>
+std::string grad_text(const Node<T>& n, std::size_t max) {
+  if (!n.requires_grad) return "-";
+  if (n.param) return compact_values(n.param->grad(), max);
+  if (n.grad_is_upstream) return "(upstream)";
+  return n.has_grad ? compact_values(n.grad, max) : "-";
+}
+
+std::string pad(std::string s, std::size_t width) {
+  if (s.size() < width) s.append(width - s.size(), ' ');
+  return s;
+}
+
+// Escapes a label for a double-quoted DOT string.
+std::string dot_escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c == '\n' ? ' ' : c;
+  }
+  return out;
+}
+
+}  // namespace
+
+template <class T>
+std::string Tape<T>::describe(const DescribeOptions& o) const {
+  std::size_t name_w = 0;
+  std::vector<std::string> values(size_), grads(size_);
+  std::size_t value_w = 5;  // "value"
+  for (std::size_t i = 0; i < size_; ++i) {
+    name_w = std::max(name_w, nodes_[i].name.size());
+    if (o.show_values) values[i] = compact_values(nodes_[i].val(), o.max_elements);
+    if (o.show_grads) grads[i] = grad_text(nodes_[i], o.max_elements);
+    value_w = std::max(value_w, values[i].size());
+  }
+  if (name_w) name_w = std::max<std::size_t>(name_w, 4);
+  const bool extra = o.show_values || o.show_grads;
   std::ostringstream os;
-  os << "index  op                 shape            parents        requires_grad\n";
+  os << "index  " << (name_w ? pad("name", name_w) + "  " : "")
+     << "op                 shape            parents        requires_grad";
+  if (o.show_values) os << "  " << (o.show_grads ? pad("value", value_w) : "value");
+  if (o.show_grads) os << "  grad";
+  os << "\n";
   for (std::size_t i = 0; i < size_; ++i) {
     const NodeInfo r = info(i);
     std::string parents;
-    for (std::size_t k = 0; k < r.parents.size(); ++k) {
+    for (std::size_t k = 0; k < r.parents.size(); ++k)
       parents += (k ? "," : "") + std::to_string(r.parents[k]);
-    }
-    std::string shape = shape_str(r.shape);
+    const std::string shape = shape_str(r.shape);
     char line[256];
-    std::snprintf(line, sizeof line, "%5zu  %-18s %-16s %-14s %s\n", i,
+    std::snprintf(line, sizeof line, "%5zu  ", i);
+    os << line << (name_w ? pad(r.name, name_w) + "  " : "");
+    std::snprintf(line, sizeof line, "%-18s %-16s %-14s %s",
                   (r.op + (r.is_param ? " (parameter)" : "")).c_str(), shape.c_str(),
                   parents.empty() ? "-" : parents.c_str(), r.requires_grad ? "yes" : "no");
-    os << line;
+    os << (extra ? pad(line, 64) : std::string(line));  // under "requires_grad"
+    if (o.show_values) os << "  " << (o.show_grads ? pad(values[i], value_w) : values[i]);
+    if (o.show_grads) os << "  " << grads[i];
+    os << "\n";
   }
   return os.str();
 }
 
 template <class T>
-std::string Tape<T>::to_dot() const {
+std::string Tape<T>::to_dot(const DescribeOptions& o) const {
   std::ostringstream os;
-  os << "digraph tape {\n  rankdir=LR;\n  node [shape=box, fontname=\"monospace\"];\n";
+  os << "digraph tape {\n  rankdir=" << (o.left_to_right ? "LR" : "TB")
+     << ";\n  node [shape=box, fontname=\"monospace\"];\n";
   for (std::size_t i = 0; i < size_; ++i) {
     const Node<T>& n = nodes_[i];
-    os << "  n" << i << " [label=\"" << i << ": " << n.op << "\\n" << shape_str(n.val().shape()) << "\"";
+    os << "  n" << i << " [label=\"" << i << ": " << n.op;
+    if (!n.name.empty()) os << " '" << dot_escape(n.name) << "'";
+    os << "\\n" << shape_str(n.val().shape());
+    if (o.show_values) os << "\\nvalue " << compact_values(n.val(), o.max_elements);
+    if (o.show_grads) os << "\\ngrad " << grad_text(n, o.max_elements);
+    os << "\"";
     if (n.param)
       os << ", style=filled, fillcolor=\"#fde9a9\"";
     else if (n.is_leaf())
@@ -721,6 +797,17 @@ std::string Tape<T>::to_dot() const {
     if (!n.requires_grad) os << ", color=gray";
     os << "];\n";
     for (auto p : n.parents) os << "  n" << p << " -> n" << i << ";\n";
+  }
+  if (o.inputs_in_order) {  // the leaves on one rank, chained by invisible edges in creation order
+    std::string same, chain;
+    for (std::size_t i = 0; i < size_; ++i) {
+      if (!nodes_[i].is_leaf()) continue;
+      same += " n" + std::to_string(i) + ";";
+      chain += (chain.empty() ? "n" : " -> n") + std::to_string(i);
+    }
+    if (chain.find("->") != std::string::npos) {
+      os << "  { rank=same;" << same << " }\n  " << chain << " [style=invis];\n";
+    }
   }
   os << "}\n";
   return os.str();
