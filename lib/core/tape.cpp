@@ -139,6 +139,7 @@ Node<T>& Tape<T>::slot() {
   n.freed = false;
   n.reached = false;
   n.grad_is_upstream = false;
+  n.name.clear();
   return n;
 }
 
@@ -332,10 +333,15 @@ void check_backward_through(const Node<T>& n, std::size_t i) {
 // Pass 1: marks the nodes the gradient reaches from `top` (going down the parents of nodes that
 // have a backward) and checks each, before any gradient is written, so an error leaves every
 // grad untouched.
+// The roots (nodes[top] and, for a backward of several outputs, the others below it) are
+// marked by the caller, after clear_reached.
 template <class T>
-void mark_reached(std::deque<Node<T>>& nodes, std::size_t top) {
+void clear_reached(std::deque<Node<T>>& nodes, std::size_t top) {
   for (std::size_t i = 0; i <= top; ++i) nodes[i].reached = false;
-  nodes[top].reached = true;
+}
+
+template <class T>
+void propagate_reached(std::deque<Node<T>>& nodes, std::size_t top) {
   for (std::size_t i = top + 1; i-- > 0;) {
     Node<T>& n = nodes[i];
     if (!n.reached) continue;
@@ -345,6 +351,13 @@ void mark_reached(std::deque<Node<T>>& nodes, std::size_t top) {
       if (nodes[p].requires_grad) nodes[p].reached = true;
     }
   }
+}
+
+template <class T>
+void mark_reached(std::deque<Node<T>>& nodes, std::size_t top) {
+  clear_reached(nodes, top);
+  nodes[top].reached = true;
+  propagate_reached(nodes, top);
 }
 
 // Pass 2: intermediate and parameter-leaf grads start from zero; plain leaves accumulate
@@ -387,6 +400,25 @@ const xt::xarray<T>* seed_root(Node<T>& root, const xt::xarray<T>* upstream) {
     root.grad.fill(T(1));
   root.has_grad = true;
   return nullptr;
+}
+
+// For a backward of several outputs: adds `seed` into the root's gradient (a root may also be
+// reached from another root, or be listed twice, so nothing is read in place).
+template <class T>
+void seed_add(Node<T>& root, const xt::xarray<T>& seed) {
+  const T* g = seed.data();
+  if (root.param) {
+    T* pg = root.param->mutable_grad().data();
+    for (std::size_t j = 0, m = seed.size(); j < m; ++j) pg[j] += g[j];
+    return;
+  }
+  if (!root.has_grad) {
+    if (root.grad.shape() != root.val().shape()) root.grad.resize(root.val().shape());
+    root.grad.fill(T(0));
+    root.has_grad = true;
+  }
+  T* rg = root.grad.data();
+  for (std::size_t j = 0, m = seed.size(); j < m; ++j) rg[j] += g[j];
 }
 
 // Pass 4, only once the sweep has finished: free the graph and, in anomaly mode, add into the
@@ -462,6 +494,54 @@ std::size_t Tape<T>::check_growth() {
   growth_warned_ = true;
   emit_warning(msg);
   return sweeps;
+}
+
+template <class T>
+void Tape<T>::check_backward_roots(const std::vector<Var<T>>& outputs,
+                                   const std::vector<xt::xarray<T>>& grads) const {
+  if (outputs.empty() || outputs.size() != grads.size()) {
+    throw ValueError("backward: got " + std::to_string(outputs.size()) + " outputs and " +
+                     std::to_string(grads.size()) +
+                     " gradients; pass one gradient per output (and at least one)");
+  }
+  for (std::size_t k = 0; k < outputs.size(); ++k) {
+    check(outputs[k], ("backward: output " + std::to_string(k)).c_str());
+    const Node<T>& n = nodes_[outputs[k].index_];
+    if (grads[k].shape() != n.val().shape()) {
+      throw ShapeError("backward: gradient " + std::to_string(k) + " has shape " +
+                       shape_str(grads[k].shape()) + " but output " + std::to_string(k) + " '" +
+                       std::string(n.op) + "' (index " + std::to_string(outputs[k].index_) + ") has shape " +
+                       shape_str(n.val().shape()));
+    }
+    if (!n.requires_grad) {
+      throw StateError("backward: output " + std::to_string(k) + " '" + std::string(n.op) + "' (index " +
+                       std::to_string(outputs[k].index_) + ") does not require grad");
+    }
+  }
+}
+
+template <class T>
+void Tape<T>::backward(const std::vector<Var<T>>& outputs, const std::vector<xt::xarray<T>>& grads,
+                       BackwardOptions options) {
+  check_backward_roots(outputs, grads);
+  const std::size_t sweeps = check_growth();
+  std::size_t top = 0;
+  for (const Var<T>& v : outputs) top = std::max<std::size_t>(top, v.index_);
+  clear_reached(nodes_, top);
+  for (const Var<T>& v : outputs) nodes_[v.index_].reached = true;
+  propagate_reached(nodes_, top);
+  clear_reached_grads(nodes_, top);
+  for (std::size_t k = 0; k < outputs.size(); ++k) seed_add(nodes_[outputs[k].index_], grads[k]);
+  for (std::size_t i = top + 1; i-- > 0;) {  // one reverse sweep, as run_backward's
+    Node<T>& n = nodes_[i];
+    if (!n.reached || !n.has_grad || !n.backward) continue;
+    BackwardCtx<T> ctx(*this, n);
+    n.backward(ctx);
+    if (detect_anomaly_) check_finite_input_grads(n, i);
+  }
+  finish_backward(nodes_, top, options.retain_graph, detect_anomaly_);
+  growing_sweeps_ = sweeps;
+  swept_size_ = size_;
 }
 
 template <class T>
@@ -641,36 +721,111 @@ NodeInfo Tape<T>::info(std::size_t index) const {
                      " nodes");
   }
   const Node<T>& n = nodes_[index];
-  return NodeInfo{index, n.op, n.val().shape(), n.parents, n.requires_grad, n.param != nullptr};
+  return NodeInfo{index, n.op, n.val().shape(), n.parents, n.requires_grad, n.param != nullptr, n.name};
 }
 
 template <class T>
-std::string Tape<T>::describe() const {
+Var<T> Tape<T>::name(const Var<T>& v, const std::string& label) {
+  check(v, "name");
+  nodes_[v.index_].name = label;
+  return v;
+}
+
+namespace {
+
+// "[1, 2.5, -0.3333, ...]": the first `max` entries in row-major order, %.4g.
+template <class T>
+std::string compact_values(const xt::xarray<T>& a, std::size_t max) {
+  std::string s = "[";
+  const std::size_t n = std::min(a.size(), max);
+  char buf[32];
+  for (std::size_t i = 0; i < n; ++i) {
+    std::snprintf(buf, sizeof buf, "%.4g", static_cast<double>(a.data()[i]));
+    s += (i ? ", " : "") + std::string(buf);
+  }
+  if (a.size() > n) s += n ? ", ..." : "...";
+  return s + "]";
+}
+
+// A node's gradient from the last backward: a Parameter's accumulated one, "(upstream)" for the
+// output of backward(out, upstream) (the tape keeps no copy), "-" where there is none.
+template <class T>
+std::string grad_text(const Node<T>& n, std::size_t max) {
+  if (!n.requires_grad) return "-";
+  if (n.param) return compact_values(n.param->grad(), max);
+  if (n.grad_is_upstream) return "(upstream)";
+  return n.has_grad ? compact_values(n.grad, max) : "-";
+}
+
+std::string pad(std::string s, std::size_t width) {
+  if (s.size() < width) s.append(width - s.size(), ' ');
+  return s;
+}
+
+// Escapes a label for a double-quoted DOT string.
+std::string dot_escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c == '\n' ? ' ' : c;
+  }
+  return out;
+}
+
+}  // namespace
+
+template <class T>
+std::string Tape<T>::describe(const DescribeOptions& o) const {
+  std::size_t name_w = 0;
+  std::vector<std::string> values(size_), grads(size_);
+  std::size_t value_w = 5;  // "value"
+  for (std::size_t i = 0; i < size_; ++i) {
+    name_w = std::max(name_w, nodes_[i].name.size());
+    if (o.show_values) values[i] = compact_values(nodes_[i].val(), o.max_elements);
+    if (o.show_grads) grads[i] = grad_text(nodes_[i], o.max_elements);
+    value_w = std::max(value_w, values[i].size());
+  }
+  if (name_w) name_w = std::max<std::size_t>(name_w, 4);
+  const bool extra = o.show_values || o.show_grads;
   std::ostringstream os;
-  os << "index  op                 shape            parents        requires_grad\n";
+  os << "index  " << (name_w ? pad("name", name_w) + "  " : "")
+     << "op                 shape            parents        requires_grad";
+  if (o.show_values) os << "  " << (o.show_grads ? pad("value", value_w) : "value");
+  if (o.show_grads) os << "  grad";
+  os << "\n";
   for (std::size_t i = 0; i < size_; ++i) {
     const NodeInfo r = info(i);
     std::string parents;
-    for (std::size_t k = 0; k < r.parents.size(); ++k) {
+    for (std::size_t k = 0; k < r.parents.size(); ++k)
       parents += (k ? "," : "") + std::to_string(r.parents[k]);
-    }
-    std::string shape = shape_str(r.shape);
+    const std::string shape = shape_str(r.shape);
     char line[256];
-    std::snprintf(line, sizeof line, "%5zu  %-18s %-16s %-14s %s\n", i,
+    std::snprintf(line, sizeof line, "%5zu  ", i);
+    os << line << (name_w ? pad(r.name, name_w) + "  " : "");
+    std::snprintf(line, sizeof line, "%-18s %-16s %-14s %s",
                   (r.op + (r.is_param ? " (parameter)" : "")).c_str(), shape.c_str(),
                   parents.empty() ? "-" : parents.c_str(), r.requires_grad ? "yes" : "no");
-    os << line;
+    os << (extra ? pad(line, 64) : std::string(line));  // under "requires_grad"
+    if (o.show_values) os << "  " << (o.show_grads ? pad(values[i], value_w) : values[i]);
+    if (o.show_grads) os << "  " << grads[i];
+    os << "\n";
   }
   return os.str();
 }
 
 template <class T>
-std::string Tape<T>::to_dot() const {
+std::string Tape<T>::to_dot(const DescribeOptions& o) const {
   std::ostringstream os;
-  os << "digraph tape {\n  rankdir=LR;\n  node [shape=box, fontname=\"monospace\"];\n";
+  os << "digraph tape {\n  rankdir=" << (o.left_to_right ? "LR" : "TB")
+     << ";\n  node [shape=box, fontname=\"monospace\"];\n";
   for (std::size_t i = 0; i < size_; ++i) {
     const Node<T>& n = nodes_[i];
-    os << "  n" << i << " [label=\"" << i << ": " << n.op << "\\n" << shape_str(n.val().shape()) << "\"";
+    os << "  n" << i << " [label=\"" << i << ": " << n.op;
+    if (!n.name.empty()) os << " '" << dot_escape(n.name) << "'";
+    os << "\\n" << shape_str(n.val().shape());
+    if (o.show_values) os << "\\nvalue " << compact_values(n.val(), o.max_elements);
+    if (o.show_grads) os << "\\ngrad " << grad_text(n, o.max_elements);
+    os << "\"";
     if (n.param)
       os << ", style=filled, fillcolor=\"#fde9a9\"";
     else if (n.is_leaf())
@@ -678,6 +833,17 @@ std::string Tape<T>::to_dot() const {
     if (!n.requires_grad) os << ", color=gray";
     os << "];\n";
     for (auto p : n.parents) os << "  n" << p << " -> n" << i << ";\n";
+  }
+  if (o.inputs_in_order) {  // the leaves on one rank, chained by invisible edges in creation order
+    std::string same, chain;
+    for (std::size_t i = 0; i < size_; ++i) {
+      if (!nodes_[i].is_leaf()) continue;
+      same += " n" + std::to_string(i) + ";";
+      chain += (chain.empty() ? "n" : " -> n") + std::to_string(i);
+    }
+    if (chain.find("->") != std::string::npos) {
+      os << "  { rank=same;" << same << " }\n  " << chain << " [style=invis];\n";
+    }
   }
   os << "}\n";
   return os.str();

@@ -15,6 +15,18 @@ EvalModeGuard::EvalModeGuard() : previous_(g_eval_mode_forced) { g_eval_mode_for
 EvalModeGuard::~EvalModeGuard() { g_eval_mode_forced = previous_; }
 bool EvalModeGuard::active() { return g_eval_mode_forced; }
 
+namespace detail {
+namespace {
+thread_local ForwardObserver* g_forward_observer = nullptr;
+}  // namespace
+ForwardObserver* forward_observer() noexcept { return g_forward_observer; }
+ForwardObserver* set_forward_observer(ForwardObserver* o) noexcept {
+  ForwardObserver* previous = g_forward_observer;
+  g_forward_observer = o;
+  return previous;
+}
+}  // namespace detail
+
 // ---- registration ----
 
 template <class T>
@@ -279,7 +291,10 @@ Var<T> Sequential<T>::forward(Tape<T>& t, const Var<T>& x) {
   }
   try {
     Var<T> h = x;
-    for (auto& l : layers_) h = l->forward(t, h);
+    for (auto& l : layers_) {
+      h = l->forward(t, h);
+      if (detail::ForwardObserver* o = detail::forward_observer()) o->called(l.get(), h.shape());
+    }
     return h;
   } catch (...) {
     // Roll back, then rethrow the same exception. Neither step can throw: the tape only

@@ -155,6 +155,7 @@ struct Node {
   bool freed = false;             // backward ran through it without retain_graph
   bool reached = false;           // scratch for backward's reachability pass
   bool grad_is_upstream = false;  // root of backward(out, upstream): its grad was not kept
+  std::string name;               // given by Tape::name, shown by describe() and to_dot()
   std::uint64_t generation = 0;   // the tape's generation when this slot was last recorded
 
   bool is_leaf() const { return parents.empty(); }
@@ -223,6 +224,17 @@ struct NodeInfo {
   std::vector<std::uint32_t> parents;
   bool requires_grad;
   bool is_param;
+  std::string name = {};  // Tape::name's, or empty
+};
+
+// What Tape::describe() and Tape::to_dot() show beyond each node's op, shape and parents (and
+// its name, when it has one: Tape::name). Positional, C++17: DescribeOptions{true, true}.
+struct DescribeOptions {
+  bool show_values = false;      // each node's value: its first max_elements entries, "..." after
+  bool show_grads = false;       // its gradient from the last backward, "-" where there is none
+  std::size_t max_elements = 6;  // per value or gradient
+  bool inputs_in_order = false;  // to_dot: the leaves on one rank, in the order they were created
+  bool left_to_right = true;     // to_dot: rankdir=LR (inputs left, loss right); false: top to bottom
 };
 
 template <class T>
@@ -258,6 +270,17 @@ class Tape {
   // itself (grad(out) throws, as PyTorch keeps no .grad for a non-leaf): it is `upstream`.
   // (A leaf `out` accumulates upstream into its grad as usual.)
   void backward(const Var<T>& out, const xt::xarray<T>& upstream, BackwardOptions options = {});
+  // Several outputs at once, torch.autograd.backward(outputs, grads): `tape.backward({out, h_n},
+  // {g_out, g_h})` gives every input the sum of what backward(out, g_out) and backward(h_n, g_h)
+  // would give, in one sweep (an output may feed another, or be listed twice: its gradients add
+  // up). Each output keeps its gradient (grad(out) reads it), unlike backward(out, upstream)
+  // (which `tape.backward({out}, {g})`, one of each in braces, calls).
+  // Checked before anything is written: an empty list or a different number of gradients is a
+  // ValueError, a gradient of another shape than its output a ShapeError naming both, an empty
+  // or stale Var, one of another tape, or an output that does not require grad a StateError
+  // naming its position.
+  void backward(const std::vector<Var<T>>& outputs, const std::vector<xt::xarray<T>>& grads,
+                BackwardOptions options = {});
 
   // ---- access ----
   const xt::xarray<T>& value(const Var<T>& v) const { return node_of(v).val(); }
@@ -293,10 +316,18 @@ class Tape {
 
   // ---- introspection ----
   NodeInfo info(std::size_t index) const;
-  // A table: index, op, shape, parents, requires_grad.
-  std::string describe() const;
-  // Graphviz DOT of the live nodes (render with `dot -Tpng`).
-  std::string to_dot() const;
+  // A table: index, op, shape, parents, requires_grad; a name column when a node has a name;
+  // value and grad columns when asked for.
+  std::string describe(const DescribeOptions& options = {}) const;
+  // Graphviz DOT of the live nodes (render with `dot -Tpng`): one box per node, "index: op", its
+  // name when it has one, its shape, and the value and grad lines when asked for.
+  std::string to_dot(const DescribeOptions& options = {}) const;
+  // Names v's node for describe() and to_dot() (micrograd's `label`), e.g. tape.name(loss, "loss");
+  // returns v. An empty name removes it; names need not be unique. A Var of another tape, a stale
+  // or an empty one is a StateError (nothing is named). reset() forgets the names with the nodes.
+  Var<T> name(const Var<T>& v, const std::string& label);
+  // The name given to v's node ("" if none).
+  const std::string& name(const Var<T>& v) const { return node_of(v).name; }
 
   // ---- for op implementations ----
   // The inputs' tape, after checking every input as record() does: a StateError naming `op`
@@ -336,6 +367,8 @@ class Tape {
   // The forgotten-reset() check (core/warning.hpp): warns once or throws; returns the count of
   // growing sweeps including this backward.
   std::size_t check_growth();
+  void check_backward_roots(const std::vector<Var<T>>& outputs,
+                            const std::vector<xt::xarray<T>>& grads) const;
   void check_finite_output(const Node<T>& n, std::size_t index) const;
   void check_finite_input_grads(const Node<T>& n, std::size_t index) const;
   std::string input_shapes(const Node<T>& n) const;

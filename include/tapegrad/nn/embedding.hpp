@@ -44,6 +44,9 @@ class Embedding : public Module<T> {
   // [-num_embeddings, num_embeddings).
   Embedding(std::size_t num_embeddings, std::size_t embedding_dim, EmbeddingOptions options = {},
             Generator& gen = default_generator());
+  // Embedding(num_embeddings, embedding_dim, gen): the default options, drawn from gen.
+  Embedding(std::size_t num_embeddings, std::size_t embedding_dim, Generator& gen)
+      : Embedding(num_embeddings, embedding_dim, EmbeddingOptions(), gen) {}
   // nn.Embedding.from_pretrained: the table is a copy of `embeddings` (V, D) (a ShapeError
   // unless 2-D with V, D >= 1), kept as given (the padding row is not zeroed), and trained only
   // when freeze is false (weight->requires_grad = !freeze).

@@ -32,6 +32,9 @@ class GRU : public Module<T> {
   // Throws ValueError for hidden_size or num_layers 0, or dropout outside [0, 1] or NaN.
   GRU(std::size_t input_size, std::size_t hidden_size, GRUOptions options = GRUOptions(),
       Generator& gen = default_generator());
+  // GRU(input_size, hidden_size, gen): the default options, drawn from gen.
+  GRU(std::size_t input_size, std::size_t hidden_size, Generator& gen)
+      : GRU(input_size, hidden_size, GRUOptions(), gen) {}
 
   // x: (T, N, I), or (N, T, I) with batch_first, or unbatched (T, I).
   // h0: (D * num_layers, N, H) ((D * num_layers, H) unbatched), or an undefined Var for zeros;

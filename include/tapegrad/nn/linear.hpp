@@ -24,6 +24,9 @@ class Linear : public Module<T> {
  public:
   Linear(std::size_t in_features, std::size_t out_features, LinearOptions options = {},
          Generator& gen = default_generator());
+  // Linear(in_features, out_features, gen): the default options, drawn from gen.
+  Linear(std::size_t in_features, std::size_t out_features, Generator& gen)
+      : Linear(in_features, out_features, LinearOptions(), gen) {}
   Var<T> forward(Tape<T>& t, const Var<T>& x) override;
   std::string type_name() const override { return "Linear"; }
   std::string extra_repr() const override;

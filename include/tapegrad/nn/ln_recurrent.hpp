@@ -97,6 +97,9 @@ class LNLSTM : public Module<T> {
   // overflow.
   LNLSTM(std::size_t input_size, std::size_t hidden_size, LNLSTMOptions options = LNLSTMOptions(),
          Generator& gen = default_generator());
+  // LNLSTM(input_size, hidden_size, gen): the default options, drawn from gen.
+  LNLSTM(std::size_t input_size, std::size_t hidden_size, Generator& gen)
+      : LNLSTM(input_size, hidden_size, LNLSTMOptions(), gen) {}
   // x as above; h0, c0: (1, N, H) ((1, H) unbatched) or undefined for zeros. Returns output
   // (every h_t, in x's layout), h_n and c_n ((1, N, H), (1, H) unbatched).
   // Throws (tape unchanged) ShapeError when x is not 2-D/3-D, its last dim is not input_size,
@@ -128,6 +131,9 @@ class LNGRU : public Module<T> {
   // Throws as LNLSTM's constructor.
   LNGRU(std::size_t input_size, std::size_t hidden_size, LNGRUOptions options = LNGRUOptions(),
         Generator& gen = default_generator());
+  // LNGRU(input_size, hidden_size, gen): the default options, drawn from gen.
+  LNGRU(std::size_t input_size, std::size_t hidden_size, Generator& gen)
+      : LNGRU(input_size, hidden_size, LNGRUOptions(), gen) {}
   // As RNN::run with num_layers 1: output and h_n.
   RNNOutput<T> run(Tape<T>& t, const Var<T>& x, const Var<T>& h0 = Var<T>());
   Var<T> forward(Tape<T>& t, const Var<T>& x) override;

@@ -35,6 +35,9 @@ class LSTM : public Module<T> {
   // Throws ValueError for hidden_size or num_layers 0, or dropout outside [0, 1] or NaN.
   LSTM(std::size_t input_size, std::size_t hidden_size, LSTMOptions options = LSTMOptions(),
        Generator& gen = default_generator());
+  // LSTM(input_size, hidden_size, gen): the default options, drawn from gen.
+  LSTM(std::size_t input_size, std::size_t hidden_size, Generator& gen)
+      : LSTM(input_size, hidden_size, LSTMOptions(), gen) {}
 
   // x: (T, N, I), or (N, T, I) with batch_first, or unbatched (T, I).
   // h0, c0: (D * num_layers, N, H) ((D * num_layers, H) unbatched), each an undefined Var for

@@ -49,6 +49,20 @@ class EvalModeGuard {
   bool previous_;
 };
 
+namespace detail {
+// Sees every module call made through Module::operator() or as a Sequential's layer, on the
+// thread that installed it: summary() installs one for its forward. Null otherwise, so a call
+// costs one thread-local read.
+class ForwardObserver {
+ public:
+  virtual ~ForwardObserver() = default;
+  virtual void called(const void* module, const Shape& output) = 0;
+};
+ForwardObserver* forward_observer() noexcept;
+// Installs `o` (null: none) on the calling thread; returns the one it replaces.
+ForwardObserver* set_forward_observer(ForwardObserver* o) noexcept;
+}  // namespace detail
+
 template <class T>
 class Module {
  public:
@@ -65,7 +79,9 @@ class Module {
   Var<T> operator()(Tape<T>& t, const Var<T>& x) {
     const std::size_t size = t.size();
     try {
-      return forward(t, x);
+      Var<T> y = forward(t, x);
+      if (detail::ForwardObserver* o = detail::forward_observer()) o->called(this, y.shape());
+      return y;
     } catch (...) {
       if (t.size() >= size) t.truncate(size);
       throw;

@@ -90,6 +90,9 @@ template <class T>
 class LayerNorm : public Module<T> {
  public:
   explicit LayerNorm(Shape normalized_shape, LayerNormOptions options = {});
+  // LayerNorm(64) as in PyTorch: an int is the size of the last dim, LayerNorm(Shape{64}).
+  explicit LayerNorm(std::size_t normalized_shape, LayerNormOptions options = {})
+      : LayerNorm(Shape{normalized_shape}, options) {}
   Var<T> forward(Tape<T>& t, const Var<T>& x) override;
   std::string type_name() const override { return "LayerNorm"; }
   std::string extra_repr() const override;

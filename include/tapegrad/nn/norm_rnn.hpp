@@ -127,6 +127,9 @@ class LNRNN : public Module<T> {
   // Throws ValueError for hidden_size 0, or eps negative or not finite.
   LNRNN(std::size_t input_size, std::size_t hidden_size, LNRNNOptions options = LNRNNOptions(),
         Generator& gen = default_generator());
+  // LNRNN(input_size, hidden_size, gen): the default options, drawn from gen.
+  LNRNN(std::size_t input_size, std::size_t hidden_size, Generator& gen)
+      : LNRNN(input_size, hidden_size, LNRNNOptions(), gen) {}
   // As RNN::run (num_layers = 1).
   RNNOutput<T> run(Tape<T>& t, const Var<T>& x, const Var<T>& h0 = Var<T>());
   Var<T> forward(Tape<T>& t, const Var<T>& x) override;
@@ -198,6 +201,9 @@ class BNRNN : public Module<T> {
   // Throws ValueError for hidden_size or max_length 0, momentum outside [0, 1], eps < 0.
   BNRNN(std::size_t input_size, std::size_t hidden_size, BNRNNOptions options = BNRNNOptions(),
         Generator& gen = default_generator());
+  // BNRNN(input_size, hidden_size, gen): the default options, drawn from gen.
+  BNRNN(std::size_t input_size, std::size_t hidden_size, Generator& gen)
+      : BNRNN(input_size, hidden_size, BNRNNOptions(), gen) {}
   RNNOutput<T> run(Tape<T>& t, const Var<T>& x, const Var<T>& h0 = Var<T>());
   Var<T> forward(Tape<T>& t, const Var<T>& x) override;
   std::string type_name() const override { return "BNRNN"; }

@@ -37,6 +37,9 @@ template <class T>
 class RMSNorm : public Module<T> {
  public:
   explicit RMSNorm(Shape normalized_shape, RMSNormOptions options = {});
+  // RMSNorm(64) as in PyTorch: an int is the size of the last dim, RMSNorm(Shape{64}).
+  explicit RMSNorm(std::size_t normalized_shape, RMSNormOptions options = {})
+      : RMSNorm(Shape{normalized_shape}, options) {}
   Var<T> forward(Tape<T>& t, const Var<T>& x) override;
   std::string type_name() const override { return "RMSNorm"; }
   std::string extra_repr() const override;

@@ -151,6 +151,9 @@ class RNN : public Module<T> {
   // nonlinearity other than "tanh" / "relu".
   RNN(std::size_t input_size, std::size_t hidden_size, RNNOptions options = RNNOptions(),
       Generator& gen = default_generator());
+  // RNN(input_size, hidden_size, gen): the default options, drawn from gen.
+  RNN(std::size_t input_size, std::size_t hidden_size, Generator& gen)
+      : RNN(input_size, hidden_size, RNNOptions(), gen) {}
 
   // x: (T, N, I), or (N, T, I) with batch_first, or unbatched (T, I).
   // h0: (D * num_layers, N, H) ((D * num_layers, H) unbatched), or an undefined Var for zeros;

@@ -68,6 +68,9 @@ class RNNCell : public RecurrentCell<T> {
  public:
   RNNCell(std::size_t input_size, std::size_t hidden_size, RNNCellOptions options = RNNCellOptions(),
           Generator& gen = default_generator());
+  // RNNCell(input_size, hidden_size, gen): the default options, drawn from gen.
+  RNNCell(std::size_t input_size, std::size_t hidden_size, Generator& gen)
+      : RNNCell(input_size, hidden_size, RNNCellOptions(), gen) {}
   // h': (N, H), or (H) for an unbatched x.
   Var<T> run(Tape<T>& t, const Var<T>& x, const Var<T>& h = Var<T>());
   // run(t, x): from a zero state.
@@ -87,6 +90,9 @@ class LSTMCell : public RecurrentCell<T> {
  public:
   LSTMCell(std::size_t input_size, std::size_t hidden_size, LSTMCellOptions options = LSTMCellOptions(),
            Generator& gen = default_generator());
+  // LSTMCell(input_size, hidden_size, gen): the default options, drawn from gen.
+  LSTMCell(std::size_t input_size, std::size_t hidden_size, Generator& gen)
+      : LSTMCell(input_size, hidden_size, LSTMCellOptions(), gen) {}
   // {h', c'}, each (N, H), or (H) for an unbatched x. h and c may be given one without the
   // other (the missing one is zeros; PyTorch takes both or neither).
   LSTMCellState<T> run(Tape<T>& t, const Var<T>& x, const Var<T>& h = Var<T>(), const Var<T>& c = Var<T>());
@@ -106,6 +112,9 @@ class GRUCell : public RecurrentCell<T> {
  public:
   GRUCell(std::size_t input_size, std::size_t hidden_size, GRUCellOptions options = GRUCellOptions(),
           Generator& gen = default_generator());
+  // GRUCell(input_size, hidden_size, gen): the default options, drawn from gen.
+  GRUCell(std::size_t input_size, std::size_t hidden_size, Generator& gen)
+      : GRUCell(input_size, hidden_size, GRUCellOptions(), gen) {}
   // h': (N, H), or (H) for an unbatched x.
   Var<T> run(Tape<T>& t, const Var<T>& x, const Var<T>& h = Var<T>());
   // run(t, x): from a zero state.
