@@ -5,24 +5,17 @@
 #include <cstddef>
 
 #include "tapegrad/nn/module.hpp"
+#include "tapegrad/nn/norm.hpp"
 #include "tapegrad/ops/norm.hpp"
 
 namespace tapegrad {
 
-class BatchRenormOptions {
+// eps = 1e-5, momentum = 0.1, affine = true as BatchNorm1d (the option pieces: nn/norm.hpp),
+// and the clipping limits.
+class BatchRenormOptions : public EpsOption<BatchRenormOptions>,
+                           public MomentumOption<BatchRenormOptions>,
+                           public AffineOption<BatchRenormOptions, true> {
  public:
-  BatchRenormOptions& eps(double e) {
-    eps_ = e;
-    return *this;
-  }
-  BatchRenormOptions& momentum(double m) {
-    momentum_ = m;
-    return *this;
-  }
-  BatchRenormOptions& affine(bool a) {
-    affine_ = a;
-    return *this;
-  }
   // The clipping limits at construction (set_limits changes them per step).
   BatchRenormOptions& r_max(double r) {
     r_max_ = r;
@@ -32,16 +25,10 @@ class BatchRenormOptions {
     d_max_ = d;
     return *this;
   }
-  double eps() const { return eps_; }
-  double momentum() const { return momentum_; }
-  bool affine() const { return affine_; }
   double r_max() const { return r_max_; }
   double d_max() const { return d_max_; }
 
  private:
-  double eps_ = 1e-5;
-  double momentum_ = 0.1;
-  bool affine_ = true;
   double r_max_ = 3.0;  // the paper's final values
   double d_max_ = 5.0;
 };

@@ -2,27 +2,13 @@
 // GroupNorm module (torch.nn.GroupNorm, PyTorch 1.13). The arithmetic is the fused op of
 // ops/group_norm.hpp; the module holds weight and bias.
 #include "tapegrad/nn/module.hpp"
+#include "tapegrad/nn/norm.hpp"
 #include "tapegrad/ops/group_norm.hpp"
 
 namespace tapegrad {
 
-class GroupNormOptions {
- public:
-  GroupNormOptions& eps(double e) {
-    eps_ = e;
-    return *this;
-  }
-  GroupNormOptions& affine(bool a) {
-    affine_ = a;
-    return *this;
-  }
-  double eps() const { return eps_; }
-  bool affine() const { return affine_; }
-
- private:
-  double eps_ = 1e-5;
-  bool affine_ = true;
-};
+// torch.nn.GroupNorm's: eps = 1e-5, affine = true (the option pieces: nn/norm.hpp).
+class GroupNormOptions : public EpsOption<GroupNormOptions>, public AffineOption<GroupNormOptions, true> {};
 
 // torch.nn.GroupNorm(num_groups, num_channels, eps=1e-5, affine=True) for input (N, C) or
 // (N, C, L) with C = num_channels: each example's num_groups groups of C / num_groups

@@ -2,39 +2,17 @@
 // InstanceNorm1d module (torch.nn.InstanceNorm1d, PyTorch 1.13): GroupNorm with one group per
 // channel (ops/group_norm.hpp) in training, plus PyTorch's optional running statistics.
 #include "tapegrad/nn/module.hpp"
+#include "tapegrad/nn/norm.hpp"
 #include "tapegrad/ops/group_norm.hpp"
 
 namespace tapegrad {
 
-class InstanceNormOptions {
- public:
-  InstanceNormOptions& eps(double e) {
-    eps_ = e;
-    return *this;
-  }
-  InstanceNormOptions& momentum(double m) {
-    momentum_ = m;
-    return *this;
-  }
-  InstanceNormOptions& affine(bool a) {
-    affine_ = a;
-    return *this;
-  }
-  InstanceNormOptions& track_running_stats(bool t) {
-    track_ = t;
-    return *this;
-  }
-  double eps() const { return eps_; }
-  double momentum() const { return momentum_; }
-  bool affine() const { return affine_; }
-  bool track_running_stats() const { return track_; }
-
- private:
-  double eps_ = 1e-5;
-  double momentum_ = 0.1;
-  bool affine_ = false;
-  bool track_ = false;
-};
+// torch.nn.InstanceNorm1d's: eps = 1e-5, momentum = 0.1, affine = false,
+// track_running_stats = false (the option pieces: nn/norm.hpp).
+class InstanceNormOptions : public EpsOption<InstanceNormOptions>,
+                            public MomentumOption<InstanceNormOptions>,
+                            public AffineOption<InstanceNormOptions, false>,
+                            public TrackRunningStatsOption<InstanceNormOptions, false> {};
 
 // torch.nn.InstanceNorm1d(num_features, eps=1e-5, momentum=0.1, affine=False,
 // track_running_stats=False) for input (N, C, L): each example's channel is normalized over

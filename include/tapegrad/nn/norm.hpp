@@ -8,21 +8,79 @@
 
 namespace tapegrad {
 
-class LayerNormOptions {
+// The option pieces the normalization modules' option classes are made of, as nn/rnn.hpp's are
+// for the recurrent modules: LayerNormOptions and BatchNormOptions here, InstanceNormOptions
+// (nn/instance_norm.hpp), BatchRenormOptions (nn/batch_renorm.hpp), GroupNormOptions
+// (nn/group_norm.hpp), and LNLSTMOptions' and LNGRUOptions' eps (nn/ln_recurrent.hpp). Each is
+// a base of the final options class, Derived, whose setters chain (each returns Derived&). The
+// defaults that differ between modules are template arguments. The values are validated by the
+// module's constructor.
+template <class Derived>
+class EpsOption {
  public:
-  LayerNormOptions& eps(double e) {
+  // Added to the variance before the square root (PyTorch's default: 1e-5).
+  Derived& eps(double e) {
     eps_ = e;
-    return *this;
+    return static_cast<Derived&>(*this);
   }
+  double eps() const { return eps_; }
+
+ private:
+  double eps_ = 1e-5;
+};
+
+// The running statistics' momentum (default 0.1), a double or (BatchNormOptions) an
+// std::optional<double>.
+template <class Derived, class Momentum = double>
+class MomentumOption {
+ public:
+  Derived& momentum(Momentum m) {
+    momentum_ = m;
+    return static_cast<Derived&>(*this);
+  }
+  Momentum momentum() const { return momentum_; }
+
+ private:
+  Momentum momentum_ = 0.1;
+};
+
+// Whether the module has a per-channel weight and bias.
+template <class Derived, bool Default>
+class AffineOption {
+ public:
+  Derived& affine(bool a) {
+    affine_ = a;
+    return static_cast<Derived&>(*this);
+  }
+  bool affine() const { return affine_; }
+
+ private:
+  bool affine_ = Default;
+};
+
+// Whether the module keeps running statistics (buffers) for eval mode.
+template <class Derived, bool Default>
+class TrackRunningStatsOption {
+ public:
+  Derived& track_running_stats(bool t) {
+    track_ = t;
+    return static_cast<Derived&>(*this);
+  }
+  bool track_running_stats() const { return track_; }
+
+ private:
+  bool track_ = Default;
+};
+
+class LayerNormOptions : public EpsOption<LayerNormOptions> {
+ public:
   LayerNormOptions& elementwise_affine(bool a) {
     affine_ = a;
     return *this;
   }
-  double eps() const { return eps_; }
   bool elementwise_affine() const { return affine_; }
 
  private:
-  double eps_ = 1e-5;
   bool affine_ = true;
 };
 
@@ -46,36 +104,12 @@ class LayerNorm : public Module<T> {
   LayerNormOptions options_;
 };
 
-class BatchNormOptions {
- public:
-  BatchNormOptions& eps(double e) {
-    eps_ = e;
-    return *this;
-  }
-  // std::nullopt: running statistics are the cumulative average over all batches seen.
-  BatchNormOptions& momentum(std::optional<double> m) {
-    momentum_ = m;
-    return *this;
-  }
-  BatchNormOptions& affine(bool a) {
-    affine_ = a;
-    return *this;
-  }
-  BatchNormOptions& track_running_stats(bool t) {
-    track_ = t;
-    return *this;
-  }
-  double eps() const { return eps_; }
-  std::optional<double> momentum() const { return momentum_; }
-  bool affine() const { return affine_; }
-  bool track_running_stats() const { return track_; }
-
- private:
-  double eps_ = 1e-5;
-  std::optional<double> momentum_ = 0.1;
-  bool affine_ = true;
-  bool track_ = true;
-};
+// torch.nn.BatchNorm1d's: eps = 1e-5, momentum = 0.1 (std::nullopt: the running statistics are
+// the cumulative average over all batches seen), affine = true, track_running_stats = true.
+class BatchNormOptions : public EpsOption<BatchNormOptions>,
+                         public MomentumOption<BatchNormOptions, std::optional<double>>,
+                         public AffineOption<BatchNormOptions, true>,
+                         public TrackRunningStatsOption<BatchNormOptions, true> {};
 
 // torch.nn.BatchNorm1d for x of shape (N, C) or (N, C, L): each channel is normalized over
 // the batch (and length) axes, so an example's output depends on the other examples in its
