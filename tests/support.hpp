@@ -5,6 +5,7 @@
 #include <cmath>
 #include <limits>
 #include <cstdint>
+#include <map>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -108,6 +109,15 @@ double max_abs_diff(const A& a, const B& b) {
     m = std::max(m, std::abs(static_cast<double>(a.data()[i]) - static_cast<double>(b.data()[i])));
   }
   return m;
+}
+
+// A module's parameters, their grads and its buffers, by name: what a refused call must leave
+// as it was.
+template <class T>
+std::map<std::string, xt::xarray<T>> module_state(tg::Module<T>& m) {
+  std::map<std::string, xt::xarray<T>> s = m.state_dict();
+  for (auto& [name, p] : m.named_parameters()) s["grad:" + name] = p->grad();
+  return s;
 }
 
 // `steps` Adam (or any optimizer) steps of a classifier on 3 features and 2 classes, on random

@@ -1,16 +1,15 @@
 // BatchRenorm1d and GhostBatchNorm1d (nn/batch_renorm.hpp, nn/ghost_batch_norm.hpp): the
 // paper's algorithms composed in PyTorch 1.13 (fixtures), gradcheck, the BatchNorm1d
 // equivalences, the warm-up schedule, and the bad-input cases.
-#include <cstdlib>
 #include <cstring>
-#include <iostream>
 
 #include "expect_error.hpp"
+#include "norm_fixture.hpp"
 #include "support.hpp"
 
 namespace tg = tapegrad;
 using tgtest::expect_error;
-using tgtest::max_err;
+using tgtest::module_state;
 using tgtest::randn;
 using tgtest::uniform;
 
@@ -19,13 +18,6 @@ namespace {
 template <class T>
 bool same_bits(const xt::xarray<T>& a, const xt::xarray<T>& b) {
   return a.shape() == b.shape() && std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0;
-}
-
-template <class T>
-std::map<std::string, xt::xarray<T>> module_state(tg::Module<T>& m) {
-  std::map<std::string, xt::xarray<T>> s = m.state_dict();
-  for (auto& [name, p] : m.named_parameters()) s["grad:" + name] = p->grad();
-  return s;
 }
 
 // Runs `steps` training steps of a and b on the same batches (loss: a random projection), and
@@ -61,52 +53,26 @@ void check_same_as_batch_norm(tg::Module<T>& a, tg::Module<T>& b, const tg::Shap
 // ---- BatchRenorm1d -------------------------------------------------------------------------
 
 TEST_CASE("BatchRenorm1d matches the paper's algorithm composed in PyTorch: values, gradients, statistics") {
-  const auto fx = tgtest::load_fixture("batch_renorm.json");
-  std::size_t seen = 0;
-  double worst = 0;
-  for (const auto& c : fx.at("cases")) {
-    tg::Tape<double> t;
-    auto x = t.input(tgtest::to_array(c.at("x")), true);
-    const std::size_t ch = x.shape()[1];
+  const auto check = [](const nlohmann::json& c, normfx::Comparison& compare) {
+    const tg::Shape xs = tgtest::to_array(c.at("x")).shape();
+    const std::size_t ch = xs[1];
     const bool affine = c.contains("weight");
-    INFO("x " << tg::shape_str(x.shape()) << (affine ? " affine" : "") << " r_max "
-              << c.at("r_max").get<double>());
+    INFO("x " << tg::shape_str(xs) << (affine ? " affine" : "") << " r_max " << c.at("r_max").get<double>());
     tg::BatchRenorm1d<double> m(ch, tg::BatchRenormOptions()
                                         .eps(c.at("eps"))
                                         .momentum(c.at("momentum"))
                                         .affine(affine)
                                         .r_max(c.at("r_max"))
                                         .d_max(c.at("d_max")));
-    if (affine) {
-      m.weight->value = tgtest::to_array(c.at("weight"));
-      m.bias->value = tgtest::to_array(c.at("bias"));
-    }
+    normfx::load_affine(m, c);
     *m.running_mean = tgtest::to_array(c.at("running_mean0"));
     *m.running_var = tgtest::to_array(c.at("running_var0"));
-    auto y = m(t, x);
-    std::vector<double> errs = {max_err(y.value(), tgtest::to_array(c.at("out")))};
-    t.backward(y, tgtest::to_array(c.at("upstream")));
-    errs.push_back(max_err(t.grad(x), tgtest::to_array(c.at("grad_x"))));
-    if (affine) {
-      errs.push_back(max_err(m.weight->grad(), tgtest::to_array(c.at("grad_weight"))));
-      errs.push_back(max_err(m.bias->grad(), tgtest::to_array(c.at("grad_bias"))));
-    }
-    errs.push_back(max_err(*m.running_mean, tgtest::to_array(c.at("running_mean"))));
-    errs.push_back(max_err(*m.running_var, tgtest::to_array(c.at("running_var"))));
+    tg::Tape<double> t;
+    normfx::check_training_step(compare, c, m, t);
     CHECK((*m.num_batches_tracked)() == 1.0);
-    m.eval();
-    t.reset();
-    errs.push_back(
-        max_err(m(t, t.input(tgtest::to_array(c.at("x_eval")))).value(), tgtest::to_array(c.at("out_eval"))));
-    for (double e : errs) {
-      CHECK(e < 1e-12);
-      worst = std::max(worst, e);
-    }
-    ++seen;
-  }
-  CHECK(seen == 5);
-  if (std::getenv("TAPEGRAD_PRINT_FIXTURE_DIFFS"))
-    std::cout << "BatchRenorm1d max abs diff " << worst << "\n";
+    normfx::check_eval(compare, c, m, t);
+  };
+  normfx::check_cases("batch_renorm.json", 5, "BatchRenorm1d", check);
 }
 
 // r and d are stop_gradient constants: where they are not clipped they move with x, and finite
@@ -200,10 +166,7 @@ TEST_CASE(
 // ---- GhostBatchNorm1d ----------------------------------------------------------------------
 
 TEST_CASE("GhostBatchNorm1d matches BatchNorm1d over torch.chunk in PyTorch: values, gradients, statistics") {
-  const auto fx = tgtest::load_fixture("ghost_batch_norm.json");
-  std::size_t seen = 0;
-  double worst = 0;
-  for (const auto& c : fx.at("cases")) {
+  const auto check = [](const nlohmann::json& c, normfx::Comparison& compare) {
     const xt::xarray<double> x1 = tgtest::to_array(c.at("x1"));
     const std::size_t ch = x1.shape()[1], vbs = c.at("virtual_batch_size");
     const bool affine = c.at("affine");
@@ -211,38 +174,13 @@ TEST_CASE("GhostBatchNorm1d matches BatchNorm1d over torch.chunk in PyTorch: val
     const std::optional<double> momentum =
         c.at("momentum").is_null() ? std::nullopt : std::optional<double>(c.at("momentum").get<double>());
     tg::GhostBatchNorm1d<double> m(ch, vbs, tg::BatchNormOptions().momentum(momentum).affine(affine));
-    if (affine) {
-      m.weight->value = tgtest::to_array(c.at("weight"));
-      m.bias->value = tgtest::to_array(c.at("bias"));
-    }
+    normfx::load_affine(m, c);
     tg::Tape<double> t;
-    m(t, t.input(x1));
-    t.reset();
-    auto x = t.input(tgtest::to_array(c.at("x")), true);
-    auto y = m(t, x);
-    std::vector<double> errs = {max_err(y.value(), tgtest::to_array(c.at("out")))};
-    t.backward(y, tgtest::to_array(c.at("upstream")));
-    errs.push_back(max_err(t.grad(x), tgtest::to_array(c.at("grad_x"))));
-    if (affine) {
-      errs.push_back(max_err(m.weight->grad(), tgtest::to_array(c.at("grad_weight"))));
-      errs.push_back(max_err(m.bias->grad(), tgtest::to_array(c.at("grad_bias"))));
-    }
-    errs.push_back(max_err(*m.running_mean, tgtest::to_array(c.at("running_mean"))));
-    errs.push_back(max_err(*m.running_var, tgtest::to_array(c.at("running_var"))));
+    normfx::check_training_step(compare, c, m, t);
     CHECK((*m.num_batches_tracked)() == c.at("num_batches_tracked").get<double>());
-    m.eval();
-    t.reset();
-    errs.push_back(
-        max_err(m(t, t.input(tgtest::to_array(c.at("x_eval")))).value(), tgtest::to_array(c.at("out_eval"))));
-    for (double e : errs) {
-      CHECK(e < 1e-12);
-      worst = std::max(worst, e);
-    }
-    ++seen;
-  }
-  CHECK(seen == 5);
-  if (std::getenv("TAPEGRAD_PRINT_FIXTURE_DIFFS"))
-    std::cout << "GhostBatchNorm1d max abs diff " << worst << "\n";
+    normfx::check_eval(compare, c, m, t);
+  };
+  normfx::check_cases("ghost_batch_norm.json", 5, "GhostBatchNorm1d", check);
 }
 
 TEST_CASE("GhostBatchNorm1d passes gradcheck_module over several chunks") {

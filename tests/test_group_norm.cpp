@@ -1,17 +1,17 @@
 // GroupNorm: the fused op (ops/group_norm.hpp) and the module (nn/group_norm.hpp): gradcheck,
 // PyTorch 1.13 fixtures, batch independence, float precision, and the bad-input cases.
-#include <cstdlib>
 #include <functional>
-#include <iostream>
 
 #include <xtensor/xview.hpp>
 
 #include "expect_error.hpp"
+#include "norm_fixture.hpp"
 #include "support.hpp"
 
 namespace tg = tapegrad;
 using tgtest::expect_error;
 using tgtest::max_err;
+using tgtest::module_state;
 using tgtest::randn;
 using tgtest::uniform;
 using Vars = std::vector<tg::Var<double>>;
@@ -34,13 +34,6 @@ xt::xarray<double> group_norm_reference(const xt::xarray<double>& x, std::size_t
     for (std::size_t i = 0; i < dim; ++i) y.data()[g * dim + i] = (xg[i] - mean) / std::sqrt(var + eps);
   }
   return y;
-}
-
-template <class T>
-std::map<std::string, xt::xarray<T>> module_state(tg::Module<T>& m) {
-  std::map<std::string, xt::xarray<T>> s = m.state_dict();
-  for (auto& [name, p] : m.named_parameters()) s["grad:" + name] = p->grad();
-  return s;
 }
 
 }  // namespace
@@ -79,36 +72,25 @@ TEST_CASE("GroupNorm passes gradcheck_module for input, weight and bias") {
 }
 
 TEST_CASE("group_norm matches PyTorch's forward values and all gradients") {
-  const auto fx = tgtest::load_fixture("group_norm.json");
-  std::size_t seen = 0;
-  double worst = 0;
-  for (const auto& c : fx.at("cases")) {
+  const auto check = [](const nlohmann::json& c, normfx::Comparison& compare) {
     tg::Tape<double> t;
-    auto x = t.input(tgtest::to_array(c.at("x")), true);
+    auto x = normfx::leaf(t, c, "x");
     const bool affine = c.contains("weight");
     const std::size_t groups = c.at("num_groups");
     INFO("x " << tg::shape_str(x.shape()) << ", groups " << groups << (affine ? ", affine" : ""));
     tg::Var<double> w, b;
     if (affine) {
-      w = t.input(tgtest::to_array(c.at("weight")), true);
-      b = t.input(tgtest::to_array(c.at("bias")), true);
+      w = normfx::leaf(t, c, "weight");
+      b = normfx::leaf(t, c, "bias");
     }
-    auto y = tg::group_norm(x, groups, w, b, c.at("eps").get<double>());
-    std::vector<double> errs = {max_err(y.value(), tgtest::to_array(c.at("out")))};
-    t.backward(y, tgtest::to_array(c.at("upstream")));
-    errs.push_back(max_err(t.grad(x), tgtest::to_array(c.at("grad_x"))));
+    normfx::check_out_and_grad_x(compare, c, t, x,
+                                 tg::group_norm(x, groups, w, b, c.at("eps").get<double>()));
     if (affine) {
-      errs.push_back(max_err(t.grad(w), tgtest::to_array(c.at("grad_weight"))));
-      errs.push_back(max_err(t.grad(b), tgtest::to_array(c.at("grad_bias"))));
+      compare("grad_weight", t.grad(w));
+      compare("grad_bias", t.grad(b));
     }
-    for (double e : errs) {
-      CHECK(e < 1e-12);
-      worst = std::max(worst, e);
-    }
-    ++seen;
-  }
-  CHECK(seen == 9);
-  if (std::getenv("TAPEGRAD_PRINT_FIXTURE_DIFFS")) std::cout << "group_norm max abs diff " << worst << "\n";
+  };
+  normfx::check_cases("group_norm.json", 9, "group_norm", check);
 }
 
 TEST_CASE("GroupNorm output of one example is bitwise independent of the rest of the batch") {

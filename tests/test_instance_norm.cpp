@@ -1,35 +1,19 @@
 // InstanceNorm1d (nn/instance_norm.hpp): PyTorch 1.13 fixtures (outputs, gradients, running
 // statistics, eval), gradcheck, batch independence, and the bad-input cases.
-#include <cstdlib>
-#include <iostream>
-
 #include <xtensor/xview.hpp>
 
 #include "expect_error.hpp"
+#include "norm_fixture.hpp"
 #include "support.hpp"
 
 namespace tg = tapegrad;
 using tgtest::expect_error;
-using tgtest::max_err;
+using tgtest::module_state;
 using tgtest::randn;
 using tgtest::uniform;
 
-namespace {
-
-template <class T>
-std::map<std::string, xt::xarray<T>> module_state(tg::Module<T>& m) {
-  std::map<std::string, xt::xarray<T>> s = m.state_dict();
-  for (auto& [name, p] : m.named_parameters()) s["grad:" + name] = p->grad();
-  return s;
-}
-
-}  // namespace
-
 TEST_CASE("InstanceNorm1d matches PyTorch: outputs, all gradients, running statistics and eval") {
-  const auto fx = tgtest::load_fixture("instance_norm.json");
-  std::size_t seen = 0;
-  double worst = 0;
-  for (const auto& c : fx.at("cases")) {
+  const auto check = [](const nlohmann::json& c, normfx::Comparison& compare) {
     const xt::xarray<double> x1 = tgtest::to_array(c.at("x1"));
     const std::size_t ch = x1.shape()[1];
     const bool affine = c.at("affine"), track = c.at("track_running_stats");
@@ -39,40 +23,14 @@ TEST_CASE("InstanceNorm1d matches PyTorch: outputs, all gradients, running stati
                                          .momentum(c.at("momentum"))
                                          .affine(affine)
                                          .track_running_stats(track));
-    if (affine) {
-      m.weight->value = tgtest::to_array(c.at("weight"));
-      m.bias->value = tgtest::to_array(c.at("bias"));
-    }
+    normfx::load_affine(m, c);
     tg::Tape<double> t;
-    m(t, t.input(x1));
-    t.reset();
-    auto x = t.input(tgtest::to_array(c.at("x")), true);
-    auto y = m(t, x);
-    std::vector<double> errs = {max_err(y.value(), tgtest::to_array(c.at("out")))};
-    t.backward(y, tgtest::to_array(c.at("upstream")));
-    errs.push_back(max_err(t.grad(x), tgtest::to_array(c.at("grad_x"))));
-    if (affine) {
-      errs.push_back(max_err(m.weight->grad(), tgtest::to_array(c.at("grad_weight"))));
-      errs.push_back(max_err(m.bias->grad(), tgtest::to_array(c.at("grad_bias"))));
-    }
-    if (track) {
-      errs.push_back(max_err(*m.running_mean, tgtest::to_array(c.at("running_mean"))));
-      errs.push_back(max_err(*m.running_var, tgtest::to_array(c.at("running_var"))));
-      CHECK((*m.num_batches_tracked)() == 0.0);  // F.instance_norm does not count
-    }
-    m.eval();
-    t.reset();
-    errs.push_back(
-        max_err(m(t, t.input(tgtest::to_array(c.at("x_eval")))).value(), tgtest::to_array(c.at("out_eval"))));
-    for (double e : errs) {
-      CHECK(e < 1e-12);
-      worst = std::max(worst, e);
-    }
-    ++seen;
-  }
-  CHECK(seen == 5);
-  if (std::getenv("TAPEGRAD_PRINT_FIXTURE_DIFFS"))
-    std::cout << "InstanceNorm1d max abs diff " << worst << "\n";
+    normfx::check_training_step(compare, c, m, t);
+    CHECK(!m.running_mean == !track);
+    if (track) CHECK((*m.num_batches_tracked)() == 0.0);  // F.instance_norm does not count
+    normfx::check_eval(compare, c, m, t);
+  };
+  normfx::check_cases("instance_norm.json", 5, "InstanceNorm1d", check);
 }
 
 TEST_CASE("InstanceNorm1d passes gradcheck_module in training and in eval with running statistics") {

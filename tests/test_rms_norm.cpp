@@ -1,12 +1,10 @@
 // RMSNorm: the fused op (ops/rms_norm.hpp) and the module (nn/rms_norm.hpp): gradcheck, the
 // PyTorch 2.4 formula composed in PyTorch 1.13 (fixtures), batch independence, float
 // precision, and the bad-input cases.
-#include <cstdlib>
-#include <iostream>
-
 #include <xtensor/xview.hpp>
 
 #include "expect_error.hpp"
+#include "norm_fixture.hpp"
 #include "support.hpp"
 
 namespace tg = tapegrad;
@@ -62,32 +60,20 @@ TEST_CASE("RMSNorm passes gradcheck_module for input and weight") {
 }
 
 TEST_CASE("rms_norm matches the PyTorch 2.4 formula composed in PyTorch 1.13: values and all gradients") {
-  const auto fx = tgtest::load_fixture("rms_norm.json");
-  std::size_t seen = 0;
-  double worst = 0;
-  for (const auto& c : fx.at("cases")) {
+  const auto check = [](const nlohmann::json& c, normfx::Comparison& compare) {
     tg::Tape<double> t;
-    auto x = t.input(tgtest::to_array(c.at("x")), true);
+    auto x = normfx::leaf(t, c, "x");
     const bool affine = c.contains("weight");
     const std::size_t nd = c.at("normalized_ndim");
     INFO("x " << tg::shape_str(x.shape()) << ", nd " << nd << (affine ? ", affine" : ""));
     tg::Var<double> w;
-    if (affine) w = t.input(tgtest::to_array(c.at("weight")), true);
+    if (affine) w = normfx::leaf(t, c, "weight");
     const std::optional<double> eps =
         c.at("eps").is_null() ? std::nullopt : std::optional<double>(c.at("eps").get<double>());
-    auto y = tg::rms_norm(x, w, nd, eps);
-    std::vector<double> errs = {max_err(y.value(), tgtest::to_array(c.at("out")))};
-    t.backward(y, tgtest::to_array(c.at("upstream")));
-    errs.push_back(max_err(t.grad(x), tgtest::to_array(c.at("grad_x"))));
-    if (affine) errs.push_back(max_err(t.grad(w), tgtest::to_array(c.at("grad_weight"))));
-    for (double e : errs) {
-      CHECK(e < 1e-12);
-      worst = std::max(worst, e);
-    }
-    ++seen;
-  }
-  CHECK(seen == 8);
-  if (std::getenv("TAPEGRAD_PRINT_FIXTURE_DIFFS")) std::cout << "rms_norm max abs diff " << worst << "\n";
+    normfx::check_out_and_grad_x(compare, c, t, x, tg::rms_norm(x, w, nd, eps));
+    if (affine) compare("grad_weight", t.grad(w));
+  };
+  normfx::check_cases("rms_norm.json", 8, "rms_norm", check);
 }
 
 TEST_CASE("rms_norm's default eps is the dtype's machine epsilon") {

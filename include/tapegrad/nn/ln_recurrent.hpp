@@ -75,17 +75,7 @@ namespace tapegrad {
 // The options LNLSTM and LNGRU share: eps (their LayerNorms') and batch_first.
 // LNLSTMOptions().eps(1e-3).batch_first(true).
 template <class Derived>
-class LNRecurrentOptions : public BatchFirstOption<Derived> {
- public:
-  Derived& eps(double e) {
-    eps_ = e;
-    return static_cast<Derived&>(*this);
-  }
-  double eps() const { return eps_; }
-
- private:
-  double eps_ = 1e-5;
-};
+class LNRecurrentOptions : public BatchFirstOption<Derived>, public EpsOption<Derived> {};
 
 class LNLSTMOptions : public LNRecurrentOptions<LNLSTMOptions> {};
 class LNGRUOptions : public LNRecurrentOptions<LNGRUOptions> {};

@@ -8,12 +8,13 @@
 
 namespace tapegrad {
 
-// The option pieces the normalization modules' option classes are made of (LayerNormOptions,
-// BatchNormOptions, InstanceNormOptions in nn/instance_norm.hpp, BatchRenormOptions in
-// nn/batch_renorm.hpp, GroupNormOptions in nn/group_norm.hpp), as nn/rnn.hpp's are for the
-// recurrent modules: each is a base of the final options class, Derived, whose setters chain
-// (each returns Derived&). The defaults that differ between modules are template arguments.
-// The values are validated by the module's constructor.
+// The option pieces the normalization modules' option classes are made of, as nn/rnn.hpp's are
+// for the recurrent modules: LayerNormOptions and BatchNormOptions here, InstanceNormOptions
+// (nn/instance_norm.hpp), BatchRenormOptions (nn/batch_renorm.hpp), GroupNormOptions
+// (nn/group_norm.hpp), and LNLSTMOptions' and LNGRUOptions' eps (nn/ln_recurrent.hpp). Each is
+// a base of the final options class, Derived, whose setters chain (each returns Derived&). The
+// defaults that differ between modules are template arguments. The values are validated by the
+// module's constructor.
 template <class Derived>
 class EpsOption {
  public:
