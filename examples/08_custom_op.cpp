@@ -66,7 +66,11 @@ class Swish : public tg::Module<T> {
   explicit Swish(double beta) : beta_(beta) {}
   tg::Var<T> forward(tg::Tape<T>&, const tg::Var<T>& x) override { return swish(x, static_cast<T>(beta_)); }
   std::string type_name() const override { return "Swish"; }
-  std::string extra_repr() const override { return "beta=" + std::to_string(beta_); }
+  std::string extra_repr() const override {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "beta=%g", beta_);
+    return buf;
+  }
 
  private:
   double beta_;
