@@ -78,11 +78,11 @@ void DistributedDataParallel<T>::check_same_model_everywhere() {
   if (hi == lo) return;
   const int ranks = group_.size();
   std::vector<double> all(4 * static_cast<std::size_t>(ranks), 0.0);  // an allgather, by a sum
-  std::copy(mine.begin(), mine.begin() + 4, all.begin() + 4 * group_.rank());
+  std::copy(mine.begin(), mine.begin() + 4, all.begin() + 4 * static_cast<std::ptrdiff_t>(group_.rank()));
   dist::allreduce(all.data(), all.size(), dist::ReduceOp::sum, group_);
   std::string each;
   for (int r = 0; r < ranks && r < 16; ++r) {
-    const double* e = all.data() + 4 * r;
+    const double* e = all.data() + 4 * static_cast<std::size_t>(r);
     each += (r ? "; rank " : "rank ") + std::to_string(r) + ": " +
             std::to_string(static_cast<long long>(e[0])) + " parameters (" +
             std::to_string(static_cast<long long>(e[1])) + " values), " +
