@@ -222,6 +222,10 @@ const std::map<std::string, std::vector<std::string>>& catalogue() {
         "classification_accuracy rejects a batch size of 0 or a negative one converted to size_t, naming it"}},
       {"train/metrics_log.hpp",
        {"a metrics log refuses an empty row, a repeated or comma-holding column and a changed header; the file keeps its rows"}},
+      {"train/plot.hpp",
+       {"plot_metrics of a missing, empty, header-only or ragged CSV or one without numbers is an IoError",
+        "plot_metrics with a bad extension, an unknown or text column or a bad size is a ValueError",
+        "plot_metrics without gnuplot on PATH is a StateError saying how to install it"}},
       {"train/progress.hpp", {"format_duration of a huge finite duration is not a negative time"}},
   };
   return m;

@@ -59,4 +59,5 @@
 #include "tapegrad/optim/sgd.hpp"
 #include "tapegrad/train/fit.hpp"
 #include "tapegrad/train/metrics_log.hpp"
+#include "tapegrad/train/plot.hpp"
 #include "tapegrad/train/progress.hpp"
