@@ -232,9 +232,10 @@ const std::map<std::string, std::vector<std::string>>& catalogue() {
 }
 
 // Headers with nothing to call wrongly: the error types, the umbrella header, the
-// gradient-write struct with its branch-free add, and the StateDict alias.
+// gradient-write struct with its branch-free add, the StateDict alias, and nn/repr.hpp's
+// formatters (every double and shape has a printed form).
 const std::set<std::string> kNoInputs = {"core/error.hpp", "core/grad_write.hpp", "core/state_dict.hpp",
-                                         "tapegrad.hpp"};
+                                         "nn/repr.hpp", "tapegrad.hpp"};
 
 std::string all_test_sources() {
   std::string text;

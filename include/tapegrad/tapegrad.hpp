@@ -34,6 +34,7 @@
 #include "tapegrad/nn/module_check.hpp"
 #include "tapegrad/nn/norm.hpp"
 #include "tapegrad/nn/norm_rnn.hpp"
+#include "tapegrad/nn/repr.hpp"
 #include "tapegrad/nn/rms_norm.hpp"
 #include "tapegrad/nn/rnn.hpp"
 #include "tapegrad/nn/rnn_cell.hpp"

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "tapegrad/ops/norm.hpp"
+#include "tapegrad/nn/repr.hpp"
 
 #include "../core/check_eps.hpp"
 
@@ -37,7 +38,7 @@ Var<T> LayerNorm<T>::forward(Tape<T>& t, const Var<T>& x) {
 
 template <class T>
 std::string LayerNorm<T>::extra_repr() const {
-  return shape_str(shape_) + ", eps=" + std::to_string(options_.eps()) +
+  return python_shape(shape_) + ", eps=" + python_float(options_.eps()) +
          ", elementwise_affine=" + (options_.elementwise_affine() ? "True" : "False");
 }
 
@@ -113,8 +114,8 @@ Var<T> BatchNorm1d<T>::forward(Tape<T>& t, const Var<T>& x) {
 
 template <class T>
 std::string BatchNorm1d<T>::extra_repr() const {
-  return std::to_string(c_) + ", eps=" + std::to_string(options_.eps()) +
-         ", momentum=" + (options_.momentum() ? std::to_string(*options_.momentum()) : std::string("None")) +
+  return std::to_string(c_) + ", eps=" + python_float(options_.eps()) +
+         ", momentum=" + (options_.momentum() ? python_float(*options_.momentum()) : std::string("None")) +
          ", affine=" + (options_.affine() ? "True" : "False") +
          ", track_running_stats=" + (options_.track_running_stats() ? "True" : "False");
 }
