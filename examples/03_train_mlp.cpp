@@ -7,9 +7,11 @@
 //   loss     cross_entropy on the logits
 //   update   Adam, with the learning rate annealed along a cosine to 0 over the epochs
 //   report   a progress line on the terminal, one line per epoch, optionally a CSV (--log)
+//            and a PNG of its curves (--plot: train loss, and test accuracy on the right axis)
 //
 //   03_train_mlp                       # spirals, ~99% test accuracy in under a second
 //   03_train_mlp --norm none --seed 1
+//   03_train_mlp --plot                # 03_train_mlp_metrics.csv and its curves, .png
 //   03_train_mlp --dataset mnist       # needs scripts/fetch-mnist once; ~93% test accuracy
 //
 // Try the norms: with LayerNorm (the default) the spirals are learned from every seed we tried
@@ -24,6 +26,7 @@
 #include <CLI/CLI.hpp>
 
 #include "mlp.hpp"
+#include "plot_flag.hpp"
 
 namespace tg = tapegrad;
 
@@ -83,9 +86,12 @@ int main(int argc, char** argv) {
   app.add_option("--noise", o.noise, "spirals: noise std")->check(CLI::Range(0.0, 1.0));
   app.add_option("--mnist-dir", o.mnist_dir, "MNIST directory [default_mnist_dir(): .cache/mnist]");
   app.add_option("--log", o.log, "write per-epoch metrics to this CSV file");
+  examples::PlotFlag plot;
+  plot.add_to(app);
   app.add_option("--target", o.target, "exit with status 1 if the final test accuracy is below this")
       ->check(CLI::Range(0.0, 1.0));
   CLI11_PARSE(app, argc, argv);
+  o.log = plot.csv_path(o.log, "03_train_mlp");
 
   const bool mnist = o.dataset == "mnist";
   if (o.hidden.empty()) o.hidden = mnist ? std::vector<std::size_t>{128} : std::vector<std::size_t>{64, 64};
@@ -135,6 +141,11 @@ int main(int argc, char** argv) {
     }
     std::printf("\nfinal test accuracy: %.2f%%\n", 100 * accuracy);
     if (log) std::printf("metrics written to %s\n", o.log.c_str());
+    tg::PlotOptions plot_options;
+    plot_options.title = "03_train_mlp: " + o.dataset + ", norm " + o.norm;
+    plot_options.ylabel = "train loss (cross-entropy)";
+    plot_options.y2label = "test accuracy";
+    plot.draw(o.log, plot_options);
     if (accuracy < o.target) {
       std::printf("below the target of %.2f%%\n", 100 * o.target);
       return 1;

@@ -15,7 +15,9 @@
 //   04_train_rnn                    # adding problem, T = 20, tanh RNN
 //   04_train_rnn --cell lnrnn
 //   04_train_rnn --task sine --seq-len 30
+//   04_train_rnn --log rnn.csv --plot  # per-epoch metrics in rnn.csv, their curves in rnn.png
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <optional>
 
@@ -23,6 +25,8 @@
 #include <tapegrad/nn/norm_rnn.hpp>
 #include <tapegrad/nn/rnn.hpp>
 #include <tapegrad/tapegrad.hpp>
+
+#include "plot_flag.hpp"
 
 namespace tg = tapegrad;
 
@@ -117,6 +121,27 @@ std::pair<double, double> baselines(const tg::Dataset<float>& train, const tg::D
   return {mse_mean / n, mse_last / n};
 }
 
+// How a test MSE compares with the baseline's, in words: "12.3x lower", "35.2% lower",
+// "2.1x higher: worse than the baseline", "not finite: training diverged".
+std::string versus_baseline(double mse, double baseline) {
+  char buf[96];
+  if (!std::isfinite(mse)) return "not finite: training diverged";
+  if (mse == baseline) return "the same as the baseline";
+  if (mse == 0) return "0: no error at all";
+  if (mse < baseline) {
+    if (baseline / mse >= 2)
+      std::snprintf(buf, sizeof buf, "%.1fx lower", baseline / mse);
+    else
+      std::snprintf(buf, sizeof buf, "%.1f%% lower", 100 * (1 - mse / baseline));
+  } else {
+    if (mse / baseline >= 2)
+      std::snprintf(buf, sizeof buf, "%.1fx higher: worse than the baseline", mse / baseline);
+    else
+      std::snprintf(buf, sizeof buf, "%.1f%% higher: worse than the baseline", 100 * (mse / baseline - 1));
+  }
+  return buf;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -136,9 +161,12 @@ int main(int argc, char** argv) {
   app.add_option("--clip", o.clip, "clip the gradient norm to this (0 = off)")->check(CLI::NonNegativeNumber);
   app.add_option("--seed", o.seed, "seed of the data, the initialization and the shuffling");
   app.add_option("--log", o.log, "write per-epoch metrics to this CSV file");
+  examples::PlotFlag plot;
+  plot.add_to(app);
   app.add_option("--max-mse", o.max_mse, "exit with status 1 if the final test MSE is above this")
       ->check(CLI::NonNegativeNumber);
   CLI11_PARSE(app, argc, argv);
+  o.log = plot.csv_path(o.log, "04_train_rnn");
   if (o.cell == "bnrnn" && o.batch_size < 2) {
     std::fprintf(stderr, "04_train_rnn: --cell bnrnn needs --batch-size >= 2 (batch statistics)\n");
     return 2;
@@ -196,7 +224,14 @@ int main(int argc, char** argv) {
                     {"seconds", seconds}});
       }
     }
-    std::printf("\nfinal test MSE %.5f vs the baseline's %.5f: %.1fx lower\n", mse, baseline, baseline / mse);
+    std::printf("\nfinal test MSE %.5f vs the baseline's %.5f: %s\n", mse, baseline,
+                versus_baseline(mse, baseline).c_str());
+    if (log) std::printf("metrics written to %s\n", o.log.c_str());
+    tg::PlotOptions plot_options;
+    plot_options.title = "04_train_rnn: " + o.task + ", " + o.cell + ", T = " + std::to_string(o.seq_len);
+    plot_options.ylabel = "MSE";
+    plot_options.log_y = true;  // the MSE falls by decades on the sine task
+    plot.draw(o.log, plot_options);
     if (o.max_mse > 0 && mse > o.max_mse) {
       std::printf("above the allowed %.5f\n", o.max_mse);
       return 1;

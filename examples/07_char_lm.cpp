@@ -25,17 +25,21 @@
 //
 //   07_char_lm                             # LSTM, default size: ~30 s of CPU (Release)
 //   07_char_lm --cell gru --temperature 0.6
+//   07_char_lm --quick --plot              # 07_char_lm_metrics.csv and 07_char_lm_metrics.png
 //   07_char_lm --epochs 2 --save lm.safetensors && 07_char_lm --epochs 4 --resume lm.safetensors
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <sstream>
 #include <tuple>
 
 #include <CLI/CLI.hpp>
 #include <tapegrad/tapegrad.hpp>
+
+#include "plot_flag.hpp"
 
 namespace tg = tapegrad;
 
@@ -59,6 +63,7 @@ struct Options {
   std::string prompt = "The ";
   std::string save;
   std::string resume;
+  std::string log;
   bool quick = false;
   int blas_threads = 1;
 };
@@ -288,7 +293,7 @@ std::pair<std::size_t, double> resume(const Options& o, CharLM& model, tg::Adam<
 // Trains epochs (first, o.epochs], printing one line per epoch; returns the last validation bpc.
 double train(const Options& o, CharLM& model, tg::Adam<float>& opt, const tg::CharVocab& vocab,
              const std::vector<std::int64_t>& train_ids, const std::vector<std::int64_t>& valid_ids,
-             std::size_t first, double previous) {
+             std::size_t first, double previous, tg::MetricsLog* log) {
   tg::SequenceLoader loader(train_ids, o.seq_len, o.batch_size, /*shuffle=*/true, o.seed);
   tg::SequenceLoader valid_loader(valid_ids, o.seq_len, 256);
   loader.set_epoch(first);  // so a resumed run visits the windows in the same order
@@ -307,13 +312,19 @@ double train(const Options& o, CharLM& model, tg::Adam<float>& opt, const tg::Ch
     std::printf("  %.1f s\n", seconds);
     std::fflush(stdout);
     previous = bpc;
+    if (log != nullptr) {
+      log->write({{"epoch", static_cast<double>(epoch)},
+                  {"train_loss_nats", loss},
+                  {"valid_bpc", bpc},
+                  {"seconds", seconds}});
+    }
     if (!o.save.empty()) save(o, model, opt, epoch, vocab, bpc);
   }
   if (!o.save.empty()) std::printf("checkpoint: %s\n", o.save.c_str());
   return bpc;
 }
 
-int run(const Options& o) {
+int run(const Options& o, const examples::PlotFlag& plot) {
   const std::string path = o.corpus.empty() ? tg::default_corpus_path() : o.corpus;
   if (!std::filesystem::exists(path)) {
     std::fprintf(stderr,
@@ -343,7 +354,14 @@ int run(const Options& o) {
   }
   double bpc = previous;
   if (first < o.epochs) {
-    bpc = train(o, model, opt, vocab, train_ids, valid_ids, first, previous);
+    std::optional<tg::MetricsLog> log;
+    if (!o.log.empty()) log.emplace(o.log);
+    bpc = train(o, model, opt, vocab, train_ids, valid_ids, first, previous, log ? &*log : nullptr);
+    if (log) std::printf("metrics written to %s\n", o.log.c_str());
+    tg::PlotOptions plot_options;
+    plot_options.title = "07_char_lm: " + model_flags(o);
+    plot_options.ylabel = "train loss (nats) / validation bpc";
+    plot.draw(o.log, plot_options);
   } else {
     std::printf("the checkpoint has already trained %zu of --epochs %zu: nothing to train\n", first,
                 o.epochs);
@@ -386,8 +404,12 @@ int main(int argc, char** argv) {
                  "OpenBLAS threads per GEMM (this model's matrices are small; on busy cores a second "
                  "thread makes every GEMM wait for the slower one)")
       ->check(CLI::Range(1, 256));
+  app.add_option("--log", o.log, "write per-epoch metrics to this CSV file");
+  examples::PlotFlag plot;
+  plot.add_to(app);
   app.add_flag("--quick", o.quick, "a small model on a small slice, for a smoke test (explicit flags win)");
   CLI11_PARSE(app, argc, argv);
+  o.log = plot.csv_path(o.log, "07_char_lm");
   if (o.quick) {
     const auto unless_given = [&](const char* flag, auto& field, auto value) {
       if (app.count(flag) == 0) field = value;
@@ -404,7 +426,7 @@ int main(int argc, char** argv) {
 
   try {
     tg::set_blas_threads(o.blas_threads);
-    return run(o);
+    return run(o, plot);
   } catch (const tg::Error& e) {
     std::fprintf(stderr, "07_char_lm: %s\n", e.what());
     return 2;

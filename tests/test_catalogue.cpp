@@ -250,15 +250,20 @@ const std::map<std::string, std::vector<std::string>>& catalogue() {
         "an exception from a step hook ends the epoch there; before_step's skips that batch's step"}},
       {"train/metrics_log.hpp",
        {"a metrics log refuses an empty row, a repeated or comma-holding column and a changed header; the file keeps its rows"}},
+      {"train/plot.hpp",
+       {"plot_metrics of a missing, empty, header-only or ragged CSV or one without numbers is an IoError",
+        "plot_metrics with a bad extension, an unknown or text column or a bad size is a ValueError",
+        "plot_metrics without gnuplot on PATH is a StateError saying how to install it"}},
       {"train/progress.hpp", {"format_duration of a huge finite duration is not a negative time"}},
   };
   return m;
 }
 
 // Headers with nothing to call wrongly: the error types, the umbrella header, the
-// gradient-write struct with its branch-free add, and the StateDict alias.
+// gradient-write struct with its branch-free add, the StateDict alias, and nn/repr.hpp's
+// formatters (every double and shape has a printed form).
 const std::set<std::string> kNoInputs = {"core/error.hpp", "core/grad_write.hpp", "core/state_dict.hpp",
-                                         "tapegrad.hpp"};
+                                         "nn/repr.hpp", "tapegrad.hpp"};
 
 std::string all_test_sources() {
   std::string text;

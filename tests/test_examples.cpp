@@ -22,8 +22,9 @@ struct Result {
   std::string output;  // stdout and stderr
 };
 
-Result run(const std::string& program, const std::string& args) {
-  const std::string cmd = "'" + program + "' " + args + " 2>&1";
+// env: variable assignments for the program, e.g. "PATH=/nonexistent".
+Result run(const std::string& program, const std::string& args, const std::string& env = "") {
+  const std::string cmd = env + " '" + program + "' " + args + " 2>&1";
   Result r;
   FILE* pipe = ::popen(cmd.c_str(), "r");
   REQUIRE(pipe != nullptr);
@@ -42,6 +43,25 @@ fs::path scratch_dir() {
 }
 
 // The number after the first occurrence of `label` in `text`, e.g. "final test accuracy: 97.25%".
+// Whether an executable gnuplot is on PATH (the --plot tests skip, visibly, without one).
+bool have_gnuplot() {
+  const char* path = std::getenv("PATH");
+  std::istringstream dirs(path == nullptr ? "" : path);
+  for (std::string dir; std::getline(dirs, dir, ':');) {
+    if (!dir.empty() && ::access((fs::path(dir) / "gnuplot").c_str(), X_OK) == 0) return true;
+  }
+  return false;
+}
+
+// Whether `path` holds a PNG image of more than a few kilobytes.
+bool is_png(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  char magic[8] = {};
+  in.read(magic, 8);
+  return in.gcount() == 8 && std::string(magic, 8) == std::string("\x89PNG\r\n\x1a\n", 8) &&
+         fs::file_size(path) > 5000;
+}
+
 double number_after(const std::string& text, const std::string& label) {
   const auto pos = text.find(label);
   REQUIRE(pos != std::string::npos);
@@ -111,6 +131,29 @@ TEST_CASE("03_train_mlp learns two spirals, writes its metrics CSV, and rejects 
   CHECK_THAT(missing.output, Contains("/nonexistent/mnist/0.json"));
 }
 
+TEST_CASE("03_train_mlp --plot draws the metrics CSV into a PNG next to it, or says how to get gnuplot") {
+  const fs::path dir = scratch_dir();
+  const std::string flags = "--points 100 --epochs 3 --plot --log '" + (dir / "run.csv").string() + "'";
+  // Without gnuplot: the run ends with exit status 2 and the way to install it.
+  const auto none = run(TAPEGRAD_EXAMPLE_03, flags, "PATH=/nonexistent");
+  INFO(none.output);
+  CHECK(none.status == 2);
+  CHECK_THAT(none.output, Contains("gnuplot is not installed"));
+  CHECK_THAT(none.output, Contains("scripts/deps"));
+  CHECK_THAT(none.output, Contains("metrics written to"));
+  if (!have_gnuplot()) {
+    WARN("gnuplot is not on PATH: --plot not tested. Install it with scripts/deps.");
+    fs::remove_all(dir);
+    return;
+  }
+  const auto r = run(TAPEGRAD_EXAMPLE_03, flags);
+  INFO(r.output);
+  CHECK(r.status == 0);
+  CHECK_THAT(r.output, Contains("plot of the metrics written to " + (dir / "run.png").string()));
+  CHECK(is_png(dir / "run.png"));
+  fs::remove_all(dir);
+}
+
 TEST_CASE("03_train_mlp reaches 85% on MNIST after one epoch") {
   const std::string dir = tg::default_mnist_dir();
   if (!fs::exists(fs::path(dir) / "0.json")) {
@@ -133,6 +176,18 @@ TEST_CASE("04_train_rnn beats the repeat-the-last-value baseline on sine predict
   const double mse = number_after(r.output, "final test MSE ");
   CHECK(baseline > 0.05);
   CHECK(mse < baseline / 5);
+
+  CHECK_THAT(r.output, Contains("x lower"));
+
+  // One step of Adam at lr 100 throws the head's weights far off: the model ends worse than
+  // always answering the mean, and says so.
+  const auto worse =
+      run(TAPEGRAD_EXAMPLE_04, "--train-size 50 --test-size 50 --hidden 4 --epochs 1 --lr 100 --clip 0");
+  INFO(worse.output);
+  CHECK(worse.status == 0);
+  CHECK(number_after(worse.output, "final test MSE ") > number_after(worse.output, "predict the mean MSE "));
+  CHECK_THAT(worse.output, Contains("higher: worse than the baseline"));
+  CHECK(worse.output.find("lower") == std::string::npos);
 
   const auto bad = run(TAPEGRAD_EXAMPLE_04, "--cell lstm");
   CHECK(bad.status != 0);
@@ -271,4 +326,32 @@ TEST_CASE("08_custom_op: a user-defined swish matches its formula, passes gradch
   CHECK(number_after(r.output, "training accuracy") > 95);
   const auto bad = run(TAPEGRAD_EXAMPLE_08, "--steps 0");
   CHECK(bad.status != 0);
+}
+
+TEST_CASE("04_train_rnn and 07_char_lm --plot write <csv stem>.png next to the CSV") {
+  if (!have_gnuplot()) {
+    WARN("gnuplot is not on PATH: --plot not tested. Install it with scripts/deps.");
+    return;
+  }
+  const fs::path dir = scratch_dir();
+  const auto rnn =
+      run(TAPEGRAD_EXAMPLE_04, "--train-size 100 --test-size 50 --hidden 8 --epochs 2 --plot --log '" +
+                                   (dir / "rnn.csv").string() + "'");
+  INFO(rnn.output);
+  CHECK(rnn.status == 0);
+  CHECK(is_png(dir / "rnn.png"));
+  if (char_lm_corpus().empty()) {
+    WARN("text corpus not found: 07_char_lm --plot not tested. Run scripts/fetch-text to enable it.");
+  } else {
+    const auto lm = run(TAPEGRAD_EXAMPLE_07, "--quick --cell rnn --epochs 1 --sample-len 10 --plot --log '" +
+                                                 (dir / "lm.csv").string() + "'");
+    INFO(lm.output);
+    CHECK(lm.status == 0);
+    std::ifstream in(dir / "lm.csv");
+    std::string header;
+    std::getline(in, header);
+    CHECK(header == "epoch,train_loss_nats,valid_bpc,seconds");
+    CHECK(is_png(dir / "lm.png"));
+  }
+  fs::remove_all(dir);
 }

@@ -290,9 +290,9 @@ TEST_CASE("LNLSTM and LNGRU use the documented parameter names, shapes and initi
   CHECK((sd.at("ln_x.bias") == xt::zeros<float>({16})));
   CHECK((sd.at("ln_c.weight") == xt::ones<float>({4})));
   CHECK(lstm.to_string() ==
-        "LNLSTM(3, 4\n  (ln_x): LayerNorm((16), eps=0.000010, elementwise_affine=True)\n"
-        "  (ln_h): LayerNorm((16), eps=0.000010, elementwise_affine=True)\n"
-        "  (ln_c): LayerNorm((4), eps=0.000010, elementwise_affine=True)\n)\n");
+        "LNLSTM(3, 4\n  (ln_x): LayerNorm((16,), eps=1e-05, elementwise_affine=True)\n"
+        "  (ln_h): LayerNorm((16,), eps=1e-05, elementwise_affine=True)\n"
+        "  (ln_c): LayerNorm((4,), eps=1e-05, elementwise_affine=True)\n)\n");
 
   tg::LNGRU<float> gru(3, 4, tg::LNGRUOptions().batch_first(true).eps(1e-3));
   names.clear();

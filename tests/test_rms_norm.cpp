@@ -131,7 +131,7 @@ TEST_CASE("RMSNorm has PyTorch's state_dict name and repr") {
   const auto sd = rn.state_dict();
   CHECK(sd.size() == 1);
   CHECK(sd.count("weight") == 1);
-  CHECK(rn.to_string().find("RMSNorm((6), eps=None, elementwise_affine=True)") != std::string::npos);
+  CHECK(rn.to_string().find("RMSNorm((6,), eps=None, elementwise_affine=True)") != std::string::npos);
   tg::RMSNorm<float> plain(tg::Shape{6}, tg::RMSNormOptions().elementwise_affine(false).eps(1e-6));
   CHECK(plain.state_dict().empty());
 }

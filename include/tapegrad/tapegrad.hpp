@@ -39,6 +39,7 @@
 #include "tapegrad/nn/module_check.hpp"
 #include "tapegrad/nn/norm.hpp"
 #include "tapegrad/nn/norm_rnn.hpp"
+#include "tapegrad/nn/repr.hpp"
 #include "tapegrad/nn/rms_norm.hpp"
 #include "tapegrad/nn/rnn.hpp"
 #include "tapegrad/nn/rnn_cell.hpp"
@@ -68,4 +69,5 @@
 #include "tapegrad/optim/sgd.hpp"
 #include "tapegrad/train/fit.hpp"
 #include "tapegrad/train/metrics_log.hpp"
+#include "tapegrad/train/plot.hpp"
 #include "tapegrad/train/progress.hpp"

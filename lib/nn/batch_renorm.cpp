@@ -8,6 +8,7 @@
 #include <xtensor/xoperation.hpp>
 
 #include "tapegrad/ops/elementwise.hpp"
+#include "tapegrad/nn/repr.hpp"
 
 #include "../core/check_eps.hpp"
 #include "channel_norm_common.hpp"
@@ -105,10 +106,10 @@ Var<T> BatchRenorm1d<T>::forward(Tape<T>& t, const Var<T>& x) {
 
 template <class T>
 std::string BatchRenorm1d<T>::extra_repr() const {
-  return std::to_string(c_) + ", eps=" + std::to_string(options_.eps()) +
-         ", momentum=" + std::to_string(options_.momentum()) +
-         ", affine=" + (options_.affine() ? "True" : "False") + ", r_max=" + std::to_string(r_max_) +
-         ", d_max=" + std::to_string(d_max_);
+  return std::to_string(c_) + ", eps=" + python_float(options_.eps()) +
+         ", momentum=" + python_float(options_.momentum()) +
+         ", affine=" + (options_.affine() ? "True" : "False") + ", r_max=" + python_float(r_max_) +
+         ", d_max=" + python_float(d_max_);
 }
 
 namespace {

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "tapegrad/ops/shape.hpp"
+#include "tapegrad/nn/repr.hpp"
 
 #include "../core/check_eps.hpp"
 #include "channel_norm_common.hpp"
@@ -86,8 +87,8 @@ Var<T> GhostBatchNorm1d<T>::forward(Tape<T>& t, const Var<T>& x) {
 template <class T>
 std::string GhostBatchNorm1d<T>::extra_repr() const {
   return std::to_string(c_) + ", virtual_batch_size=" + std::to_string(vbs_) +
-         ", eps=" + std::to_string(options_.eps()) +
-         ", momentum=" + (options_.momentum() ? std::to_string(*options_.momentum()) : std::string("None")) +
+         ", eps=" + python_float(options_.eps()) +
+         ", momentum=" + (options_.momentum() ? python_float(*options_.momentum()) : std::string("None")) +
          ", affine=" + (options_.affine() ? "True" : "False");
 }
 

@@ -1,4 +1,5 @@
 #include "tapegrad/nn/group_norm.hpp"
+#include "tapegrad/nn/repr.hpp"
 
 #include <string>
 
@@ -37,7 +38,7 @@ Var<T> GroupNorm<T>::forward(Tape<T>& t, const Var<T>& x) {
 
 template <class T>
 std::string GroupNorm<T>::extra_repr() const {
-  return std::to_string(groups_) + ", " + std::to_string(c_) + ", eps=" + std::to_string(options_.eps()) +
+  return std::to_string(groups_) + ", " + std::to_string(c_) + ", eps=" + python_float(options_.eps()) +
          ", affine=" + (options_.affine() ? "True" : "False");
 }
 

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "tapegrad/ops/norm.hpp"
+#include "tapegrad/nn/repr.hpp"
 
 #include "../core/check_eps.hpp"
 #include "channel_norm_common.hpp"
@@ -66,8 +67,8 @@ Var<T> InstanceNorm1d<T>::forward(Tape<T>& t, const Var<T>& x) {
 
 template <class T>
 std::string InstanceNorm1d<T>::extra_repr() const {
-  return std::to_string(c_) + ", eps=" + std::to_string(options_.eps()) +
-         ", momentum=" + std::to_string(options_.momentum()) +
+  return std::to_string(c_) + ", eps=" + python_float(options_.eps()) +
+         ", momentum=" + python_float(options_.momentum()) +
          ", affine=" + (options_.affine() ? "True" : "False") +
          ", track_running_stats=" + (options_.track_running_stats() ? "True" : "False");
 }

@@ -12,6 +12,7 @@
 #include "tapegrad/ops/matmul.hpp"
 #include "tapegrad/ops/norm.hpp"
 #include "tapegrad/ops/shape.hpp"
+#include "tapegrad/nn/repr.hpp"
 
 #include "../core/check_eps.hpp"
 #include "sequence_input.hpp"
@@ -85,7 +86,7 @@ struct BoundLN {
 std::string repr(std::size_t input_size, std::size_t hidden_size, double eps, bool batch_first) {
   std::ostringstream os;
   os << input_size << ", " << hidden_size;
-  if (eps != 1e-5) os << ", eps=" << eps;
+  if (eps != 1e-5) os << ", eps=" << python_float(eps);
   if (batch_first) os << ", batch_first=True";
   return os.str();
 }

@@ -1,6 +1,7 @@
 #include "tapegrad/nn/norm.hpp"
 
 #include "tapegrad/ops/norm.hpp"
+#include "tapegrad/nn/repr.hpp"
 
 #include "../core/check_eps.hpp"
 #include "channel_norm_common.hpp"
@@ -36,7 +37,7 @@ Var<T> LayerNorm<T>::forward(Tape<T>& t, const Var<T>& x) {
 
 template <class T>
 std::string LayerNorm<T>::extra_repr() const {
-  return shape_str(shape_) + ", eps=" + std::to_string(options_.eps()) +
+  return python_shape(shape_) + ", eps=" + python_float(options_.eps()) +
          ", elementwise_affine=" + (options_.elementwise_affine() ? "True" : "False");
 }
 
@@ -84,8 +85,8 @@ Var<T> BatchNorm1d<T>::forward(Tape<T>& t, const Var<T>& x) {
 
 template <class T>
 std::string BatchNorm1d<T>::extra_repr() const {
-  return std::to_string(c_) + ", eps=" + std::to_string(options_.eps()) +
-         ", momentum=" + (options_.momentum() ? std::to_string(*options_.momentum()) : std::string("None")) +
+  return std::to_string(c_) + ", eps=" + python_float(options_.eps()) +
+         ", momentum=" + (options_.momentum() ? python_float(*options_.momentum()) : std::string("None")) +
          ", affine=" + (options_.affine() ? "True" : "False") +
          ", track_running_stats=" + (options_.track_running_stats() ? "True" : "False");
 }

@@ -11,6 +11,7 @@
 #include "tapegrad/ops/matmul.hpp"
 #include "tapegrad/ops/norm.hpp"
 #include "tapegrad/ops/shape.hpp"
+#include "tapegrad/nn/repr.hpp"
 
 #include "../core/check_eps.hpp"
 #include "sequence_input.hpp"
@@ -84,7 +85,7 @@ RecurrentLayerNorm<T>::RecurrentLayerNorm(std::size_t features, double eps)
 
 template <class T>
 std::string RecurrentLayerNorm<T>::extra_repr() const {
-  return "(" + std::to_string(this->weight->size()) + ",), eps=" + num(this->options().eps()) +
+  return "(" + std::to_string(this->weight->size()) + ",), eps=" + python_float(this->options().eps()) +
          ", elementwise_affine=True";
 }
 
@@ -186,7 +187,7 @@ Var<T> SequenceBatchNorm<T>::forward(Tape<T>& t, const Var<T>& x) {
 template <class T>
 std::string SequenceBatchNorm<T>::extra_repr() const {
   return std::to_string(weight->size()) + ", max_length=" + std::to_string(max_length()) +
-         ", eps=" + num(eps_) + ", momentum=" + num(momentum_);
+         ", eps=" + python_float(eps_) + ", momentum=" + python_float(momentum_);
 }
 
 // ---- LNRNN ---------------------------------------------------------------------------------

@@ -1,5 +1,7 @@
 #include "recurrent_stack.hpp"
 
+#include "tapegrad/nn/repr.hpp"
+
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -74,20 +76,6 @@ const RecurrentLayerParams<T>& stack_layer(const StackConfig& c,
   }
   return params[layer * c.directions() + (reverse ? 1 : 0)];
 }
-
-namespace {
-// A double as Python's repr prints it: the shortest form that reads back exactly, "0.5", "1.0".
-std::string python_float(double v) {
-  char buf[32];
-  for (int precision = 1; precision <= 17; ++precision) {
-    std::snprintf(buf, sizeof buf, "%.*g", precision, v);
-    if (std::strtod(buf, nullptr) == v) break;
-  }
-  std::string s(buf);
-  if (s.find_first_of(".e") == std::string::npos) s += ".0";
-  return s;
-}
-}  // namespace
 
 std::string stack_repr(const StackConfig& c, const std::string& extra) {
   std::string s = std::to_string(c.input_size) + ", " + std::to_string(c.hidden_size);

@@ -1,4 +1,5 @@
 #include "tapegrad/nn/rms_norm.hpp"
+#include "tapegrad/nn/repr.hpp"
 
 #include <algorithm>
 #include <string>
@@ -32,8 +33,8 @@ Var<T> RMSNorm<T>::forward(Tape<T>& t, const Var<T>& x) {
 
 template <class T>
 std::string RMSNorm<T>::extra_repr() const {
-  return shape_str(shape_) +
-         ", eps=" + (options_.eps() ? std::to_string(*options_.eps()) : std::string("None")) +
+  return python_shape(shape_) +
+         ", eps=" + (options_.eps() ? python_float(*options_.eps()) : std::string("None")) +
          ", elementwise_affine=" + (options_.elementwise_affine() ? "True" : "False");
 }
 

@@ -2,6 +2,7 @@
 // Activation functions and dropout as modules, for Sequential.
 #include "tapegrad/core/random.hpp"
 #include "tapegrad/nn/module.hpp"
+#include "tapegrad/nn/repr.hpp"
 #include "tapegrad/ops/activation.hpp"
 #include "tapegrad/ops/dropout.hpp"
 
@@ -34,7 +35,7 @@ class LeakyReLU : public Module<T> {
   explicit LeakyReLU(double negative_slope = 0.01) : slope_(negative_slope) {}
   Var<T> forward(Tape<T>&, const Var<T>& x) override { return leaky_relu(x, static_cast<T>(slope_)); }
   std::string type_name() const override { return "LeakyReLU"; }
-  std::string extra_repr() const override { return "negative_slope=" + std::to_string(slope_); }
+  std::string extra_repr() const override { return "negative_slope=" + python_float(slope_); }
 
  private:
   double slope_;
@@ -60,7 +61,7 @@ class ELU : public Module<T> {
   explicit ELU(double alpha = 1.0) : alpha_(alpha) {}
   Var<T> forward(Tape<T>&, const Var<T>& x) override { return elu(x, static_cast<T>(alpha_)); }
   std::string type_name() const override { return "ELU"; }
-  std::string extra_repr() const override { return "alpha=" + std::to_string(alpha_); }
+  std::string extra_repr() const override { return "alpha=" + python_float(alpha_); }
 
  private:
   double alpha_;
@@ -91,7 +92,7 @@ class Dropout : public Module<T> {
   }
   Var<T> forward(Tape<T>&, const Var<T>& x) override { return dropout(x, p_, this->is_training(), gen_); }
   std::string type_name() const override { return "Dropout"; }
-  std::string extra_repr() const override { return "p=" + std::to_string(p_); }
+  std::string extra_repr() const override { return "p=" + python_float(p_); }
 
  private:
   double p_;
