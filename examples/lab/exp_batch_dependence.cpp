@@ -359,21 +359,21 @@ void report_invariant(const InvariantResults& res, Report& rep, Summary& summary
   std::vector<std::vector<std::string>> table;
   for (std::size_t i = 0; i < kInvariantModes.size(); ++i) {
     const InvariantRow& r = res.rows[i];
-    table.push_back({mode_title(kInvariantModes[i]), short_num(r.bits_off, 4), short_num(r.dev_off),
-                     short_num(r.bits_on, 4), short_num(r.compared, 6), short_num(r.time_ratio, 2) + "×"});
+    table.push_back({mode_title(kInvariantModes[i]), fixed(r.bits_off, 0), short_num(r.dev_off),
+                     fixed(r.bits_on, 0), fixed(r.compared, 0), short_num(r.time_ratio, 2) + "×"});
   }
   double compared = 0;
   for (const InvariantRow& r : res.rows) compared += r.compared;
-  table.push_back({"all three (sum; largest deviation)", short_num(res.bits_off, 6), short_num(res.dev_off),
-                   short_num(res.bits_on, 6), short_num(compared, 6), "—"});
+  table.push_back({"all three (sum; largest deviation)", fixed(res.bits_off, 0), short_num(res.dev_off),
+                   fixed(res.bits_on, 0), fixed(compared, 0), "—"});
   rep.table({"network", "differing bits (default)", "max deviation (default)", "differing bits (invariant)",
              "outputs compared", "forward time, invariant / default (B=256)"},
             table);
   rep.paragraph(
-      "**Reading.** With batch-invariant mode on, " + short_num(res.bits_on, 6) +
+      "**Reading.** With batch-invariant mode on, " + fixed(res.bits_on, 0) +
       " differing bits were found in all outputs compared (" +
       (res.bits_on == 0 ? "bitwise identical at every batch size" : "NOT identical") + "); with it off, " +
-      short_num(res.bits_off, 6) + " bits differed (largest deviation " + short_num(res.dev_off) +
+      fixed(res.bits_off, 0) + " bits differed (largest deviation " + short_num(res.dev_off) +
       "). The mode runs the products on tapegrad's packed GEMM, whose order of additions does not depend on "
       "the batch; its cost is the last column.");
   summary["e3"] = {{"differing_bits_invariant", res.bits_on},
