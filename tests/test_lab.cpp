@@ -9,6 +9,7 @@
 #include <cctype>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -135,8 +136,9 @@ std::string report_section(const std::string& report, int number) {
 // "e1_batch_dependence.csv" do not. Every such number must be written, character for
 // character, in one of the section's tables (a line of the report starting with '|', header
 // included) or be a whole cell of one of the section's CSVs (the files e<section>_*.csv).
-std::vector<std::string> number_tokens(const std::string& text) {
-  std::vector<std::string> out;
+// The numbers of `text` with where each starts.
+std::vector<std::pair<std::size_t, std::string>> numbers_at(const std::string& text) {
+  std::vector<std::pair<std::size_t, std::string>> out;
   auto digit = [&](std::size_t i) {
     return i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]));
   };
@@ -164,8 +166,14 @@ std::vector<std::string> number_tokens(const std::string& text) {
         while (digit(i)) ++i;
       }
     }
-    if (start == 0 || !word_char(start - 1)) out.push_back(text.substr(start, i - start));
+    if (start == 0 || !word_char(start - 1)) out.emplace_back(start, text.substr(start, i - start));
   }
+  return out;
+}
+
+std::vector<std::string> number_tokens(const std::string& text) {
+  std::vector<std::string> out;
+  for (const auto& [pos, t] : numbers_at(text)) out.push_back(t);
   return out;
 }
 
@@ -672,4 +680,82 @@ TEST_CASE("The lab rejects bad flags with a nonzero exit and a message naming th
   }
   CHECK_FALSE(fs::exists(dir + "/out/report.md"));
   remove_scratch({dir});
+}
+
+// --- the README's lab figures and docs/lab-results.json ---------------------------------------
+
+// Every number in a JSON document (arrays and objects, recursively; booleans and strings are not).
+void json_numbers(const nlohmann::json& j, std::vector<double>& out) {
+  if (j.is_number()) out.push_back(j.get<double>());
+  if (j.is_structured()) {
+    for (const auto& v : j) json_numbers(v, out);
+  }
+}
+
+// Does the README's number `q` (as written, thousands separators removed) state `v`? An integer
+// (no '.', no exponent) must equal v exactly; a decimal must equal v rounded to q's significant
+// digits ("0.21" states 0.2137, "4.2e-7" states 4.17e-07; "0" only 0).
+bool states(const std::string& q, double v) {
+  const double x = std::strtod(q.c_str(), nullptr);
+  if (q.find_first_of(".eE") == std::string::npos) return v == x;
+  std::size_t sig = 0;
+  bool leading = true;
+  for (char ch : q.substr(0, q.find_first_of("eE"))) {
+    if (!std::isdigit(static_cast<unsigned char>(ch))) continue;
+    if (ch != '0') leading = false;
+    if (!leading) ++sig;
+  }
+  if (sig == 0) return v == 0;
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*e", static_cast<int>(sig) - 1, v);
+  return std::abs(std::strtod(buf, nullptr) - x) <= 1e-12 * std::abs(x);
+}
+
+TEST_CASE(
+    "Every figure the README's lab findings quote is in docs/lab-results.json or docs/lab-manifest.json",
+    "[lab]") {
+  const fs::path root(TAPEGRAD_SOURCE_DIR);
+  std::vector<double> values;
+  for (const char* name : {"docs/lab-results.json", "docs/lab-manifest.json"})
+    json_numbers(nlohmann::json::parse(read_file((root / name).string())), values);
+  REQUIRE(values.size() > 100);
+  // The findings: from "What one run of the full lab" to the next "## " heading, pictures left out.
+  const std::string readme = read_file((root / "README.md").string());
+  const std::size_t at = readme.find("What one run of the full lab");
+  REQUIRE(at != std::string::npos);
+  std::string findings;
+  std::istringstream lines(readme.substr(at, readme.find("\n## ", at) - at));
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("![", 0) == 0) continue;
+    // The bold section labels ("**4.**") are not figures.
+    for (std::size_t b = line.find("**"); b != std::string::npos; b = line.find("**", b + 1)) {
+      const std::size_t e = line.find(".**", b + 2);
+      if (e != std::string::npos && e > b + 2 && e - b <= 4 &&
+          std::all_of(line.begin() + static_cast<long>(b) + 2, line.begin() + static_cast<long>(e),
+                      [](char ch) { return std::isdigit(static_cast<unsigned char>(ch)); }))
+        line.replace(b, e + 3 - b, "");
+    }
+    findings += line + "\n";
+  }
+  // Thousands separators: "3,000" is 3000.
+  for (std::size_t i = 1; i + 3 < findings.size(); ++i) {
+    if (findings[i] == ',' && std::isdigit(static_cast<unsigned char>(findings[i - 1])) &&
+        std::isdigit(static_cast<unsigned char>(findings[i + 1])) &&
+        std::isdigit(static_cast<unsigned char>(findings[i + 2])) &&
+        std::isdigit(static_cast<unsigned char>(findings[i + 3])))
+      findings.erase(i, 1);
+  }
+  std::size_t checked = 0;
+  for (const auto& number : numbers_at(findings)) {
+    const std::string& q = number.second;
+    const std::size_t end = number.first + q.size();
+    const bool percent = end < findings.size() && findings[end] == '%';
+    const bool found =
+        std::any_of(values.begin(), values.end(), [&](double v) { return states(q, percent ? 100 * v : v); });
+    INFO("the README's lab findings quote " << q << (percent ? "%" : "")
+                                            << ", which is in neither JSON file");
+    CHECK(found);
+    ++checked;
+  }
+  CHECK(checked >= 40);
 }
