@@ -9,6 +9,7 @@
 #include <cctype>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -126,11 +127,24 @@ std::string report_section(const std::string& report, int number) {
   return report.substr(at + 1, end == std::string::npos ? std::string::npos : end - at - 1);
 }
 
-// The numbers written in a text, signs dropped: "0.948", "12288", "1e-05", "2" (from "2 / 4").
-std::vector<std::string> number_tokens(const std::string& text) {
-  std::vector<std::string> out;
+// What counts as a number a Reading quotes (the rule is strict on purpose, with no list of
+// exceptions): a maximal run of digits, with an optional fraction (".digits") and an optional
+// exponent ("e-05", "E+3"), that starts a word: the character before it is not a letter, a digit,
+// '_' or '.'. The sign is not part of it. So "0.948", "12288", "1e-05", both numbers of
+// "2 / 4", "40" of "T = 40", "0.81" of "B^-0.81", a year, a section number ("section 1") and an
+// epoch count all count, and the digits inside names such as "float32", "log10",
+// "e1_batch_dependence.csv" do not. Every such number must be written, character for
+// character, in one of the section's tables (a line of the report starting with '|', header
+// included) or be a whole cell of one of the section's CSVs (the files e<section>_*.csv).
+// The numbers of `text` with where each starts.
+std::vector<std::pair<std::size_t, std::string>> numbers_at(const std::string& text) {
+  std::vector<std::pair<std::size_t, std::string>> out;
   auto digit = [&](std::size_t i) {
     return i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]));
+  };
+  auto word_char = [&](std::size_t i) {
+    const auto ch = static_cast<unsigned char>(text[i]);
+    return std::isalnum(ch) || ch == '_' || ch == '.';
   };
   std::size_t i = 0;
   while (i < text.size()) {
@@ -152,33 +166,62 @@ std::vector<std::string> number_tokens(const std::string& text) {
         while (digit(i)) ++i;
       }
     }
-    out.push_back(text.substr(start, i - start));
+    if (start == 0 || !word_char(start - 1)) out.emplace_back(start, text.substr(start, i - start));
   }
   return out;
 }
 
-// Checks that every number the section's Reading quotes is written in one of the section's
-// tables or is a cell of its CSV; returns how many numbers the Reading quotes.
-std::size_t check_reading_numbers(const std::string& section, const std::string& csv_path) {
-  const std::size_t at = section.find("**Reading.**");
-  REQUIRE(at != std::string::npos);
-  const std::string reading = section.substr(at, section.find("\n\n", at) - at);
+std::vector<std::string> number_tokens(const std::string& text) {
+  std::vector<std::string> out;
+  for (const auto& [pos, t] : numbers_at(text)) out.push_back(t);
+  return out;
+}
+
+// The section's Readings: every paragraph that starts with "**Reading.**".
+std::vector<std::string> readings(const std::string& section) {
+  std::vector<std::string> out;
+  for (std::size_t at = section.find("**Reading.**"); at != std::string::npos;
+       at = section.find("**Reading.**", at + 1)) {
+    out.push_back(section.substr(at, section.find("\n\n", at) - at));
+  }
+  return out;
+}
+
+// Checks that every number the section's Readings quote (see number_tokens) is written in one
+// of the section's tables or is a whole cell of one of `csv_paths`; returns how many numbers the
+// Readings quote.
+std::size_t check_reading_numbers(const std::string& section, const std::vector<std::string>& csv_paths) {
+  const auto texts = readings(section);
+  REQUIRE(!texts.empty());
   std::set<std::string> known;
   std::istringstream lines(section);
   for (std::string line; std::getline(lines, line);) {
     if (line.rfind("|", 0) != 0) continue;
     for (const auto& t : number_tokens(line)) known.insert(t);
   }
-  const Csv csv = read_csv(csv_path);
-  for (const auto& row : csv.rows) {
-    for (const auto& [col, cell] : row) known.insert(cell);
+  for (const auto& path : csv_paths) {
+    for (const auto& row : read_csv(path).rows) {
+      for (const auto& [col, cell] : row) known.insert(cell);
+    }
   }
-  const auto quoted = number_tokens(reading);
-  for (const auto& t : quoted) {
-    INFO("the Reading quotes " << t << ": " << reading);
-    CHECK(known.count(t) == 1);
+  std::size_t quoted = 0;
+  for (const auto& reading : texts) {
+    for (const auto& t : number_tokens(reading)) {
+      INFO("the Reading quotes " << t << ", which is in none of the section's tables and CSVs: " << reading);
+      CHECK(known.count(t) == 1);
+      ++quoted;
+    }
   }
-  return quoted.size();
+  return quoted;
+}
+
+// The section's CSVs: the files e<section>_*.csv of the run's folder.
+std::vector<std::string> section_csvs(const std::string& dir, int number) {
+  std::vector<std::string> out;
+  for (const auto& name : csv_names(dir)) {
+    if (name.rfind("e" + std::to_string(number) + "_", 0) == 0) out.push_back(dir + "/" + name);
+  }
+  return out;
 }
 
 }  // namespace
@@ -492,7 +535,68 @@ TEST_CASE(
   REQUIRE(!section.empty());
   CHECK(section.find("**Reading.** With the same " + std::to_string(e4.at("epochs").get<int>()) + " epoch") !=
         std::string::npos);
-  CHECK(check_reading_numbers(section, dir + "/e4_mlp_stability.csv") >= 10);
+  CHECK(check_reading_numbers(section, {dir + "/e4_mlp_stability.csv"}) >= 10);
+}
+
+TEST_CASE("Every number a Reading of the tiny lab quotes is in its section's tables or CSVs", "[lab]") {
+  const std::string& dir = qualitative_run();
+  const std::string report = read_file(dir + "/report.md");
+  for (int number = 1; number <= 8; ++number) {
+    INFO("section " << number);
+    const std::string section = report_section(report, number);
+    REQUIRE(!section.empty());
+    const auto csvs = section_csvs(dir, number);
+    if ((number == 7 || number == 8) && csvs.empty()) {
+      // MNIST sections: without the data there is no table and no Reading.
+      CHECK(section.find("MNIST data was not available") != std::string::npos);
+      WARN("section " << number << " skipped: the MNIST data was not available (scripts/fetch-mnist)");
+      continue;
+    }
+    REQUIRE(!csvs.empty());
+    CHECK(check_reading_numbers(section, csvs) >= 2);
+  }
+}
+
+TEST_CASE("The tiny lab's RNN curve plots show each cell at the learning rate of its best cell of the table",
+          "[lab]") {
+  const std::string& dir = qualitative_run();
+  const std::map<std::string, std::string> title_of = {{"rnn", "RNN"},
+                                                       {"lnrnn_summed", "LN-RNN (summed, eq. 4)"},
+                                                       {"lnrnn_separate", "LN-RNN (separate)"},
+                                                       {"bnrnn", "BN-RNN"},
+                                                       {"lstm", "LSTM"},
+                                                       {"lnlstm", "LN-LSTM"},
+                                                       {"gru", "GRU"}};
+  const auto e5 = nlohmann::json::parse(read_file(dir + "/results.json")).at("e5");
+  const Csv csv = read_csv(dir + "/e5_rnn_stability.csv");
+  for (const auto& [stem, seq_len] : std::vector<std::pair<std::string, int>>{
+           {"e5_rnn_curves", e5.at("seq_len").get<int>()},
+           {"e5_rnn_long_curves", e5.at("long").at("seq_len").get<int>()}}) {
+    // Per cell and lr (ascending): the final MSEs of the runs that did not diverge.
+    std::map<std::string, std::map<double, std::vector<double>>> finals;
+    for (std::size_t r = 0; r < csv.rows.size(); ++r) {
+      if (csv.at(r, "seq_len") != std::to_string(seq_len)) continue;
+      auto& v = finals[csv.at(r, "cell")][csv.num(r, "lr")];
+      if (csv.num(r, "diverged") == 0) v.push_back(csv.num(r, "final_test_mse"));
+    }
+    REQUIRE(!finals.empty());
+    const std::string gp = read_file(dir + "/" + stem + ".gp");
+    for (const auto& [cell, by_lr] : finals) {
+      // The table's best lr of the cell: the lowest mean final MSE (ties and no finished run: the smallest lr).
+      double best_lr = by_lr.begin()->first, best = INFINITY;
+      for (const auto& [lr, v] : by_lr) {
+        if (v.empty()) continue;
+        double mean = 0;
+        for (double x : v) mean += x / static_cast<double>(v.size());
+        if (mean < best) best = mean, best_lr = lr;
+      }
+      const std::string prefix = "title \"" + title_of.at(cell) + " (lr ";
+      const std::size_t at = gp.find(prefix);
+      INFO(stem << ", " << cell << ", best lr " << best_lr);
+      REQUIRE(at != std::string::npos);
+      CHECK(std::stod(gp.substr(at + prefix.size())) == Approx(best_lr).epsilon(1e-9));
+    }
+  }
 }
 
 TEST_CASE("A lab killed mid-sweep resumes where it stopped and ends with the same CSV", "[lab]") {
@@ -576,4 +680,82 @@ TEST_CASE("The lab rejects bad flags with a nonzero exit and a message naming th
   }
   CHECK_FALSE(fs::exists(dir + "/out/report.md"));
   remove_scratch({dir});
+}
+
+// --- the README's lab figures and docs/lab-results.json ---------------------------------------
+
+// Every number in a JSON document (arrays and objects, recursively; booleans and strings are not).
+void json_numbers(const nlohmann::json& j, std::vector<double>& out) {
+  if (j.is_number()) out.push_back(j.get<double>());
+  if (j.is_structured()) {
+    for (const auto& v : j) json_numbers(v, out);
+  }
+}
+
+// Does the README's number `q` (as written, thousands separators removed) state `v`? An integer
+// (no '.', no exponent) must equal v exactly; a decimal must equal v rounded to q's significant
+// digits ("0.21" states 0.2137, "4.2e-7" states 4.17e-07; "0" only 0).
+bool states(const std::string& q, double v) {
+  const double x = std::strtod(q.c_str(), nullptr);
+  if (q.find_first_of(".eE") == std::string::npos) return v == x;
+  std::size_t sig = 0;
+  bool leading = true;
+  for (char ch : q.substr(0, q.find_first_of("eE"))) {
+    if (!std::isdigit(static_cast<unsigned char>(ch))) continue;
+    if (ch != '0') leading = false;
+    if (!leading) ++sig;
+  }
+  if (sig == 0) return v == 0;
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*e", static_cast<int>(sig) - 1, v);
+  return std::abs(std::strtod(buf, nullptr) - x) <= 1e-12 * std::abs(x);
+}
+
+TEST_CASE(
+    "Every figure the README's lab findings quote is in docs/lab-results.json or docs/lab-manifest.json",
+    "[lab]") {
+  const fs::path root(TAPEGRAD_SOURCE_DIR);
+  std::vector<double> values;
+  for (const char* name : {"docs/lab-results.json", "docs/lab-manifest.json"})
+    json_numbers(nlohmann::json::parse(read_file((root / name).string())), values);
+  REQUIRE(values.size() > 100);
+  // The findings: from "What one run of the full lab" to the next "## " heading, pictures left out.
+  const std::string readme = read_file((root / "README.md").string());
+  const std::size_t at = readme.find("What one run of the full lab");
+  REQUIRE(at != std::string::npos);
+  std::string findings;
+  std::istringstream lines(readme.substr(at, readme.find("\n## ", at) - at));
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("![", 0) == 0) continue;
+    // The bold section labels ("**4.**") are not figures.
+    for (std::size_t b = line.find("**"); b != std::string::npos; b = line.find("**", b + 1)) {
+      const std::size_t e = line.find(".**", b + 2);
+      if (e != std::string::npos && e > b + 2 && e - b <= 4 &&
+          std::all_of(line.begin() + static_cast<long>(b) + 2, line.begin() + static_cast<long>(e),
+                      [](char ch) { return std::isdigit(static_cast<unsigned char>(ch)); }))
+        line.replace(b, e + 3 - b, "");
+    }
+    findings += line + "\n";
+  }
+  // Thousands separators: "3,000" is 3000.
+  for (std::size_t i = 1; i + 3 < findings.size(); ++i) {
+    if (findings[i] == ',' && std::isdigit(static_cast<unsigned char>(findings[i - 1])) &&
+        std::isdigit(static_cast<unsigned char>(findings[i + 1])) &&
+        std::isdigit(static_cast<unsigned char>(findings[i + 2])) &&
+        std::isdigit(static_cast<unsigned char>(findings[i + 3])))
+      findings.erase(i, 1);
+  }
+  std::size_t checked = 0;
+  for (const auto& number : numbers_at(findings)) {
+    const std::string& q = number.second;
+    const std::size_t end = number.first + q.size();
+    const bool percent = end < findings.size() && findings[end] == '%';
+    const bool found =
+        std::any_of(values.begin(), values.end(), [&](double v) { return states(q, percent ? 100 * v : v); });
+    INFO("the README's lab findings quote " << q << (percent ? "%" : "")
+                                            << ", which is in neither JSON file");
+    CHECK(found);
+    ++checked;
+  }
+  CHECK(checked >= 40);
 }

@@ -113,7 +113,7 @@ std::vector<std::vector<std::vector<double>>> picture_blocks(const Config& c, st
 struct Results {
   double zero_max = 0;                // largest off-diagonal block of the variants that should have none
   double bn_small = 0, bn_large = 0;  // BatchNorm train: mean off-diagonal block, smallest and largest batch
-  double slope = 0;                   // fitted power law between them: mean ~ B^-slope
+  double bn_max_small = 0, bn_max_large = 0;  // BatchNorm train: largest off-diagonal block, the same
 };
 
 Results aggregate(const std::vector<Row>& rows, const std::vector<std::size_t>& sizes) {
@@ -123,11 +123,10 @@ Results aggregate(const std::vector<Row>& rows, const std::vector<std::size_t>& 
     const double B = num(row, "batch_size");
     if (n != "batch_train") res.zero_max = std::max(res.zero_max, num(row, "offdiag_max"));
     if (n == "batch_train" && B == static_cast<double>(sizes.front()))
-      res.bn_small = num(row, "offdiag_mean");
-    if (n == "batch_train" && B == static_cast<double>(sizes.back())) res.bn_large = num(row, "offdiag_mean");
+      res.bn_small = num(row, "offdiag_mean"), res.bn_max_small = num(row, "offdiag_max");
+    if (n == "batch_train" && B == static_cast<double>(sizes.back()))
+      res.bn_large = num(row, "offdiag_mean"), res.bn_max_large = num(row, "offdiag_max");
   }
-  res.slope = std::log(res.bn_small / res.bn_large) /
-              std::log(static_cast<double>(sizes.back()) / static_cast<double>(sizes.front()));
   return res;
 }
 
@@ -175,22 +174,37 @@ void report_table(const std::vector<Row>& rows, const std::vector<std::size_t>& 
         }
       }
     }
+    for (const auto& row : rows) {
+      if (row.at("norm") == "batch_train" && num(row, "batch_size") == static_cast<double>(B))
+        r.push_back(short_num(num(row, "offdiag_mean")));
+    }
     table.push_back(r);
   }
-  rep.table({"batch size", "no norm", "LayerNorm", "BatchNorm train", "BatchNorm eval"}, table);
+  rep.table({"batch size", "no norm", "LayerNorm", "BatchNorm train", "BatchNorm eval",
+             "BatchNorm train: mean off-diagonal block norm"},
+            table);
+}
+
+// "falls", "rises" or "stays the same", from a value at the smallest batch to the largest.
+std::string trend(double small, double large) {
+  return large < small ? "falls" : large > small ? "rises" : "stays the same";
 }
 
 std::string reading_text(const Results& res, const std::vector<std::size_t>& sizes, std::size_t hb) {
+  const std::string b0 = std::to_string(sizes.front()), b1 = std::to_string(sizes.back());
   return "**Reading.** For no norm, LayerNorm and BatchNorm in eval mode the largest off-diagonal block is " +
          short_num(res.zero_max) + ": " +
          (res.zero_max == 0 ? "exactly zero, no gradient flows between examples" : "not zero") +
-         ". In training mode BatchNorm couples every pair of examples; the mean off-diagonal block norm is " +
-         short_num(res.bn_small) + " at batch size " + std::to_string(sizes.front()) + " and " +
-         short_num(res.bn_large) + " at " + std::to_string(sizes.back()) + ", falling as B^-" +
-         fixed(res.slope, 2) +
-         ": each example's share of the batch statistics shrinks as the batch grows, but never reaches zero (the "
-         "picture shows the batch of " +
-         std::to_string(hb) + "; blank cells are exact zeros).";
+         ". In training mode BatchNorm couples every pair of examples. From batch size " + b0 + " to " + b1 +
+         " its largest off-diagonal block norm " + trend(res.bn_max_small, res.bn_max_large) + " (" +
+         short_num(res.bn_max_small) + " → " + short_num(res.bn_max_large) +
+         ") and its mean off-diagonal block norm " + trend(res.bn_small, res.bn_large) + " (" +
+         short_num(res.bn_small) + " → " + short_num(res.bn_large) + ")" +
+         (res.bn_large < res.bn_small
+              ? ": each example's share of the batch statistics shrinks as the batch grows, but the coupling never "
+                "reaches zero"
+              : "") +
+         " (the picture shows the batch of " + std::to_string(hb) + "; blank cells are exact zeros).";
 }
 
 }  // namespace
@@ -210,7 +224,9 @@ void experiment_cross_gradients(const Config& c, Report& rep, Summary& summary) 
       "of the off-diagonal blocks (i ≠ j): how much one example's output depends on another example's "
       "input. Data: `e2_cross_gradients.csv`, `e2_heatmap.csv`.");
   report_table(rows, sizes, rep);
-  rep.paragraph("Each cell: largest off-diagonal block norm / mean diagonal block norm.");
+  rep.paragraph(
+      "Each cell of the four norm columns: largest off-diagonal block norm / mean diagonal block norm; the last "
+      "column: BatchNorm train's mean off-diagonal block norm.");
   rep.image("e2_heatmap.png", "Jacobian block norms, batch " + std::to_string(hb));
   rep.paragraph(reading_text(res, sizes, hb));
   summary["e2"] = {{"offdiag_max_independent", res.zero_max},

@@ -105,7 +105,7 @@ std::string sizes_text(const std::vector<std::size_t>& sizes) {
 std::string intro_text(const Setup& su, const MnistSplit& data) {
   const std::size_t n = data.train().size();
   return "The question that follows \"BatchNorm breaks at small batches\": what does the field use instead, and how "
-         "much does each fix? " +
+         "much does each fix? The MLP version of Wu & He's figure (2018, \"Group Normalization\", Fig. 1). " +
          std::to_string(n) + " MNIST digits for training and " + std::to_string(data.test().size()) +
          " held out (a seeded split of " + std::to_string(su.per_class) +
          " per digit). MLP 784 → [64 → norm → tanh] × 2 → 10, float32, trained with Adam for **" +
@@ -210,12 +210,12 @@ std::string reading_text(const Setup& su, const Cells& cells) {
   if (min_bs_rise > max_ind_rise)
     text +=
         "Every norm with batch statistics loses more to the small batch than any of the others, the "
-        "pattern of Wu & He (2018, Fig. 1).";
+        "pattern of Wu & He's figure of error against batch size.";
   else
     text +=
         "The norms with batch statistics do NOT all lose more to the small batch than the others at this "
-        "scale (the pattern of Wu & He 2018, Fig. 1, is not reproduced here); the numbers above are what was "
-        "measured.";
+        "scale (the pattern of Wu & He's figure of error against batch size is not reproduced here); the "
+        "numbers above are what was measured.";
   return text;
 }
 

@@ -243,26 +243,10 @@ struct CellBest {
 struct Results {
   std::map<std::pair<std::string, double>, CellStats> agg;  // (cell, lr)
   std::map<std::string, CellBest> by_cell;
-  double shown_lr = 0;                 // the lr whose curves are plotted
-  std::map<std::string, Band> curves;  // by cell, at shown_lr
+  std::map<std::string, Band> curves;  // by cell, at the cell's best lr (its by_cell entry)
   std::string best_cell;  // lowest mean final MSE of the non-diverged runs; empty = none finished
   double best_mse = INFINITY, best_lr = 0;
 };
-
-// The learning rate where the most runs learn, then where the most finish (ties: the larger lr).
-double shown_lr(const Results& res, const Settings& s) {
-  double lr_shown = s.lrs.front();
-  std::pair<double, double> best(-1, -1);
-  for (double lr : s.lrs) {
-    std::pair<double, double> score(0, 0);
-    for (const auto& cell : s.cells) {
-      score.first += res.agg.at({cell, lr}).learned;
-      score.second += res.agg.at({cell, lr}).mse_n;
-    }
-    if (score > best || (score == best && lr > lr_shown)) best = score, lr_shown = lr;
-  }
-  return lr_shown;
-}
 
 Band curve(const std::vector<Row>& rows, const std::string& cell, double lr, const Settings& s) {
   Band b;
@@ -307,8 +291,6 @@ Results aggregate(const std::vector<Row>& all_rows, const Settings& s) {
     for (double lr : s.lrs) res.agg[{cell, lr}];  // every (cell, lr) is in the table, even without rows
   }
   for (const auto& r : rows) add_row(r, res.agg[{r.at("cell"), num(r, "lr")}]);
-  res.shown_lr = shown_lr(res, s);
-  for (const auto& cell : s.cells) res.curves[cell] = curve(rows, cell, res.shown_lr, s);
   for (const auto& [key, a] : res.agg) {
     CellBest& cb = res.by_cell[key.first];
     if (cb.stats.n == 0) cb.lr = key.second, cb.stats = a;  // a cell without a finished run: its first lr
@@ -316,6 +298,8 @@ Results aggregate(const std::vector<Row>& all_rows, const Settings& s) {
     if (a.mse_n && a.mean() < res.best_mse)
       res.best_mse = a.mean(), res.best_cell = key.first, res.best_lr = key.second;
   }
+  // The plot shows each cell at the lr of its lowest mean final MSE in the table.
+  for (const auto& cell : s.cells) res.curves[cell] = curve(rows, cell, res.by_cell.at(cell).lr, s);
   return res;
 }
 
@@ -363,8 +347,9 @@ void report_table(const Results& res, const Settings& s, Report& rep) {
                        short_num(a.gmax), short_num(a.clip / a.n, 2)});
     }
   }
-  rep.table({"cell", "norm", "lr", "final test MSE (mean of non-diverged)", "min – max", "runs learned",
-             "diverged fraction", "max grad norm", "fraction of steps clipped"},
+  rep.table({"cell", "norm", "lr",
+             "final test MSE (mean of non-diverged; predicting the mean gives " + fixed(kBaseline, 3) + ")",
+             "min – max", "runs learned", "diverged fraction", "max grad norm", "fraction of steps clipped"},
             table);
 }
 
@@ -373,14 +358,16 @@ void report_curves(const Config& c, const Settings& s, const Results& res, const
                    Report& rep) {
   LinePlot plot;
   plot.stem = stem;
-  plot.title = "Adding problem, T = " + std::to_string(s.seq_len) + ": test MSE during training (lr " +
-               short_num(res.shown_lr) + ", band: min-max over seeds)";
+  plot.title = "Adding problem, T = " + std::to_string(s.seq_len) +
+               ": test MSE during training, each cell at its best lr (band: min-max over seeds)";
   plot.xlabel = "training step";
   plot.ylabel = "test MSE";
   plot.logy = true;
   for (const auto& cell : s.cells) {
     const Band& b = res.curves.at(cell);
-    plot.series.push_back(Series{cell_title(cell), b.x, b.mean, b.lo, b.hi});
+    plot.series.push_back(
+        Series{std::string(cell_title(cell)) + " (lr " + short_num(res.by_cell.at(cell).lr) + ")", b.x,
+               b.mean, b.lo, b.hi});
   }
   Series base;
   base.title = "predict the mean (0.167)";
@@ -437,7 +424,7 @@ std::string by_norm_text(const Results& res, const Settings& s) {
   return text;
 }
 
-// "LN-LSTM 2.5e-04 vs LSTM 4.0e-04 (ratio 0.63)" for the cell pair (plain, normalized) at their
+// "LN-LSTM 2.5e-04 (lower) vs LSTM 4.0e-04" for the cell pair (plain, normalized) at their
 // best lrs; a cell without a finished run is named as diverged.
 std::string change_text(const Results& res, const std::string& plain, const std::string& normed) {
   const double a = res.by_cell.at(plain).mse, b = res.by_cell.at(normed).mse;
@@ -445,18 +432,20 @@ std::string change_text(const Results& res, const std::string& plain, const std:
     return std::string(cell_title(cell)) +
            (std::isfinite(mse) ? " " + short_num(mse) : " diverged in every run");
   };
-  const std::string ratio =
-      std::isfinite(a) && std::isfinite(b) ? " (ratio " + short_num(b / a, 2) + ")" : "";
-  return side(normed, b) + " vs " + side(plain, a) + ratio;
+  const std::string verdict = !std::isfinite(a) || !std::isfinite(b) ? ""
+                              : b < a                                ? " (lower)"
+                              : b > a                                ? " (higher)"
+                                                                     : " (the same)";
+  return side(normed, b) + verdict + " vs " + side(plain, a);
 }
 
 std::string long_reading_text(const Results& res, const Settings& s) {
   const CellBest& rnn = res.by_cell.at("rnn");
-  const double frac = rnn.mse / kBaseline;
   std::string rnn_text =
       "**Reading.** At T = " + std::to_string(s.seq_len) + " the plain RNN's best mean final test MSE is " +
-      (rnn.stats.mse_n ? short_num(rnn.mse) + " (lr " + short_num(rnn.lr) + "), " + fixed(100 * frac, 0) +
-                             "% of the predict-the-mean baseline " + fixed(kBaseline, 3)
+      (rnn.stats.mse_n ? short_num(rnn.mse) + " (lr " + short_num(rnn.lr) + "), " +
+                             (rnn.mse < kBaseline ? "below" : "not below") +
+                             " the predict-the-mean baseline " + fixed(kBaseline, 3)
                        : std::string("not reached (every run diverged)")) +
       ": it learned the task in " + fixed(rnn.stats.learned, 0) + " of " + fixed(rnn.stats.n, 0) + " runs. ";
   std::string gated;
