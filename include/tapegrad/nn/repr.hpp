@@ -19,7 +19,7 @@ inline std::string python_float(double v) {
   if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
   char buf[64];
   const auto r = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::scientific);
-  const std::string sci(buf, r.ptr);  // shortest round-trip digits: "-1.25e-05"
+  std::string sci(buf, r.ptr);  // shortest round-trip digits: "-1.25e-05"
   const std::size_t e_pos = sci.find('e');
   const int exponent = std::stoi(sci.substr(e_pos + 1));
   if (exponent < -4 || exponent >= 16) return sci;
