@@ -67,7 +67,7 @@ TEST_CASE("reducing a 2-D Var over axis 2 or -3 is a ValueError naming the op, t
 
 TEST_CASE("LayerNorm over (4) given input (2, 5) is a ShapeError naming both, and changes nothing") {
   tg::Tape<double> t;
-  tg::LayerNorm<double> ln({4});
+  tg::LayerNorm<double> ln(tg::Shape{4});
   auto x = t.input(tgtest::randn({2, 5}, 1), true);
   const auto before = module_state(ln);
   TapeSnapshot<double> s(t);
@@ -144,7 +144,7 @@ TEST_CASE("Linear(3, 2) given input (5, 4) is a ShapeError naming in_features an
 TEST_CASE("a negative or NaN eps for LayerNorm and BatchNorm1d is a ValueError at construction") {
   // Regression: the modules passed eps to the fused ops unchecked, so the error came from the op
   // after forward had already bound weight and bias: two stray nodes on the tape.
-  expect_error<tg::ValueError>([] { tg::LayerNorm<double>({4}, tg::LayerNormOptions().eps(-1e-5)); },
+  expect_error<tg::ValueError>([] { tg::LayerNorm<double>(tg::Shape{4}, tg::LayerNormOptions().eps(-1e-5)); },
                                {"LayerNorm", "eps", "-0.00001"});
   expect_error<tg::ValueError>([] { tg::BatchNorm1d<double>(4, tg::BatchNormOptions().eps(-1)); },
                                {"BatchNorm1d", "eps", "-1"});
@@ -240,7 +240,7 @@ TEST_CASE("a Var from a different tape is a StateError naming the op and the inp
   TapeSnapshot<double> so(g_other_tape);
   expect_error<tg::StateError>([&] { a + b; }, {"add", "index 0", "different tape"});
   expect_error<tg::StateError>([&] { t.backward(b); }, {"different tape"});
-  tg::LayerNorm<double> ln({3});
+  tg::LayerNorm<double> ln(tg::Shape{3});
   expect_error<tg::StateError>([&] { ln(t, b); }, {"different tape"});
   s.check_unchanged();
   so.check_unchanged();
