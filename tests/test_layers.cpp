@@ -117,7 +117,7 @@ TEST_CASE(
 TEST_CASE("layers reject inputs of the wrong shape with ShapeErrors naming the shapes") {
   tg::Tape<double> t;
   auto x = t.input(xt::xarray<double>(xt::zeros<double>({2, 4})));
-  tg::LayerNorm<double> ln({5});
+  tg::LayerNorm<double> ln(5);
   CHECK_THROWS_WITH(ln.forward(t, x), Catch::Contains("(5)") && Catch::Contains("(2, 4)"));
   tg::BatchNorm1d<double> bn(3);
   CHECK_THROWS_WITH(bn.forward(t, x), Catch::Contains("(N, 3)") && Catch::Contains("(2, 4)"));
@@ -129,7 +129,7 @@ TEST_CASE("layers reject inputs of the wrong shape with ShapeErrors naming the s
 }
 
 TEST_CASE("LayerNorm output of one example does not depend on the rest of the batch") {
-  tg::LayerNorm<double> ln({16});
+  tg::LayerNorm<double> ln(16);
   const auto probe = tgtest::randn({1, 16}, 1, 3.0);
   xt::xarray<double> alone;
   {
@@ -163,7 +163,7 @@ TEST_CASE("BatchNorm output of an example changes with the batch in training mod
 }
 
 TEST_CASE("the fused LayerNorm module agrees with LayerNorm composed from primitive ops") {
-  tg::LayerNorm<double> ln({7});
+  tg::LayerNorm<double> ln(7);
   ln.weight->value = tgtest::randn({7}, 3);
   ln.bias->value = tgtest::randn({7}, 4);
   tg::Tape<double> t;
@@ -181,7 +181,7 @@ TEST_CASE("the fused LayerNorm module agrees with LayerNorm composed from primit
 }
 
 TEST_CASE("a constant row through LayerNorm gives finite output and finite gradients") {
-  tg::LayerNorm<double> ln({4});
+  tg::LayerNorm<double> ln(4);
   tg::Tape<double> t;
   auto x = t.input(xt::xarray<double>(xt::ones<double>({2, 4}) * 3.0), true);
   auto y = ln.forward(t, x);
@@ -197,7 +197,7 @@ TEST_CASE("layers pass gradcheck for input and parameters on odd shapes") {
   CHECK(tg::gradcheck_module(lin, tgtest::randn({2, 1}, 1)).ok);
   tg::Linear<double> lin3(4, 1, {}, gen);
   CHECK(tg::gradcheck_module(lin3, tgtest::randn({2, 3, 4}, 2)).ok);
-  tg::LayerNorm<double> ln({3});
+  tg::LayerNorm<double> ln(3);
   ln.weight->value = tgtest::randn({3}, 3);
   CHECK(tg::gradcheck_module(ln, tgtest::randn({1, 3}, 4)).ok);
   tg::LayerNorm<double> ln2({2, 3});
