@@ -53,13 +53,8 @@ BatchRenorm1d<T>::BatchRenorm1d(std::size_t num_features, BatchRenormOptions opt
   detail::check_eps("BatchRenorm1d", options_.eps());
   detail::check_momentum("BatchRenorm1d", options_.momentum());
   check_limits(r_max_, d_max_);
-  if (options_.affine()) {
-    weight = &this->register_parameter("weight", xt::ones<T>({num_features}));
-    bias = &this->register_parameter("bias", xt::zeros<T>({num_features}));
-  }
-  running_mean = &this->register_buffer("running_mean", xt::zeros<T>({num_features}));
-  running_var = &this->register_buffer("running_var", xt::ones<T>({num_features}));
-  num_batches_tracked = &this->register_buffer("num_batches_tracked", xt::xarray<T>(T(0)));
+  if (options_.affine()) this->register_affine(Shape{num_features}, weight, bias);
+  this->register_running_stats(num_features, running_mean, running_var, num_batches_tracked);
 }
 
 template <class T>

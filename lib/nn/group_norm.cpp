@@ -22,10 +22,7 @@ GroupNorm<T>::GroupNorm(std::size_t num_groups, std::size_t num_channels, GroupN
                      std::to_string(num_channels) + ", num_groups=" + std::to_string(num_groups));
   }
   detail::check_eps("GroupNorm", options_.eps());
-  if (options_.affine()) {
-    weight = &this->register_parameter("weight", xt::ones<T>({num_channels}));
-    bias = &this->register_parameter("bias", xt::zeros<T>({num_channels}));
-  }
+  if (options_.affine()) this->register_affine(Shape{num_channels}, weight, bias);
 }
 
 template <class T>

@@ -16,14 +16,9 @@ InstanceNorm1d<T>::InstanceNorm1d(std::size_t num_features, InstanceNormOptions 
   detail::check_num_features("InstanceNorm1d", num_features);
   detail::check_eps("InstanceNorm1d", options_.eps());
   detail::check_momentum("InstanceNorm1d", options_.momentum());
-  if (options_.affine()) {
-    weight = &this->register_parameter("weight", xt::ones<T>({num_features}));
-    bias = &this->register_parameter("bias", xt::zeros<T>({num_features}));
-  }
+  if (options_.affine()) this->register_affine(Shape{num_features}, weight, bias);
   if (options_.track_running_stats()) {
-    running_mean = &this->register_buffer("running_mean", xt::zeros<T>({num_features}));
-    running_var = &this->register_buffer("running_var", xt::ones<T>({num_features}));
-    num_batches_tracked = &this->register_buffer("num_batches_tracked", xt::xarray<T>(T(0)));
+    this->register_running_stats(num_features, running_mean, running_var, num_batches_tracked);
   }
 }
 

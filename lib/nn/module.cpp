@@ -58,6 +58,20 @@ xt::xarray<T>& Module<T>::register_buffer(const std::string& name, xt::xarray<T>
 }
 
 template <class T>
+void Module<T>::register_affine(const Shape& shape, Parameter<T>*& weight, Parameter<T>*& bias) {
+  weight = &register_parameter("weight", xt::ones<T>(shape));
+  bias = &register_parameter("bias", xt::zeros<T>(shape));
+}
+
+template <class T>
+void Module<T>::register_running_stats(std::size_t n, xt::xarray<T>*& running_mean,
+                                       xt::xarray<T>*& running_var, xt::xarray<T>*& num_batches_tracked) {
+  running_mean = &register_buffer("running_mean", xt::zeros<T>({n}));
+  running_var = &register_buffer("running_var", xt::ones<T>({n}));
+  num_batches_tracked = &register_buffer("num_batches_tracked", xt::xarray<T>(T(0)));
+}
+
+template <class T>
 void Module<T>::add_child(const std::string& name, std::shared_ptr<Module<T>> module) {
   if (!module) throw ValueError("register_module: '" + name + "' is a null module");
   check_new_name(name);

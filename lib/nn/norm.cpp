@@ -16,10 +16,7 @@ LayerNorm<T>::LayerNorm(Shape normalized_shape, LayerNormOptions options)
   if (shape_.empty()) throw ValueError("LayerNorm: normalized_shape must have at least one dim");
   checked_numel("LayerNorm: normalized_shape", shape_);
   detail::check_eps("LayerNorm", options_.eps());  // here, not only in the op: see check_eps.hpp
-  if (options_.elementwise_affine()) {
-    weight = &this->register_parameter("weight", xt::ones<T>(shape_));
-    bias = &this->register_parameter("bias", xt::zeros<T>(shape_));
-  }
+  if (options_.elementwise_affine()) this->register_affine(shape_, weight, bias);
 }
 
 template <class T>
@@ -49,14 +46,9 @@ BatchNorm1d<T>::BatchNorm1d(std::size_t num_features, BatchNormOptions options)
   detail::check_num_features("BatchNorm1d", num_features);
   detail::check_eps("BatchNorm1d", options_.eps());  // here, not only in the op: see check_eps.hpp
   detail::check_momentum("BatchNorm1d", options_.momentum());
-  if (options_.affine()) {
-    weight = &this->register_parameter("weight", xt::ones<T>({num_features}));
-    bias = &this->register_parameter("bias", xt::zeros<T>({num_features}));
-  }
+  if (options_.affine()) this->register_affine(Shape{num_features}, weight, bias);
   if (options_.track_running_stats()) {
-    running_mean = &this->register_buffer("running_mean", xt::zeros<T>({num_features}));
-    running_var = &this->register_buffer("running_var", xt::ones<T>({num_features}));
-    num_batches_tracked = &this->register_buffer("num_batches_tracked", xt::xarray<T>(T(0)));
+    this->register_running_stats(num_features, running_mean, running_var, num_batches_tracked);
   }
 }
 

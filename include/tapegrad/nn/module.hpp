@@ -131,6 +131,12 @@ class Module {
                                 const std::shared_ptr<Module<T>>& /*module*/) {}
   Parameter<T>& register_parameter(const std::string& name, xt::xarray<T> value, bool requires_grad = true);
   xt::xarray<T>& register_buffer(const std::string& name, xt::xarray<T> value);
+  // The state of the normalisation layers, under PyTorch's names: "weight" (ones) and "bias"
+  // (zeros) of `shape`; "running_mean" (zeros), "running_var" (ones) of n features and the 0-d
+  // "num_batches_tracked". The pointers are the caller's members, set to what was registered.
+  void register_affine(const Shape& shape, Parameter<T>*& weight, Parameter<T>*& bias);
+  void register_running_stats(std::size_t n, xt::xarray<T>*& running_mean, xt::xarray<T>*& running_var,
+                              xt::xarray<T>*& num_batches_tracked);
   template <class M>
   M& register_module(const std::string& name, std::shared_ptr<M> module) {
     M& ref = *module;
