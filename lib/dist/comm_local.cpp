@@ -3,15 +3,14 @@
 #ifndef TAPEGRAD_HAVE_MPI
 #include <string>
 
+#include "comm_common.hpp"
 #include "tapegrad/dist.hpp"
 
 namespace tapegrad::dist {
 
 namespace {
 void check_root(int root, const Group& g) {
-  if (root == 0) return;
-  throw ValueError("dist::broadcast: root " + std::to_string(root) + " is outside the " +
-                   (g.is_world() ? "world" : "self") + " group of 1 rank (tapegrad was built without MPI)");
+  detail::check_root("broadcast", root, g, 1, " (tapegrad was built without MPI)");
 }
 }  // namespace
 
@@ -48,12 +47,6 @@ void broadcast(T*, std::size_t, int root, Group group, Verify) {
   check_root(root, group);
 }
 
-#define TAPEGRAD_DIST_INSTANTIATE(T)                                 \
-  template void allreduce(xt::xarray<T>&, ReduceOp, Group);          \
-  template void allreduce(T*, std::size_t, ReduceOp, Group, Verify); \
-  template T allreduce_value(T, ReduceOp, Group);                    \
-  template void broadcast(xt::xarray<T>&, int, Group);               \
-  template void broadcast(T*, std::size_t, int, Group, Verify);
 TAPEGRAD_DIST_INSTANTIATE(float)
 TAPEGRAD_DIST_INSTANTIATE(double)
 #undef TAPEGRAD_DIST_INSTANTIATE

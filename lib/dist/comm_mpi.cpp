@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "comm_common.hpp"
 #include "tapegrad/core/shape.hpp"
 #include "tapegrad/dist.hpp"
 
@@ -15,7 +16,7 @@ namespace tapegrad::dist {
 namespace {
 
 MPI_Comm comm_of(const Group& g) { return g.is_world() ? MPI_COMM_WORLD : MPI_COMM_SELF; }
-const char* group_name(const Group& g) { return g.is_world() ? "world" : "self"; }
+using detail::group_name;
 
 void require_mpi(const char* op) {
   int init = 0, fin = 0;
@@ -136,10 +137,7 @@ void verify(const char* op, const Group& g, std::size_t n, const Shape* shape, b
     throw ShapeError(what + (shape ? "arrays of one shape" : "the same element count") +
                      (has_root ? " and the same root" : "") + ", but " + ranks);
   }
-  if (has_root && (root < 0 || root >= size)) {
-    throw ValueError(std::string("dist::") + op + ": root " + std::to_string(root) + " is outside the " +
-                     group_name(g) + " group of " + std::to_string(size) + " ranks");
-  }
+  if (has_root) detail::check_root(op, root, g, size);
 }
 
 template <class T>
@@ -256,19 +254,12 @@ void broadcast(T* data, std::size_t n, int root, Group group, Verify v) {
   require_mpi("broadcast");
   if (v == Verify::counts) {
     verify("broadcast", group, n, nullptr, true, root);
-  } else if (root < 0 || root >= group.size()) {
-    throw ValueError("dist::broadcast: root " + std::to_string(root) + " is outside the " +
-                     group_name(group) + " group of " + std::to_string(group.size()) + " ranks");
+  } else {
+    detail::check_root("broadcast", root, group, group.size());
   }
   broadcast_raw("broadcast", data, n, root, group);
 }
 
-#define TAPEGRAD_DIST_INSTANTIATE(T)                                 \
-  template void allreduce(xt::xarray<T>&, ReduceOp, Group);          \
-  template void allreduce(T*, std::size_t, ReduceOp, Group, Verify); \
-  template T allreduce_value(T, ReduceOp, Group);                    \
-  template void broadcast(xt::xarray<T>&, int, Group);               \
-  template void broadcast(T*, std::size_t, int, Group, Verify);
 TAPEGRAD_DIST_INSTANTIATE(float)
 TAPEGRAD_DIST_INSTANTIATE(double)
 #undef TAPEGRAD_DIST_INSTANTIATE
