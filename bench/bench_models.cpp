@@ -349,17 +349,7 @@ int main(int argc, char** argv) {
   benchmark::RegisterBenchmark("own_sgemm/256x1024x1024", BM_own_sgemm)->Unit(us);
   benchmark::RegisterBenchmark("stream_triad/3x1MiB", BM_stream_triad, std::size_t(1) << 20)->Unit(us);
   benchmark::RegisterBenchmark("stream_triad/3x64MiB", BM_stream_triad, std::size_t(64) << 20)->Unit(us);
-  for (int threads : {1, 2}) {
-    const std::string suffix = "/threads:" + std::to_string(threads);
-    benchmark::RegisterBenchmark(("threads/mlp_step/batch:256/none" + suffix).c_str(), BM_threads_mlp,
-                                 threads)
-        ->UseRealTime()
-        ->Unit(us);
-    benchmark::RegisterBenchmark(("threads/linear_fwd_bwd/256x1024->1024" + suffix).c_str(),
-                                 BM_threads_linear, threads)
-        ->UseRealTime()
-        ->Unit(us);
-  }
+  bm::register_thread_rows(BM_threads_mlp, BM_threads_linear);
   benchmark::RegisterBenchmark("mlp_soak/batch:32/batchnorm/10000_steps", BM_mlp_soak)
       ->Iterations(1)
       ->Unit(benchmark::kMillisecond);

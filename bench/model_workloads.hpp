@@ -1,8 +1,8 @@
 #pragma once
 // The workloads of the side-by-side benchmark, shared by bench_models (tapegrad) and
 // bench/libtorch/bench_models_libtorch (libtorch 1.13): the same names, shapes and inputs, so
-// that scripts/bench can pair the two programs' results by benchmark name. Plain C++ only: it
-// must compile in both programs.
+// that scripts/bench can pair the two programs' results by benchmark name. No tapegrad or torch
+// type: it must compile in both programs.
 //
 // Every step, on both sides, is what a user writes: zero the grads, record the forward pass,
 // the loss, backward, one SGD update. Float32, one thread (ATen, OpenBLAS).
@@ -10,8 +10,10 @@
 #include <cstdint>
 #include <fstream>
 #include <random>
+#include <string>
 #include <vector>
 
+#include <benchmark/benchmark.h>
 #include <unistd.h>
 
 namespace bench_models {
@@ -83,6 +85,23 @@ inline double rss_kib() {
   long size = 0, resident = 0;
   f >> size >> resident;
   return static_cast<double>(resident) * static_cast<double>(sysconf(_SC_PAGESIZE)) / 1024.0;
+}
+
+// ---- (7) two cores for one run: the MLP batch-256 step (no norm) and linear forward+backward
+// with 1 and 2 intra-op threads, in wall-clock time (CPU time adds up over threads). Each program
+// passes its own two functions (they set and restore its thread counts).
+using ThreadedBench = void (*)(benchmark::State&, int threads);
+inline void register_thread_rows(ThreadedBench mlp_step, ThreadedBench linear_fwd_bwd) {
+  for (int threads : {1, 2}) {
+    const std::string suffix = "/threads:" + std::to_string(threads);
+    benchmark::RegisterBenchmark(("threads/mlp_step/batch:256/none" + suffix).c_str(), mlp_step, threads)
+        ->UseRealTime()
+        ->Unit(benchmark::kMicrosecond);
+    benchmark::RegisterBenchmark(("threads/linear_fwd_bwd/256x1024->1024" + suffix).c_str(), linear_fwd_bwd,
+                                 threads)
+        ->UseRealTime()
+        ->Unit(benchmark::kMicrosecond);
+  }
 }
 
 }  // namespace bench_models
