@@ -10,6 +10,8 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <sstream>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -22,6 +24,16 @@
 namespace tgtest {
 
 namespace tg = tapegrad;
+
+// Whether an executable gnuplot is on PATH (the --plot tests skip, visibly, without one).
+inline bool have_gnuplot() {
+  const char* path = std::getenv("PATH");
+  std::istringstream dirs(path == nullptr ? "" : path);
+  for (std::string dir; std::getline(dirs, dir, ':');) {
+    if (!dir.empty() && ::access((std::filesystem::path(dir) / "gnuplot").c_str(), X_OK) == 0) return true;
+  }
+  return false;
+}
 
 // N(0, scale^2) entries from a seeded generator (same values on every run).
 template <class T = double>

@@ -14,6 +14,7 @@
 namespace tg = tapegrad;
 namespace fs = std::filesystem;
 using Catch::Contains;
+using tgtest::have_gnuplot;
 
 namespace {
 
@@ -43,16 +44,6 @@ fs::path scratch_dir() {
 }
 
 // The number after the first occurrence of `label` in `text`, e.g. "final test accuracy: 97.25%".
-// Whether an executable gnuplot is on PATH (the --plot tests skip, visibly, without one).
-bool have_gnuplot() {
-  const char* path = std::getenv("PATH");
-  std::istringstream dirs(path == nullptr ? "" : path);
-  for (std::string dir; std::getline(dirs, dir, ':');) {
-    if (!dir.empty() && ::access((fs::path(dir) / "gnuplot").c_str(), X_OK) == 0) return true;
-  }
-  return false;
-}
-
 // Whether `path` holds a PNG image of more than a few kilobytes.
 bool is_png(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);

@@ -13,6 +13,7 @@ namespace tg = tapegrad;
 namespace fs = std::filesystem;
 using Catch::Contains;
 using tgtest::expect_error;
+using tgtest::have_gnuplot;
 
 namespace {
 
@@ -36,16 +37,6 @@ fs::path run_log() {
     log.write({{"epoch", e}, {"train_loss", 2.0 / e}, {"test_accuracy", 1 - 0.5 / e}, {"seconds", 0.1 * e}});
   }
   return p;
-}
-
-// Whether an executable gnuplot is on PATH (the rendering tests skip, visibly, without one).
-bool have_gnuplot() {
-  const char* path = std::getenv("PATH");
-  std::istringstream dirs(path == nullptr ? "" : path);
-  for (std::string dir; std::getline(dirs, dir, ':');) {
-    if (!dir.empty() && ::access((fs::path(dir) / "gnuplot").c_str(), X_OK) == 0) return true;
-  }
-  return false;
 }
 
 std::string head(const fs::path& p, std::size_t n) {

@@ -318,10 +318,11 @@ void gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t 
   }
   // CBLAS requires every leading dimension >= 1 even where a matrix has a single column. With
   // set_num_threads(n > 1), large products are split into blocks of rows, one BLAS call each.
-  const int m = to_blas_int(M, "M"), n = to_blas_int(N, "N"), k = to_blas_int(K, "K");
+  // M is checked here although each call gets a block of its rows (never more than M).
+  to_blas_int(M, "M");
+  const int n = to_blas_int(N, "N"), k = to_blas_int(K, "K");
   const int la = to_blas_int(ld(lda), "lda"), lb = to_blas_int(ld(ldb), "ldb"),
             lc = to_blas_int(ld(ldc), "ldc");
-  (void)m;
   detail::parallel_for(M, gemm_min_rows(N, K), 16, [&](std::size_t i0, std::size_t i1) {
     call(trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, static_cast<int>(i1 - i0),
          n, k, alpha, rows_of_a(trans_a, A, lda, i0), la, B, lb, beta, C + i0 * ldc, lc);

@@ -86,25 +86,27 @@ template <class T>
 xt::xarray<T>& orthogonal_(xt::xarray<T>& a, double gain = 1.0, Generator& gen = default_generator());
 
 // ---- the same on a Parameter: fills p.value, bumps p's version, returns p ----
+namespace detail {
+template <class T, class Fill>
+Parameter<T>& fill(Parameter<T>& p, Fill&& fill_value) {
+  fill_value(p.value);
+  p.bump();  // tapes that saved the old value see that it changed
+  return p;
+}
+}  // namespace detail
 template <class T>
 Parameter<T>& uniform_(Parameter<T>& p, double lo = 0.0, double hi = 1.0,
                        Generator& gen = default_generator()) {
-  uniform_(p.value, lo, hi, gen);
-  p.bump();
-  return p;
+  return detail::fill(p, [&](xt::xarray<T>& v) { uniform_(v, lo, hi, gen); });
 }
 template <class T>
 Parameter<T>& normal_(Parameter<T>& p, double mean = 0.0, double stddev = 1.0,
                       Generator& gen = default_generator()) {
-  normal_(p.value, mean, stddev, gen);
-  p.bump();
-  return p;
+  return detail::fill(p, [&](xt::xarray<T>& v) { normal_(v, mean, stddev, gen); });
 }
 template <class T>
 Parameter<T>& constant_(Parameter<T>& p, double value) {
-  constant_(p.value, value);
-  p.bump();
-  return p;
+  return detail::fill(p, [&](xt::xarray<T>& v) { constant_(v, value); });
 }
 template <class T>
 Parameter<T>& zeros_(Parameter<T>& p) {
@@ -116,43 +118,31 @@ Parameter<T>& ones_(Parameter<T>& p) {
 }
 template <class T>
 Parameter<T>& eye_(Parameter<T>& p) {
-  eye_(p.value);
-  p.bump();
-  return p;
+  return detail::fill(p, [&](xt::xarray<T>& v) { eye_(v); });
 }
 template <class T>
 Parameter<T>& xavier_uniform_(Parameter<T>& p, double gain = 1.0, Generator& gen = default_generator()) {
-  xavier_uniform_(p.value, gain, gen);
-  p.bump();
-  return p;
+  return detail::fill(p, [&](xt::xarray<T>& v) { xavier_uniform_(v, gain, gen); });
 }
 template <class T>
 Parameter<T>& xavier_normal_(Parameter<T>& p, double gain = 1.0, Generator& gen = default_generator()) {
-  xavier_normal_(p.value, gain, gen);
-  p.bump();
-  return p;
+  return detail::fill(p, [&](xt::xarray<T>& v) { xavier_normal_(v, gain, gen); });
 }
 template <class T>
 Parameter<T>& kaiming_uniform_(Parameter<T>& p, double neg_slope = 0.0, const std::string& mode = "fan_in",
                                const std::string& nonlinearity = "leaky_relu",
                                Generator& gen = default_generator()) {
-  kaiming_uniform_(p.value, neg_slope, mode, nonlinearity, gen);
-  p.bump();
-  return p;
+  return detail::fill(p, [&](xt::xarray<T>& v) { kaiming_uniform_(v, neg_slope, mode, nonlinearity, gen); });
 }
 template <class T>
 Parameter<T>& kaiming_normal_(Parameter<T>& p, double neg_slope = 0.0, const std::string& mode = "fan_in",
                               const std::string& nonlinearity = "leaky_relu",
                               Generator& gen = default_generator()) {
-  kaiming_normal_(p.value, neg_slope, mode, nonlinearity, gen);
-  p.bump();
-  return p;
+  return detail::fill(p, [&](xt::xarray<T>& v) { kaiming_normal_(v, neg_slope, mode, nonlinearity, gen); });
 }
 template <class T>
 Parameter<T>& orthogonal_(Parameter<T>& p, double gain = 1.0, Generator& gen = default_generator()) {
-  orthogonal_(p.value, gain, gen);
-  p.bump();
-  return p;
+  return detail::fill(p, [&](xt::xarray<T>& v) { orthogonal_(v, gain, gen); });
 }
 
 #define TAPEGRAD_INIT_EXTERN(T)                                                                  \
