@@ -40,3 +40,24 @@ TEST_CASE("dropout with p = 1 zeroes everything; p outside [0, 1] is a ValueErro
   CHECK_THROWS_WITH(tg::dropout(x, 1.5, true, gen), Catch::Contains("1.5"));
   CHECK(t.size() == n);
 }
+
+TEST_CASE("Dropout(p, gen) is seeded by one draw from gen: same Generator seed, same units dropped") {
+  tg::Tape<float> t;
+  auto x = t.input(xt::xarray<float>(xt::ones<float>({64})));
+  tg::Generator g1(5), g2(5), g3(6);
+  tg::Dropout<float> a(0.5, g1), b(0.5, g2), c(0.5, g3);
+  const xt::xarray<float> ya = a(t, x).value();
+  CHECK((ya == b(t, x).value()));
+  CHECK((ya != c(t, x).value()));  // P(equal) = 2^-64
+  // one draw taken: the generators are now where one engine() call leaves a fresh one
+  tg::Generator ref(5);
+  ref.engine()();
+  CHECK(g1.engine()() == ref.engine()());
+  // the module holds no reference to its Generator: using it after the Generator is gone is fine
+  auto d = [] {
+    tg::Generator temp(5);
+    return std::make_unique<tg::Dropout<float>>(0.5, temp);
+  }();
+  CHECK(((*d)(t, x).value() == ya));
+  CHECK_THROWS_AS(tg::Dropout<float>(-0.1, g1), tg::ValueError);
+}

@@ -81,20 +81,25 @@ class Softplus : public Module<T> {
 };
 
 // Dropout with its own generator, seeded at construction: a model built with the same seed
-// drops the same units. Identity in eval mode.
+// drops the same units. Identity in eval mode. Dropout(p, gen) seeds it with one draw from
+// `gen` (the Generator a model's Linear layers take), so a whole model built from one Generator
+// is reproducible from its seed; the module keeps no reference to `gen`.
 template <class T>
 class Dropout : public Module<T> {
  public:
-  explicit Dropout(double p = 0.5, std::uint64_t seed = 0) : p_(p), gen_(seed) {
-    if (!(p >= 0 && p <= 1)) {
-      throw ValueError("Dropout: probability has to be between 0 and 1, but got " + std::to_string(p));
-    }
-  }
+  explicit Dropout(double p = 0.5, std::uint64_t seed = 0) : p_(checked_p(p)), gen_(seed) {}
+  Dropout(double p, Generator& gen) : p_(checked_p(p)), gen_(gen.engine()()) {}
   Var<T> forward(Tape<T>&, const Var<T>& x) override { return dropout(x, p_, this->is_training(), gen_); }
   std::string type_name() const override { return "Dropout"; }
   std::string extra_repr() const override { return "p=" + python_float(p_); }
 
  private:
+  static double checked_p(double p) {
+    if (!(p >= 0 && p <= 1)) {
+      throw ValueError("Dropout: probability has to be between 0 and 1, but got " + std::to_string(p));
+    }
+    return p;
+  }
   double p_;
   Generator gen_;
 };
