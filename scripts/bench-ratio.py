@@ -22,6 +22,7 @@ TARGETS = [
     ("mlp_step/batch:32/", "ratio", 0.45),
     ("mlp_step/batch:256/", "ratio", 0.70),
     ("rnn_step/", "ratio", 0.50),
+    ("layer_norm_fwd_bwd/256x1024", "ratio", 0.55),  # issue 18 (first match wins)
     ("layer_norm_fwd_bwd/", "ratio", 0.60),
     ("batch_norm_train_fwd_bwd/", "ratio", 0.60),
     ("group_norm_fwd_bwd/", "ratio", 0.60),
