@@ -101,12 +101,21 @@ TEST_CASE("DDP: sync_gradients allocates nothing of its own after construction")
   // budget is what the same allreduces cost when called directly.
   std::vector<std::vector<float>> buffers;
   for (std::size_t i = 0; i < ddp.num_buckets(); ++i) buffers.emplace_back(ddp.bucket_size(i), 1.0f);
-  const long mpi_own = tgtest::allocations_after_warmup([&] {
-    for (auto& b : buffers)
-      dist::allreduce(b.data(), b.size(), dist::ReduceOp::mean, dist::Group::world(), dist::Verify::none);
-  });
-  const long sync = tgtest::allocations_after_warmup([&] { ddp.sync_gradients(); });
-  CHECK(sync <= mpi_own);
+  // MPI's own count is not the same in every run (20 or 21 over 10 calls seen at 4 ranks
+  // oversubscribed under ASan): an allocation of DDP's own in every call would add `calls`,
+  // far more than that noise, so fewer than `calls` extra allocations in `calls` calls is the
+  // check.
+  constexpr int calls = 40;
+  const long mpi_own = tgtest::allocations_after_warmup(
+      [&] {
+        for (auto& b : buffers)
+          dist::allreduce(b.data(), b.size(), dist::ReduceOp::mean, dist::Group::world(), dist::Verify::none);
+      },
+      3, calls);
+  const long sync = tgtest::allocations_after_warmup([&] { ddp.sync_gradients(); }, 3, calls);
+  INFO("allocations in " << calls << " calls: sync_gradients " << sync << ", the same allreduces alone "
+                         << mpi_own);
+  CHECK(sync < mpi_own + calls);
   // In a group of one MPI does no work: nothing at all is allocated.
   tg::DistributedDataParallel<float> alone(tgtest::make_mlp(Norm::none, 5), small, dist::Group::self());
   CHECK(tgtest::allocations_after_warmup([&] { alone.sync_gradients(); }) == 0);
