@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -222,6 +223,20 @@ std::vector<std::string> section_csvs(const std::string& dir, int number) {
     if (name.rfind("e" + std::to_string(number) + "_", 0) == 0) out.push_back(dir + "/" + name);
   }
   return out;
+}
+
+// Section 9's message when it cannot start MPI ranks.
+const std::string kNoMpi = "**Not run: this section could not start MPI ranks.**";
+
+// Section 9 runs when tapegrad has MPI and mpirun is on PATH (and the lab is not itself under mpirun).
+bool section9_can_run() {
+  if (!tapegrad::dist::built_with_mpi() || std::getenv("OMPI_COMM_WORLD_SIZE") != nullptr) return false;
+  const char* path = std::getenv("PATH");
+  std::stringstream in(path ? path : "");
+  for (std::string dir; std::getline(in, dir, ':');) {
+    if (access(((dir.empty() ? std::string(".") : dir) + "/mpirun").c_str(), X_OK) == 0) return true;
+  }
+  return false;
 }
 
 }  // namespace
@@ -495,6 +510,74 @@ TEST_CASE("The tiny lab's section 8 covers every norm and batch size, and result
                      " to 2, the mean test error") != std::string::npos);
 }
 
+// Section 9's CSV at --tiny: per (norm, ranks) the row of the one seed.
+std::map<std::string, std::map<std::string, std::string>> e9_rows(const Csv& csv) {
+  std::map<std::string, std::map<std::string, std::string>> out;
+  for (const auto& row : csv.rows) out[row.at("norm") + "/R" + row.at("ranks")] = row;
+  return out;
+}
+
+TEST_CASE("The tiny lab's section 9: data-parallel runs on 1 and 2 ranks, or a visible message without MPI",
+          "[lab]") {
+  const std::string& dir = qualitative_run();
+  const std::string section = report_section(read_file(dir + "/report.md"), 9);
+  REQUIRE(!section.empty());
+  const auto e9 = nlohmann::json::parse(read_file(dir + "/results.json")).at("e9");
+  if (!section9_can_run()) {
+    CHECK(section.find(kNoMpi) != std::string::npos);
+    CHECK(e9.at("available").get<bool>() == false);
+    CHECK_FALSE(fs::exists(dir + "/e9_data_parallel.csv"));
+    CHECK(read_file(dir + ".log").find("section 9 skipped") != std::string::npos);
+    return;
+  }
+  if (!fs::exists(dir + "/e9_data_parallel.csv")) {
+    CHECK(section.find("MNIST data was not available") != std::string::npos);
+    return;
+  }
+  CHECK(section.find(kNoMpi) == std::string::npos);
+  REQUIRE(e9.at("available").get<bool>());
+  CHECK(e9.at("ranks").get<std::vector<int>>() == std::vector<int>{1, 2});
+  const Csv csv = read_csv(dir + "/e9_data_parallel.csv");
+  REQUIRE(csv.rows.size() == 6);  // 3 norms x 2 rank counts x 1 seed
+  auto rows = e9_rows(csv);
+  for (const auto& [k, row] : rows) {
+    INFO(k);
+    const int ranks = std::stoi(row.at("ranks")), over = std::stoi(row.at("normalised_over"));
+    CHECK(std::stoi(row.at("per_replica_batch")) * ranks == std::stoi(row.at("global_batch")));
+    CHECK(over == (row.at("norm") == "batch" ? 64 / ranks : row.at("norm") == "sync_batch" ? 64 : 1));
+    CHECK(std::stod(row.at("max_param_gap")) == 0);  // DDP keeps the replicas identical
+    CHECK(row.at("steps_done") == rows.at("layer/R1").at("steps_done"));
+    const double acc = std::stod(row.at("test_acc"));
+    CHECK((acc > 0.2 && acc <= 1));  // chance is 0.1
+    CHECK(e9.at("test_acc").at(row.at("norm") + "_R" + row.at("ranks")).get<double>() ==
+          Approx(acc).epsilon(1e-12));
+  }
+  // The point of the section: the same global batches give the same training losses on 1 and 2
+  // ranks, to float rounding, with SyncBatchNorm and LayerNorm; BatchNorm normalises each half alone.
+  auto loss_gap = [&](const std::string& norm) {
+    return std::abs(std::stod(rows.at(norm + "/R1").at("last_epoch_loss")) -
+                    std::stod(rows.at(norm + "/R2").at("last_epoch_loss")));
+  };
+  CHECK(loss_gap("sync_batch") < 1e-4);
+  CHECK(loss_gap("layer") < 1e-4);
+  CHECK(loss_gap("batch") > 1e-3);
+  // Communication: LayerNorm only the gradients, BatchNorm also its buffers' broadcast, SyncBatchNorm
+  // its statistics on top.
+  auto at2 = [&](const std::string& norm, const std::string& col) {
+    return std::stod(rows.at(norm + "/R2").at(col));
+  };
+  CHECK(at2("layer", "allreduce_bytes_per_step") > 0);
+  CHECK(at2("batch", "allreduce_bytes_per_step") == at2("layer", "allreduce_bytes_per_step"));
+  CHECK(at2("sync_batch", "allreduce_bytes_per_step") > at2("batch", "allreduce_bytes_per_step"));
+  CHECK(at2("layer", "bcast_bytes_per_step") == 0);
+  CHECK(at2("batch", "bcast_bytes_per_step") > 0);
+  CHECK(at2("sync_batch", "mpi_calls_per_step") > at2("batch", "mpi_calls_per_step"));
+  CHECK(at2("batch", "mpi_calls_per_step") > at2("layer", "mpi_calls_per_step"));
+  CHECK(section.find("e9_data_parallel.png") != std::string::npos);
+  CHECK(section.find("| SyncBatchNorm | 2 | 32 | 64 examples |") != std::string::npos);
+  CHECK(section.find("**Reading.** From 1 to 2 ranks, the mean test accuracy") != std::string::npos);
+}
+
 TEST_CASE(
     "The tiny lab's section 4: results.json agrees with its CSV, and its Reading quotes only its numbers",
     "[lab]") {
@@ -541,12 +624,16 @@ TEST_CASE(
 TEST_CASE("Every number a Reading of the tiny lab quotes is in its section's tables or CSVs", "[lab]") {
   const std::string& dir = qualitative_run();
   const std::string report = read_file(dir + "/report.md");
-  for (int number = 1; number <= 8; ++number) {
+  for (int number = 1; number <= 9; ++number) {
     INFO("section " << number);
     const std::string section = report_section(report, number);
     REQUIRE(!section.empty());
     const auto csvs = section_csvs(dir, number);
-    if ((number == 7 || number == 8) && csvs.empty()) {
+    if (number == 9 && csvs.empty() && section.find(kNoMpi) != std::string::npos) {
+      WARN("section 9 skipped: no MPI");
+      continue;
+    }
+    if ((number == 7 || number == 8 || number == 9) && csvs.empty()) {
       // MNIST sections: without the data there is no table and no Reading.
       CHECK(section.find("MNIST data was not available") != std::string::npos);
       WARN("section " << number << " skipped: the MNIST data was not available (scripts/fetch-mnist)");
@@ -671,7 +758,7 @@ TEST_CASE("The lab rejects bad flags with a nonzero exit and a message naming th
     std::string args, expect;
   };
   for (const Case& c :
-       {Case{"--threads 0", "--threads"}, Case{"--only 9", "--only"}, Case{"--only 4,x", "'x'"},
+       {Case{"--threads 0", "--threads"}, Case{"--only 10", "--only"}, Case{"--only 4,x", "'x'"},
         Case{"--no-such-flag", "--no-such-flag"}, Case{"--tiny --quick", "--quick"}}) {
     INFO(c.args);
     const std::string log = dir + "/log.txt";

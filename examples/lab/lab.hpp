@@ -74,5 +74,10 @@ void experiment_rnn_stability(const Config& c, Report& r, Summary& s);      // 5
 void experiment_order_sensitivity(const Config& c, Report& r, Summary& s);  // 6
 void experiment_mnist(const Config& c, Report& r, Summary& s);              // 7
 void experiment_norm_batch_size(const Config& c, Report& r, Summary& s);    // 8
+void experiment_data_parallel(const Config& c, Report& r, Summary& s);      // 9
+
+// Section 9's mpirun ranks: main() hands over when argv[1] is "--dp-worker" (argv[2] is the job,
+// JSON). Returns the exit status.
+int data_parallel_worker(int argc, char** argv);
 
 }  // namespace lab
