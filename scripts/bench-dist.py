@@ -32,10 +32,10 @@ def load(path):
     return rows, data.get("context", {})
 
 
-def us(b):
-    if not b or "real_time" not in b:
+def us(b, metric="real_time"):
+    if not b or metric not in b:
         return None
-    return b["real_time"] * {"ns": 1e-3, "us": 1.0, "ms": 1e3, "s": 1e6}[b.get("time_unit", "ns")]
+    return b[metric] * {"ns": 1e-3, "us": 1.0, "ms": 1e3, "s": 1e6}[b.get("time_unit", "ns")]
 
 
 def fmt(v):
@@ -62,29 +62,30 @@ def main():
     loads = [c.get("load_avg", [None])[0] for c in (ctx2, ctx1) if c.get("load_avg")]
     print("Data-parallel (MPI), rank 0's wall-clock median; " + (ctx.get("blas", "") or "BLAS unknown") +
           "; 1-minute load at the start of each run: " + ", ".join(f"{x:.2f}" for x in loads) + "\n")
-    print("| row | time | notes |")
-    print("|---|---|---|")
+    print("| row | wall time | rank 0's CPU time | notes |")
+    print("|---|---|---|---|")
     _, local = find(np2, r"dist/mlp_step/batch:32/none/ranks:2/local")
     _, synced = find(np2, r"dist/mlp_step/batch:32/none/ranks:2/allreduce")
     raw_name, raw = find(np2, r"dist/allreduce/floats:\d+/ranks:2")
     _, s1 = find(np1, r"dist/mlp_step/global_batch:256/none/ranks:1")
     _, s2 = find(np2, r"dist/mlp_step/global_batch:256/none/ranks:2")
     t_local, t_sync, t_raw, t1, t2 = us(local), us(synced), us(raw), us(s1), us(s2)
+    c_local, c_sync, c_raw, c1, c2 = (us(b, "cpu_time") for b in (local, synced, raw, s1, s2))
     bytes_ = synced.get("allreduce_bytes") if synced else None
     calls = synced.get("allreduce_calls") if synced else None
-    print(f"| MLP batch 32 per rank, 2 ranks, no gradient average | {fmt(t_local)} | |")
-    print(f"| the same with DDP's gradient average | {fmt(t_sync)} | "
+    print(f"| MLP batch 32 per rank, 2 ranks, no gradient average | {fmt(t_local)} | {fmt(c_local)} | |")
+    print(f"| the same with DDP's gradient average | {fmt(t_sync)} | {fmt(c_sync)} | "
           + (f"{bytes_ / 1024:.1f} KiB in {calls:.0f} allreduce(s) per step |" if bytes_ else "|"))
     if t_local and t_sync:
-        print(f"| allreduce overhead per step | {fmt(t_sync - t_local)} | "
-              f"{100 * (t_sync - t_local) / t_local:+.0f}% of the step |")
+        print(f"| allreduce overhead per step | {fmt(t_sync - t_local)} | {fmt(c_sync - c_local)} | "
+              f"{100 * (t_sync - t_local) / t_local:+.0f}% of the step's wall time |")
     if raw_name:
         print(f"| raw allreduce of {raw_name.split('/')[2].split(':')[1]} floats, 2 ranks | {fmt(t_raw)} | "
-              f"mean, one call |")
-    print(f"| MLP step at global batch 256, 1 rank (256 per rank) | {fmt(t1)} | |")
-    print(f"| MLP step at global batch 256, 2 ranks (128 per rank) | {fmt(t2)} | |")
+              f"{fmt(c_raw)} | mean, one call |")
+    print(f"| MLP step at global batch 256, 1 rank (256 per rank) | {fmt(t1)} | {fmt(c1)} | |")
+    print(f"| MLP step at global batch 256, 2 ranks (128 per rank) | {fmt(t2)} | {fmt(c2)} | |")
     if t1 and t2:
-        print(f"| speed-up 1 -> 2 ranks | {t1 / t2:.2f}x | |")
+        print(f"| speed-up 1 -> 2 ranks | {t1 / t2:.2f}x | | wall time, 1 rank / 2 ranks |")
     for name, b in list(np2.items()) + list(np1.items()):
         if "error" in b:
             print(f"\n{name}: error: {b['error']}")
