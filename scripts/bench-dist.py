@@ -28,7 +28,9 @@ def load(path):
         if b.get("error_occurred"):
             rows[name] = {"error": b.get("error_message", "error")}
         elif b.get("aggregate_name") == "median" or (b.get("aggregate_name") is None and name not in rows):
-            rows[name] = b
+            rows[name] = dict(b, cv=rows.get(name, {}).get("cv"))
+        elif b.get("aggregate_name") == "cv":  # the coefficient of variation over the repetitions
+            rows.setdefault(name, {})["cv"] = b.get("real_time")
     return rows, data.get("context", {})
 
 
@@ -38,10 +40,12 @@ def us(b, metric="real_time"):
     return b[metric] * {"ns": 1e-3, "us": 1.0, "ms": 1e3, "s": 1e6}[b.get("time_unit", "ns")]
 
 
-def fmt(v):
+def fmt(v, b=None):
+    """A time in us; with b, the coefficient of variation of its repetitions."""
     if v is None:
         return "-"
-    return f"{v / 1000:.2f} ms" if v >= 1000 else f"{v:.1f} us"
+    cv = b.get("cv") if b else None
+    return (f"{v / 1000:.2f} ms" if v >= 1000 else f"{v:.1f} us") + (f" (cv {100 * cv:.0f}%)" if cv else "")
 
 
 def find(rows, pattern):
@@ -73,17 +77,17 @@ def main():
     c_local, c_sync, c_raw, c1, c2 = (us(b, "cpu_time") for b in (local, synced, raw, s1, s2))
     bytes_ = synced.get("allreduce_bytes") if synced else None
     calls = synced.get("allreduce_calls") if synced else None
-    print(f"| MLP batch 32 per rank, 2 ranks, no gradient average | {fmt(t_local)} | {fmt(c_local)} | |")
-    print(f"| the same with DDP's gradient average | {fmt(t_sync)} | {fmt(c_sync)} | "
+    print(f"| MLP batch 32 per rank, 2 ranks, no gradient average | {fmt(t_local, local)} | {fmt(c_local)} | |")
+    print(f"| the same with DDP's gradient average | {fmt(t_sync, synced)} | {fmt(c_sync)} | "
           + (f"{bytes_ / 1024:.1f} KiB in {calls:.0f} allreduce(s) per step |" if bytes_ else "|"))
     if t_local and t_sync:
         print(f"| allreduce overhead per step | {fmt(t_sync - t_local)} | {fmt(c_sync - c_local)} | "
               f"{100 * (t_sync - t_local) / t_local:+.0f}% of the step's wall time |")
     if raw_name:
-        print(f"| raw allreduce of {raw_name.split('/')[2].split(':')[1]} floats, 2 ranks | {fmt(t_raw)} | "
+        print(f"| raw allreduce of {raw_name.split('/')[2].split(':')[1]} floats, 2 ranks | {fmt(t_raw, raw)} | "
               f"{fmt(c_raw)} | mean, one call |")
-    print(f"| MLP step at global batch 256, 1 rank (256 per rank) | {fmt(t1)} | {fmt(c1)} | |")
-    print(f"| MLP step at global batch 256, 2 ranks (128 per rank) | {fmt(t2)} | {fmt(c2)} | |")
+    print(f"| MLP step at global batch 256, 1 rank (256 per rank) | {fmt(t1, s1)} | {fmt(c1)} | |")
+    print(f"| MLP step at global batch 256, 2 ranks (128 per rank) | {fmt(t2, s2)} | {fmt(c2)} | |")
     if t1 and t2:
         print(f"| speed-up 1 -> 2 ranks | {t1 / t2:.2f}x | | wall time, 1 rank / 2 ranks |")
     for name, b in list(np2.items()) + list(np1.items()):
