@@ -158,11 +158,14 @@ void report_plot(const Config& c, const Setup& su, const Cells& cells, Report& r
   plot.xlabel = "batch size (log2 scale)";
   plot.ylabel = "test error (eval mode)";
   plot.logx = true;
+  plot.key = "inside right top";  // the small-batch rise is at the left; the right top is empty
   for (Norm n : kNorms) {
     Series s;
     s.title = norm_title(n);
-    if (n == Norm::GhostBatch)  // drawn over BatchNorm's line where they are the same
+    if (n == Norm::GhostBatch) {  // drawn dashed over BatchNorm's line where they are the same
       s.title += " (= BN at B ≤ " + std::to_string(kGhostVirtualBatch) + ")";
+      s.dashed = true;
+    }
     for (std::size_t B : su.sizes) {
       const Stats& st = cells.at({n, B}).eval;
       s.x.push_back(static_cast<double>(B));

@@ -108,7 +108,7 @@ const char* kColors[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e",
 bool plot_lines(const std::string& dir, const LinePlot& p) {
   std::ostringstream body;
   body << "set title " << quote(p.title) << "\nset xlabel " << quote(p.xlabel) << "\nset ylabel "
-       << quote(p.ylabel) << "\nset grid\nset key outside right top\n";
+       << quote(p.ylabel) << "\nset grid\nset key " << p.key << "\n";
   if (p.logx) body << "set logscale x 2\n";
   if (p.integer_x) body << "set xtics 1\nset mxtics 1\n";
   if (p.logy) body << "set logscale y\nset format y \"10^{%L}\"\n";
@@ -130,8 +130,8 @@ bool plot_lines(const std::string& dir, const LinePlot& p) {
                " using 1:3:4 with filledcurves lc rgb " + quote(color) + " fs transparent solid 0.18 notitle";
     }
     plots += std::string(plots.empty() ? "" : ", ") + quote(dat) +
-             " using 1:2 with linespoints lw 2 pt 7 ps 0.6 lc rgb " + quote(color) + " title " +
-             quote(s.title);
+             " using 1:2 with linespoints lw 2 pt 7 ps 0.6 lc rgb " + quote(color) +
+             (s.dashed ? " dt 2" : "") + " title " + quote(s.title);
   }
   body << "plot " << plots << "\n";
   return render(dir, p.stem, body.str(), "900,540", "900,540");

@@ -28,13 +28,15 @@ struct Series {
   std::string title;
   std::vector<double> x, y;
   std::vector<double> lo, hi;  // optional band (same length as x)
+  bool dashed = false;         // for a line drawn over another that it may hide
 };
 
 struct LinePlot {
   std::string stem;  // file name without extension
   std::string title, xlabel, ylabel;
   bool logx = false, logy = false;
-  bool integer_x = false;  // ticks at whole numbers only (epochs)
+  bool integer_x = false;                 // ticks at whole numbers only (epochs)
+  std::string key = "outside right top";  // gnuplot's `set key` position
   std::vector<Series> series;
 };
 
