@@ -4,7 +4,7 @@
 // one is passed at all; the rest is written to a file and loaded with load_checkpoint.
 // Properties: either a tapegrad::Error and the model's and optimizer's state_dict() are
 // bit-identical to before, or success and both hold what read_checkpoint reads from the file
-// (the optimizer's "lr" as a scalar).
+// (the optimizer's "lr" as a scalar; its hyperparameters as described below).
 #include <unistd.h>
 
 #include <cstddef>
@@ -60,7 +60,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     fuzz::fail("fuzz_checkpoint", "the model does not hold the checkpoint's state", key);
   }
   if (with_optimizer) {
+    // What the optimizer must hold: the file's "optim.*" state ("lr" as a scalar); a
+    // hyperparameter ("group.<name>") the file's state lacks keeps its value from before (older
+    // files have none); the exact "optimizer.<name>" metadata, when there, overrides both.
     ck.optimizer["lr"] = xt::xarray<float>(*ck.optimizer.at("lr").data());
+    for (const auto& [k, v] : opt_before) {
+      if (k.rfind("group.", 0) == 0 && ck.optimizer.count(k) == 0) ck.optimizer[k] = v;
+    }
+    for (const auto& [name, v] : ck.hyperparameters) {
+      ck.optimizer[name == "lr" ? name : "group." + name] = xt::xarray<float>(static_cast<float>(v));
+    }
     if (!fuzz::same(ck.optimizer, opt->state_dict(), key)) {
       fuzz::fail("fuzz_checkpoint", "the optimizer does not hold the checkpoint's state", key);
     }

@@ -57,7 +57,10 @@ inline std::unique_ptr<tg::Optimizer<float>> make_optimizer(tg::Module<float>& m
 
 // Same keys, shapes and bytes (== would let -0 pass for 0 and fail NaN against itself).
 inline bool same(const tg::StateDict<float>& a, const tg::StateDict<float>& b, std::string& key) {
-  if (a.size() != b.size()) return false;
+  if (a.size() != b.size()) {
+    key = "(" + std::to_string(a.size()) + " keys vs " + std::to_string(b.size()) + ")";
+    return false;
+  }
   for (const auto& [k, v] : a) {
     key = k;
     const auto it = b.find(k);
