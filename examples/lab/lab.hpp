@@ -18,7 +18,7 @@ namespace lab {
 
 namespace tg = tapegrad;
 
-// Scale of a lab run: `quick` keeps every section but shrinks it to about a minute in all;
+// Scale of a lab run: `quick` keeps every section but shrinks it to about 15 s in all;
 // `tiny` is the smallest configuration, for the CTest smoke test of the lab itself.
 enum class Scale { Tiny, Quick, Full };
 

@@ -80,7 +80,7 @@ std::optional<int> parse_flags(int argc, char** argv, Flags& f) {
   c.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   app.add_option("--out", c.out, "output folder (created if missing; rerunning resumes)")
       ->capture_default_str();
-  app.add_flag("--quick", quick, "every section at a smaller scale (about 10 s)");
+  app.add_flag("--quick", quick, "every section at a smaller scale (about 15 s)");
   app.add_flag("--tiny", tiny, "the smallest configuration (a smoke test of the lab itself)");
   app.add_option("--threads", c.threads,
                  "worker threads (runs are independent; results do not depend on this)")
