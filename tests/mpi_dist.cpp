@@ -1,6 +1,11 @@
 // tapegrad::dist's collectives (include/tapegrad/dist.hpp), run on every rank of test_mpi
 // (tests/mpi_main.cpp): under mpirun with 2 and 4 ranks, and as a world of one without MPI.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
 #include <string>
+#include <thread>
 
 #include "expect_error.hpp"
 #include "tapegrad/dist.hpp"
@@ -23,6 +28,59 @@ TEST_CASE("dist: rank and world size, the self group, and barrier") {
   dist::barrier();
   dist::barrier(dist::Group::self());
   if (!dist::built_with_mpi()) CHECK(n == 1);
+}
+
+TEST_CASE("dist: abort in a world of one writes its message and exits with the code") {
+  // Under MPI, abort ends the whole job: test_lab's "A lab rank that fails ends the whole job" runs it.
+  if (dist::built_with_mpi()) return;
+  int pipe_fds[2];
+  REQUIRE(pipe(pipe_fds) == 0);
+  const pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    dup2(pipe_fds[1], 2);
+    dist::abort("the reason", 3);
+  }
+  close(pipe_fds[1]);
+  std::string err;
+  char buf[256];
+  for (ssize_t n; (n = read(pipe_fds[0], buf, sizeof buf)) > 0;) err.append(buf, static_cast<std::size_t>(n));
+  close(pipe_fds[0]);
+  int status = 0;
+  REQUIRE(waitpid(pid, &status, 0) == pid);
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 3);
+  CHECK(err == "tapegrad::dist: rank 0 of 1: the reason\n");
+}
+
+TEST_CASE(
+    "dist: a sleeping barrier waits for the last rank, and the launcher's environment names the world") {
+  const int r = dist::rank(), n = dist::world_size();
+  // Rank n-1 arrives 50 ms late: nobody may leave before it arrived. Each rank stamps its arrival
+  // and departure on the steady clock (CLOCK_MONOTONIC: one clock for every process of the
+  // machine ctest runs on); the latest arrival must come before the earliest departure.
+  const auto now = [] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  };
+  dist::barrier();  // a common start
+  if (r == n - 1) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  const double arrived = now();
+  dist::barrier(dist::Group::world(), dist::Wait::sleep);
+  const double left = now();
+  const double last_arrival = dist::allreduce_value(arrived, dist::ReduceOp::max);
+  const double first_departure = dist::allreduce_value(left, dist::ReduceOp::min);
+  if (n > 1) CHECK(first_departure >= last_arrival);
+  dist::barrier(dist::Group::self(), dist::Wait::sleep);
+
+  const dist::Launch launch = dist::launch_environment();
+  if (dist::built_with_mpi()) {  // test_mpi runs under mpirun
+    CHECK(launch.world_size == n);
+    CHECK(launch.local_size >= 1);
+    CHECK(launch.local_size <= n);
+  } else {
+    CHECK(launch.world_size == 0);  // ctest starts the world of one directly
+    CHECK(launch.local_size == 0);
+  }
 }
 
 TEMPLATE_TEST_CASE("dist: allreduce sums, averages, takes the max and min over the ranks", "", float,

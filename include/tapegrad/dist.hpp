@@ -34,6 +34,7 @@
 // communicators, so MPI failures become DistErrors naming MPI's message; when the user
 // initialised MPI, its error handler stays (MPI's default aborts the job).
 #include <cstddef>
+#include <string>
 
 #include <xtensor/xarray.hpp>
 
@@ -46,6 +47,19 @@ bool built_with_mpi() noexcept;
 // True while MPI is initialised and not finalised (by a Context or by the user). Without MPI:
 // always true (the world of one needs no initialisation).
 bool initialized() noexcept;
+
+// What an MPI launcher (mpirun, mpiexec) told this process through its environment, readable
+// before MPI is initialised and in a build without MPI: world_size is 0 when the process was not
+// started by a launcher. A program that also runs on its own creates a Context only when it was
+// started that way (MPI_Init without a launcher makes a "singleton" job, slow to start and
+// unable to start an mpirun of its own). Read from OpenMPI's OMPI_COMM_WORLD_SIZE and
+// OMPI_COMM_WORLD_LOCAL_SIZE, else MPICH's PMI_SIZE and MPI_LOCALNRANKS; local_size is the
+// number of ranks on this machine (world_size when the launcher does not say).
+struct Launch {
+  int world_size = 0;
+  int local_size = 0;
+};
+Launch launch_environment() noexcept;
 
 // Initialises MPI (MPI_Init_thread at MPI_THREAD_FUNNELED) unless it already is, and finalises
 // it on destruction if it initialised it. Not copyable. Creating one after MPI was finalised is a
@@ -93,7 +107,17 @@ class Group {
 inline int rank() { return Group::world().rank(); }
 inline int world_size() { return Group::world().size(); }
 
-void barrier(Group group = Group::world());
+// How a rank waits in a barrier: spin (MPI's own busy polling: the lowest latency) or sleep (a
+// non-blocking barrier polled every 0.1 to 10 ms: for a rank that may wait long while other
+// processes compute on the same cores, which a spinning rank would slow down).
+enum class Wait { spin, sleep };
+void barrier(Group group = Group::world(), Wait wait = Wait::spin);
+
+// Ends every process of the job at once, for an error on one rank that the others cannot learn of
+// (they would wait in their next collective forever): writes "tapegrad::dist: rank R of N:
+// <message>" to stderr, then MPI_Abort on the world with exit_code, which mpirun reports and
+// returns. Without MPI, or when MPI is not initialised: the message, then std::_Exit(exit_code).
+[[noreturn]] void abort(const std::string& message, int exit_code = 1) noexcept;
 
 // ReduceOp::mean is the sum divided by the group's size (torch's ReduceOp.AVG).
 enum class ReduceOp { sum, mean, max, min };

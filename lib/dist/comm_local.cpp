@@ -1,6 +1,8 @@
 // tapegrad::dist without MPI (TAPEGRAD_MPI off): a world of one process. Every collective is a
 // local no-op that validates its arguments as the MPI build does (comm_mpi.cpp).
 #ifndef TAPEGRAD_HAVE_MPI
+#include <cstdio>
+#include <cstdlib>
 #include <string>
 
 #include "comm_common.hpp"
@@ -27,7 +29,13 @@ int Context::world_size() const { return 1; }
 int Group::rank() const { return 0; }
 int Group::size() const { return 1; }
 
-void barrier(Group) {}
+void barrier(Group, Wait) {}
+
+void abort(const std::string& message, int exit_code) noexcept {
+  std::fprintf(stderr, "tapegrad::dist: rank 0 of 1: %s\n", message.c_str());
+  std::fflush(nullptr);
+  std::_Exit(exit_code);
+}
 
 // A sum, mean, max or min over one rank is the value itself.
 template <class T>

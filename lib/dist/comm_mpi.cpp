@@ -4,7 +4,11 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "comm_common.hpp"
@@ -216,9 +220,35 @@ int Group::size() const {
   return s;
 }
 
-void barrier(Group group) {
+void barrier(Group group, Wait wait) {
   require_mpi("barrier");
-  check_mpi(MPI_Barrier(comm_of(group)), "barrier", "MPI_Barrier");
+  if (wait == Wait::spin) {
+    check_mpi(MPI_Barrier(comm_of(group)), "barrier", "MPI_Barrier");
+    return;
+  }
+  MPI_Request request = MPI_REQUEST_NULL;
+  check_mpi(MPI_Ibarrier(comm_of(group), &request), "barrier", "MPI_Ibarrier");
+  auto pause = std::chrono::microseconds(100);
+  for (int done = 0;;) {
+    check_mpi(MPI_Test(&request, &done, MPI_STATUS_IGNORE), "barrier", "MPI_Test");
+    if (done) return;
+    std::this_thread::sleep_for(pause);
+    pause = std::min(pause * 2, std::chrono::microseconds(10000));
+  }
+}
+
+void abort(const std::string& message, int exit_code) noexcept {
+  int init = 0, fin = 0, r = 0, n = 1;
+  MPI_Initialized(&init);
+  MPI_Finalized(&fin);
+  if (init && !fin) {
+    MPI_Comm_rank(MPI_COMM_WORLD, &r);
+    MPI_Comm_size(MPI_COMM_WORLD, &n);
+  }
+  std::fprintf(stderr, "tapegrad::dist: rank %d of %d: %s\n", r, n, message.c_str());
+  std::fflush(nullptr);
+  if (init && !fin) MPI_Abort(MPI_COMM_WORLD, exit_code);
+  std::_Exit(exit_code);
 }
 
 template <class T>
