@@ -228,15 +228,43 @@ std::vector<std::string> section_csvs(const std::string& dir, int number) {
 // Section 9's message when it cannot start MPI ranks.
 const std::string kNoMpi = "**Not run: this section could not start MPI ranks.**";
 
-// Section 9 runs when tapegrad has MPI and mpirun is on PATH (and the lab is not itself under mpirun).
-bool section9_can_run() {
-  if (!tapegrad::dist::built_with_mpi() || std::getenv("OMPI_COMM_WORLD_SIZE") != nullptr) return false;
+bool mpirun_on_path() {
   const char* path = std::getenv("PATH");
   std::stringstream in(path ? path : "");
   for (std::string dir; std::getline(in, dir, ':');) {
     if (access(((dir.empty() ? std::string(".") : dir) + "/mpirun").c_str(), X_OK) == 0) return true;
   }
   return false;
+}
+
+// Section 9 runs when tapegrad has MPI and mpirun is on PATH.
+bool section9_can_run() { return tapegrad::dist::built_with_mpi() && mpirun_on_path(); }
+
+// Runs `mpirun -np <np> tapegrad-lab <args>` (at most 5 minutes: a hung job is a failure, exit
+// status 124), with the environment test_mpi's ranks get (tests/CMakeLists.txt). Returns the
+// exit status.
+int run_lab_mpi(int np, const std::string& args, const std::string& log) {
+  const std::string env =
+      "OMPI_MCA_btl_vader_single_copy_mechanism=none OMPI_MCA_mca_base_component_disable_dlclose=1 "
+      "ASAN_OPTIONS=detect_leaks=1:fast_unwind_on_malloc=0 LSAN_OPTIONS=suppressions=" TAPEGRAD_SOURCE_DIR
+      "/tests/lsan_openmpi.supp:print_suppressions=0 ";
+  const std::string cmd = env + "timeout -k 10 300 mpirun --allow-run-as-root --oversubscribe -np " +
+                          std::to_string(np) + " '" + kLab + "' " + args + " --no-progress > '" + log +
+                          "' 2>&1";
+  const int rc = std::system(cmd.c_str());
+  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+// Files a lab job leaves only while it runs: the ranks' part files, the claims, temporaries.
+std::vector<std::string> job_leftovers(const std::string& dir) {
+  std::vector<std::string> left;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    const std::string name = e.path().filename().string();
+    if (name.find(".part") != std::string::npos || name.find(".claims") != std::string::npos ||
+        name.find(".tmp") != std::string::npos)
+      left.push_back(name);
+  }
+  return left;
 }
 
 }  // namespace
@@ -749,6 +777,79 @@ TEST_CASE("A lab killed mid-sweep resumes where it stopped and ends with the sam
   remove_scratch({clean});
   for (int attempt = 0; attempt < 5; ++attempt)
     remove_scratch({(process_scratch() / ("resume-" + std::to_string(attempt))).string()});
+}
+
+TEST_CASE("Under mpirun the lab spreads its runs over the ranks: the CSVs of one process, one report",
+          "[lab][mpi]") {
+  if (!mpirun_on_path()) return;  // nothing to start the ranks with
+  const std::string dir = scratch("mpi2");
+  if (!tapegrad::dist::built_with_mpi()) {
+    // Every rank would run the whole lab into the same files: refused, with the reason.
+    CHECK(run_lab_mpi(2, "--tiny --only 1 --out '" + dir + "'", dir + ".log") == 2);
+    CHECK_THAT(read_file(dir + ".log"), Catch::Contains("tapegrad was built without MPI"));
+    CHECK_FALSE(fs::exists(dir + "/e1_batch_dependence.csv"));
+    remove_scratch({dir});
+    return;
+  }
+  const std::string& reference = qualitative_run();  // one process, 2 threads
+  REQUIRE(run_lab_mpi(2, "--tiny --threads 1 --out '" + dir + "'", dir + ".log") == 0);
+  const auto names = csv_names(reference);
+  REQUIRE(names == csv_names(dir));
+  for (const auto& n : names) check_same_results(reference + "/" + n, dir + "/" + n);
+  CHECK(job_leftovers(dir).empty());
+  const std::string log = read_file(dir + ".log");
+  // One report, written once (rank 0), saying how it was made.
+  std::size_t reports = 0;
+  for (std::size_t at = log.find("report written to"); at != std::string::npos;
+       at = log.find("report written to", at + 1))
+    ++reports;
+  CHECK(reports == 1);
+  CHECK_THAT(read_file(dir + "/report.md"), Catch::Contains("2 MPI ranks of 1 worker thread(s)"));
+  const auto manifest = nlohmann::json::parse(read_file(dir + "/manifest.json"));
+  CHECK(manifest.at("flags").at("ranks").get<int>() == 2);
+  std::size_t total = 0;
+  for (const auto& n : names) total += (n == "e2_heatmap.csv") ? 0 : read_csv(dir + "/" + n).rows.size();
+  CHECK(manifest.at("runs_executed").get<std::size_t>() == total);  // summed over the ranks
+  remove_scratch({dir});
+}
+
+TEST_CASE("A lab rank that fails ends the whole job with a message naming the rank", "[lab][mpi]") {
+  if (!section9_can_run()) return;
+  const std::string dir = scratch("mpi-throw");
+  const int rc =
+      run_lab_mpi(2, "--tiny --only 4 --threads 1 --test-fault 1:throw:1 --out '" + dir + "'", dir + ".log");
+  CHECK(rc != 0);
+  CHECK(rc != 124);  // not ended by the timeout: no hang
+  const std::string log = read_file(dir + ".log");
+  INFO(log);
+  CHECK_THAT(log, Catch::Contains("tapegrad::dist: rank 1 of 2: tapegrad-lab stopped: a fault asked for by "
+                                  "--test-fault, before the run"));
+  CHECK_FALSE(fs::exists(dir + "/report.md"));
+  remove_scratch({dir});
+}
+
+TEST_CASE("A lab job whose rank was killed ends; the next job resumes and ends with the CSV of one process",
+          "[lab][mpi]") {
+  if (!section9_can_run()) return;
+  const std::string& reference = qualitative_run();
+  const std::string dir = scratch("mpi-kill"), csv_name = "/e4_mlp_stability.csv";
+  const int rc =
+      run_lab_mpi(2, "--tiny --only 4 --threads 1 --test-fault 1:kill:2 --out '" + dir + "'", dir + ".log");
+  CHECK(rc != 0);
+  CHECK(rc != 124);
+  {
+    INFO(read_file(dir + ".log"));
+    // Rank 1 wrote its first two rows before it died; they are kept for the next job.
+    REQUIRE(fs::exists(dir + csv_name + ".part1"));
+    CHECK(complete_rows(dir + csv_name + ".part1") == 2);
+  }
+  REQUIRE(run_lab_mpi(2, "--tiny --only 4 --threads 1 --out '" + dir + "'", dir + ".resumed.log") == 0);
+  check_same_results(reference + csv_name, dir + csv_name);
+  CHECK(job_leftovers(dir).empty());
+  const auto manifest = nlohmann::json::parse(read_file(dir + "/manifest.json"));
+  CHECK(manifest.at("runs_executed").get<int>() <= 36 - 2);
+  fs::remove(dir + ".resumed.log");
+  remove_scratch({dir});
 }
 
 TEST_CASE("The lab rejects bad flags with a nonzero exit and a message naming the flag", "[lab]") {

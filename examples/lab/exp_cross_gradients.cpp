@@ -95,7 +95,8 @@ std::vector<Row> run_sizes(const Config& c, const std::vector<std::size_t>& size
 // The batch x batch blocks of every variant at one batch size, for the picture; also kept as
 // CSV next to it.
 std::vector<std::vector<std::vector<double>>> picture_blocks(const Config& c, std::size_t hb) {
-  std::ofstream hcsv(c.out + "/e2_heatmap.csv");
+  std::ofstream hcsv;  // under mpirun: rank 0 writes it
+  if (writes_report()) hcsv.open(c.out + "/e2_heatmap.csv");
   hcsv << "norm,i,j,block_norm\n";
   std::vector<std::vector<std::vector<double>>> blocks;
   for (const auto& v : kVariants) {

@@ -10,9 +10,11 @@
 // The lab is one process; this section starts `mpirun -np R` on the lab's own binary with a
 // hidden first argument (--dp-worker and a JSON job: data_parallel_worker below) for each rank
 // count, without a shell (fork and execve), and reads the rows that rank 0 writes into a file. Without MPI (tapegrad
-// built without it, no mpirun on PATH, or the lab itself started under mpirun) the section says so
-// and is skipped.
+// built without it, or no mpirun on PATH) the section says so and is skipped. When the lab itself
+// runs under mpirun, its rank 0 starts these jobs (the sweep is not spread: each job uses every
+// core) with the launcher's variables removed from their environment and every CPU allowed.
 #include <fcntl.h>
+#include <sched.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -273,23 +275,32 @@ std::string skip_reason(const std::string& mpirun) {
   if (!tg::dist::built_with_mpi())
     return "tapegrad was built without MPI (TAPEGRAD_MPI off, or no MPI found when it was configured: "
            "install libopenmpi-dev and openmpi-bin with scripts/deps, then configure and build again)";
-  if (std::getenv("OMPI_COMM_WORLD_SIZE") || std::getenv("PMIX_RANK") || std::getenv("PMI_RANK"))
-    return "the lab was started under mpirun, and this section starts its own mpirun for each rank count: "
-           "run it from a lab started without mpirun";
   if (mpirun.empty())
     return "there is no mpirun on PATH (install openmpi-bin, for example with scripts/deps)";
   return "";
 }
 
+// A variable an MPI launcher sets for its ranks: a lab under mpirun must not pass them on to the
+// mpirun it starts, which would take itself for one of the lab's ranks.
+bool launcher_variable(const std::string& name) {
+  for (const char* prefix : {"OMPI_", "PMIX_", "PMI_", "OPAL_", "ORTE_", "HYDRA_", "MPI_LOCAL"}) {
+    if (name.rfind(prefix, 0) == 0) return true;
+  }
+  return false;
+}
+
 // The lab's environment for mpirun and its ranks: OpenMPI's shared-memory single-copy mechanism
 // off (containers often forbid it), and under AddressSanitizer the leak suppressions for OpenMPI
-// that tests/CMakeLists.txt gives test_mpi.
+// that tests/CMakeLists.txt gives test_mpi. Under a lab started by mpirun, without the variables
+// its launcher set.
 std::vector<std::string> child_environment() {
   std::map<std::string, std::string> env;
+  const bool nested = job().size > 1 || tg::dist::launch_environment().world_size > 0;
   for (char** e = environ; *e != nullptr; ++e) {
     const std::string kv = *e;
     const std::size_t eq = kv.find('=');
-    if (eq != std::string::npos) env[kv.substr(0, eq)] = kv.substr(eq + 1);
+    if (eq == std::string::npos || (nested && launcher_variable(kv.substr(0, eq)))) continue;
+    env[kv.substr(0, eq)] = kv.substr(eq + 1);
   }
   env.emplace("OMPI_MCA_btl_vader_single_copy_mechanism", "none");
   if (kAsan) {
@@ -306,7 +317,8 @@ std::vector<std::string> child_environment() {
 
 // Runs argv[0] (a path) with `env`, stdin from /dev/null and stdout and stderr into `log`;
 // returns its exit status (128 + the signal when a signal ended it). The child gets SIGTERM if
-// this thread dies first (a killed lab): mpirun then ends its ranks instead of running on.
+// this thread dies first (a killed lab): mpirun then ends its ranks instead of running on. It
+// may run on every CPU (a lab rank under mpirun is bound to one core; its mpirun must not be).
 int spawn_and_wait(const std::vector<std::string>& argv, const std::vector<std::string>& env,
                    const std::string& log) {
   std::vector<char*> args, envp;
@@ -314,11 +326,15 @@ int spawn_and_wait(const std::vector<std::string>& argv, const std::vector<std::
   for (const auto& e : env) envp.push_back(const_cast<char*>(e.c_str()));
   args.push_back(nullptr);
   envp.push_back(nullptr);
+  cpu_set_t every_cpu;
+  CPU_ZERO(&every_cpu);
+  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) CPU_SET(cpu, &every_cpu);  // the kernel keeps the allowed ones
   const pid_t parent = getpid();
   const pid_t pid = fork();
   if (pid < 0) throw std::runtime_error("cannot fork to start " + argv[0] + ": " + std::strerror(errno));
   if (pid == 0) {  // only async-signal-safe calls until execve
     if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != parent) _exit(127);
+    sched_setaffinity(0, sizeof every_cpu, &every_cpu);  // a failure leaves the lab's CPUs
     const int in = open("/dev/null", O_RDONLY);
     const int out = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (in < 0 || out < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0) _exit(127);
@@ -474,7 +490,8 @@ std::vector<Row> run_all(const Config& c, const Setup& su, const MnistSplit& dat
     spec.runs.push_back(run);
   }
   SweepOptions options = c.sweep(kCsvName);
-  options.threads = 1;  // one mpirun at a time: the ranks' timings are the point
+  options.threads = 1;     // one mpirun at a time: the ranks' timings are the point
+  options.spread = false;  // under a lab started by mpirun: rank 0 starts them
   return run_sweep(spec, options);
 }
 

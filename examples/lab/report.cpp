@@ -1,5 +1,7 @@
 #include "report.hpp"
 
+#include "sweep.hpp"
+
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -37,6 +39,7 @@ void Report::image(const std::string& file, const std::string& alt) {
 }
 
 void Report::write() const {
+  if (!writes_report()) return;  // under mpirun: rank 0 writes
   std::ofstream out(dir_ + "/report.md");
   if (!out) throw std::runtime_error("cannot write " + dir_ + "/report.md");
   out << md_;
@@ -106,6 +109,7 @@ const char* kColors[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e",
 }  // namespace
 
 bool plot_lines(const std::string& dir, const LinePlot& p) {
+  if (!writes_report()) return false;  // under mpirun: rank 0 draws
   std::ostringstream body;
   body << "set title " << quote(p.title) << "\nset xlabel " << quote(p.xlabel) << "\nset ylabel "
        << quote(p.ylabel) << "\nset grid\nset key " << p.key << "\n";
@@ -138,6 +142,7 @@ bool plot_lines(const std::string& dir, const LinePlot& p) {
 }
 
 bool plot_heatmaps(const std::string& dir, const std::string& stem, const std::vector<Heatmap>& panels) {
+  if (!writes_report()) return false;  // under mpirun: rank 0 draws
   std::ostringstream body;
   const std::size_t n = panels.size();
   body << "set multiplot layout 1," << n

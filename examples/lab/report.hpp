@@ -16,7 +16,7 @@ class Report {
   void table(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows);
   void image(const std::string& file, const std::string& alt);
   void raw(const std::string& markdown) { md_ += markdown; }
-  // Writes report.md.
+  // Writes report.md (on rank 0 of an mpirun job; nothing on the other ranks).
   void write() const;
 
  private:
@@ -50,7 +50,7 @@ struct Heatmap {
 };
 
 // Renders <dir>/<stem>.png and .svg; returns false (and writes nothing but the script) when
-// gnuplot is not installed.
+// gnuplot is not installed. On ranks other than 0 of an mpirun job: nothing, false.
 bool plot_lines(const std::string& dir, const LinePlot& p);
 // Several heatmaps side by side in one picture.
 bool plot_heatmaps(const std::string& dir, const std::string& stem, const std::vector<Heatmap>& panels);

@@ -3,22 +3,40 @@
 #include "csv.hpp"
 #include "report.hpp"
 
+#include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <set>
 #include <stdexcept>
 #include <thread>
 
+#include <tapegrad/dist.hpp>
+
 namespace lab {
 
 namespace {
 std::atomic<int> g_runs_executed{0};
+Job g_job;
+Fault g_fault;
+
+void maybe_fault(const Run& run) {
+  if (g_fault.rank != g_job.rank || g_runs_executed.load() != g_fault.after_runs) return;
+  std::fprintf(stderr, "tapegrad-lab rank %d: the fault asked for by --test-fault, before the run %s\n",
+               g_job.rank, run.key.c_str());
+  if (g_fault.kill) ::raise(SIGKILL);
+  throw std::runtime_error("a fault asked for by --test-fault, before the run " + run.key);
+}
 
 std::string join_row(const std::vector<std::string>& cols, const Row& r) {
   std::string line;
@@ -55,6 +73,8 @@ void write_rows_atomic(const std::string& path, const std::vector<std::string>& 
 
 class ProgressLine {
  public:
+  // Under MPI, the line of rank 0 counts its own runs: total is then what is left to do over
+  // all ranks, and the ETA is not shown.
   ProgressLine(std::string name, std::size_t total, std::size_t skipped, bool enabled)
       : name_(std::move(name)),
         total_(total),
@@ -62,11 +82,23 @@ class ProgressLine {
         skipped_(skipped),
         enabled_(enabled && isatty(2)),
         start_(std::chrono::steady_clock::now()) {}
+  ~ProgressLine() {
+    if (enabled_ && job().size > 1 && done_ > 0)
+      std::fprintf(stderr, "\n");  // the single-process line ends itself
+  }
+  ProgressLine(const ProgressLine&) = delete;
+  ProgressLine& operator=(const ProgressLine&) = delete;
   void tick() {
     ++done_;
     if (!enabled_) return;
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
     const double rate = static_cast<double>(done_ - skipped_) / std::max(secs, 1e-9);
+    if (job().size > 1) {
+      std::fprintf(stderr, "\r  %-26s rank 0 of %d: %5zu runs of the %zu to do  %6.1f runs/s ", name_.c_str(),
+                   job().size, done_, total_, rate);
+      std::fflush(stderr);
+      return;
+    }
     const double eta = rate > 0 ? static_cast<double>(total_ - done_) / rate : 0;
     std::fprintf(stderr, "\r  %-26s %5zu/%zu runs  %6.1f runs/s  ETA %5.0fs ", name_.c_str(), done_, total_,
                  rate, eta);
@@ -95,6 +127,14 @@ double num(const Row& r, const std::string& col) {
 }
 
 int runs_executed() { return g_runs_executed.load(); }
+
+void set_job(Job j) { g_job = j; }
+void set_fault(Fault f) { g_fault = f; }
+const Job& job() { return g_job; }
+
+void job_barrier() {
+  if (g_job.size > 1) tapegrad::dist::barrier(tapegrad::dist::Group::world(), tapegrad::dist::Wait::sleep);
+}
 
 std::vector<Row> read_csv(const std::string& path, std::vector<std::string>* header_out) {
   std::ifstream in(path);
@@ -127,15 +167,48 @@ std::vector<std::string> columns(const SweepSpec& spec) {
   return cols;
 }
 
-// The rows of the CSV that are still wanted, by key (none when it was written with other
-// columns: another configuration, so everything is redone); the file is rewritten with only
-// them, so that finished runs can be appended.
+std::string part_path(const std::string& csv, int rank) { return csv + ".part" + std::to_string(rank); }
+std::string claims_dir(const std::string& csv) { return csv + ".claims"; }
+
+// Every <csv>.part<rank> file beside the CSV (left by a job of any number of ranks).
+std::vector<std::string> part_files(const std::string& csv) {
+  namespace fs = std::filesystem;
+  const fs::path p(csv);
+  const std::string prefix = p.filename().string() + ".part";
+  std::vector<std::string> parts;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(p.has_parent_path() ? p.parent_path() : fs::path("."), ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind(prefix, 0) != 0 || name.size() == prefix.size()) continue;
+    if (std::all_of(name.begin() + static_cast<std::ptrdiff_t>(prefix.size()), name.end(),
+                    [](char ch) { return ch >= '0' && ch <= '9'; }))
+      parts.push_back(e.path().string());
+  }
+  std::sort(parts.begin(), parts.end());
+  return parts;
+}
+
+std::map<std::string, Row> rows_by_key(const std::string& path) {
+  std::map<std::string, Row> rows;
+  for (auto& r : read_csv(path)) rows[r["key"]] = r;
+  return rows;
+}
+
+// The rows of the CSV and of the part files beside it that are still wanted, by key (none from
+// a file written with other columns: another configuration, so its runs are redone). The CSV is
+// rewritten with only them, so that finished runs can be appended, and the part files and the
+// claims are removed (rank 0, or the lab alone).
 std::map<std::string, Row> load_done(const SweepSpec& spec, const std::vector<std::string>& cols,
                                      const std::string& path) {
-  std::vector<std::string> old_header;
+  std::vector<std::string> sources = part_files(path);
+  sources.insert(sources.begin(), path);
   std::map<std::string, Row> done;
-  for (auto& r : read_csv(path, &old_header)) done[r["key"]] = r;
-  if (!old_header.empty() && old_header != cols) done.clear();
+  for (const auto& src : sources) {
+    std::vector<std::string> header;
+    auto rows = read_csv(src, &header);
+    if (header != cols) continue;
+    for (auto& r : rows) done[r["key"]] = std::move(r);
+  }
   std::set<std::string> wanted;
   for (const auto& run : spec.runs) wanted.insert(run.key);
   std::vector<const Row*> keep;
@@ -143,8 +216,36 @@ std::map<std::string, Row> load_done(const SweepSpec& spec, const std::vector<st
     if (wanted.count(k)) keep.push_back(&r);
   }
   write_rows_atomic(path, cols, keep);
+  std::error_code ec;
+  for (std::size_t i = 1; i < sources.size(); ++i) std::filesystem::remove(sources[i], ec);
+  std::filesystem::remove_all(claims_dir(path), ec);
   return done;
 }
+
+// Who executes spec.runs[i]: the lab alone executes every run; under MPI, the rank that first
+// creates the claim file <csv>.claims/<i> (O_EXCL: one creator, also on NFS), or rank 0 alone
+// when the sweep is not spread.
+class Claims {
+ public:
+  Claims(std::string dir, bool spread) : dir_(std::move(dir)), spread_(spread) {}
+  bool take(std::size_t i) const {
+    if (job().size == 1) return true;
+    if (!spread_) return job().rank == 0;
+    const std::string path = dir_ + "/" + std::to_string(i);
+    const int fd = ::open(path.c_str(), O_CREAT | O_EXCL | O_WRONLY, 0644);
+    if (fd >= 0) {
+      ::close(fd);
+      return true;
+    }
+    if (errno == EEXIST) return false;
+    throw std::runtime_error("cannot create the claim file " + path + ": " + std::strerror(errno) +
+                             " (under mpirun, --out must be a folder every rank can write)");
+  }
+
+ private:
+  std::string dir_;
+  bool spread_;
+};
 
 Row execute(const Run& run) {
   Row row;
@@ -158,14 +259,19 @@ Row execute(const Run& run) {
   return row;
 }
 
-// Runs spec.runs[todo[...]] on a pool of workers, appending each finished row to the CSV and
-// adding it to `done`. The first exception stops the pool and is rethrown.
+// Runs the spec.runs[todo[...]] this rank claims on a pool of workers, appending each finished
+// row to `out` (the CSV, or this rank's part file) and adding it to `done`. The first exception
+// stops the pool and is rethrown.
 void run_missing(const SweepSpec& spec, const SweepOptions& options, const std::vector<std::string>& cols,
-                 const std::vector<std::size_t>& todo, std::map<std::string, Row>& done) {
-  ProgressLine progress(spec.name, spec.runs.size(), spec.runs.size() - todo.size(), options.progress);
+                 const std::vector<std::size_t>& todo, const std::string& out,
+                 std::map<std::string, Row>& done) {
+  const bool alone = job().size == 1;
+  ProgressLine progress(spec.name, alone ? spec.runs.size() : todo.size(),
+                        alone ? spec.runs.size() - todo.size() : 0, options.progress && writes_report());
+  const Claims claims(claims_dir(options.csv_path), options.spread);
   std::mutex mu;
-  std::FILE* file = std::fopen(options.csv_path.c_str(), "a");
-  if (!file) throw std::runtime_error("cannot append to " + options.csv_path);
+  std::FILE* file = std::fopen(out.c_str(), "a");
+  if (!file) throw std::runtime_error("cannot append to " + out);
   std::atomic<std::size_t> next{0};
   std::exception_ptr error;
   auto worker = [&] {
@@ -175,6 +281,8 @@ void run_missing(const SweepSpec& spec, const SweepOptions& options, const std::
       const Run& run = spec.runs[todo[j]];
       Row row;
       try {
+        if (!claims.take(todo[j])) continue;
+        maybe_fault(run);
         row = execute(run);
       } catch (...) {
         std::lock_guard<std::mutex> lock(mu);
@@ -200,23 +308,49 @@ void run_missing(const SweepSpec& spec, const SweepOptions& options, const std::
 
 }  // namespace
 
+namespace {
+// The canonical order of a sweep's rows: the order of spec.runs.
+std::vector<const Row*> in_run_order(const SweepSpec& spec, const std::map<std::string, Row>& done,
+                                     const std::string& path) {
+  std::vector<const Row*> ordered;
+  for (const auto& run : spec.runs) {
+    const auto it = done.find(run.key);
+    if (it == done.end())
+      throw std::runtime_error(path + ": no row for the run " + run.key + " after the sweep");
+    ordered.push_back(&it->second);
+  }
+  return ordered;
+}
+}  // namespace
+
 std::vector<Row> run_sweep(const SweepSpec& spec, const SweepOptions& options) {
   const std::vector<std::string> cols = columns(spec);
-  std::map<std::string, Row> done = load_done(spec, cols, options.csv_path);
+  const std::string& path = options.csv_path;
+  const bool alone = job().size == 1;
+  std::map<std::string, Row> done;
+  if (writes_report()) {
+    done = load_done(spec, cols, path);
+    if (!alone) std::filesystem::create_directories(claims_dir(path));
+  }
+  job_barrier();
+  if (!writes_report()) done = rows_by_key(path);
   std::vector<std::size_t> todo;
   for (std::size_t i = 0; i < spec.runs.size(); ++i) {
     if (!done.count(spec.runs[i].key)) todo.push_back(i);
   }
-  run_missing(spec, options, cols, todo, done);
-
-  // Canonical order: the order of spec.runs.
-  std::vector<Row> rows;
-  std::vector<const Row*> ordered;
-  for (const auto& run : spec.runs) {
-    rows.push_back(done.at(run.key));
-    ordered.push_back(&done.at(run.key));
+  const std::string out = alone ? path : part_path(path, job().rank);
+  if (!alone) write_rows_atomic(out, cols, {});  // this rank's part: the header
+  run_missing(spec, options, cols, todo, out, done);
+  if (!alone) {
+    job_barrier();  // every rank's part is complete
+    if (writes_report()) done = load_done(spec, cols, path);
   }
-  write_rows_atomic(options.csv_path, cols, ordered);
+
+  if (writes_report()) write_rows_atomic(path, cols, in_run_order(spec, done, path));
+  job_barrier();  // the CSV is complete
+  if (!writes_report()) done = rows_by_key(path);
+  std::vector<Row> rows;
+  for (const Row* r : in_run_order(spec, done, path)) rows.push_back(*r);
   return rows;
 }
 
