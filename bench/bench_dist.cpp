@@ -36,6 +36,7 @@
 #include <vector>
 
 #include "model_workloads.hpp"
+#include "tapegrad_workloads.hpp"
 #include "tapegrad/tapegrad.hpp"
 
 namespace tg = tapegrad;
@@ -55,25 +56,10 @@ const bm::MlpCase& mlp_case(const std::string& name) {
   throw std::invalid_argument("bench_dist: no MLP case " + name + " in bench/model_workloads.hpp");
 }
 
-// bench_models' make_mlp.
-std::shared_ptr<tg::Sequential<float>> make_mlp(bm::Norm norm) {
-  auto net = std::make_shared<tg::Sequential<float>>();
-  std::size_t in = bm::kMlpIn;
-  for (std::size_t k = 0; k < bm::kMlpBlocks; ++k) {
-    net->emplace_back<tg::Linear<float>>(in, bm::kMlpHidden);
-    if (norm == bm::Norm::Layer) net->emplace_back<tg::LayerNorm<float>>(tg::Shape{bm::kMlpHidden});
-    if (norm == bm::Norm::Batch) net->emplace_back<tg::BatchNorm1d<float>>(bm::kMlpHidden);
-    net->emplace_back<tg::Tanh<float>>();
-    in = bm::kMlpHidden;
-  }
-  net->emplace_back<tg::Linear<float>>(bm::kMlpHidden, bm::kMlpClasses);
-  return net;
-}
-
 // One rank's training state: its replica (DDP-wrapped), optimizer, shard of the batch, tape.
 struct DdpTrainer {
   DdpTrainer(std::size_t per_rank, bm::Norm norm, int rank, int ranks)
-      : ddp(make_mlp(norm)),
+      : ddp(bm::make_tapegrad_mlp(norm)),
         opt(ddp.parameters(), bm::kLr),
         x0(xt::xarray<float>::from_shape({per_rank, bm::kMlpIn})) {
     const std::size_t global = per_rank * static_cast<std::size_t>(ranks),
@@ -147,7 +133,7 @@ void register_rows(int ranks) {
         ->Unit(benchmark::kMicrosecond);
   }
   std::size_t values = 0;
-  for (const auto* p : make_mlp(small.norm)->parameters()) values += p->size();
+  for (const auto* p : bm::make_tapegrad_mlp(small.norm)->parameters()) values += p->size();
   benchmark::RegisterBenchmark(("dist/allreduce/floats:" + std::to_string(values) + suffix).c_str(),
                                BM_allreduce, values)
       ->Iterations(kAllreduceIterations)

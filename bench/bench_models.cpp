@@ -18,6 +18,7 @@
 #include <string>
 
 #include "model_workloads.hpp"
+#include "tapegrad_workloads.hpp"
 #include "tapegrad/tapegrad.hpp"
 
 namespace tg = tapegrad;
@@ -52,20 +53,6 @@ void BM_add_chain(benchmark::State& state) {
 
 // ---- (2) the MLP training step ---------------------------------------------------------------
 
-std::unique_ptr<tg::Sequential<float>> make_mlp(bm::Norm norm) {
-  auto net = std::make_unique<tg::Sequential<float>>();
-  std::size_t in = bm::kMlpIn;
-  for (std::size_t k = 0; k < bm::kMlpBlocks; ++k) {
-    net->emplace_back<tg::Linear<float>>(in, bm::kMlpHidden);
-    if (norm == bm::Norm::Layer) net->emplace_back<tg::LayerNorm<float>>(tg::Shape{bm::kMlpHidden});
-    if (norm == bm::Norm::Batch) net->emplace_back<tg::BatchNorm1d<float>>(bm::kMlpHidden);
-    net->emplace_back<tg::Tanh<float>>();
-    in = bm::kMlpHidden;
-  }
-  net->emplace_back<tg::Linear<float>>(bm::kMlpHidden, bm::kMlpClasses);
-  return net;
-}
-
 // Rates for the roofline table of scripts/bench-ratio.py: FLOP/s of the products (against the
 // peak sgemm rate) and bytes/s (against the streaming bandwidth of stream_triad).
 void set_flops(benchmark::State& state, double flops_per_iteration) {
@@ -80,7 +67,7 @@ void set_bytes(benchmark::State& state, double bytes_per_iteration) {
 // One training step's state: model, optimizer, data, tape.
 struct MlpTrainer {
   MlpTrainer(std::size_t batch, bm::Norm norm)
-      : net(make_mlp(norm)),
+      : net(bm::make_tapegrad_mlp(norm)),
         opt(net->parameters(), bm::kLr),
         x0(array_of(bm::normal_data(batch * bm::kMlpIn, 10), {batch, bm::kMlpIn})),
         targets(bm::class_targets(batch, bm::kMlpClasses, 11)) {}
@@ -95,7 +82,7 @@ struct MlpTrainer {
     return tape.value(loss).data()[0];
   }
 
-  std::unique_ptr<tg::Sequential<float>> net;
+  std::shared_ptr<tg::Sequential<float>> net;
   tg::SGD<float> opt;
   xt::xarray<float> x0;
   std::vector<std::int64_t> targets;
