@@ -243,15 +243,16 @@ TAPEGRAD_ALWAYS_INLINE void ln_backward(LnBackward<T> a) {
 
 // ---- the entry points: one clone set per scalar type ---------------------------------------
 // (if-else dispatch to the template instances, not lambdas: a lambda would not be compiled
-// for the clone's ISA)
+// for the clone's ISA). Baseline, AVX2 and AVX-512F clones: the file is compiled with
+// -ffp-contract=off, so that none of them contracts into FMA (norm_kernels_common.hpp).
 
 #define TAPEGRAD_LAYER_NORM_KERNELS(T)                                                                  \
-  TAPEGRAD_SIMD_CLONES void layer_norm_forward(                                                         \
+  TAPEGRAD_SIMD_CLONES_512 void layer_norm_forward(                                                     \
       T* y, T* mean_hi, T* mean_lo, T* rstd, std::vector<std::ptrdiff_t>* wide, const T* x, const T* w, \
       const T* b, std::size_t groups, std::size_t dim, double eps) {                                    \
     ln_forward<T>(y, mean_hi, mean_lo, rstd, wide, x, w, b, groups, dim, eps);                          \
   }                                                                                                     \
-  TAPEGRAD_SIMD_CLONES void layer_norm_backward(                                                        \
+  TAPEGRAD_SIMD_CLONES_512 void layer_norm_backward(                                                    \
       T* dx, T beta, double* dw, double* db, const T* dy, const T* x, const T* w, const T* mean_hi,     \
       const T* mean_lo, const T* rstd, const std::ptrdiff_t* wide, const std::ptrdiff_t* wide_end,      \
       std::size_t groups, std::size_t dim) {                                                            \

@@ -56,8 +56,11 @@ namespace {
 // reduced in lane order at the end. Each kernel is compiled twice (TAPEGRAD_SIMD_CLONES:
 // baseline x86-64 and AVX2, chosen at load time) and both give bitwise the same results:
 // neither target enables FMA, so GCC cannot contract a * b + c (its default
-// -ffp-contract=fast for C++ only acts where an FMA instruction exists). Not an AVX-512F clone:
-// GCC's avx512f target brings FMA instructions with it and contracts, changing the last bits.
+// -ffp-contract=fast for C++ only acts where an FMA instruction exists). GCC's avx512f target
+// brings FMA instructions with it, so LayerNorm's kernels, which have an AVX-512F clone as well
+// (TAPEGRAD_SIMD_CLONES_512: its elementwise passes run 16 lanes wide; the sums keep the 32-byte
+// Vec lanes), are compiled with -ffp-contract=off (CMakeLists.txt); the three clones then give
+// bitwise the same y, dx, dw and db (checked over float and double, wide and tail cases).
 
 // ---- range ---------------------------------------------------------------------------------
 // The float sums above hold while d^2 stays inside float's normal range. It overflows for
