@@ -35,14 +35,14 @@ template <class T>
 }
 
 // The elementwise passes write a row in two loops: its first `head` values one by one, until
-// the output is 32-byte aligned, then the rest, vectorized. A vector store split across two
-// cache lines costs about half again, and tensors of 1 MiB and more sit 16 bytes past a page
-// boundary (glibc's mmap chunks); the inputs, the same distance from a 32-byte boundary, are
-// then aligned too. Each value is computed as it would be in one loop.
+// the output is 64-byte aligned (a cache line, and the AVX-512 clone's vector), then the rest,
+// vectorized. A vector store split across two cache lines costs about half again, and tensors
+// of 1 MiB and more sit 16 bytes past a page boundary (glibc's mmap chunks); inputs at the same
+// distance from a boundary are then aligned too. Each value is computed as in one loop.
 template <class T>
 std::size_t aligned_head(const T* out, std::size_t n) {
-  const std::size_t mis = reinterpret_cast<std::uintptr_t>(out) % 32;
-  return mis % sizeof(T) ? 0 : std::min(n, (32 - mis) % 32 / sizeof(T));
+  const std::size_t mis = reinterpret_cast<std::uintptr_t>(out) % 64;
+  return mis % sizeof(T) ? 0 : std::min(n, (64 - mis) % 64 / sizeof(T));
 }
 
 // A group's statistics from its shifted sums (pass 1); `wide` when it must be computed in
