@@ -181,13 +181,14 @@ TAPEGRAD_ALWAYS_INLINE void add_wide(Wide<T>& t, const Vec<T>& v) {
     t.q[0] += v;
   }
 }
-// s[0 .. kW) += the lanes of v, in double.
+// s[0 .. kW) += the lanes of v, in double (totals in memory: one D8 load, add and store).
 template <class T>
 TAPEGRAD_ALWAYS_INLINE void add_lanes_to(double* s, const Vec<T>& v) {
-  Wide<T> t;
-  std::memcpy(t.q, s, sizeof t.q);
-  add_wide<T>(t, v);
-  std::memcpy(s, t.q, sizeof t.q);
+  using W = std::conditional_t<std::is_same_v<T, float>, D8, D4>;
+  W t;
+  std::memcpy(&t, s, sizeof t);
+  t += __builtin_convertvector(v, W);
+  std::memcpy(s, &t, sizeof t);
 }
 template <class T>
 TAPEGRAD_ALWAYS_INLINE double lane_sum(const Wide<T>& t) {
