@@ -2,6 +2,7 @@
 // norm_kernels.hpp. Their precision analysis and shared helpers: norm_kernels_common.hpp.
 #include <cmath>
 #include <cstdint>
+#include <initializer_list>
 #include <vector>
 
 #include "norm_kernels_common.hpp"
@@ -45,6 +46,26 @@ std::size_t aligned_head(const T* out, std::size_t n) {
   return mis % sizeof(T) ? 0 : std::min(n, (64 - mis) % 64 / sizeof(T));
 }
 
+// Whether an elementwise pass writing `out` should run from the end of the row down: a load
+// whose address agrees in its low 12 bits with a store still pending waits for that store (4 KiB
+// aliasing). Running up, the loads of an input a little below the output modulo 4 KiB meet the
+// stores just made; running down, those of an input a little above. The direction whose
+// nearest such input is farther wins: the tensors of a step often sit within a few hundred
+// bytes of each other modulo 4 KiB, the output above its inputs. The direction changes no value.
+inline std::size_t page_offset(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 4096; }
+template <class T>
+bool runs_down(const T* out, const T* in0, const T* in1, const T* in2) {
+  std::size_t up = 4096, down = 4096;
+  for (const T* in : {in0, in1, in2}) {
+    const std::size_t d = in ? (page_offset(out) + 4096 - page_offset(in)) % 4096 : 0;
+    if (d != 0) {
+      up = std::min(up, d);
+      down = std::min(down, 4096 - d);
+    }
+  }
+  return down > up;
+}
+
 // A group's statistics from its shifted sums (pass 1); `wide` when it must be computed in
 // double. Otherwise xhat = (x - p) rt - c with rt = T(r), c = T(md r).
 template <class T>
@@ -68,6 +89,45 @@ TAPEGRAD_ALWAYS_INLINE FwdStats<T> fwd_stats(const T* xg, std::size_t dim, doubl
   return s;
 }
 
+// One row's y values (pass 2): xhat = (x - p) rt - c, y = xhat w + b (kAffine) or xhat, one by
+// one or by vectors (the same operations).
+template <bool kAffine, class T>
+struct YRow {
+  T* y;
+  const T *x, *w, *b;
+  T p, rt, c;
+  TAPEGRAD_ALWAYS_INLINE void at(std::size_t i) const {
+    const T xh = (x[i] - p) * rt - c;
+    if constexpr (kAffine) {
+      y[i] = xh * w[i] + b[i];
+    } else {
+      y[i] = xh;
+    }
+  }
+  TAPEGRAD_ALWAYS_INLINE void vec(std::size_t i) const {
+    const Vec<T> xh = (load(x + i) - p) * rt - c;
+    if constexpr (kAffine) {
+      store(y + i, xh * load(w + i) + load(b + i));
+    } else {
+      store(y + i, xh);
+    }
+  }
+};
+
+// A row up from the aligned head (GCC vectorizes the loop), or down by vectors (runs_down).
+template <bool kAffine, class T>
+TAPEGRAD_ALWAYS_INLINE void write_y(const YRow<kAffine, T>& row, std::size_t dim) {
+  const std::size_t head = aligned_head(row.y, dim);
+  for (std::size_t i = 0; i < head; ++i) row.at(i);
+  if (!runs_down(row.y, row.x, row.w, row.b)) {
+    for (std::size_t i = head; i < dim; ++i) row.at(i);
+    return;
+  }
+  const std::size_t mid = dim - (dim - head) % kW<T>;
+  for (std::size_t i = mid; i < dim; ++i) row.at(i);
+  for (std::size_t i = mid; i > head;) row.vec(i -= kW<T>);
+}
+
 // Pass 2 of group g: writes y and saves the statistics.
 template <class T>
 TAPEGRAD_ALWAYS_INLINE void fwd_write(const FwdStats<T>& s, T* y, T* mean_hi, T* mean_lo, T* rstd,
@@ -79,17 +139,13 @@ TAPEGRAD_ALWAYS_INLINE void fwd_write(const FwdStats<T>& s, T* y, T* mean_hi, T*
     ln_forward_wide(yg, mean_hi, mean_lo, rstd, wide, xg, w, b, g, dim, eps);
     return;
   }
-  const T p = s.p, rt = s.rt, c = s.c;
-  const std::size_t head = aligned_head(yg, dim);
   if (w) {
-    for (std::size_t i = 0; i < head; ++i) yg[i] = ((xg[i] - p) * rt - c) * w[i] + b[i];
-    for (std::size_t i = head; i < dim; ++i) yg[i] = ((xg[i] - p) * rt - c) * w[i] + b[i];
+    write_y(YRow<true, T>{yg, xg, w, b, s.p, s.rt, s.c}, dim);
   } else {
-    for (std::size_t i = 0; i < head; ++i) yg[i] = (xg[i] - p) * rt - c;
-    for (std::size_t i = head; i < dim; ++i) yg[i] = (xg[i] - p) * rt - c;
+    write_y(YRow<false, T>{yg, xg, w, b, s.p, s.rt, s.c}, dim);
   }
   if (rstd) {
-    save_mean(mean_hi + g, mean_lo + g, static_cast<double>(p) + s.md);
+    save_mean(mean_hi + g, mean_lo + g, static_cast<double>(s.p) + s.md);
     rstd[g] = static_cast<T>(s.r);
   }
 }
@@ -159,24 +215,43 @@ template <bool kAffine, bool kParams, class T>
   }
 }
 
-// Pass 2 of a row: dL/dx = dxhat rt - (x - p) m + k0 (above).
+// One row's dx values (pass 2): dL/dx = dxhat rt - (x - p) m + k0 (above), one by one or by
+// vectors (the same operations), written with beta as beta_add does.
+template <bool kAffine, class T>
+struct DxRow {
+  T* dx;
+  T beta;
+  const T *dy, *w, *x;
+  T rt, p, m, k0;
+  TAPEGRAD_ALWAYS_INLINE void at(std::size_t k) const {
+    const T dxh = kAffine ? dy[k] * w[k] : dy[k];
+    dx[k] = beta_add(beta, dx[k], dxh * rt - (x[k] - p) * m + k0);
+  }
+  TAPEGRAD_ALWAYS_INLINE void vec(std::size_t k) const {
+    Vec<T> dxh = load(dy + k);
+    if constexpr (kAffine) dxh *= load(w + k);
+    const Vec<T> v = dxh * rt - (load(x + k) - p) * m + k0;
+    store(dx + k, (beta == T(0) ? Vec<T>{} : load(dx + k)) + v);
+  }
+};
+
+// Pass 2 of a row: up from the aligned head (GCC vectorizes the loop), or down by vectors.
 template <bool kAffine, class T>
 TAPEGRAD_ALWAYS_INLINE void write_dx(T* dx, T beta, const T* dy, const Xhat<T>& xh, const T* w, double a1,
                                      double a2, std::size_t dim) {
-  const T rt = xh.rt, p = xh.p;
-  const T* x = xh.x;
-  const double r = static_cast<double>(rt), inv_d = 1.0 / static_cast<double>(dim);
+  const double r = static_cast<double>(xh.rt), inv_d = 1.0 / static_cast<double>(dim);
   const double k1 = r * a1 * inv_d, k2 = r * a2 * inv_d;
   const T m = static_cast<T>(r * k2), k0 = static_cast<T>(static_cast<double>(xh.c) * k2 - k1);
+  const DxRow<kAffine, T> row{dx, beta, dy, w, xh.x, xh.rt, xh.p, m, k0};
   const std::size_t head = aligned_head(dx, dim);
-  for (std::size_t k = 0; k < head; ++k) {
-    const T dxh = kAffine ? dy[k] * w[k] : dy[k];
-    dx[k] = beta_add(beta, dx[k], dxh * rt - (x[k] - p) * m + k0);
+  for (std::size_t k = 0; k < head; ++k) row.at(k);
+  if (!runs_down(dx, dy, kAffine ? w : nullptr, xh.x)) {
+    for (std::size_t k = head; k < dim; ++k) row.at(k);
+    return;
   }
-  for (std::size_t k = head; k < dim; ++k) {
-    const T dxh = kAffine ? dy[k] * w[k] : dy[k];
-    dx[k] = beta_add(beta, dx[k], dxh * rt - (x[k] - p) * m + k0);
-  }
+  const std::size_t mid = dim - (dim - head) % kW<T>;
+  for (std::size_t k = mid; k < dim; ++k) row.at(k);
+  for (std::size_t k = mid; k > head;) row.vec(k -= kW<T>);
 }
 
 // The buffers of a backward call, and the float partials of dw and db (kParams).
