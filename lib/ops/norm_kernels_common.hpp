@@ -56,8 +56,11 @@ namespace {
 // reduced in lane order at the end. Each kernel is compiled twice (TAPEGRAD_SIMD_CLONES:
 // baseline x86-64 and AVX2, chosen at load time) and both give bitwise the same results:
 // neither target enables FMA, so GCC cannot contract a * b + c (its default
-// -ffp-contract=fast for C++ only acts where an FMA instruction exists). Not an AVX-512F clone:
-// GCC's avx512f target brings FMA instructions with it and contracts, changing the last bits.
+// -ffp-contract=fast for C++ only acts where an FMA instruction exists). GCC's avx512f target
+// brings FMA instructions with it, so LayerNorm's kernels, which have an AVX-512F clone as well
+// (TAPEGRAD_SIMD_CLONES_512: its elementwise passes run 16 lanes wide; the sums keep the 32-byte
+// Vec lanes), are compiled with -ffp-contract=off (CMakeLists.txt); the three clones then give
+// bitwise the same y, dx, dw and db (checked over float and double, wide and tail cases).
 
 // ---- range ---------------------------------------------------------------------------------
 // The float sums above hold while d^2 stays inside float's normal range. It overflows for
@@ -133,25 +136,27 @@ WideStats saved_stats(T mean_hi, T mean_lo, T rstd, std::ptrdiff_t e, double& r)
 typedef float F8 __attribute__((vector_size(32)));
 typedef double D4 __attribute__((vector_size(32)));
 typedef double D8 __attribute__((vector_size(64)));
-// Vec<T>: 32 bytes of T; Wide<T>: the same lanes in double (block partials become totals).
+// Vec<T>: 32 bytes of T. Wide<T>: the same lanes in double (block partials become totals), as
+// D4 quarters: lanes 0-3 in q[0], 4-7 in q[1] (a D8 total would live in memory on AVX2, its
+// halves moved through general registers at every block).
 template <class T>
 struct Lanes;
 template <>
 struct Lanes<float> {
   using vec = F8;
-  using wide = D8;
 };
 template <>
 struct Lanes<double> {
   using vec = D4;
-  using wide = D4;
 };
 template <class T>
 using Vec = typename Lanes<T>::vec;
 template <class T>
-using Wide = typename Lanes<T>::wide;
-template <class T>
 constexpr std::size_t kW = 32 / sizeof(T);  // lanes of a Vec
+template <class T>
+struct Wide {
+  D4 q[kW<T> / 4] = {};
+};
 
 template <class T>
 TAPEGRAD_ALWAYS_INLINE Vec<T> load(const T* p) {
@@ -163,22 +168,32 @@ template <class T>
 TAPEGRAD_ALWAYS_INLINE void store(T* p, const Vec<T>& v) {
   std::memcpy(p, &v, sizeof v);
 }
+// t += the lanes of v, in double.
 template <class T>
-TAPEGRAD_ALWAYS_INLINE Wide<T> widen(const Vec<T>& v) {
-  return __builtin_convertvector(v, Wide<T>);
+TAPEGRAD_ALWAYS_INLINE void add_wide(Wide<T>& t, const Vec<T>& v) {
+  if constexpr (std::is_same_v<T, float>) {
+    const D8 d = __builtin_convertvector(v, D8);
+    D4 h[2];
+    std::memcpy(h, &d, sizeof h);
+    t.q[0] += h[0];
+    t.q[1] += h[1];
+  } else {
+    t.q[0] += v;
+  }
 }
-// s[0 .. kW) += the lanes of v, in double.
+// s[0 .. kW) += the lanes of v, in double (totals in memory: one D8 load, add and store).
 template <class T>
 TAPEGRAD_ALWAYS_INLINE void add_lanes_to(double* s, const Vec<T>& v) {
-  Wide<T> t;
+  using W = std::conditional_t<std::is_same_v<T, float>, D8, D4>;
+  W t;
   std::memcpy(&t, s, sizeof t);
-  t += widen<T>(v);
+  t += __builtin_convertvector(v, W);
   std::memcpy(s, &t, sizeof t);
 }
 template <class T>
 TAPEGRAD_ALWAYS_INLINE double lane_sum(const Wide<T>& t) {
   double s = 0;
-  for (std::size_t j = 0; j < kW<T>; ++j) s += t[j];
+  for (std::size_t j = 0; j < kW<T>; ++j) s += t.q[j / 4][j % 4];
   return s;
 }
 
@@ -189,7 +204,7 @@ template <class T, std::size_t kU>
 struct BlockSums {
   static constexpr std::size_t kChunk = kU * kW<T>;
   Vec<T> a[kU] = {}, q[kU] = {};
-  Wide<T> ta = {}, tq = {};
+  Wide<T> ta, tq;
   TAPEGRAD_ALWAYS_INLINE void add(std::size_t u, const Vec<T>& va, const Vec<T>& vq) {
     a[u] += va;
     q[u] += vq;
@@ -200,8 +215,8 @@ struct BlockSums {
   }
   TAPEGRAD_ALWAYS_INLINE void add_block() {
     for (std::size_t u = 0; u < kU; ++u) {
-      ta += widen<T>(a[u]);
-      tq += widen<T>(q[u]);
+      add_wide<T>(ta, a[u]);
+      add_wide<T>(tq, q[u]);
       a[u] = Vec<T>{};
       q[u] = Vec<T>{};
     }
