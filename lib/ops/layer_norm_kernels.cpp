@@ -115,17 +115,24 @@ struct YRow {
 };
 
 // A row up from the aligned head (GCC vectorizes the loop), or down by vectors (runs_down).
-template <bool kAffine, class T>
-TAPEGRAD_ALWAYS_INLINE void write_y(const YRow<kAffine, T>& row, std::size_t dim) {
-  const std::size_t head = aligned_head(row.y, dim);
+// Row is YRow or DxRow (below): at(i) writes value i, vec(i) the kW<T> values from i; `out` is
+// what they write, in0..in2 what they read (null: nothing).
+template <class Row, class T>
+TAPEGRAD_ALWAYS_INLINE void write_row(const Row& row, const T* out, std::size_t dim, const T* in0,
+                                      const T* in1, const T* in2) {
+  const std::size_t head = aligned_head(out, dim);
   for (std::size_t i = 0; i < head; ++i) row.at(i);
-  if (!runs_down(row.y, row.x, row.w, row.b)) {
+  if (!runs_down(out, in0, in1, in2)) {
     for (std::size_t i = head; i < dim; ++i) row.at(i);
     return;
   }
   const std::size_t mid = dim - (dim - head) % kW<T>;
   for (std::size_t i = mid; i < dim; ++i) row.at(i);
   for (std::size_t i = mid; i > head;) row.vec(i -= kW<T>);
+}
+template <bool kAffine, class T>
+TAPEGRAD_ALWAYS_INLINE void write_y(const YRow<kAffine, T>& row, std::size_t dim) {
+  write_row(row, row.y, dim, row.x, row.w, row.b);
 }
 
 // Pass 2 of group g: writes y and saves the statistics.
@@ -243,15 +250,7 @@ TAPEGRAD_ALWAYS_INLINE void write_dx(T* dx, T beta, const T* dy, const Xhat<T>& 
   const double k1 = r * a1 * inv_d, k2 = r * a2 * inv_d;
   const T m = static_cast<T>(r * k2), k0 = static_cast<T>(static_cast<double>(xh.c) * k2 - k1);
   const DxRow<kAffine, T> row{dx, beta, dy, w, xh.x, xh.rt, xh.p, m, k0};
-  const std::size_t head = aligned_head(dx, dim);
-  for (std::size_t k = 0; k < head; ++k) row.at(k);
-  if (!runs_down(dx, dy, kAffine ? w : nullptr, xh.x)) {
-    for (std::size_t k = head; k < dim; ++k) row.at(k);
-    return;
-  }
-  const std::size_t mid = dim - (dim - head) % kW<T>;
-  for (std::size_t k = mid; k < dim; ++k) row.at(k);
-  for (std::size_t k = mid; k > head;) row.vec(k -= kW<T>);
+  write_row(row, dx, dim, dy, kAffine ? w : nullptr, xh.x);
 }
 
 // The buffers of a backward call, and the float partials of dw and db (kParams).
