@@ -150,6 +150,39 @@ TEST_CASE("a linear layer gives bitwise identical rows for any thread count on t
   CHECK(bitwise_equal(one[0], linear_step(x, w, b)[0]));  // the forward output
 }
 
+TEST_CASE("linear's backward with 2 threads: dX and dW side by side, also when X and W are one variable") {
+  // linear(v, v, b): dX and dW add into the same gradient, which must not be written by two
+  // threads at once (64 x 64 x 64 multiply-adds: large enough to be split).
+  const xt::xarray<float> v = randn<float>({64, 64}, 7, 0.1), b = randn<float>({64}, 8);
+  auto tied = [&](int threads) {
+    ThreadsScope scope(threads);
+    tg::Tape<float> t;
+    auto vv = t.input(v, true), bv = t.input(b, true);
+    t.backward(tg::sum(tg::tanh(tg::linear(vv, vv, bv))));
+    return std::vector<xt::xarray<float>>{t.grad(vv), t.grad(bv)};
+  };
+  const auto one = tied(1);
+  double worst = 0;  // over repeats: a race between two writers shows only sometimes
+  for (int repeat = 0; repeat < 25; ++repeat) {
+    for (int threads : {2, 3}) {
+      const auto many = tied(threads);
+      worst = std::max({worst, tgtest::max_abs_diff(one[0], many[0]), tgtest::max_abs_diff(one[1], many[1])});
+    }
+  }
+  CHECK(worst < 1e-5);
+  // The side-by-side products give each product's bits of a call made alone, on tapegrad's kernels.
+  tg::set_gemm_backend(tg::GemmBackend::kOwn);
+  const xt::xarray<float> x = randn<float>({128, 96}, 9), w = randn<float>({80, 96}, 10, 0.05),
+                          bb = randn<float>({80}, 11);
+  const auto alone = linear_step(x, w, bb);
+  {
+    ThreadsScope scope(2);
+    const auto two = linear_step(x, w, bb);
+    for (std::size_t k = 0; k < alone.size(); ++k) CHECK(bitwise_equal(alone[k], two[k]));
+  }
+  tg::set_gemm_backend(tg::GemmBackend::kAuto);
+}
+
 TEST_CASE("an MLP training step with 2 threads matches the 1-thread step") {
   auto train = [](int threads) {
     ThreadsScope scope(threads);

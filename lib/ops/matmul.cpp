@@ -1,6 +1,7 @@
 #include "tapegrad/ops/matmul.hpp"
 
 #include "../core/packed_gemm.hpp"
+#include "../core/parallel.hpp"
 
 #include <algorithm>
 #include <string>
@@ -128,6 +129,66 @@ Var<T> matmul(const Var<T>& a, const Var<T>& b) {
   });
 }
 
+namespace {
+
+// db += the column sums of G (rows x out), in double.
+template <class T>
+void bias_grad(const T* G, std::size_t n_rows, std::size_t n_out, GradWrite<T> gb) {
+  constexpr std::size_t kBlock = 64;
+  for (std::size_t j0 = 0; j0 < n_out; j0 += kBlock) {
+    const std::size_t nb = std::min(kBlock, n_out - j0);
+    double acc[kBlock] = {};
+    for (std::size_t i = 0; i < n_rows; ++i) {
+      const T* g = G + i * n_out + j0;
+      for (std::size_t j = 0; j < nb; ++j) acc[j] += static_cast<double>(g[j]);
+    }
+    for (std::size_t j = 0; j < nb; ++j)
+      gb.data[j0 + j] = beta_add(gb.beta, gb.data[j0 + j], static_cast<T>(acc[j]));
+  }
+}
+
+// linear's backward: dX += G W, dW += G^T X (each = on its first write after zero_grad()), db +=
+// the column sums of G. With set_num_threads(n > 1) and both dX and dW wanted (distinct buffers,
+// each product a quarter of a million multiply-adds or more), the two products run side by side,
+// dX on one thread and dW (then db) on another, each as one whole call: one hand-over instead
+// of splitting each product in turn, and whole products run faster than halves. Each product's
+// bits are those of the same call made alone (the batch-invariant kernels give the same bits
+// for any split; the BLAS's may differ from a split call within float rounding).
+template <class T>
+void linear_backward(BackwardCtx<T>& c) {
+  const std::size_t n_rows = c.int_at(LinearInt::rows), n_in = c.int_at(LinearInt::in),
+                    n_out = c.int_at(LinearInt::out);
+  const T* G = c.grad().data();
+  const bool want_x = c.needs_grad(0), want_w = c.needs_grad(1);
+  const bool want_b = c.num_inputs() == 3 && c.needs_grad(2);
+  // The gradient buffers are taken here, on the calling thread (the tape's bookkeeping).
+  const GradWrite<T> gX = want_x ? c.input_grad_write(0) : GradWrite<T>{nullptr, T(0)};
+  const GradWrite<T> gW = want_w ? c.input_grad_write(1) : GradWrite<T>{nullptr, T(0)};
+  const GradWrite<T> gb = want_b ? c.input_grad_write(2) : GradWrite<T>{nullptr, T(0)};
+  const T* X = c.input(0).data();
+  const T* W = c.input(1).data();
+  auto dx = [&] {
+    gemm<T>(false, false, n_rows, n_in, n_out, T(1), G, n_out, W, n_in, gX.beta, gX.data, n_in);
+  };
+  auto dw_db = [&] {
+    if (want_w) gemm<T>(true, false, n_out, n_in, n_rows, T(1), G, n_out, X, n_in, gW.beta, gW.data, n_in);
+    if (want_b) bias_grad(G, n_rows, n_out, gb);
+  };
+  const bool distinct = gX.data != gW.data && gX.data != gb.data;
+  const bool side_by_side = want_x && want_w && distinct && n_rows * n_in * n_out >= (std::size_t(1) << 18) &&
+                            detail::parallel_blocks(2, 1) == 2;
+  if (!side_by_side) {
+    if (want_x) dx();
+    dw_db();
+    return;
+  }
+  detail::parallel_for(2, 1, 1, [&](std::size_t b, std::size_t e) {
+    for (std::size_t task = b; task < e; ++task) task == 0 ? dx() : dw_db();
+  });
+}
+
+}  // namespace
+
 // linear: Y = X W^T + b over the rows of X (all leading dims flattened):
 //   y[i][o] = b[o] + sum_j x[i][j] w[o][j]
 //   dL/dX = dL/dY W      dL/dW = dL/dY^T X      dL/db[o] = sum_i dL/dy[i][o]
@@ -173,36 +234,7 @@ Var<T> linear(const Var<T>& x, const Var<T>& W, const Var<T>& b) {
   } else {
     gemm<T>(false, true, rows, out, in, T(1), X, in, Wd, in, has_bias ? T(1) : T(0), Y, out);
   }
-  return r.finish([](BackwardCtx<T>& c) {
-    const std::size_t n_rows = c.int_at(LinearInt::rows), n_in = c.int_at(LinearInt::in),
-                      n_out = c.int_at(LinearInt::out);
-    const T* G = c.grad().data();
-    if (c.needs_grad(0)) {  // dX += G W  (dX = G W on dX's first touch: beta = 0 reads no dX)
-      const GradWrite<T> gX = c.input_grad_write(0);
-      gemm<T>(false, false, n_rows, n_in, n_out, T(1), G, n_out, c.input(1).data(), n_in, gX.beta, gX.data,
-              n_in);
-    }
-    if (c.needs_grad(1)) {  // dW += G^T X  (= on the first write after zero_grad())
-      const GradWrite<T> gW = c.input_grad_write(1);
-      gemm<T>(true, false, n_out, n_in, n_rows, T(1), G, n_out, c.input(0).data(), n_in, gW.beta, gW.data,
-              n_in);
-    }
-    if (c.num_inputs() == 3 && c.needs_grad(2)) {  // db += column sums of G, in double
-      const GradWrite<T> gb = c.input_grad_write(2);
-      constexpr std::size_t kBlock = 64;
-      for (std::size_t j0 = 0; j0 < n_out; j0 += kBlock) {
-        const std::size_t nb = std::min(kBlock, n_out - j0);
-        double acc[kBlock] = {};
-        for (std::size_t i = 0; i < n_rows; ++i) {
-          const T* g = G + i * n_out + j0;
-          for (std::size_t j = 0; j < nb; ++j) acc[j] += static_cast<double>(g[j]);
-        }
-        for (std::size_t j = 0; j < nb; ++j) {
-          gb.data[j0 + j] = beta_add(gb.beta, gb.data[j0 + j], static_cast<T>(acc[j]));
-        }
-      }
-    }
-  });
+  return r.finish([](BackwardCtx<T>& c) { linear_backward(c); });
 }
 
 #define TAPEGRAD_INSTANTIATE(T)                         \
