@@ -83,6 +83,19 @@ TEST_CASE(
   }
 }
 
+TEST_CASE("dist: launcher_variable knows the launchers' variables and nothing else") {
+  for (const char* name : {"OMPI_COMM_WORLD_SIZE", "OMPI_MCA_btl", "PMIX_RANK", "PMI_SIZE", "OPAL_PREFIX",
+                           "ORTE_HNP", "HYDRA_PROXY", "MPI_LOCALNRANKS"}) {
+    INFO(name);
+    CHECK(dist::launcher_variable(name));
+  }
+  for (const char* name :
+       {"", "PATH", "HOME", "OMPI", "PMI", "MPI_LOCA", "OMP_NUM_THREADS", "XOMPI_A", "ompi_x"}) {
+    INFO(name);
+    CHECK_FALSE(dist::launcher_variable(name));
+  }
+}
+
 TEMPLATE_TEST_CASE("dist: allreduce sums, averages, takes the max and min over the ranks", "", float,
                    double) {
   const int r = dist::rank(), n = dist::world_size();

@@ -280,26 +280,18 @@ std::string skip_reason(const std::string& mpirun) {
   return "";
 }
 
-// A variable an MPI launcher sets for its ranks: a lab under mpirun must not pass them on to the
-// mpirun it starts, which would take itself for one of the lab's ranks.
-bool launcher_variable(const std::string& name) {
-  for (const char* prefix : {"OMPI_", "PMIX_", "PMI_", "OPAL_", "ORTE_", "HYDRA_", "MPI_LOCAL"}) {
-    if (name.rfind(prefix, 0) == 0) return true;
-  }
-  return false;
-}
-
 // The lab's environment for mpirun and its ranks: OpenMPI's shared-memory single-copy mechanism
 // off (containers often forbid it), and under AddressSanitizer the leak suppressions for OpenMPI
 // that tests/CMakeLists.txt gives test_mpi. Under a lab started by mpirun, without the variables
-// its launcher set.
+// its launcher set (dist::launcher_variable): the mpirun it starts would take itself for one of
+// the lab's ranks.
 std::vector<std::string> child_environment() {
   std::map<std::string, std::string> env;
-  const bool nested = job().size > 1 || tg::dist::launch_environment().world_size > 0;
+  const bool nested = tg::dist::launch_environment().world_size > 0;
   for (char** e = environ; *e != nullptr; ++e) {
     const std::string kv = *e;
     const std::size_t eq = kv.find('=');
-    if (eq == std::string::npos || (nested && launcher_variable(kv.substr(0, eq)))) continue;
+    if (eq == std::string::npos || (nested && tg::dist::launcher_variable(kv.substr(0, eq)))) continue;
     env[kv.substr(0, eq)] = kv.substr(eq + 1);
   }
   env.emplace("OMPI_MCA_btl_vader_single_copy_mechanism", "none");

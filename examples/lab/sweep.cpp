@@ -195,31 +195,31 @@ std::map<std::string, Row> rows_by_key(const std::string& path) {
 }
 
 // The rows of the CSV and of the part files beside it that are still wanted, by key (none from
-// a file written with other columns: another configuration, so its runs are redone). The CSV is
-// rewritten with only them, so that finished runs can be appended, and the part files and the
-// claims are removed (rank 0, or the lab alone).
-std::map<std::string, Row> load_done(const SweepSpec& spec, const std::vector<std::string>& cols,
+// a file written with other columns: another configuration, so its runs are redone).
+std::map<std::string, Row> read_done(const SweepSpec& spec, const std::vector<std::string>& cols,
                                      const std::string& path) {
   std::vector<std::string> sources = part_files(path);
   sources.insert(sources.begin(), path);
+  std::set<std::string> wanted;
+  for (const auto& run : spec.runs) wanted.insert(run.key);
   std::map<std::string, Row> done;
   for (const auto& src : sources) {
     std::vector<std::string> header;
     auto rows = read_csv(src, &header);
     if (header != cols) continue;
-    for (auto& r : rows) done[r["key"]] = std::move(r);
+    for (auto& r : rows) {
+      if (wanted.count(r["key"])) done[r["key"]] = std::move(r);
+    }
   }
-  std::set<std::string> wanted;
-  for (const auto& run : spec.runs) wanted.insert(run.key);
-  std::vector<const Row*> keep;
-  for (const auto& [k, r] : done) {
-    if (wanted.count(k)) keep.push_back(&r);
-  }
-  write_rows_atomic(path, cols, keep);
-  std::error_code ec;
-  for (std::size_t i = 1; i < sources.size(); ++i) std::filesystem::remove(sources[i], ec);
-  std::filesystem::remove_all(claims_dir(path), ec);
   return done;
+}
+
+// After the CSV holds every row of the part files: those and the claims go (rank 0, or the lab
+// alone).
+void remove_parts(const std::string& path) {
+  std::error_code ec;
+  for (const auto& part : part_files(path)) std::filesystem::remove(part, ec);
+  std::filesystem::remove_all(claims_dir(path), ec);
 }
 
 // Who executes spec.runs[i]: the lab alone executes every run; under MPI, the rank that first
@@ -329,7 +329,12 @@ std::vector<Row> run_sweep(const SweepSpec& spec, const SweepOptions& options) {
   const bool alone = job().size == 1;
   std::map<std::string, Row> done;
   if (writes_report()) {
-    done = load_done(spec, cols, path);
+    // The CSV rewritten with only the wanted rows, so that finished runs can be appended.
+    done = read_done(spec, cols, path);
+    std::vector<const Row*> kept;
+    for (const auto& kv : done) kept.push_back(&kv.second);
+    write_rows_atomic(path, cols, kept);
+    remove_parts(path);
     if (!alone) std::filesystem::create_directories(claims_dir(path));
   }
   job_barrier();
@@ -343,10 +348,13 @@ std::vector<Row> run_sweep(const SweepSpec& spec, const SweepOptions& options) {
   run_missing(spec, options, cols, todo, out, done);
   if (!alone) {
     job_barrier();  // every rank's part is complete
-    if (writes_report()) done = load_done(spec, cols, path);
+    if (writes_report()) done = read_done(spec, cols, path);
   }
 
-  if (writes_report()) write_rows_atomic(path, cols, in_run_order(spec, done, path));
+  if (writes_report()) {
+    write_rows_atomic(path, cols, in_run_order(spec, done, path));
+    if (!alone) remove_parts(path);
+  }
   job_barrier();  // the CSV is complete
   if (!writes_report()) done = rows_by_key(path);
   std::vector<Row> rows;

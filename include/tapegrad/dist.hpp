@@ -35,6 +35,7 @@
 // initialised MPI, its error handler stays (MPI's default aborts the job).
 #include <cstddef>
 #include <string>
+#include <string_view>
 
 #include <xtensor/xarray.hpp>
 
@@ -60,6 +61,11 @@ struct Launch {
   int local_size = 0;
 };
 Launch launch_environment() noexcept;
+// True for the name of a variable an MPI launcher sets in its processes' environment (OpenMPI's
+// OMPI_*, OPAL_*, ORTE_*, PMIx's PMIX_*, MPICH's and Hydra's PMI_*, HYDRA_*, MPI_LOCAL*). A rank
+// that starts an mpirun of its own leaves them out of the child's environment: the child would
+// otherwise take itself for a rank of this job.
+bool launcher_variable(std::string_view name) noexcept;
 
 // Initialises MPI (MPI_Init_thread at MPI_THREAD_FUNNELED) unless it already is, and finalises
 // it on destruction if it initialised it. Not copyable. Creating one after MPI was finalised is a

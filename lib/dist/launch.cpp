@@ -1,4 +1,5 @@
-// tapegrad::dist::launch_environment: the launcher's environment variables, in every build.
+// tapegrad::dist::launch_environment and launcher_variable: the launcher's environment variables,
+// in every build.
 #include <cstdlib>
 
 #include "tapegrad/dist.hpp"
@@ -26,6 +27,13 @@ Launch launch_environment() noexcept {
   }
   if (l.local_size == 0 || l.local_size > l.world_size) l.local_size = l.world_size;
   return l;
+}
+
+bool launcher_variable(std::string_view name) noexcept {
+  for (const std::string_view prefix : {"OMPI_", "PMIX_", "PMI_", "OPAL_", "ORTE_", "HYDRA_", "MPI_LOCAL"}) {
+    if (name.substr(0, prefix.size()) == prefix) return true;
+  }
+  return false;
 }
 
 }  // namespace tapegrad::dist
