@@ -150,7 +150,7 @@ TEST_CASE("a linear layer gives bitwise identical rows for any thread count on t
   CHECK(bitwise_equal(one[0], linear_step(x, w, b)[0]));  // the forward output
 }
 
-TEST_CASE("linear's backward with 2 threads: dX and dW side by side, also when X and W are one variable") {
+TEST_CASE("linear's backward with 2 threads: dX and dW side by side, also when X is also W or b") {
   // linear(v, v, b): dX and dW add into the same gradient, which must not be written by two
   // threads at once (64 x 64 x 64 multiply-adds: large enough to be split).
   const xt::xarray<float> v = randn<float>({64, 64}, 7, 0.1), b = randn<float>({64}, 8);
@@ -170,6 +170,24 @@ TEST_CASE("linear's backward with 2 threads: dX and dW side by side, also when X
     }
   }
   CHECK(worst < 1e-5);
+  // linear(u, W, u), u a vector: dX and db add into one gradient; they run on one thread, dW on
+  // the other (512 x 512 multiply-adds: large enough to go side by side).
+  const xt::xarray<float> u = randn<float>({512}, 12, 0.1), wu = randn<float>({512, 512}, 13, 0.05);
+  auto tied_bias = [&](int threads) {
+    ThreadsScope scope(threads);
+    tg::Tape<float> t;
+    auto uv = t.input(u, true), wv = t.input(wu, true);
+    t.backward(tg::sum(tg::tanh(tg::linear(uv, wv, uv))));
+    return std::vector<xt::xarray<float>>{t.grad(uv), t.grad(wv)};
+  };
+  const auto one_u = tied_bias(1);
+  double worst_u = 0;
+  for (int repeat = 0; repeat < 25; ++repeat) {
+    const auto two_u = tied_bias(2);
+    worst_u = std::max(
+        {worst_u, tgtest::max_abs_diff(one_u[0], two_u[0]), tgtest::max_abs_diff(one_u[1], two_u[1])});
+  }
+  CHECK(worst_u < 1e-5);
   // The side-by-side products give each product's bits of a call made alone, on tapegrad's kernels.
   tg::set_gemm_backend(tg::GemmBackend::kOwn);
   const xt::xarray<float> x = randn<float>({128, 96}, 9), w = randn<float>({80, 96}, 10, 0.05),
@@ -181,6 +199,42 @@ TEST_CASE("linear's backward with 2 threads: dX and dW side by side, also when X
     for (std::size_t k = 0; k < alone.size(); ++k) CHECK(bitwise_equal(alone[k], two[k]));
   }
   tg::set_gemm_backend(tg::GemmBackend::kAuto);
+}
+
+TEST_CASE("cross_entropy gives the same bits for any thread count (rows split, summed in order)") {
+  // 301 rows of 7 classes (blocks of 146 rows or more: 2 blocks), and (5, 9, 60): 300 positions
+  // of 9 classes with the class dim in the middle. Ignored targets, smoothing, every reduction.
+  for (const tg::Shape& shape : {tg::Shape{301, 7}, tg::Shape{5, 9, 60}}) {
+    const std::size_t classes = shape[1], rows = shape[0] * (shape.size() == 3 ? shape[2] : 1);
+    const xt::xarray<double> x = randn<double>(shape, 21, 3.0);
+    std::vector<std::int64_t> y(rows);
+    for (std::size_t i = 0; i < rows; ++i) y[i] = i % 11 == 3 ? -100 : std::int64_t((i * 5) % classes);
+    xt::xarray<std::int64_t> yt =
+        xt::zeros<std::int64_t>(shape.size() == 3 ? tg::Shape{shape[0], shape[2]} : tg::Shape{rows});
+    std::copy(y.begin(), y.end(), yt.data());
+    for (const tg::Reduction reduction : {tg::Reduction::Mean, tg::Reduction::Sum, tg::Reduction::None}) {
+      tg::CrossEntropyOptions o;
+      o.reduction = reduction;
+      o.label_smoothing = 0.1;
+      auto run = [&](int threads) {
+        ThreadsScope scope(threads);
+        tg::Tape<double> t;
+        auto xv = t.input(x, true);
+        auto loss = tg::cross_entropy(xv, yt, o);
+        t.backward(tg::sum(tg::mul(loss, loss)));
+        return std::vector<xt::xarray<double>>{t.value(loss), t.grad(xv)};
+      };
+      const auto one = run(1);
+      for (int threads : {2, 3}) {
+        const auto many = run(threads);
+        INFO("shape " << tg::shape_str(shape) << ", reduction " << int(reduction) << ", threads " << threads);
+        for (std::size_t k = 0; k < one.size(); ++k) {
+          REQUIRE(one[k].shape() == many[k].shape());
+          CHECK(std::memcmp(one[k].data(), many[k].data(), one[k].size() * sizeof(double)) == 0);
+        }
+      }
+    }
+  }
 }
 
 TEST_CASE("an MLP training step with 2 threads matches the 1-thread step") {

@@ -188,14 +188,6 @@ void own_gemm_serial(bool trans_a, bool trans_b, std::size_t M, std::size_t N, s
   }
 }
 
-// Rows of C per block when a product is split over threads: a quarter of a million
-// multiply-adds or more (a few microseconds, against well under one for handing a block to a
-// spinning pool thread), a multiple of 16 (the packed kernels' tiles are 8 or 4 rows).
-std::size_t gemm_min_rows(std::size_t N, std::size_t K) {
-  const std::size_t per_row = std::max<std::size_t>(1, N * K);
-  return std::max<std::size_t>(16, ((std::size_t(1) << 18) / per_row + 15) / 16 * 16);
-}
-
 // The rows [i0, i1) of C = alpha op(A) op(B) + beta C: the sub-product of rows i0.. of op(A).
 template <class T>
 const T* rows_of_a(bool trans_a, const T* A, std::size_t lda, std::size_t i0) {
@@ -206,10 +198,15 @@ const T* rows_of_a(bool trans_a, const T* A, std::size_t lda, std::size_t i0) {
 
 namespace detail {
 
+std::size_t gemm_min_rows(std::size_t N, std::size_t K) noexcept {
+  const std::size_t per_row = std::max<std::size_t>(1, N * K);
+  return std::max<std::size_t>(16, ((std::size_t(1) << 17) / per_row + 15) / 16 * 16);
+}
+
 template <class T>
 void own_gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t K, T alpha, const T* A,
               std::size_t lda, const T* B, std::size_t ldb, T beta, T* C, std::size_t ldc) {
-  parallel_for(M, gemm_min_rows(N, K), 16, [&](std::size_t i0, std::size_t i1) {
+  parallel_for(M, gemm_min_rows(N, K), kGemmRowAlign, [&](std::size_t i0, std::size_t i1) {
     own_gemm_serial(trans_a, trans_b, i1 - i0, N, K, alpha, rows_of_a(trans_a, A, lda, i0), lda, B, ldb, beta,
                     C + i0 * ldc, ldc);
   });
@@ -323,10 +320,12 @@ void gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t 
   const int n = to_blas_int(N, "N"), k = to_blas_int(K, "K");
   const int la = to_blas_int(ld(lda), "lda"), lb = to_blas_int(ld(ldb), "ldb"),
             lc = to_blas_int(ld(ldc), "ldc");
-  detail::parallel_for(M, gemm_min_rows(N, K), 16, [&](std::size_t i0, std::size_t i1) {
-    call(trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, static_cast<int>(i1 - i0),
-         n, k, alpha, rows_of_a(trans_a, A, lda, i0), la, B, lb, beta, C + i0 * ldc, lc);
-  });
+  detail::parallel_for(M, detail::gemm_min_rows(N, K), detail::kGemmRowAlign,
+                       [&](std::size_t i0, std::size_t i1) {
+                         call(trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
+                              static_cast<int>(i1 - i0), n, k, alpha, rows_of_a(trans_a, A, lda, i0), la, B,
+                              lb, beta, C + i0 * ldc, lc);
+                       });
 }
 
 void set_blas_threads(int n) {

@@ -7,6 +7,14 @@ namespace tapegrad::detail {
 
 using ChunkFn = void (*)(void* ctx, std::size_t begin, std::size_t end);
 
+// Rows of C per block when a product C (M x N) = op(A) op(B) with K inner terms is split over
+// threads: 2^17 multiply-adds or more (about three microseconds at 80 GFLOP/s, against well
+// under one for handing a block to a spinning pool thread), a multiple of kGemmRowAlign (the
+// packed kernels' tiles are 8 or 4 rows). gemm splits large products this way, and linear its
+// forward with the bias rows.
+constexpr std::size_t kGemmRowAlign = 16;
+std::size_t gemm_min_rows(std::size_t N, std::size_t K) noexcept;
+
 // How many blocks parallel_for(n, min_block, ...) would use now: 1 with one thread, inside a
 // pool thread, or when n < 2 min_block.
 std::size_t parallel_blocks(std::size_t n, std::size_t min_block) noexcept;

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "../core/parallel.hpp"
 #include "../core/strided.hpp"
 
 namespace tapegrad {
@@ -157,6 +158,12 @@ double ce_row(const T* x, std::size_t c, std::size_t stride, std::size_t target,
   return (1.0 - eps) * nll + (eps > 0 ? eps / classes * (classes * log_sum - shifted) : 0.0);
 }
 
+// Rows of cross_entropy per block when they are split over threads: 1024 logits or more (a few
+// microseconds of exps, against well under one for handing a block to a spinning pool thread).
+std::size_t ce_min_rows(std::size_t classes) {
+  return std::max<std::size_t>(1, 1024 / std::max<std::size_t>(1, classes));
+}
+
 // cross_entropy over `count` flat targets (row-major over the per-element shape).
 //   dloss/dx_c = p_c - q_c,  q = (1 - ε) onehot(t) + ε / C   (the smoothed target distribution)
 // times the upstream gradient of that row (divided by the non-ignored count for Mean).
@@ -183,15 +190,26 @@ Var<T> cross_entropy_flat(const Var<T>& logits, const std::int64_t* targets, std
   }
   T* out = r.out(reduced_shape(o.reduction, l.per_element)).data();
   const T* x = t.value(logits).data();
+  // The rows' losses, in blocks of rows on the pool with set_num_threads(n > 1) (the exps are
+  // most of a small model's loss), then summed in row order: the same bits for any thread count
+  // (thread_local, reused: a training step allocates nothing. The blocks write through a
+  // pointer: the name would mean each pool thread's own vector.)
+  thread_local std::vector<double> row_loss_buffer;
+  row_loss_buffer.resize(l.rows);
+  double* row_loss = row_loss_buffer.data();
+  detail::parallel_for(l.rows, ce_min_rows(l.c), 1, [&](std::size_t begin, std::size_t end) {
+    for (std::size_t row = begin; row < end; ++row) {
+      const std::size_t at = l.offset(row);
+      row_loss[row] = targets[row] == o.ignore_index
+                          ? 0.0
+                          : ce_row(x + at, l.c, l.inner, static_cast<std::size_t>(targets[row]),
+                                   o.label_smoothing, probs ? probs + at : nullptr);
+    }
+  });
   double total = 0;
   for (std::size_t row = 0; row < l.rows; ++row) {
-    const std::size_t at = l.offset(row);
-    const double loss = targets[row] == o.ignore_index
-                            ? 0.0
-                            : ce_row(x + at, l.c, l.inner, static_cast<std::size_t>(targets[row]),
-                                     o.label_smoothing, probs ? probs + at : nullptr);
-    total += loss;
-    if (o.reduction == Reduction::None) out[row] = static_cast<T>(loss);
+    total += row_loss[row];
+    if (o.reduction == Reduction::None) out[row] = static_cast<T>(row_loss[row]);
   }
   reduce_into(out, o.reduction, total, static_cast<double>(l.counted));
   return r.finish([](BackwardCtx<T>& c) {
@@ -201,15 +219,18 @@ Var<T> cross_entropy_flat(const Var<T>& logits, const std::int64_t* targets, std
     const double smoothing = c.scalar(LossScalar::smoothing), off = smoothing / static_cast<double>(lay.c);
     const T* p = c.saved(CeSaved::probs).data();
     T* gx = c.input_grad(0).data();
-    for (std::size_t row = 0; row < tgt.size(); ++row) {
-      if (tgt[row] < 0) continue;
-      const double g = upstream_at(c, row);
-      const std::size_t at = lay.offset(row);
-      for (std::size_t j = 0; j < lay.c; ++j) {
-        const double q = (static_cast<std::ptrdiff_t>(j) == tgt[row] ? 1.0 - smoothing : 0.0) + off;
-        gx[at + j * lay.inner] += static_cast<T>(g * (p[at + j * lay.inner] - q));
+    // Rows write apart (a row's classes are its own elements): blocks of rows on the pool.
+    detail::parallel_for(tgt.size(), ce_min_rows(lay.c), 1, [&](std::size_t begin, std::size_t end) {
+      for (std::size_t row = begin; row < end; ++row) {
+        if (tgt[row] < 0) continue;
+        const double g = upstream_at(c, row);
+        const std::size_t at = lay.offset(row);
+        for (std::size_t j = 0; j < lay.c; ++j) {
+          const double q = (static_cast<std::ptrdiff_t>(j) == tgt[row] ? 1.0 - smoothing : 0.0) + off;
+          gx[at + j * lay.inner] += static_cast<T>(g * (p[at + j * lay.inner] - q));
+        }
       }
-    }
+    });
   });
 }
 

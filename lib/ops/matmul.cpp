@@ -150,7 +150,7 @@ void bias_grad(const T* G, std::size_t n_rows, std::size_t n_out, GradWrite<T> g
 // linear's backward: dX += G W, dW += G^T X (each = on its first write after zero_grad()), db +=
 // the column sums of G. With set_num_threads(n > 1) and both dX and dW wanted (distinct buffers,
 // each product a quarter of a million multiply-adds or more), the two products run side by side,
-// dX on one thread and dW (then db) on another, each as one whole call: one hand-over instead
+// dX (then db) on one thread and dW on another, each as one whole call: one hand-over instead
 // of splitting each product in turn, and whole products run faster than halves. Each product's
 // bits are those of the same call made alone (the batch-invariant kernels give the same bits
 // for any split; the BLAS's may differ from a split call within float rounding).
@@ -167,23 +167,23 @@ void linear_backward(BackwardCtx<T>& c) {
   const GradWrite<T> gb = want_b ? c.input_grad_write(2) : GradWrite<T>{nullptr, T(0)};
   const T* X = c.input(0).data();
   const T* W = c.input(1).data();
-  auto dx = [&] {
-    gemm<T>(false, false, n_rows, n_in, n_out, T(1), G, n_out, W, n_in, gX.beta, gX.data, n_in);
-  };
-  auto dw_db = [&] {
-    if (want_w) gemm<T>(true, false, n_out, n_in, n_rows, T(1), G, n_out, X, n_in, gW.beta, gW.data, n_in);
+  auto dx_db = [&] {
+    if (want_x) gemm<T>(false, false, n_rows, n_in, n_out, T(1), G, n_out, W, n_in, gX.beta, gX.data, n_in);
     if (want_b) bias_grad(G, n_rows, n_out, gb);
   };
-  const bool distinct = gX.data != gW.data && gX.data != gb.data;
+  auto dw = [&] {
+    if (want_w) gemm<T>(true, false, n_out, n_in, n_rows, T(1), G, n_out, X, n_in, gW.beta, gW.data, n_in);
+  };
+  const bool distinct = gW.data != gX.data && gW.data != gb.data;  // the two threads write apart
   const bool side_by_side = want_x && want_w && distinct && n_rows * n_in * n_out >= (std::size_t(1) << 18) &&
                             detail::parallel_blocks(2, 1) == 2;
   if (!side_by_side) {
-    if (want_x) dx();
-    dw_db();
+    dx_db();
+    dw();
     return;
   }
   detail::parallel_for(2, 1, 1, [&](std::size_t b, std::size_t e) {
-    for (std::size_t task = b; task < e; ++task) task == 0 ? dx() : dw_db();
+    for (std::size_t task = b; task < e; ++task) task == 0 ? dx_db() : dw();
   });
 }
 
@@ -193,7 +193,7 @@ void linear_backward(BackwardCtx<T>& c) {
 //   y[i][o] = b[o] + sum_j x[i][j] w[o][j]
 //   dL/dX = dL/dY W      dL/dW = dL/dY^T X      dL/db[o] = sum_i dL/dy[i][o]
 // One node: the GEMM reads W in place with a transpose flag and adds onto Y pre-filled with
-// the bias rows (beta = 1), so the bias costs no separate pass.
+// the bias rows (beta = 1), so the bias costs no separate pass over Y.
 template <class T>
 Var<T> linear(const Var<T>& x, const Var<T>& W, const Var<T>& b) {
   Tape<T>& t = Tape<T>::of("linear", {x, W});
@@ -224,16 +224,25 @@ Var<T> linear(const Var<T>& x, const Var<T>& W, const Var<T>& b) {
   r.set_int(LinearInt::out, std::ptrdiff_t(out));
   const T* X = t.value(x).data();
   const T* Wd = t.value(W).data();
+  const T* bd = has_bias ? t.value(b).data() : nullptr;
   T* Y = r.out(out_shape).data();
-  if (has_bias) {
-    const T* bd = t.value(b).data();
-    for (std::size_t i = 0; i < rows; ++i) std::copy(bd, bd + out, Y + i * out);
-  }
-  if (batch_invariant()) {
-    detail::own_gemm(false, true, rows, out, in, T(1), X, in, Wd, in, has_bias ? T(1) : T(0), Y, out);
-  } else {
-    gemm<T>(false, true, rows, out, in, T(1), X, in, Wd, in, has_bias ? T(1) : T(0), Y, out);
-  }
+  // Rows [i0, i1) of Y: the bias rows, then the product added onto them. With set_num_threads(n
+  // > 1) and a large product, each thread fills and multiplies its own block of rows (the
+  // bias copy is split too; the GEMM call inside a block runs on its thread alone).
+  const bool invariant = batch_invariant();
+  detail::parallel_for(
+      rows, detail::gemm_min_rows(out, in), detail::kGemmRowAlign, [&](std::size_t i0, std::size_t i1) {
+        T* y = Y + i0 * out;
+        if (bd) {
+          for (std::size_t i = i0; i < i1; ++i) std::copy(bd, bd + out, Y + i * out);
+        }
+        const T beta = bd ? T(1) : T(0);
+        if (invariant) {
+          detail::own_gemm(false, true, i1 - i0, out, in, T(1), X + i0 * in, in, Wd, in, beta, y, out);
+        } else {
+          gemm<T>(false, true, i1 - i0, out, in, T(1), X + i0 * in, in, Wd, in, beta, y, out);
+        }
+      });
   return r.finish([](BackwardCtx<T>& c) { linear_backward(c); });
 }
 

@@ -4,10 +4,12 @@
 // By default tapegrad runs every op on the calling thread (1), and OpenBLAS keeps its own
 // setting. set_num_threads(n) lets large enough work use n threads of one process-wide pool:
 // matrix products split into blocks of rows of the output (each block one BLAS or packed-kernel
-// call) and elementwise activations (forward and backward) into blocks of 16K values; small
-// work (under a quarter of a million multiply-adds per block) stays on the calling thread,
-// where handing it to a second thread would cost more than it saves. It also sets OpenBLAS to 1 thread, so that the two levels of threading do
-// not multiply (set_blas_threads afterwards overrides that, as in PyTorch's set_num_threads).
+// call; linear's forward fills its bias rows in the same blocks, and its backward runs dX and
+// dW side by side), elementwise activations (forward and backward) into blocks of 16K values,
+// cross_entropy into blocks of rows; small work (under 2^17 multiply-adds per block) stays on
+// the calling thread, where handing it to a second thread would cost more than it saves. It
+// also sets OpenBLAS to 1 thread, so that the two levels of threading do not multiply
+// (set_blas_threads afterwards overrides that, as in PyTorch's set_num_threads).
 //
 // Results: a product's output row is computed by one thread, with the same instructions as
 // without threads, so in batch-invariant mode (core/batch_invariant.hpp) every result is bitwise
