@@ -374,6 +374,9 @@ void report_curves(const Config& c, const Settings& s, const Results& res, const
   base.x = {static_cast<double>(s.steps / s.checkpoints), static_cast<double>(s.steps)};
   base.y = {kBaseline, kBaseline};
   plot.series.push_back(base);
+  // The key below the plot, in two columns: to its right it took half the picture's width and
+  // the title, centred over the plot, ran off the left edge.
+  plot.key = "below maxrows " + std::to_string((plot.series.size() + 1) / 2);
   plot_lines(c.out, plot);
   rep.image(stem + ".png", "RNN learning curves, T = " + std::to_string(s.seq_len));
 }
