@@ -150,44 +150,41 @@ TEST_CASE("a linear layer gives bitwise identical rows for any thread count on t
   CHECK(bitwise_equal(one[0], linear_step(x, w, b)[0]));  // the forward output
 }
 
+// The largest difference over 25 repeats between the gradients of sum(tanh(linear(x, w, b)))
+// at 1 thread and at each of `threads` (a race between two writers shows only sometimes). x, w
+// and b are indices into `values`, so that one input can stand for two of them.
+double worst_tied_linear(const std::vector<xt::xarray<float>>& values, std::size_t x, std::size_t w,
+                         std::size_t b, std::initializer_list<int> threads) {
+  auto grads = [&](int n) {
+    ThreadsScope scope(n);
+    tg::Tape<float> t;
+    std::vector<tg::Var<float>> in;
+    for (const auto& v : values) in.push_back(t.input(v, true));
+    t.backward(tg::sum(tg::tanh(tg::linear(in[x], in[w], in[b]))));
+    std::vector<xt::xarray<float>> g;
+    for (const auto& v : in) g.push_back(t.grad(v));
+    return g;
+  };
+  const auto one = grads(1);
+  double worst = 0;
+  for (int repeat = 0; repeat < 25; ++repeat) {
+    for (int n : threads) {
+      const auto many = grads(n);
+      for (std::size_t k = 0; k < one.size(); ++k)
+        worst = std::max(worst, tgtest::max_abs_diff(one[k], many[k]));
+    }
+  }
+  return worst;
+}
+
 TEST_CASE("linear's backward with 2 threads: dX and dW side by side, also when X is also W or b") {
   // linear(v, v, b): dX and dW add into the same gradient, which must not be written by two
   // threads at once (64 x 64 x 64 multiply-adds: large enough to be split).
-  const xt::xarray<float> v = randn<float>({64, 64}, 7, 0.1), b = randn<float>({64}, 8);
-  auto tied = [&](int threads) {
-    ThreadsScope scope(threads);
-    tg::Tape<float> t;
-    auto vv = t.input(v, true), bv = t.input(b, true);
-    t.backward(tg::sum(tg::tanh(tg::linear(vv, vv, bv))));
-    return std::vector<xt::xarray<float>>{t.grad(vv), t.grad(bv)};
-  };
-  const auto one = tied(1);
-  double worst = 0;  // over repeats: a race between two writers shows only sometimes
-  for (int repeat = 0; repeat < 25; ++repeat) {
-    for (int threads : {2, 3}) {
-      const auto many = tied(threads);
-      worst = std::max({worst, tgtest::max_abs_diff(one[0], many[0]), tgtest::max_abs_diff(one[1], many[1])});
-    }
-  }
-  CHECK(worst < 1e-5);
+  CHECK(worst_tied_linear({randn<float>({64, 64}, 7, 0.1), randn<float>({64}, 8)}, 0, 0, 1, {2, 3}) < 1e-5);
   // linear(u, W, u), u a vector: dX and db add into one gradient; they run on one thread, dW on
   // the other (512 x 512 multiply-adds: large enough to go side by side).
-  const xt::xarray<float> u = randn<float>({512}, 12, 0.1), wu = randn<float>({512, 512}, 13, 0.05);
-  auto tied_bias = [&](int threads) {
-    ThreadsScope scope(threads);
-    tg::Tape<float> t;
-    auto uv = t.input(u, true), wv = t.input(wu, true);
-    t.backward(tg::sum(tg::tanh(tg::linear(uv, wv, uv))));
-    return std::vector<xt::xarray<float>>{t.grad(uv), t.grad(wv)};
-  };
-  const auto one_u = tied_bias(1);
-  double worst_u = 0;
-  for (int repeat = 0; repeat < 25; ++repeat) {
-    const auto two_u = tied_bias(2);
-    worst_u = std::max(
-        {worst_u, tgtest::max_abs_diff(one_u[0], two_u[0]), tgtest::max_abs_diff(one_u[1], two_u[1])});
-  }
-  CHECK(worst_u < 1e-5);
+  CHECK(worst_tied_linear({randn<float>({512}, 12, 0.1), randn<float>({512, 512}, 13, 0.05)}, 0, 1, 0, {2}) <
+        1e-5);
   // The side-by-side products give each product's bits of a call made alone, on tapegrad's kernels.
   tg::set_gemm_backend(tg::GemmBackend::kOwn);
   const xt::xarray<float> x = randn<float>({128, 96}, 9), w = randn<float>({80, 96}, 10, 0.05),
